@@ -1,0 +1,155 @@
+"""Checkpoint format: written atomically, loaded safely (``weights_only=True``), rebuildable.
+
+A checkpoint is a plain dict of tensors and JSON-like values::
+
+    {"format": "robust-sabn-checkpoint", "format_version": 1,
+     "model": ModelSpec.to_dict(), "dataset": "fashion-mnist",
+     "state_dict": {...}, ...}   # trainers add optimizer, scheduler, epoch, rng, config
+
+so it loads with ``torch.load(weights_only=True)`` and never executes code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from robust_sabn.errors import UserInputError
+
+FORMAT = "robust-sabn-checkpoint"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to rebuild a registered model before loading its weights."""
+
+    name: str
+    norm: str
+    num_classes: int
+    in_channels: int
+    num_branches: int = 2
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def build(self) -> nn.Module:
+        """A freshly initialised model of this spec (see ``robust_sabn.models.create_model``)."""
+        from robust_sabn.models import create_model
+
+        return create_model(
+            self.name, norm=self.norm, num_classes=self.num_classes,
+            in_channels=self.in_channels, num_branches=self.num_branches,
+            mean=self.mean, std=self.std, **self.kwargs,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["mean"] = list(self.mean) if self.mean is not None else None
+        d["std"] = list(self.std) if self.std is not None else None
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelSpec:
+        return cls(
+            name=d["name"], norm=d["norm"], num_classes=int(d["num_classes"]),
+            in_channels=int(d["in_channels"]), num_branches=int(d.get("num_branches", 2)),
+            mean=tuple(d["mean"]) if d.get("mean") is not None else None,
+            std=tuple(d["std"]) if d.get("std") is not None else None,
+            kwargs=dict(d.get("kwargs") or {}),
+        )
+
+
+def atomic_write_bytes(path: Path, write: Any) -> None:
+    """Call ``write(file_object)`` on a temporary file beside ``path``, then rename it over.
+
+    A crash mid-write leaves the old file (or none), never a truncated one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` (must hold ``model`` and ``state_dict``) atomically to ``path``."""
+    missing = {"model", "state_dict"} - payload.keys()
+    if missing:
+        raise ValueError(f"checkpoint payload lacks {sorted(missing)}")
+    full = {"format": FORMAT, "format_version": FORMAT_VERSION, **payload}
+    atomic_write_bytes(Path(path), lambda f: torch.save(full, f))
+    return Path(path)
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint dict with ``weights_only=True``.
+
+    Raises:
+        UserInputError: the file is missing, unreadable, not a robust-sabn checkpoint, or from a
+            newer format version.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserInputError(f"checkpoint not found: {path} (give the path of a .pt file)")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many types for corrupt or unsafe files
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserInputError(
+            f"cannot read checkpoint {path}: {first[:200]} (is it a robust-sabn checkpoint?)"
+        ) from exc
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise UserInputError(
+            f"{path} is not a robust-sabn checkpoint (no 'format: {FORMAT}' entry); "
+            "third-party models load with robust-sabn eval robustbench:NAME"
+        )
+    if int(ckpt.get("format_version", 0)) > FORMAT_VERSION:
+        raise UserInputError(
+            f"{path} has checkpoint format {ckpt['format_version']}, newer than this "
+            f"robust-sabn reads ({FORMAT_VERSION}); upgrade robust-sabn"
+        )
+    return ckpt
+
+
+def load_model(path: str | Path, map_location: str | torch.device = "cpu"
+               ) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the model of a checkpoint and load its weights; returns (model in eval mode, ckpt).
+
+    Raises:
+        UserInputError: unreadable checkpoint, or weights that do not fit the recorded spec.
+    """
+    ckpt = load_checkpoint(path, map_location)
+    spec = ModelSpec.from_dict(ckpt["model"])
+    model = spec.build()
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as exc:
+        raise UserInputError(
+            f"weights in {path} do not fit model {spec.name!r} with norm {spec.norm!r}: "
+            f"{str(exc).splitlines()[0][:200]}"
+        ) from exc
+    return model.to(map_location).eval(), ckpt
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes (identifies the checkpoint an evaluation used)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
