@@ -68,11 +68,15 @@ def convert_norm(model: nn.Module, kind: str, num_branches: int = 2) -> nn.Modul
     """
     if kind == "bn":
         return model
+    if kind not in _LAYERS:
+        raise ValueError(f"unknown norm kind {kind!r}; choose one of {', '.join(NORM_KINDS)}")
     for name, child in model.named_children():
         if isinstance(child, nn.BatchNorm2d):
             new = make_norm(kind, child.num_features, num_branches)
             new.eps, new.momentum = child.eps, child.momentum if child.momentum is not None else 0.1
-            new.to(device=child.weight.device if child.affine else None)
+            ref = child.weight if child.affine else child.running_mean
+            if ref is not None:
+                new.to(device=ref.device, dtype=ref.dtype)
             _carry_over(child, new)
             setattr(model, name, new)
         else:

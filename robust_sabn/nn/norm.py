@@ -128,7 +128,8 @@ class SandwichNorm2d(nn.Module):
 
         Raises:
             ValueError: no branch given where several exist, an unknown name, an index out of
-                range, or a tensor whose length is not the batch size.
+                range, or a tensor whose length is not the batch size, that does not hold
+                integers, or that holds an index out of range.
         """
         if branch is None:
             branch = self.routed_branch
@@ -154,6 +155,15 @@ class SandwichNorm2d(nn.Module):
                     raise ValueError(
                         f"per-sample branch tensor must have shape ({batch_size},), "
                         f"got {tuple(branch.shape)}"
+                    )
+                if branch.is_floating_point() or branch.is_complex():
+                    raise ValueError(
+                        f"per-sample branch tensor must hold integers, got {branch.dtype}"
+                    )
+                if bool(((branch < 0) | (branch >= self.num_branches)).any()):
+                    raise ValueError(
+                        f"per-sample branch tensor has indices {sorted(set(branch.tolist()))}, "
+                        f"out of range for {self.num_branches} branches"
                     )
                 return branch.long()
         if not 0 <= int(branch) < self.num_branches:
