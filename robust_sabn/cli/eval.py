@@ -1,0 +1,57 @@
+"""``robust-sabn eval``: clean, PGD and AutoAttack accuracy of a checkpoint, per branch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from robust_sabn.artifacts import write_record
+from robust_sabn.cli.parse import parse_eps, parse_list
+
+
+def eval_command(
+    checkpoint: Annotated[str, typer.Argument(
+        help="A robust-sabn checkpoint (.pt), or robustbench:NAME for a RobustBench zoo model.")],
+    attacks: Annotated[str, typer.Option(
+        help="Comma-separated attacks, e.g. pgd,autoattack.")] = "pgd,autoattack",
+    eps: Annotated[str | None, typer.Option(
+        help="Radius on the [0, 1] scale (0.1, 8/255); default: the dataset's.")] = None,
+    n_examples: Annotated[int, typer.Option(help="First N test examples.")] = 1000,
+    batch_size: Annotated[int, typer.Option(help="Images per attack batch.")] = 256,
+    branch: Annotated[str | None, typer.Option(
+        help="Evaluate only this branch (clean, adv); default: every branch.")] = None,
+    version: Annotated[str, typer.Option(
+        help="AutoAttack version: standard, plus, rand, or custom.")] = "standard",
+    aa_attacks: Annotated[str | None, typer.Option(
+        help="Attack list for --version custom, e.g. apgd-ce,apgd-t.")] = None,
+    pgd_steps: Annotated[int, typer.Option(help="PGD-k steps.")] = 20,
+    seed: Annotated[int, typer.Option(help="Seed for the attacks' random starts.")] = 0,
+    dataset: Annotated[str | None, typer.Option(
+        help="Dataset (needed for robustbench: models; default: the checkpoint's).")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Folder with the dataset files.")] = None,
+    model_dir: Annotated[Path, typer.Option(
+        help="RobustBench model folder for robustbench:NAME.")] = Path("models"),
+    device: Annotated[str, typer.Option(help="cpu, cuda, ...")] = "cpu",
+    out: Annotated[Path | None, typer.Option(help="Write the JSON result record here.")] = None,
+) -> None:
+    """Evaluate a model: clean and robust accuracy per branch, one JSON result record."""
+    from robust_sabn.evaluate import evaluate_checkpoint, render_evaluation_table
+
+    record = evaluate_checkpoint(
+        checkpoint, attacks=tuple(parse_list(attacks)),
+        eps=parse_eps(eps) if eps is not None else None, n_examples=n_examples,
+        batch_size=batch_size, branches=[branch] if branch else None, version=version,
+        custom_attacks=parse_list(aa_attacks) if aa_attacks else None, pgd_steps=pgd_steps,
+        seed=seed, dataset=dataset, data_dir=data_dir, model_dir=model_dir, device=device,
+    )
+    console = Console()
+    console.print(render_evaluation_table(record))
+    for flag in (f for b in record["branches"].values() for f in b.get("autoattack", {})
+                 .get("flags", [])):
+        console.print(f"[yellow]AutoAttack warning:[/] {flag}")
+    if out is not None:
+        write_record(out, record)
+        console.print(f"record written to {out}")

@@ -1,0 +1,148 @@
+"""Training configuration: one dataclass, named presets, and dataset-aware defaults.
+
+Every field may be left ``None``; :meth:`TrainConfig.resolved` fills it from the preset (if any),
+then from the dataset's literature defaults (eps, step size, attack steps), then from the
+general defaults below. Explicitly set fields always win.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from robust_sabn.errors import UserInputError
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # The SaBN paper's CIFAR-10 recipe (arXiv 2102.11382, sec. 4.3; method spec sec. 2).
+    "paper-cifar10": {
+        "dataset": "cifar10", "model": "preact_resnet18", "epochs": 200, "batch_size": 128,
+        "lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4, "schedule": "multistep",
+        "milestones": [50, 150], "gamma": 0.1, "warmup_iters": 200, "loss": "hybrid",
+        "attack_norm": "Linf", "eps": 8 / 255, "step_size": 2 / 255, "attack_steps": 7,
+        "attack_mode": "train", "val_size": 5000,
+    },
+    # The CPU default: a few minutes on 2 cores.
+    "fmnist-quick": {
+        "dataset": "fashion-mnist", "model": "small_cnn", "width": 16, "epochs": 4,
+        "batch_size": 128, "lr": 0.05, "schedule": "cosine", "warmup_iters": 50,
+        "max_train_examples": 12000, "attack_steps": 5, "step_size": 0.03, "val_examples": 500,
+    },
+}
+
+_GENERAL_DEFAULTS: dict[str, Any] = {
+    "dataset": "fashion-mnist", "model": "small_cnn", "norm": "saauxbn", "epochs": 10,
+    "batch_size": 128, "lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4,
+    "schedule": "multistep", "milestones": None, "gamma": 0.1, "warmup_iters": 200, "seed": 0,
+    "val_examples": 1000, "loss": "hybrid", "attack_norm": "Linf", "attack_mode": "train",
+    "device": "cpu",
+}
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "schedule": ("multistep", "cosine"),
+    "loss": ("hybrid", "adv"),
+    "attack_norm": ("Linf", "L2"),
+    "attack_mode": ("train", "eval"),
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run; eps and step_size on the [0, 1] pixel scale.
+
+    ``loss="hybrid"`` is the paper's ``0.5*CE(f(x, clean), y) + 0.5*CE(f(x_adv, adv), y)``;
+    ``loss="adv"`` is plain PGD-AT on the adversarial branch. ``attack_mode`` is the model's mode
+    while the training attack runs (the paper attacks in train mode). ``milestones`` are epochs
+    (default: 50% and 75% of training) at which the multistep schedule multiplies lr by
+    ``gamma``; ``warmup_iters`` ramps lr linearly from 0 over the first iterations.
+    """
+
+    dataset: str | None = None
+    model: str | None = None
+    norm: str | None = None
+    width: int | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    momentum: float | None = None
+    weight_decay: float | None = None
+    schedule: str | None = None
+    milestones: list[int] | None = None
+    gamma: float | None = None
+    warmup_iters: int | None = None
+    seed: int | None = None
+    max_train_examples: int | None = None
+    val_size: int | None = None
+    val_examples: int | None = None
+    loss: str | None = None
+    attack_norm: str | None = None
+    eps: float | None = None
+    step_size: float | None = None
+    attack_steps: int | None = None
+    attack_mode: str | None = None
+    data_dir: str | None = None
+    device: str | None = None
+    preset: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise UserInputError(f"unknown training option(s) {unknown}; known: {sorted(known)}")
+        return cls(**d)
+
+    def resolved(self) -> TrainConfig:
+        """A copy with every ``None`` filled (preset, then dataset defaults, then general)."""
+        from robust_sabn.data import get_dataset_info
+
+        values = self.to_dict()
+        if self.preset is not None:
+            if self.preset not in PRESETS:
+                raise UserInputError(
+                    f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}"
+                )
+            for key, value in PRESETS[self.preset].items():
+                if values[key] is None:
+                    values[key] = value
+        for key, value in _GENERAL_DEFAULTS.items():
+            if values[key] is None and key != "milestones":
+                values[key] = value
+        info = get_dataset_info(values["dataset"])
+        defaults = {"eps": info.default_eps, "step_size": info.default_step_size,
+                    "attack_steps": info.default_attack_steps, "val_size": info.val_size}
+        for key, value in defaults.items():
+            if values[key] is None:
+                values[key] = value
+        if values["milestones"] is None:
+            values["milestones"] = [values["epochs"] // 2, (3 * values["epochs"]) // 4]
+        config = replace(self, **values)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        """Raise UserInputError naming the first bad value of a resolved config."""
+        for key, choices in _CHOICES.items():
+            if getattr(self, key) not in choices:
+                raise UserInputError(
+                    f"{key} must be one of {', '.join(choices)}, got {getattr(self, key)!r}"
+                )
+        for key in ("eps", "step_size"):
+            value = getattr(self, key)
+            if self.attack_norm == "Linf" and not 0.0 <= value <= 1.0:
+                raise UserInputError(
+                    f"{key} {value} is outside [0, 1]: it is on the [0, 1] pixel scale "
+                    f"(for 8/255 write 8/255 or 0.0314)"
+                )
+        for key in ("epochs", "batch_size", "val_examples"):
+            if getattr(self, key) < 1:
+                raise UserInputError(f"{key} must be at least 1, got {getattr(self, key)}")
+        if self.max_train_examples is not None and self.max_train_examples < self.batch_size:
+            raise UserInputError(
+                f"max_train_examples {self.max_train_examples} is below one batch "
+                f"({self.batch_size}); raise it or lower batch_size"
+            )
+        if self.attack_steps < 0 or self.lr <= 0:
+            raise UserInputError("attack_steps must be >= 0 and lr > 0")

@@ -1,0 +1,224 @@
+"""The training loop: PGD-AT with the hybrid loss, validation, atomic checkpoints, resume.
+
+Run folder (``out_dir``): ``config.json`` (resolved config and model spec), ``metrics.jsonl``
+(one row per epoch), ``last.pt`` (every epoch), ``best.pt`` (best validation PGD accuracy on the
+adversarial branch), ``train_record.json`` (written when training ends).
+
+Randomness is derived from ``(seed, epoch)`` for shuffling, augmentation and PGD starts, and the
+lr is a function of the global step, so a run resumed from ``last.pt`` reaches the same weights
+as an uninterrupted one (on CPU).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from robust_sabn.artifacts import (
+    ModelSpec,
+    load_checkpoint,
+    new_record,
+    save_checkpoint,
+    write_record,
+)
+from robust_sabn.artifacts.checkpoint import atomic_write_bytes
+from robust_sabn.attacks import model_mode, pgd_attack
+from robust_sabn.data import ImageTensors, get_dataset_info, iterate_batches, load_split
+from robust_sabn.errors import UserInputError
+from robust_sabn.nn import branch_names
+from robust_sabn.train.config import TrainConfig
+from robust_sabn.train.objective import ADV, lr_factor, training_loss
+from robust_sabn.train.progress import TrainingProgress
+
+EpochCallback = Callable[[dict[str, Any]], None]
+
+
+def _epoch_generator(seed: int, epoch: int, device: str) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(seed * 1_000_003 + epoch)
+
+
+def model_spec_for(config: TrainConfig) -> ModelSpec:
+    """The model a resolved config trains (input normalization from the dataset's mean/std)."""
+    info = get_dataset_info(config.dataset)
+    return ModelSpec(
+        name=config.model, norm=config.norm, num_classes=info.num_classes,
+        in_channels=info.in_channels, num_branches=2, mean=tuple(info.mean),
+        std=tuple(info.std), kwargs={"width": config.width} if config.width else {},
+    )
+
+
+@torch.no_grad()
+def _accuracy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return (logits.argmax(1) == y).float().sum()
+
+
+def validate(model: nn.Module, data: ImageTensors, config: TrainConfig) -> dict[str, dict]:
+    """Clean and PGD accuracy (fractions) per branch on ``data``, model in eval mode.
+
+    PGD uses the training attack's eps, step size and steps, with a fixed random start.
+    """
+    branches = branch_names(model) or ("shared",)
+    result = {}
+    generator = _epoch_generator(config.seed, -1, config.device)
+    with model_mode(model, False):
+        for branch in branches:
+            correct = robust = 0.0
+            for x, y in iterate_batches(data, 256, shuffle=False, augment=False,
+                                        device=config.device):
+                with torch.no_grad():
+                    correct += float(_accuracy(model(x, branch=branch), y))
+                x_adv = pgd_attack(
+                    lambda z, b=branch: model(z, branch=b), x, y, eps=config.eps,
+                    step_size=config.step_size, steps=max(config.attack_steps, 1),
+                    norm=config.attack_norm, generator=generator,
+                )
+                with torch.no_grad():
+                    robust += float(_accuracy(model(x_adv, branch=branch), y))
+            n = len(data.labels)
+            result[branch] = {"clean_acc": correct / n, "pgd_acc": robust / n}
+    return result
+
+
+def _selection_score(val: dict[str, dict]) -> float:
+    """Best-checkpoint criterion: PGD accuracy of the adversarial (or only) branch."""
+    return val.get(ADV, next(iter(val.values())))["pgd_acc"]
+
+
+def _check_run_folder(out_dir: Path, config: TrainConfig, resume: bool) -> dict | None:
+    """Return the checkpoint to resume from, or None for a fresh run; refuse to lose work."""
+    last = out_dir / "last.pt"
+    saved_config = out_dir / "config.json"
+    if not resume:
+        if last.exists():
+            raise UserInputError(
+                f"{out_dir} already holds a training run; pass --resume to continue it "
+                "or choose another --out"
+            )
+        return None
+    if not last.exists():
+        return None
+    if saved_config.exists():
+        before = json.loads(saved_config.read_text())["config"]
+        now = config.to_dict()
+        diff = sorted(k for k in now if k not in ("device", "data_dir") and before.get(k) != now[k])
+        if diff:
+            raise UserInputError(
+                f"cannot resume {out_dir}: options {diff} differ from the saved run; "
+                "drop them or start a new --out"
+            )
+    return load_checkpoint(last, map_location=config.device)
+
+
+def _write_metrics(path: Path, history: list[dict]) -> None:
+    text = "".join(json.dumps(row) + "\n" for row in history).encode()
+    atomic_write_bytes(path, lambda f: f.write(text))
+
+
+def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False,
+          quiet: bool = False, on_epoch_end: EpochCallback | None = None) -> dict[str, Any]:
+    """Train a model as ``config`` says, writing the run folder; returns the training record.
+
+    Args:
+        config: the run's options (``None`` fields are resolved from preset and dataset).
+        out_dir: the run folder.
+        resume: continue from ``out_dir/last.pt`` when it exists (else start fresh).
+        quiet: no progress display.
+        on_epoch_end: called with each epoch's metrics row after its checkpoint is written.
+
+    Raises:
+        UserInputError: bad options, missing data, or a run folder that would be overwritten.
+    """
+    config = config.resolved()
+    out_dir = Path(out_dir)
+    ckpt = _check_run_folder(out_dir, config, resume)
+    spec = model_spec_for(config)
+    train_data = load_split(config.dataset, "train", data_dir=config.data_dir, seed=config.seed,
+                            val_size=config.val_size, max_examples=config.max_train_examples)
+    val_data = load_split(config.dataset, "val", data_dir=config.data_dir, seed=config.seed,
+                          val_size=config.val_size, max_examples=config.val_examples)
+    torch.manual_seed(config.seed)
+    model = spec.build().to(config.device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                                weight_decay=config.weight_decay)
+    steps_per_epoch = len(train_data.labels) // config.batch_size
+    history: list[dict] = []
+    start_epoch, best_score, elapsed = 0, -1.0, 0.0
+    if ckpt is not None:
+        model.load_state_dict(ckpt["state_dict"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        start_epoch, best_score = ckpt["epoch"] + 1, ckpt["best_score"]
+        history, elapsed = list(ckpt["history"]), ckpt["elapsed_s"]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config_json = json.dumps({"config": config.to_dict(), "model": spec.to_dict()}, indent=2)
+    atomic_write_bytes(out_dir / "config.json", lambda f: f.write(config_json.encode()))
+    _write_metrics(out_dir / "metrics.jsonl", history)
+    base = {"model": spec.to_dict(), "dataset": config.dataset, "config": config.to_dict()}
+
+    with TrainingProgress(config.epochs, steps_per_epoch, start_epoch, quiet) as display:
+        for epoch in range(start_epoch, config.epochs):
+            display.start_epoch(epoch)
+            t0 = time.perf_counter()
+            generator = _epoch_generator(config.seed, epoch, config.device)
+            sums = torch.zeros(3, device=config.device)  # loss*n, clean correct, adv correct
+            seen = 0
+            batches = iterate_batches(train_data, config.batch_size, shuffle=True, augment=True,
+                                      generator=generator, device=config.device, drop_last=True)
+            for i, (x, y) in enumerate(batches):
+                step = epoch * steps_per_epoch + i
+                for group in optimizer.param_groups:
+                    group["lr"] = config.lr * lr_factor(step, steps_per_epoch, config)
+                loss, clean_logits, adv_logits = training_loss(model, x, y, config, generator)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                with torch.no_grad():
+                    sums[0] += loss.detach() * len(y)
+                    if clean_logits is not None:
+                        sums[1] += _accuracy(clean_logits, y)
+                    sums[2] += _accuracy(adv_logits, y)
+                seen += len(y)
+                if not quiet:
+                    display.batch_done(float(sums[0]) / seen, float(sums[2]) / seen,
+                                       seen / (time.perf_counter() - t0))
+            train_time = time.perf_counter() - t0
+            val = validate(model, val_data, config)
+            epoch_time = time.perf_counter() - t0
+            elapsed += epoch_time
+            loss_sum, clean_sum, adv_sum = sums.tolist()
+            row = {
+                "epoch": epoch, "lr": optimizer.param_groups[0]["lr"],
+                "train_loss": loss_sum / seen,
+                "train_clean_acc": clean_sum / seen if config.loss == "hybrid" else None,
+                "train_adv_acc": adv_sum / seen, "val": val,
+                "train_time_s": train_time, "time_s": epoch_time,
+                "images_per_s": seen / train_time,
+            }
+            history.append(row)
+            score = _selection_score(val)
+            state = {**base, "state_dict": model.state_dict(), "epoch": epoch, "history": history,
+                     "elapsed_s": elapsed}
+            if score > best_score:
+                best_score = score
+                save_checkpoint(out_dir / "best.pt", {**state, "best_score": best_score})
+            save_checkpoint(out_dir / "last.pt", {**state, "best_score": best_score,
+                                                  "optimizer": optimizer.state_dict()})
+            _write_metrics(out_dir / "metrics.jsonl", history)
+            display.epoch_done(row)
+            if on_epoch_end is not None:
+                on_epoch_end(row)
+
+    record = new_record(
+        "training", run_dir=str(out_dir), config=config.to_dict(), model=spec.to_dict(),
+        dataset=config.dataset, norm=config.norm, seed=config.seed, epochs=config.epochs,
+        final=history[-1] if history else None, best_score=best_score,
+        best_checkpoint=str(out_dir / "best.pt"), last_checkpoint=str(out_dir / "last.pt"),
+        wall_time_s=elapsed, train_examples=len(train_data.labels),
+    )
+    write_record(out_dir / "train_record.json", record)
+    return record

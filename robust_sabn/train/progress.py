@@ -1,0 +1,59 @@
+"""Rich progress display for training: epoch, batch, loss, accuracy, throughput, ETA."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+
+class TrainingProgress:
+    """A two-bar display (epochs, batches of the current epoch); silent when ``quiet``."""
+
+    def __init__(self, epochs: int, steps_per_epoch: int, start_epoch: int, quiet: bool) -> None:
+        self.quiet = quiet
+        self.console = Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+            console=self.console, disable=quiet, transient=False,
+        )
+        self.steps_per_epoch = steps_per_epoch
+        self.epoch_task = self.progress.add_task("epoch", total=epochs, completed=start_epoch,
+                                                 stats="")
+        self.batch_task = self.progress.add_task("batch", total=steps_per_epoch, stats="")
+
+    def __enter__(self) -> TrainingProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.progress.__exit__(exc_type, exc, tb)
+
+    def start_epoch(self, epoch: int) -> None:
+        self.progress.reset(self.batch_task, total=self.steps_per_epoch,
+                            description=f"batch (epoch {epoch + 1})", stats="")
+
+    def batch_done(self, loss: float, adv_acc: float, images_per_s: float) -> None:
+        stats = f"loss {loss:.3f}  adv acc {100 * adv_acc:5.1f}%  {images_per_s:,.0f} img/s"
+        self.progress.update(self.batch_task, advance=1, stats=stats)
+
+    def epoch_done(self, row: dict) -> None:
+        val = row["val"]
+        parts = [f"{b}: {100 * m['clean_acc']:.1f}/{100 * m['pgd_acc']:.1f}" for b, m in val.items()]
+        self.progress.update(self.epoch_task, advance=1,
+                             stats="val clean/pgd % " + "  ".join(parts))
+        if not self.quiet:
+            self.console.log(
+                f"epoch {row['epoch'] + 1}: loss {row['train_loss']:.4f}  "
+                f"val clean/pgd % {'  '.join(parts)}  ({row['time_s']:.1f} s)"
+            )
