@@ -1,0 +1,168 @@
+"""Training: hybrid-loss routing, PGD bounds, lr schedule, resume, run-folder safety."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from robust_sabn.artifacts import load_checkpoint, read_jsonl, read_record
+from robust_sabn.attacks import model_mode, pgd_attack
+from robust_sabn.errors import UserInputError
+from robust_sabn.models import create_model
+from robust_sabn.nn import SandwichNorm2d
+from robust_sabn.train import TrainConfig, hybrid_adversarial_loss, lr_factor, train
+
+
+def _tiny(norm: str = "saauxbn") -> torch.nn.Module:
+    return create_model("small_cnn", norm=norm, in_channels=1, width=4)
+
+
+def test_hybrid_loss_routes_clean_and_adversarial_samples_to_their_own_branch() -> None:
+    model = _tiny().train()
+    x_clean = torch.rand(8, 1, 12, 12)
+    x_adv = torch.rand(8, 1, 12, 12) + 3.0  # far from the clean batch's statistics
+    y = torch.randint(0, 10, (8,))
+    first = next(m for m in model.modules() if isinstance(m, SandwichNorm2d))
+    loss, clean_logits, adv_logits = hybrid_adversarial_loss(model, x_clean, x_adv, y)
+    expected = 0.5 * F.cross_entropy(clean_logits, y) + 0.5 * F.cross_entropy(adv_logits, y)
+    torch.testing.assert_close(loss, expected)
+    # The first norm sees conv1 of each batch: its running means must follow its own batch.
+    with torch.no_grad():
+        conv_clean = model.convs[0](model.normalize(x_clean))
+        conv_adv = model.convs[0](model.normalize(x_adv))
+    torch.testing.assert_close(first.running_mean[0], 0.1 * conv_clean.mean(dim=(0, 2, 3)))
+    torch.testing.assert_close(first.running_mean[1], 0.1 * conv_adv.mean(dim=(0, 2, 3)))
+    loss.backward()
+    assert first.branch_affine.grad is not None
+    assert first.branch_affine.grad[0].abs().sum() > 0
+    assert first.branch_affine.grad[1].abs().sum() > 0
+    # Only the adversarial half: the clean row must get no gradient at all.
+    model.zero_grad()
+    F.cross_entropy(model(x_adv, branch="adv"), y).backward()
+    assert torch.count_nonzero(first.branch_affine.grad[0]) == 0
+    assert first.branch_affine.grad[1].abs().sum() > 0
+
+
+@pytest.mark.parametrize("norm_kind", ["Linf", "L2"])
+def test_pgd_stays_in_the_ball_and_the_pixel_range(norm_kind: str) -> None:
+    model = _tiny("bn").eval()
+    x = torch.rand(16, 1, 12, 12)
+    y = torch.randint(0, 10, (16,))
+    eps = 0.1 if norm_kind == "Linf" else 1.0
+    x_adv = pgd_attack(model, x, y, eps=eps, step_size=eps / 2, steps=5, norm=norm_kind,
+                       generator=torch.Generator().manual_seed(0))
+    assert x_adv.min() >= 0.0 and x_adv.max() <= 1.0
+    delta = (x_adv - x).flatten(1)
+    size = delta.abs().amax(1) if norm_kind == "Linf" else delta.norm(dim=1)
+    assert size.max() <= eps + 1e-6
+    assert size.max() > 0.5 * eps  # it moved
+    with torch.no_grad():
+        assert F.cross_entropy(model(x_adv), y) > F.cross_entropy(model(x), y)
+
+
+def test_pgd_zero_steps_without_random_start_returns_the_input() -> None:
+    x = torch.rand(2, 1, 8, 8)
+    out = pgd_attack(_tiny("bn"), x, torch.zeros(2, dtype=torch.long), eps=0.1,
+                     step_size=0.01, steps=0, random_start=False)
+    assert torch.equal(out, x)
+
+
+def test_model_mode_restores_mixed_modes() -> None:
+    model = _tiny().train()
+    model.convs[0].eval()
+    with model_mode(model, False):
+        assert not any(m.training for m in model.modules())
+    assert model.training and not model.convs[0].training and model.convs[1].training
+
+
+def test_lr_schedule_warmup_multistep_and_cosine() -> None:
+    multistep = TrainConfig(epochs=10, warmup_iters=4, schedule="multistep", milestones=[5, 8],
+                            gamma=0.1).resolved()
+    assert lr_factor(0, 10, multistep) == pytest.approx(0.25)
+    assert lr_factor(3, 10, multistep) == pytest.approx(1.0)
+    assert lr_factor(49, 10, multistep) == pytest.approx(1.0)
+    assert lr_factor(50, 10, multistep) == pytest.approx(0.1)
+    assert lr_factor(80, 10, multistep) == pytest.approx(0.01)
+    cosine = TrainConfig(epochs=10, warmup_iters=0, schedule="cosine").resolved()
+    assert lr_factor(50, 10, cosine) == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.5)))
+
+
+def test_paper_preset_is_the_papers_recipe() -> None:
+    config = TrainConfig(preset="paper-cifar10", norm="saauxbn").resolved()
+    assert (config.dataset, config.model, config.epochs, config.batch_size) == (
+        "cifar10", "preact_resnet18", 200, 128)
+    assert config.eps == pytest.approx(8 / 255) and config.step_size == pytest.approx(2 / 255)
+    assert (config.attack_steps, config.milestones, config.attack_mode) == (7, [50, 150], "train")
+    assert TrainConfig(preset="paper-cifar10", epochs=3).resolved().epochs == 3
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"preset": "nope"}, "unknown preset 'nope'"),
+        ({"eps": 8.0}, "eps 8.0 is outside \\[0, 1\\]"),
+        ({"loss": "trades"}, "loss must be one of hybrid, adv"),
+        ({"epochs": 0}, "epochs must be at least 1"),
+        ({"dataset": "mnist"}, "mnist"),
+    ],
+)
+def test_bad_training_options_get_a_message(options: dict, message: str) -> None:
+    with pytest.raises(UserInputError, match=message):
+        TrainConfig(**options).resolved()
+
+
+def _quick_config(**overrides: object) -> TrainConfig:
+    options = dict(dataset="fashion-mnist", model="small_cnn", norm="saauxbn", width=4,
+                   epochs=2, batch_size=32, max_train_examples=96, val_examples=32,
+                   attack_steps=2, warmup_iters=2, seed=3)
+    options.update(overrides)
+    return TrainConfig(**options)
+
+
+def test_training_writes_the_run_folder(tmp_path) -> None:
+    record = train(_quick_config(), tmp_path / "run", quiet=True)
+    run = tmp_path / "run"
+    rows = read_jsonl(run / "metrics.jsonl")
+    assert [r["epoch"] for r in rows] == [0, 1]
+    assert set(rows[0]["val"]) == {"clean", "adv"}
+    assert 0.0 <= rows[1]["val"]["adv"]["pgd_acc"] <= rows[1]["val"]["adv"]["clean_acc"] + 1e-9
+    saved = read_record(run / "train_record.json")
+    assert saved["kind"] == "training" and saved["config"] == record["config"]
+    assert json.loads((run / "config.json").read_text())["model"]["norm"] == "saauxbn"
+    last = load_checkpoint(run / "last.pt")
+    assert last["epoch"] == 1 and last["dataset"] == "fashion-mnist"
+    assert load_checkpoint(run / "best.pt")["model"] == last["model"]
+
+
+def test_resume_after_interruption_reproduces_the_uninterrupted_weights(tmp_path) -> None:
+    full = tmp_path / "full"
+    train(_quick_config(), full, quiet=True)
+
+    def interrupt(row: dict) -> None:
+        if row["epoch"] == 0:
+            raise KeyboardInterrupt
+
+    part = tmp_path / "part"
+    with pytest.raises(KeyboardInterrupt):
+        train(_quick_config(), part, quiet=True, on_epoch_end=interrupt)
+    assert load_checkpoint(part / "last.pt")["epoch"] == 0
+    train(_quick_config(), part, resume=True, quiet=True)
+    a = load_checkpoint(full / "last.pt")["state_dict"]
+    b = load_checkpoint(part / "last.pt")["state_dict"]
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert read_jsonl(full / "metrics.jsonl")[1]["val"] == read_jsonl(part / "metrics.jsonl")[1]["val"]
+
+
+def test_a_finished_run_is_not_overwritten_and_resume_rejects_changed_options(tmp_path) -> None:
+    run = tmp_path / "run"
+    train(_quick_config(epochs=1), run, quiet=True)
+    with pytest.raises(UserInputError, match="already holds a training run; pass --resume"):
+        train(_quick_config(epochs=1), run, quiet=True)
+    with pytest.raises(UserInputError, match=r"options \['lr'\] differ"):
+        train(_quick_config(epochs=1, lr=0.5), run, resume=True, quiet=True)
