@@ -13,6 +13,7 @@ from rich.console import Console
 
 from robust_sabn.cli.eval import eval_command
 from robust_sabn.cli.train import train_command
+from robust_sabn.cli.zoo import app as zoo_app
 from robust_sabn.errors import UserInputError
 
 app = typer.Typer(
@@ -24,6 +25,7 @@ app = typer.Typer(
 )
 app.command("train")(train_command)
 app.command("eval")(eval_command)
+app.add_typer(zoo_app, name="zoo", help="RobustBench model zoo: export, info, benchmark.")
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
 """The Sandwich Batch Normalization family, branch routing, and ``convert_norm``."""
 
+from robust_sabn.nn.collapse import collapse_branch
 from robust_sabn.nn.convert import NORM_KINDS, convert_norm, make_norm
 from robust_sabn.nn.norm import (
     ADV_BRANCH_NAMES,
@@ -30,6 +31,7 @@ __all__ = [
     "branch_layers",
     "branch_names",
     "channel_mean_std",
+    "collapse_branch",
     "convert_norm",
     "fixed_branch",
     "make_norm",

@@ -1,0 +1,112 @@
+"""``robust-sabn zoo``: export a branch as a RobustBench model, check it loads, benchmark it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from robust_sabn.artifacts import write_record
+from robust_sabn.cli.parse import parse_eps
+
+app = typer.Typer(
+    help="RobustBench interface: export, info, benchmark.", no_args_is_help=True,
+    add_completion=False,
+)
+
+ModelDir = Annotated[Path, typer.Option(
+    help="Model folder in RobustBench's layout (<dataset>/<threat_model>/<name>.pt).")]
+ThreatModelOption = Annotated[str, typer.Option(help="Linf or L2.")]
+
+
+@app.command("export")
+def export_command(
+    checkpoint: Annotated[Path, typer.Argument(help="A robust-sabn checkpoint (.pt).")],
+    name: Annotated[str, typer.Option(help="Zoo name, RobustBench style (Sabn2024Demo_R18).")],
+    model_dir: ModelDir = Path("models"),
+    branch: Annotated[str, typer.Option(help="Branch to export: adv or clean.")] = "adv",
+    threat_model: ThreatModelOption = "Linf",
+    evaluation: Annotated[Path | None, typer.Option(
+        help="Evaluation record (JSON from robust-sabn eval) of this checkpoint.")] = None,
+    eps: Annotated[str | None, typer.Option(
+        help="eps for the model_info when there is no record (8/255).")] = None,
+    title: Annotated[str | None, typer.Option(help="Paper title (model_info 'name').")] = None,
+    authors: Annotated[str, typer.Option(help="Authors, comma-separated.")] = "",
+    link: Annotated[str, typer.Option(help="Paper link.")] = "",
+    venue: Annotated[str, typer.Option(help="Venue, e.g. 'ICLR 2024'.")] = "",
+    additional_data: Annotated[bool, typer.Option(
+        "--additional-data/--no-additional-data", help="Trained with extra data.")] = False,
+) -> None:
+    """Write one branch of a checkpoint as a plain-BN RobustBench zoo model."""
+    from robust_sabn.zoo import export_model, zoo_paths_of
+
+    weights = export_model(
+        checkpoint, name=name, model_dir=model_dir, branch=branch, threat_model=threat_model,
+        evaluation=evaluation, eps=parse_eps(eps) if eps is not None else None, title=title,
+        authors=authors, link=link, venue=venue, additional_data=additional_data,
+    )
+    paths = zoo_paths_of(weights)
+    console = Console(soft_wrap=True)
+    for label, path in (("weights", paths.weights), ("entry", paths.entry),
+                        ("model_info", paths.model_info)):
+        console.print(f"{label:>10}: {path}")
+    dataset = weights.parent.parent.name
+    console.print(f"load with robust_sabn.zoo.load_model({name!r}, {str(model_dir)!r}, "
+                  f"{dataset!r}, {threat_model!r})")
+
+
+@app.command("info")
+def info_command(
+    name: Annotated[str, typer.Argument(help="Name of an exported model.")],
+    dataset: Annotated[str, typer.Option(help="Dataset folder (cifar10, fashion-mnist, ...).")],
+    model_dir: ModelDir = Path("models"),
+    threat_model: ThreatModelOption = "Linf",
+) -> None:
+    """Load an exported model (through RobustBench for its datasets) and print its model_info."""
+    from robust_sabn.zoo import load_model, zoo_paths
+
+    model = load_model(name, model_dir, dataset, threat_model)
+    n_params = sum(p.numel() for p in model.parameters())
+    console = Console(soft_wrap=True)
+    console.print(f"{name}: loaded, {n_params} parameters, {type(model).__name__}")
+    info_path = zoo_paths(model_dir, dataset, threat_model, name).model_info
+    if info_path.is_file():
+        console.print_json(info_path.read_text())
+    else:
+        console.print(f"no model_info at {info_path}")
+
+
+@app.command("benchmark")
+def benchmark_command(
+    name: Annotated[str, typer.Argument(
+        help="An exported model's name, or robustbench:NAME for a zoo model.")],
+    data_dir: Annotated[Path, typer.Option(help="Folder with torchvision's CIFAR files.")],
+    model_dir: ModelDir = Path("models"),
+    dataset: Annotated[str, typer.Option(help="cifar10 or cifar100.")] = "cifar10",
+    threat_model: ThreatModelOption = "Linf",
+    eps: Annotated[str, typer.Option(help="Radius on the [0, 1] scale.")] = "8/255",
+    n_examples: Annotated[int, typer.Option(help="First N test images.")] = 100,
+    batch_size: Annotated[int, typer.Option(help="Images per batch.")] = 100,
+    device: Annotated[str, typer.Option(help="cpu, cuda, ...")] = "cpu",
+    download: Annotated[bool, typer.Option(
+        "--download/--no-download", help="Allow downloading missing data or weights.")] = False,
+    out: Annotated[Path | None, typer.Option(help="Write the JSON result record here.")] = None,
+) -> None:
+    """Run RobustBench's benchmark (clean + AutoAttack standard) on local CIFAR data."""
+    from robust_sabn.zoo import run_benchmark
+
+    record = run_benchmark(
+        name, data_dir=data_dir, model_dir=model_dir, dataset=dataset,
+        threat_model=threat_model, eps=parse_eps(eps), n_examples=n_examples,
+        batch_size=batch_size, device=device, download=download,
+    )
+    console = Console(soft_wrap=True)
+    summary = {k: record[k] for k in ("model_name", "dataset", "threat_model", "eps",
+                                      "n_examples", "clean_accuracy", "robust_accuracy")}
+    console.print_json(json.dumps(summary))
+    if out is not None:
+        write_record(out, record)
+        console.print(f"record written to {out}")

@@ -1,0 +1,191 @@
+"""``export_model``: one branch of a checkpoint as a RobustBench-style zoo model.
+
+The chosen branch is collapsed into a plain-BN model
+(:func:`robust_sabn.nn.collapse.collapse_branch`), whose state dict, entry JSON (the ModelSpec
+with ``norm="bn"``) and RobustBench model_info JSON are written in the layout of
+:mod:`robust_sabn.zoo.layout`. The model_info accuracies come from an evaluation record of the
+same checkpoint (``robust-sabn eval``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from robust_sabn.artifacts import (
+    ModelSpec,
+    atomic_write_bytes,
+    file_sha256,
+    load_model,
+    new_record,
+    read_record,
+    write_record,
+)
+from robust_sabn.errors import UserInputError
+from robust_sabn.nn import branch_names
+from robust_sabn.nn.collapse import collapse_branch
+from robust_sabn.zoo.layout import (
+    ENTRY_KIND,
+    ROBUSTBENCH_DATASETS,
+    check_model_name,
+    check_threat_model,
+    eps_text,
+    zoo_paths,
+)
+from robust_sabn.zoo.robustbench_zoo import check_name_free, check_state_dict_keys
+
+AUTOATTACK_KEY = "autoattack-standard"
+"""The robust accuracy RobustBench reports: AutoAttack, standard version."""
+_ARCHITECTURE_NAMES = {
+    "preact_resnet18": "PreActResNet-18", "wrn34_10": "WideResNet-34-10", "small_cnn": "SmallCNN",
+}
+_NORM_NAMES = {"ccbn": "CCBN", "sabn": "SaBN", "auxbn": "AuxBN", "saauxbn": "SaAuxBN"}
+
+
+def architecture_text(spec: ModelSpec, branch: str) -> str:
+    """Leaderboard architecture, e.g. ``"PreActResNet-18 (SaAuxBN, adv branch, as BN)"``."""
+    text = _ARCHITECTURE_NAMES.get(spec.name, spec.name)
+    if spec.kwargs:
+        text += " " + ",".join(f"{k}={v}" for k, v in sorted(spec.kwargs.items()))
+    if spec.norm in _NORM_NAMES:
+        text += f" ({_NORM_NAMES[spec.norm]}, {branch} branch, as BN)"
+    return text
+
+
+def _percent(fraction: float) -> str:
+    return f"{100 * float(fraction):.2f}"
+
+
+def evaluation_accuracies(record: dict[str, Any], *, checkpoint: Path, branch: str,
+                          dataset: str, threat_model: str) -> dict[str, Any]:
+    """Clean and AutoAttack accuracy (fractions), eps and n_examples of ``branch`` in a record.
+
+    Raises:
+        UserInputError: the record is not an evaluation of this checkpoint (by SHA-256), has
+            another dataset or threat model, or lacks the branch or its AutoAttack result.
+    """
+    if record.get("kind") != "evaluation":
+        raise UserInputError(f"the evaluation record has kind {record.get('kind')!r}, "
+                             "not 'evaluation'; pass the JSON written by robust-sabn eval")
+    if record.get("checkpoint_sha256") != file_sha256(checkpoint):
+        raise UserInputError(
+            f"the evaluation record is not of {checkpoint} (checkpoint SHA-256 differs); "
+            f"evaluate it with robust-sabn eval {checkpoint}"
+        )
+    for field, want in (("dataset", dataset), ("threat_model", threat_model)):
+        if record.get(field) != want:
+            raise UserInputError(
+                f"the evaluation record's {field} is {record.get(field)!r}, expected {want!r}"
+            )
+    result = record.get("branches", {}).get(branch)
+    if result is None:
+        raise UserInputError(
+            f"the evaluation record has no branch {branch!r} "
+            f"(it has {', '.join(record.get('branches', {})) or 'none'})"
+        )
+    robust = result.get("robust_accuracy", {})
+    if AUTOATTACK_KEY not in robust:
+        raise UserInputError(
+            f"the evaluation record has no {AUTOATTACK_KEY!r} accuracy for branch {branch!r}; "
+            "evaluate with --attacks autoattack --version standard"
+        )
+    return {"clean": result["clean_accuracy"], "autoattack": robust[AUTOATTACK_KEY],
+            "eps": record.get("eps"), "n_examples": record.get("n_examples")}
+
+
+def build_model_info(*, name: str, title: str | None, authors: str, link: str, venue: str,
+                     additional_data: bool, dataset: str, architecture: str,
+                     eps: float | None, accuracies: dict[str, Any] | None) -> dict[str, Any]:
+    """A RobustBench model_info dict; accuracies are percent strings with 2 decimals.
+
+    Without ``accuracies`` (no evaluation record) the accuracy fields are null.
+    """
+    clean = _percent(accuracies["clean"]) if accuracies else None
+    robust = _percent(accuracies["autoattack"]) if accuracies else None
+    footnote = None
+    if accuracies and accuracies.get("n_examples") is not None:
+        footnote = f"AutoAttack (standard) on the first {accuracies['n_examples']} test points."
+    return {
+        "link": link, "name": title or name, "authors": authors,
+        "additional_data": additional_data, "number_forward_passes": 1, "dataset": dataset,
+        "venue": venue, "architecture": architecture,
+        "eps": eps_text(eps) if eps is not None else None,
+        "clean_acc": clean, "reported": robust, "autoattack_acc": robust, "footnote": footnote,
+    }
+
+
+def export_model(checkpoint: str | Path, *, name: str, model_dir: str | Path,
+                 branch: str = "adv", threat_model: str = "Linf",
+                 evaluation: dict[str, Any] | str | Path | None = None,
+                 eps: float | None = None, title: str | None = None, authors: str = "",
+                 link: str = "", venue: str = "", additional_data: bool = False) -> Path:
+    """Write one branch of ``checkpoint`` as zoo model ``name``; returns the weights path.
+
+    Files (see :mod:`robust_sabn.zoo.layout`): ``MODEL_DIR/<dataset>/<threat_model>/<name>.pt``
+    (state dict of the collapsed plain-BN model), ``<name>.json`` beside it (entry with the
+    ModelSpec) and ``MODEL_DIR/model_info/<dataset>/<threat_model>/<name>.json``.
+
+    Args:
+        checkpoint: a robust-sabn checkpoint (.pt); its ``dataset`` names the folder.
+        name: zoo name (RobustBench style, e.g. ``Sabn2024Demo_R18``).
+        model_dir: root of the model folder.
+        branch: branch to export (``"adv"`` or ``"clean"``); ignored for plain-BN models.
+        threat_model: ``Linf`` or ``L2``.
+        evaluation: evaluation record (dict or JSON path) of this checkpoint; fills
+            ``clean_acc``, ``autoattack_acc`` and ``eps`` of the model_info.
+        eps: radius on the [0, 1] scale for the model_info when there is no record.
+        title, authors, link, venue, additional_data: model_info fields (``title`` is its
+            ``name``, the paper title; default: ``name``).
+
+    Raises:
+        UserInputError: unreadable checkpoint, checkpoint without a dataset, bad name, branch or
+            threat model, a name RobustBench already uses, or a record that does not match.
+    """
+    checkpoint = Path(checkpoint)
+    check_model_name(name)
+    check_threat_model(threat_model)
+    model, ckpt = load_model(checkpoint)
+    dataset = ckpt.get("dataset")
+    if not dataset:
+        raise UserInputError(f"{checkpoint} records no dataset; cannot file it in a model folder")
+    if dataset in ROBUSTBENCH_DATASETS:
+        check_name_free(name, dataset, threat_model)
+    names = branch_names(model)
+    if names and branch not in names:
+        raise UserInputError(f"unknown branch {branch!r}; the checkpoint's branches are {names}")
+    record_branch = branch if names else "shared"
+    accuracies = None
+    if evaluation is not None:
+        record = evaluation if isinstance(evaluation, dict) else read_record(evaluation)
+        accuracies = evaluation_accuracies(record, checkpoint=checkpoint, branch=record_branch,
+                                           dataset=dataset, threat_model=threat_model)
+        recorded_eps = accuracies["eps"]
+        if eps is not None and recorded_eps is not None and abs(eps - recorded_eps) > 1e-9:
+            raise UserInputError(f"eps {eps} differs from the evaluation record's "
+                                 f"{recorded_eps}; leave --eps out")
+        eps = recorded_eps if recorded_eps is not None else eps
+
+    spec = ModelSpec.from_dict(ckpt["model"])
+    bn_spec = dataclasses.replace(spec, norm="bn", num_branches=1)
+    state = {k: v.detach().clone() for k, v in collapse_branch(model, branch).state_dict().items()}
+    check_state_dict_keys(state)
+    bn_spec.build().load_state_dict(state)
+
+    paths = zoo_paths(model_dir, dataset, threat_model, name)
+    atomic_write_bytes(paths.weights, lambda f: torch.save(state, f))
+    write_record(paths.entry, new_record(
+        ENTRY_KIND, name=name, dataset=dataset, threat_model=threat_model,
+        model=bn_spec.to_dict(), weights=paths.weights.name,
+        weights_sha256=file_sha256(paths.weights),
+        source={"checkpoint": str(checkpoint), "checkpoint_sha256": file_sha256(checkpoint),
+                "branch": record_branch, "norm": spec.norm, "epoch": ckpt.get("epoch")},
+    ))
+    write_record(paths.model_info, build_model_info(
+        name=name, title=title, authors=authors, link=link, venue=venue,
+        additional_data=additional_data, dataset=dataset,
+        architecture=architecture_text(spec, record_branch), eps=eps, accuracies=accuracies,
+    ))
+    return paths.weights

@@ -1,0 +1,105 @@
+"""Where a zoo model's files live, and which names, datasets and threat models are valid.
+
+A model folder (``model_dir``) uses RobustBench's layout for weights and adds two JSON files::
+
+    MODEL_DIR/
+      <dataset>/<threat_model>/<NAME>.pt     state dict of a plain-BN model (what RobustBench's
+                                             load_model reads; torch.load(weights_only=True))
+      <dataset>/<threat_model>/<NAME>.json   robust-sabn zoo entry: the ModelSpec that rebuilds
+                                             the architecture, plus where the weights came from
+      model_info/<dataset>/<threat_model>/<NAME>.json
+                                             RobustBench model_info (leaderboard) JSON
+
+e.g. ``models/cifar10/Linf/Sabn2024Demo.pt``. ``<dataset>`` is the robust-sabn dataset name
+(``cifar10``, ``cifar100``, ``imagenet`` as in RobustBench; ``fashion-mnist``, ``svhn``, ``npz``
+for the others) and ``<threat_model>`` is ``Linf`` or ``L2``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from robust_sabn.errors import UserInputError
+
+ROBUSTBENCH_DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "imagenet")
+"""Datasets RobustBench's model dictionary knows; their models load through RobustBench."""
+EXPORT_THREAT_MODELS: tuple[str, ...] = ("Linf", "L2")
+"""Threat models an exported model can be filed under."""
+ENTRY_KIND = "zoo-entry"
+"""``kind`` of the robust-sabn entry JSON beside the weights."""
+
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+
+
+@dataclass(frozen=True)
+class ZooPaths:
+    """The three files of one zoo model (see the module docstring)."""
+
+    weights: Path
+    entry: Path
+    model_info: Path
+
+
+def zoo_paths(model_dir: str | Path, dataset: str, threat_model: str, name: str) -> ZooPaths:
+    """Paths of model ``name``'s files under ``model_dir``."""
+    base = Path(model_dir)
+    folder = base / dataset / threat_model
+    return ZooPaths(
+        weights=folder / f"{name}.pt",
+        entry=folder / f"{name}.json",
+        model_info=base / "model_info" / dataset / threat_model / f"{name}.json",
+    )
+
+
+def zoo_paths_of(weights: str | Path) -> ZooPaths:
+    """All three paths of the model whose weights file is ``weights`` (the layout inverted)."""
+    weights = Path(weights)
+    threat_folder = weights.parent
+    return zoo_paths(threat_folder.parent.parent, threat_folder.parent.name, threat_folder.name,
+                     weights.stem)
+
+
+def check_model_name(name: str) -> str:
+    """Return ``name`` if it is a valid zoo name (a letter, then letters, digits, ``_``, ``-``).
+
+    Raises:
+        UserInputError: any other name (it becomes a file name and a dictionary key).
+    """
+    if not _NAME.fullmatch(name):
+        raise UserInputError(
+            f"invalid model name {name!r}: use a letter followed by letters, digits, '_' or '-' "
+            "(RobustBench style, e.g. Sabn2024Demo_R18)"
+        )
+    return name
+
+
+def check_threat_model(threat_model: str) -> str:
+    """Return ``threat_model`` if it is ``Linf`` or ``L2``.
+
+    Raises:
+        UserInputError: any other value.
+    """
+    if threat_model not in EXPORT_THREAT_MODELS:
+        raise UserInputError(
+            f"unknown threat model {threat_model!r}; "
+            f"choose one of {', '.join(EXPORT_THREAT_MODELS)}"
+        )
+    return threat_model
+
+
+def eps_text(eps: float) -> str:
+    """eps as RobustBench writes it: ``"8/255"`` for whole 1/255 steps, else e.g. ``"0.5"``."""
+    steps = eps * 255
+    if round(steps) > 0 and abs(steps - round(steps)) < 1e-6:
+        return f"{round(steps)}/255"
+    return f"{eps:g}"
+
+
+def datasets_in(model_dir: str | Path) -> list[str]:
+    """Dataset folders that exist under ``model_dir`` (for error messages)."""
+    base = Path(model_dir)
+    if not base.is_dir():
+        return []
+    return sorted(p.name for p in base.iterdir() if p.is_dir() and p.name != "model_info")
