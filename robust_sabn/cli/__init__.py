@@ -12,6 +12,8 @@ import typer
 from rich.console import Console
 
 from robust_sabn.cli.eval import eval_command
+from robust_sabn.cli.report import report_command
+from robust_sabn.cli.suite import app as suite_app
 from robust_sabn.cli.train import train_command
 from robust_sabn.cli.zoo import app as zoo_app
 from robust_sabn.errors import UserInputError
@@ -25,6 +27,8 @@ app = typer.Typer(
 )
 app.command("train")(train_command)
 app.command("eval")(eval_command)
+app.command("report")(report_command)
+app.add_typer(suite_app, name="suite", help="Declarative benchmark suites: list, run.")
 app.add_typer(zoo_app, name="zoo", help="RobustBench model zoo: export, info, benchmark.")
 
 

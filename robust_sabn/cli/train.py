@@ -60,7 +60,7 @@ def train_command(
     final = record["final"] or {}
     val = final.get("val", {})
     summary = ", ".join(
-        f"{b} clean {100 * m['clean_acc']:.2f}% / PGD {100 * m['pgd_acc']:.2f}%"
+        f"{b} branch: clean {100 * m['clean_acc']:.2f}% / PGD {100 * m['pgd_acc']:.2f}%"
         for b, m in val.items()
     )
     Console().print(

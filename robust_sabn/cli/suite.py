@@ -1,0 +1,58 @@
+"""``robust-sabn suite list | run``: declarative benchmark suites, resumable end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from robust_sabn.errors import UserInputError
+
+app = typer.Typer(help="Benchmark suites defined in suites/*.toml: list them, run them.",
+                  no_args_is_help=True, add_completion=False)
+
+SuitesDir = Annotated[Path, typer.Option(help="Folder of suite definitions (*.toml).")]
+OutRoot = Annotated[Path, typer.Option(help="Results go to OUT/<suite name>/.")]
+
+
+@app.command("list")
+def list_command(suites_dir: SuitesDir = Path("suites"), out: OutRoot = Path("runs")) -> None:
+    """Show the suites and how much of each is done (training runs, evaluations)."""
+    from robust_sabn.suites import list_suite_files, load_suite, suite_status
+
+    table = Table("suite", "task", "runs", "evaluations", "description")
+    for path in list_suite_files(suites_dir):
+        try:
+            suite = load_suite(path)
+            status = suite_status(suite, out_root=out)
+        except UserInputError as exc:
+            table.add_row(path.stem, "-", "-", "-", f"[red]invalid:[/] {exc}")
+            continue
+        table.add_row(suite.name, suite.task, f"{status.runs_done}/{status.runs_total}",
+                      f"{status.evaluations_done}/{status.evaluations_total}",
+                      suite.description)
+    Console().print(table)
+
+
+@app.command("run")
+def run_command(
+    suite: Annotated[str, typer.Argument(help="Suite name (in --suites-dir) or suite file.")],
+    force: Annotated[bool, typer.Option(
+        "--force", help="Recompute every run and evaluation, even those already done.")] = False,
+    out: OutRoot = Path("runs"),
+    report: Annotated[Path | None, typer.Option(
+        help="Markdown report path (default: the suite's, else reports/<suite>.md).")] = None,
+    suites_dir: SuitesDir = Path("suites"),
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress display.")] = False,
+) -> None:
+    """Train and evaluate what is not done yet (a killed suite resumes), then write the report."""
+    from robust_sabn.suites import run_suite
+
+    result = run_suite(suite, out_root=out, force=force, progress=not quiet,
+                       report_path=report, suites_dir=suites_dir)
+    Console().print(f"{result.suite.name}: ran {len(result.executed)} steps, skipped "
+                    f"{len(result.skipped)} already done; results in {result.suite_dir}; "
+                    f"report: {result.report}", highlight=False)

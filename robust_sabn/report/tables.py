@@ -1,0 +1,152 @@
+"""Groups of runs, mean ± std over seeds, and Markdown tables with the best value in bold.
+
+Values are accuracies as fractions in [0, 1]; they are shown as percent with 2 decimals.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from robust_sabn.report.collect import CLEAN, ResultSet, RunResults
+
+# Order of the normalization kinds in tables: the paper's BN, AuxBN, SaAuxBN order, with the
+# other members of the family between (the same order as robust_sabn.nn.NORM_KINDS).
+NORM_ORDER = ("bn", "ccbn", "sabn", "auxbn", "saauxbn")
+_NORM_LABELS = {"bn": "BN", "ccbn": "CCBN", "sabn": "SaBN", "auxbn": "AuxBN", "saauxbn": "SaAuxBN"}
+
+
+@dataclass
+class Group:
+    """Runs that differ only by seed: one row (or column) of a comparison table."""
+
+    label: str
+    norm: str | None
+    runs: list[RunResults]
+
+    def values(self, branch: str, metric: str, eps: float | None) -> list[float]:
+        """The measured values of every run in the group (runs without one are left out)."""
+        found = (run.value(branch, metric, eps) for run in self.runs)
+        return [v for v in found if v is not None]
+
+
+def norm_label(norm: str | None) -> str:
+    """``"saauxbn"`` -> ``"SaAuxBN"``; unknown kinds unchanged."""
+    return _NORM_LABELS.get(norm or "", norm or "?")
+
+
+def group_runs(results: ResultSet) -> list[Group]:
+    """Group runs by setup; the label names only what differs (dataset, model, norm)."""
+    def setup(run: RunResults) -> tuple[str, str, str]:
+        kwargs = ",".join(f"{k}={v}" for k, v in sorted(run.model_kwargs.items()))
+        return run.dataset, run.model + (f"({kwargs})" if kwargs else ""), run.norm or ""
+
+    setups = [setup(run) for run in results.runs]
+    varies = [len({s[i] for s in setups}) > 1 for i in range(2)]
+    groups: dict[tuple[str, str, str], Group] = {}
+    for run, key in zip(results.runs, setups, strict=True):
+        if key not in groups:
+            parts = [part for part, shown in zip(key[:2], varies, strict=True) if shown]
+            if run.norm:
+                parts.append(norm_label(run.norm))
+            groups[key] = Group(label=" ".join(parts) or run.model, norm=run.norm, runs=[])
+        groups[key].runs.append(run)
+
+    def order(item: tuple[tuple[str, str, str], Group]) -> tuple[str, str, int, str]:
+        (dataset, model, norm), _ = item
+        rank = NORM_ORDER.index(norm) if norm in NORM_ORDER else len(NORM_ORDER)
+        return dataset, model, rank, norm
+
+    return [group for _, group in sorted(groups.items(), key=order)]
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (n - 1); std is ``None`` for a single value."""
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, None
+    var = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+    return mean, math.sqrt(var)
+
+
+def format_percent(values: Sequence[float]) -> str:
+    """``[0.8, 0.82]`` -> ``"81.00 ± 1.41"`` (percent, 2 decimals); ``"-"`` when empty."""
+    if not values:
+        return "-"
+    mean, std = mean_std(values)
+    text = f"{100 * mean:.2f}"
+    return text if std is None else f"{text} ± {100 * std:.2f}"
+
+
+def bold_best(cells: list[list[float]]) -> list[str]:
+    """Format each cell's values; the cells with the highest mean (as shown) are bold, unless
+    every shown mean is equal (nothing is best then)."""
+    texts = [format_percent(values) for values in cells]
+    means = [f"{100 * mean_std(values)[0]:.2f}" if values else None for values in cells]
+    shown = [float(m) for m in means if m is not None]
+    if len(set(shown)) < 2:
+        return texts
+    best = max(shown)
+    return [f"**{text}**" if mean is not None and float(mean) == best else text
+            for text, mean in zip(texts, means, strict=True)]
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A GitHub-flavoured Markdown table; the first column left-aligned, the rest right."""
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join([":---", *["---:"] * (len(header) - 1)]) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def metric_label(metric: str) -> str:
+    """``"pgd-20"`` -> ``"PGD-20"``, ``"autoattack-standard"`` -> ``"AutoAttack (standard)"``."""
+    if metric == CLEAN:
+        return "Clean accuracy"
+    if metric.startswith("autoattack-"):
+        return f"AutoAttack ({metric.removeprefix('autoattack-')})"
+    return metric.upper()
+
+
+def comparison_table(groups: Sequence[Group], branches: Sequence[str], metric: str,
+                     eps: float | None, rows: str) -> str:
+    """One metric's table: mean ± std per group and branch, the best of each branch in bold.
+
+    ``rows="norm"`` puts groups in rows and branches in columns; ``rows="branch"`` the reverse.
+    """
+    cells = {(g.label, b): g.values(b, metric, eps) for g in groups for b in branches}
+    by_branch = {b: dict(zip([g.label for g in groups],
+                             bold_best([cells[(g.label, b)] for g in groups]), strict=True))
+                 for b in branches}
+    if rows == "branch":
+        header = ["branch", *[g.label for g in groups]]
+        body = [[b, *[by_branch[b][g.label] for g in groups]] for b in branches]
+    else:
+        header = ["model", *[f"{b} branch" for b in branches]]
+        body = [[g.label, *[by_branch[b][g.label] for b in branches]] for g in groups]
+    return markdown_table(header, body)
+
+
+def cascade_table(groups: Sequence[Group], eps: float) -> str | None:
+    """AutoAttack robust accuracy after each stage, mean ± std over the group's runs."""
+    rows = []
+    stages: list[str] = []
+    for group in groups:
+        branches = dict.fromkeys(b for run in group.runs for (b, e) in run.cascades
+                                 if e == eps)
+        for branch in branches:
+            per_stage: dict[str, list[float]] = {}
+            for run in group.runs:
+                for stage, acc in run.cascades.get((branch, eps), []):
+                    per_stage.setdefault(stage, []).append(acc)
+            stages += [s for s in per_stage if s not in stages]
+            clean = group.values(branch, CLEAN, None)
+            rows.append((group.label, branch, clean, per_stage))
+    if not rows:
+        return None
+    header = ["model", "branch", "clean", *stages]
+    body = [[label, branch, format_percent(clean),
+             *[format_percent(per_stage.get(s, [])) for s in stages]]
+            for label, branch, clean, per_stage in rows]
+    return markdown_table(header, body)

@@ -1,0 +1,241 @@
+"""The ``adversarial`` task kind: PGD adversarial training runs, their evaluations, a report.
+
+Run folder layout (``suite_dir`` is ``<out_root>/<suite name>``)::
+
+    runs/<suite>/<norm>-seed<seed>/                  one training run (robust_sabn.train)
+        config.json  metrics.jsonl  last.pt  best.pt  train_record.json
+        eval-<evaluation name>-eps<eps>.json         one evaluation record per (evaluation, eps)
+
+``eps`` in file names is ``8-255`` for 8/255 and ``0.1`` otherwise. A run is done when
+``train_record.json`` exists and ``config.json`` holds the suite's options (``device`` and
+``data_dir`` aside); it is partial (resumed with ``resume=True``) when ``last.pt`` exists with
+matching options but training did not finish. An evaluation is done when its record exists, was
+made with the same settings (stored in the record's ``"suite"`` field) and from the run's current
+checkpoint (same SHA-256).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Callable
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from robust_sabn.errors import UserInputError
+from robust_sabn.suites.adversarial_plan import (
+    AdversarialPlan,
+    AdversarialRun,
+    EvaluationSpec,
+    parse_adversarial,
+)
+from robust_sabn.suites.checked import CheckedTable
+from robust_sabn.suites.tasks import Step, StepState, Suite, register_task
+
+_IDENTITY_SKIP = ("device", "data_dir")
+_RUN_OUTPUTS = ("train_record.json", "config.json", "metrics.jsonl", "last.pt", "best.pt")
+
+TrainFn = Callable[..., Any]
+EvaluateFn = Callable[..., dict[str, Any]]
+
+
+def train_from_fields(fields: dict[str, Any], out_dir: Path, *, resume: bool, quiet: bool
+                      ) -> dict[str, Any]:
+    """The default ``train_fn``: ``robust_sabn.train.train(TrainConfig(**fields), ...)``."""
+    from robust_sabn.train import TrainConfig, train
+
+    return train(TrainConfig(**fields), out_dir, resume=resume, quiet=quiet)
+
+
+def _default_evaluate(checkpoint: Path, **settings: Any) -> dict[str, Any]:
+    from robust_sabn.evaluate import evaluate_checkpoint
+
+    return evaluate_checkpoint(checkpoint, **settings)
+
+
+def eps_tag(eps: float) -> str:
+    """eps for a file name: ``8/255`` -> ``"8-255"``, ``0.1`` -> ``"0.1"``."""
+    steps = eps * 255
+    if abs(steps - round(steps)) < 1e-6 and round(steps) > 0:
+        return f"{round(steps)}-255"
+    return f"{eps:g}"
+
+
+def evaluation_path(run_dir: Path, spec: EvaluationSpec, eps: float) -> Path:
+    """Where the record of ``spec`` at ``eps`` for the run in ``run_dir`` goes."""
+    return run_dir / f"eval-{spec.name}-eps{eps_tag(eps)}.json"
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def config_matches(wanted: dict[str, Any], saved: dict[str, Any]) -> bool:
+    """Whether a saved (resolved) config holds every option the suite sets.
+
+    ``device`` and ``data_dir`` do not change results and are ignored.
+    """
+    return all(key in saved and saved[key] == value for key, value in wanted.items()
+               if key not in _IDENTITY_SKIP)
+
+
+def train_state(run: AdversarialRun, run_dir: Path) -> StepState:
+    """``"done"``, ``"partial"`` (resumable) or ``"todo"`` for a run's training."""
+    saved = _read_json(run_dir / "config.json")
+    if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict):
+        return "todo"
+    if not config_matches(run.config, saved["config"]):
+        return "todo"
+    if (run_dir / "train_record.json").is_file():
+        return "done"
+    return "partial" if (run_dir / "last.pt").is_file() else "todo"
+
+
+class _Hashes:
+    """SHA-256 of checkpoints, cached while the file is unchanged (size and mtime)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, int, int], str] = {}
+
+    def __call__(self, path: Path) -> str | None:
+        from robust_sabn.artifacts import file_sha256
+
+        if not path.is_file():
+            return None
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        if key not in self._cache:
+            self._cache[key] = file_sha256(path)
+        return self._cache[key]
+
+
+class AdversarialTask:
+    """Adversarial training suites: train each run, evaluate each at each eps, compare."""
+
+    sections = ("runs", "evaluations", "comparison")
+
+    def __init__(self) -> None:
+        self._hashes = _Hashes()
+
+    def parse(self, doc: CheckedTable) -> AdversarialPlan:
+        """See :func:`robust_sabn.suites.adversarial_plan.parse_adversarial`."""
+        return parse_adversarial(doc)
+
+    def evaluation_settings(self, run: AdversarialRun, spec: EvaluationSpec, eps: float
+                            ) -> dict[str, Any]:
+        """The keyword arguments of ``evaluate_checkpoint`` for one run and eps.
+
+        A plain-BN run has one ("shared") branch, so ``branches`` is not passed for it.
+        """
+        return {
+            "attacks": list(spec.attacks), "eps": eps, "n_examples": spec.n_examples,
+            "batch_size": spec.batch_size,
+            "branches": None if run.norm == "bn" or spec.branches is None else list(spec.branches),
+            "version": spec.version, "seed": spec.seed, "pgd_steps": spec.pgd_steps,
+            "split": spec.split, "data_dir": run.config.get("data_dir"),
+            "device": spec.device or run.config.get("device") or "cpu",
+        }
+
+    def _identity(self, settings: dict[str, Any], spec: EvaluationSpec) -> dict[str, Any]:
+        kept = {k: v for k, v in settings.items()
+                if k not in ("batch_size", "data_dir", "device")}
+        return {**kept, "evaluation": spec.name, "checkpoint": spec.checkpoint}
+
+    def _evaluation_state(self, run: AdversarialRun, run_dir: Path, spec: EvaluationSpec,
+                          eps: float) -> StepState:
+        if train_state(run, run_dir) != "done":
+            return "todo"
+        record = _read_json(evaluation_path(run_dir, spec, eps))
+        if not isinstance(record, dict):
+            return "todo"
+        identity = self._identity(self.evaluation_settings(run, spec, eps), spec)
+        if (record.get("suite") or {}).get("settings") != identity:
+            return "todo"
+        current = self._hashes(run_dir / f"{spec.checkpoint}.pt")
+        return "done" if current and record.get("checkpoint_sha256") == current else "todo"
+
+    def _train(self, run: AdversarialRun, run_dir: Path, train_fn: TrainFn, quiet: bool,
+               resume: bool) -> None:
+        if not resume:
+            for name in _RUN_OUTPUTS:
+                (run_dir / name).unlink(missing_ok=True)
+            for stale in run_dir.glob("eval-*.json"):
+                stale.unlink()
+        run_dir.mkdir(parents=True, exist_ok=True)
+        train_fn(dict(run.config), run_dir, resume=resume, quiet=quiet)
+
+    def _evaluate(self, suite: Suite, run: AdversarialRun, run_dir: Path, spec: EvaluationSpec,
+                  eps: float, evaluate_fn: EvaluateFn, resume: bool) -> None:
+        """Evaluate one run at one eps and write the record (``resume`` has no meaning here:
+        an evaluation is one call)."""
+        from robust_sabn.artifacts import write_record
+
+        checkpoint = run_dir / f"{spec.checkpoint}.pt"
+        if not checkpoint.is_file():
+            raise UserInputError(
+                f"{run_dir}: training left no {checkpoint.name}; set checkpoint = "
+                f"\"{'last' if spec.checkpoint == 'best' else 'best'}\" in the evaluation"
+            )
+        settings = self.evaluation_settings(run, spec, eps)
+        record = evaluate_fn(checkpoint, **settings)
+        record = {**record, "suite": {"name": suite.name, "run": run.run_id,
+                                      "settings": self._identity(settings, spec)}}
+        write_record(evaluation_path(run_dir, spec, eps), record)
+
+    def steps(self, suite: Suite, suite_dir: Path, *, train_fn: TrainFn | None,
+              evaluate_fn: EvaluateFn | None, quiet: bool) -> list[Step]:
+        """Per run: its training, then each evaluation at each eps."""
+        plan: AdversarialPlan = suite.plan
+        train_fn = train_fn or train_from_fields
+        evaluate_fn = evaluate_fn or _default_evaluate
+        steps = []
+        for run in plan.runs:
+            run_dir = suite_dir / run.run_id
+            steps.append(Step(run.run_id, "train", f"train {run.run_id}",
+                              partial(train_state, run, run_dir),
+                              partial(self._train, run, run_dir, train_fn, quiet)))
+            for spec in plan.evaluations:
+                for eps in spec.eps:
+                    steps.append(Step(
+                        run.run_id, "evaluate",
+                        f"evaluate {run.run_id} {spec.name} eps {eps:g}",
+                        partial(self._evaluation_state, run, run_dir, spec, eps),
+                        partial(self._evaluate, suite, run, run_dir, spec, eps, evaluate_fn),
+                    ))
+        return steps
+
+    def record_paths(self, suite: Suite, suite_dir: Path) -> list[Path]:
+        """The suite's evaluation records that exist (only those its definition names)."""
+        plan: AdversarialPlan = suite.plan
+        paths = [evaluation_path(suite_dir / run.run_id, spec, eps)
+                 for run in plan.runs for spec in plan.evaluations for eps in spec.eps]
+        return [p for p in paths if p.is_file()]
+
+    def report_path(self, suite: Suite) -> Path:
+        """``[comparison] output``, else ``reports/<suite>.md``."""
+        plan: AdversarialPlan = suite.plan
+        return plan.report_output or Path("reports") / f"{suite.name}.md"
+
+    def render_report(self, suite: Suite, suite_dir: Path, output: Path, suite_command: str
+                      ) -> Path:
+        """Render the suite's comparison from its evaluation records."""
+        from robust_sabn.report import render_report
+
+        plan: AdversarialPlan = suite.plan
+        options = plan.comparison
+        if options.title is None:
+            title = suite.name + (f": {suite.description}" if suite.description else "")
+            options = replace(options, title=title)
+        command = shlex.join(["robust-sabn", "report", str(suite_dir), "-o", str(output),
+                              *options.cli_arguments()])
+        report = render_report(self.record_paths(suite, suite_dir), output, options=options,
+                               command=command, suite_command=suite_command)
+        return report.path
+
+
+register_task("adversarial", AdversarialTask())
