@@ -156,7 +156,8 @@ def test_resume_after_interruption_reproduces_the_uninterrupted_weights(tmp_path
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
-    assert read_jsonl(full / "metrics.jsonl")[1]["val"] == read_jsonl(part / "metrics.jsonl")[1]["val"]
+    full_rows, part_rows = read_jsonl(full / "metrics.jsonl"), read_jsonl(part / "metrics.jsonl")
+    assert full_rows[1]["val"] == part_rows[1]["val"]
 
 
 def test_a_finished_run_is_not_overwritten_and_resume_rejects_changed_options(tmp_path) -> None:

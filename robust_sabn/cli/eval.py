@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from robust_sabn.artifacts import write_record
-from robust_sabn.cli.parse import parse_eps, parse_list
+from robust_sabn.cli.parse import parse_list
 
 
 def eval_command(
@@ -38,17 +38,24 @@ def eval_command(
     out: Annotated[Path | None, typer.Option(help="Write the JSON result record here.")] = None,
 ) -> None:
     """Evaluate a model: clean and robust accuracy per branch, one JSON result record."""
-    from robust_sabn.evaluate import evaluate_checkpoint, render_evaluation_table
+    from robust_sabn.evaluate import (
+        evaluate_checkpoint,
+        parse_eps,
+        render_cascade_table,
+        render_evaluation_table,
+    )
 
     record = evaluate_checkpoint(
         checkpoint, attacks=tuple(parse_list(attacks)),
         eps=parse_eps(eps) if eps is not None else None, n_examples=n_examples,
         batch_size=batch_size, branches=[branch] if branch else None, version=version,
-        custom_attacks=parse_list(aa_attacks) if aa_attacks else None, pgd_steps=pgd_steps,
+        autoattack_attacks=parse_list(aa_attacks) if aa_attacks else None, pgd_steps=pgd_steps,
         seed=seed, dataset=dataset, data_dir=data_dir, model_dir=model_dir, device=device,
     )
     console = Console()
     console.print(render_evaluation_table(record))
+    if any(b.get("autoattack") for b in record["branches"].values()):
+        console.print(render_cascade_table(record))
     for flag in (f for b in record["branches"].values() for f in b.get("autoattack", {})
                  .get("flags", [])):
         console.print(f"[yellow]AutoAttack warning:[/] {flag}")

@@ -32,7 +32,7 @@ def report_command(
     title: Annotated[str | None, typer.Option(help="Report heading.")] = None,
 ) -> None:
     """Render a comparison report (mean ± std over seeds) from evaluation records."""
-    from robust_sabn.cli.parse import parse_eps
+    from robust_sabn.evaluate import parse_eps
     from robust_sabn.report import ReportOptions, render_report
 
     options = ReportOptions(

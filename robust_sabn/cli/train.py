@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from robust_sabn.cli.parse import parse_eps
+from robust_sabn.evaluate import parse_eps
 from robust_sabn.train import PRESETS, TrainConfig, train
 
 
@@ -51,8 +51,8 @@ def train_command(
     config = TrainConfig(
         dataset=dataset, model=model, norm=norm, preset=preset, epochs=epochs,
         batch_size=batch_size, lr=lr, width=width, max_train_examples=max_train_examples,
-        eps=parse_eps(eps, "--eps") if eps is not None else None,
-        step_size=parse_eps(step_size, "--step-size") if step_size is not None else None,
+        eps=parse_eps(eps) if eps is not None else None,
+        step_size=parse_eps(step_size) if step_size is not None else None,
         attack_steps=attack_steps, attack_mode=attack_mode, loss=loss, schedule=schedule,
         seed=seed, data_dir=str(data_dir) if data_dir else None, device=device,
     )

@@ -62,7 +62,8 @@ class BranchView(nn.Module):
 
     A model without multi-branch layers (plain BN) has one branch, so any branch maps to it.
 
-    Its ``train()``/``eval()`` act on the wrapped network, so attacks that switch modes work.
+    Its ``train()``/``eval()`` act on the wrapped network, so attacks that switch modes work; a
+    new view starts in the network's current mode (torchattacks restores the mode it finds).
     """
 
     def __init__(self, net: nn.Module, branch: int | str) -> None:
@@ -72,6 +73,7 @@ class BranchView(nn.Module):
             raise ValueError(f"unknown branch {branch!r}; the model's branches are {names}")
         self.net = net
         self.branch = branch
+        self.training = net.training
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits of ``net`` on the fixed branch for inputs x (N, C, H, W) in [0, 1]."""

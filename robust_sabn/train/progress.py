@@ -49,7 +49,8 @@ class TrainingProgress:
 
     def epoch_done(self, row: dict) -> None:
         val = row["val"]
-        parts = [f"{b}: {100 * m['clean_acc']:.1f}/{100 * m['pgd_acc']:.1f}" for b, m in val.items()]
+        parts = [f"{b}: {100 * m['clean_acc']:.1f}/{100 * m['pgd_acc']:.1f}"
+                 for b, m in val.items()]
         self.progress.update(self.epoch_task, advance=1,
                              stats="val clean/pgd % " + "  ".join(parts))
         if not self.quiet:

@@ -1,0 +1,240 @@
+"""AutoAttack (Croce & Hein 2020, the ``pyautoattack`` package) with its cascade and flags returned.
+
+``pyautoattack.AutoAttack.run_standard_evaluation`` returns only the final adversarial images; the
+robust accuracy after each attack and the sanity checks (randomised defence, zero gradients, Square
+beating the white-box attacks, ...) go to its ``auto-attack`` logger. :func:`run_autoattack` runs
+the cascade one attack at a time through that same public method (``attacks_to_run = [attack]``,
+as its ``run_standard_evaluation_individual`` does): the first attack on every point, each later
+one on the points still robust. That attacks the same points in the same batches with the same
+seeds as one full call, so the result agrees with calling pyautoattack directly, and it returns
+every step's robust accuracy. Logged warnings and emitted Python warnings are captured as flags,
+never dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from pyautoattack import AutoAttack, checks
+from torch import Tensor, nn
+
+from robust_sabn.attacks.mode import model_mode
+from robust_sabn.attacks.torchattacks_adapter import check_attack_inputs
+from robust_sabn.errors import UserInputError
+
+AUTOATTACK_VERSIONS = ("standard", "plus", "rand", "custom")
+AUTOATTACK_ATTACKS = ("apgd-ce", "apgd-dlr", "fab", "square", "apgd-t", "fab-t")
+AUTOATTACK_NORMS = ("Linf", "L2", "L1")
+AUTOATTACK_PRESETS = {  # the cascades pyautoattack's versions run, in order
+    "standard": ("apgd-ce", "apgd-t", "fab-t", "square"),
+    "plus": ("apgd-ce", "apgd-dlr", "fab", "square", "apgd-t", "fab-t"),
+    "rand": ("apgd-ce", "apgd-dlr"),
+}
+_LOGGER_NAME = "auto-attack"
+
+
+@dataclass(frozen=True)
+class AutoAttackResult:
+    """The outcome of one AutoAttack run on N points.
+
+    Attributes:
+        version: "standard", "plus", "rand" or "custom".
+        attacks: the cascade's attacks, in order.
+        clean_accuracy: fraction of points classified correctly before any attack.
+        cascade: (attack, robust accuracy after it) for every attack, non-increasing.
+        flags: AutoAttack's sanity-check messages, in the order raised, without repeats.
+        robust: (N,) bool, True where no attack of the cascade fooled the model.
+        x_adv: (N, C, H, W) the successful adversarial image per fooled point, else the clean one.
+    """
+
+    version: str
+    attacks: tuple[str, ...]
+    clean_accuracy: float
+    cascade: tuple[tuple[str, float], ...]
+    flags: tuple[str, ...]
+    robust: Tensor
+    x_adv: Tensor
+
+    @property
+    def robust_accuracy(self) -> float:
+        """Fraction of points no attack fooled (the last cascade entry)."""
+        return self.cascade[-1][1] if self.cascade else self.clean_accuracy
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON part: version, attacks, cascade [{attack, robust_accuracy}], flags."""
+        return {
+            "version": self.version,
+            "attacks": list(self.attacks),
+            "cascade": [{"attack": a, "robust_accuracy": acc} for a, acc in self.cascade],
+            "flags": list(self.flags),
+        }
+
+
+def check_autoattack_version(version: str) -> None:
+    """Raise UserInputError unless ``version`` is one of :data:`AUTOATTACK_VERSIONS`."""
+    if version not in AUTOATTACK_VERSIONS:
+        choices = ", ".join(AUTOATTACK_VERSIONS)
+        raise UserInputError(f"unknown AutoAttack version {version!r}; choose one of {choices}")
+
+
+def check_autoattack_options(version: str, attacks: Sequence[str] | None, norm: str = "Linf"
+                             ) -> None:
+    """Raise UserInputError for an unknown version, norm or attack, or a list with a preset."""
+    check_autoattack_version(version)
+    if norm not in AUTOATTACK_NORMS:
+        raise UserInputError(
+            f"AutoAttack has no threat model {norm!r}; choose one of {', '.join(AUTOATTACK_NORMS)}"
+        )
+    if version == "custom":
+        if not attacks:
+            raise UserInputError(
+                "AutoAttack version 'custom' needs a list of attacks from "
+                f"{', '.join(AUTOATTACK_ATTACKS)}"
+            )
+        unknown = [a for a in attacks if a not in AUTOATTACK_ATTACKS]
+        if unknown:
+            choices = ", ".join(AUTOATTACK_ATTACKS)
+            raise UserInputError(f"unknown AutoAttack attack {unknown[0]!r}; choose from {choices}")
+        if len(set(attacks)) != len(attacks):
+            raise UserInputError(f"AutoAttack attack list {list(attacks)} repeats an attack")
+    elif attacks:
+        raise UserInputError(
+            f"an AutoAttack attack list needs version 'custom' (version {version!r} fixes its own)"
+        )
+
+
+class _FlagCollector(logging.Handler):
+    """Keeps the text of every warning-or-worse record of AutoAttack's logger."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextmanager
+def _capture_flags() -> Iterator[list[str]]:
+    """Collect AutoAttack's logged warnings and its Python warnings into the yielded list.
+
+    Python warnings raised by other packages inside the block are passed on unchanged.
+    """
+    flags: list[str] = []
+    logger = logging.getLogger(_LOGGER_NAME)
+    handler = _FlagCollector()
+    logger.addHandler(handler)
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield flags
+    finally:
+        logger.removeHandler(handler)
+        flags.extend(handler.messages)
+        for w in caught:
+            if "pyautoattack" in w.filename.replace("\\", "/"):
+                flags.append(str(w.message))
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
+def _predictions(model: nn.Module, x: Tensor, batch_size: int) -> Tensor:
+    """(N,) predicted classes of images x (N, C, H, W), ``batch_size`` at a time."""
+    with torch.no_grad():
+        return torch.cat([model(x[i:i + batch_size]).argmax(1)
+                          for i in range(0, len(x), batch_size)])
+
+
+def run_autoattack(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    eps: float,
+    version: str = "standard",
+    attacks: Sequence[str] | None = None,
+    norm: str = "Linf",
+    seed: int = 0,
+    batch_size: int = 256,
+    device: str | torch.device | None = None,
+) -> AutoAttackResult:
+    """Run AutoAttack on a ``forward(x)`` model in eval mode and return its full cascade.
+
+    Args:
+        model: maps images (N, C, H, W) in [0, 1] to logits (N, K); its modes are restored after.
+        x: clean images (N, C, H, W) in [0, 1]; y: labels (N,).
+        eps: radius on the [0, 1] pixel scale (L-inf) or an L2/L1 distance in that scale.
+        version: "standard", "plus", "rand", or "custom" (then ``attacks`` names the cascade).
+        attacks: for "custom", attacks from :data:`AUTOATTACK_ATTACKS`, in cascade order.
+        norm: "Linf", "L2" or "L1".
+        seed: seed of every attack's random starts (reproducible runs).
+        batch_size: points per forward/backward pass.
+        device: where AutoAttack puts batches; default the device of x.
+
+    Raises:
+        UserInputError: unknown version, norm or attack name.
+    """
+    check_autoattack_options(version, attacks, norm)
+    check_attack_inputs(x, y)
+    device = x.device if device is None else torch.device(device)
+    with model_mode(model, False), _capture_flags() as flags:
+        adversary = AutoAttack(
+            model, eps=eps, norm=norm, seed=seed, version=version, device=device,
+            attacks=list(attacks) if version == "custom" else None,
+        )
+        cascade_attacks = tuple(adversary.attacks_to_run)
+        robust = _predictions(model, x, batch_size).eq(y)
+        clean_accuracy = robust.sum().item() / len(y)
+        x_adv = x.clone()
+        accuracy = {"clean": clean_accuracy}
+        cascade: list[tuple[str, float]] = []
+        for i, attack in enumerate(cascade_attacks):
+            # the first call sees every point (and runs the checks, as one full call would)
+            idx = torch.arange(len(y), device=y.device) if i == 0 else robust.nonzero().squeeze(1)
+            if i == 0 or idx.numel():
+                adversary.attacks_to_run = [attack]
+                adv, y_adv = adversary.run_standard_evaluation(
+                    x[idx], y[idx], batch_size=batch_size
+                )
+                fooled = y_adv.ne(y[idx])
+                robust[idx[fooled]] = False
+                x_adv[idx[fooled]] = adv[fooled]
+            accuracy[attack] = robust.sum().item() / len(y)
+            cascade.append((attack, accuracy[attack]))
+        checks.check_square_sr(accuracy, logger=adversary.logger)
+    return AutoAttackResult(
+        version=version, attacks=cascade_attacks, clean_accuracy=clean_accuracy,
+        cascade=tuple(cascade), flags=tuple(dict.fromkeys(flags)), robust=robust, x_adv=x_adv,
+    )
+
+
+class AutoAttackAttack:
+    """AutoAttack as a uniform attack, ``attack(x, y) -> x_adv``; the last result is kept.
+
+    Args:
+        model: a ``forward(x)`` module on images in [0, 1].
+        eps, version, attacks, norm, seed, batch_size: as :func:`run_autoattack`.
+    """
+
+    def __init__(self, model: nn.Module, *, eps: float, version: str = "standard",
+                 attacks: Sequence[str] | None = None, norm: str = "Linf", seed: int = 0,
+                 batch_size: int = 256) -> None:
+        check_autoattack_options(version, attacks, norm)
+        self.model = model
+        self.options: dict[str, Any] = {
+            "eps": eps, "version": version, "attacks": attacks, "norm": norm, "seed": seed,
+            "batch_size": batch_size,
+        }
+        self.last_result: AutoAttackResult | None = None
+
+    def __call__(self, x: Tensor, y: Tensor) -> Tensor:
+        """Adversarial images (N, C, H, W): AutoAttack's worst case per point."""
+        self.last_result = run_autoattack(self.model, x, y, **self.options)
+        return self.last_result.x_adv

@@ -1,0 +1,303 @@
+"""Clean, PGD-k and AutoAttack accuracy of every branch of a model, as one evaluation record.
+
+    >>> record = evaluate_checkpoint("runs/fmnist/best.pt", n_examples=1000)
+    >>> record["branches"]["adv"]["robust_accuracy"]["autoattack-standard"]
+    0.713
+
+The model is in eval mode for every forward pass and attack, and every module gets its previous
+mode back afterwards; running statistics never change. Examples are the first ``n_examples`` of
+the split, in order, so runs are comparable; ``seed`` seeds torch before each attack and is
+AutoAttack's seed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor, nn
+
+from robust_sabn.artifacts import file_sha256, load_model, new_record
+from robust_sabn.attacks.autoattack_adapter import AUTOATTACK_PRESETS, run_autoattack
+from robust_sabn.attacks.mode import model_mode
+from robust_sabn.attacks.registry import attack_key, get_attack_info, make_attack
+from robust_sabn.attacks.torchattacks_adapter import default_step_size
+from robust_sabn.data import get_dataset_info, load_split
+from robust_sabn.errors import UserInputError
+from robust_sabn.evaluate.options import (
+    check_attacks,
+    check_eps,
+    check_positive,
+    check_threat_model,
+    resolve_branches,
+)
+from robust_sabn.nn import branch_names, fixed_branch
+
+DEFAULT_ATTACKS = ("pgd", "autoattack")
+
+
+class LabelledImages(Protocol):
+    """What evaluation needs of a data split (``robust_sabn.data.ImageTensors`` fits).
+
+    Attributes:
+        images: (N, C, H, W), uint8 in [0, 255] or float in [0, 1].
+        labels: (N,) int64 class indices.
+        name: the dataset's name.
+    """
+
+    images: Tensor
+    labels: Tensor
+    name: str
+
+
+def as_unit_float(images: Tensor) -> Tensor:
+    """Images as float32 in [0, 1]: uint8 is divided by 255, floats are kept."""
+    return images.float().div(255) if images.dtype == torch.uint8 else images.float()
+
+
+def _accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int) -> float:
+    """Fraction of (x, y) that ``model`` classifies correctly (no gradients)."""
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(x), batch_size):
+            correct += model(x[i:i + batch_size]).argmax(1).eq(y[i:i + batch_size]).sum().item()
+    return correct / max(len(x), 1)
+
+
+def _attack_accuracy(attack: Any, model: nn.Module, x: Tensor, y: Tensor,
+                     batch_size: int) -> float:
+    """Fraction of (x, y) still classified correctly after ``attack``, batch by batch."""
+    correct = 0
+    for i in range(0, len(x), batch_size):
+        xb, yb = x[i:i + batch_size], y[i:i + batch_size]
+        x_adv = attack(xb, yb)
+        with torch.no_grad():
+            correct += model(x_adv).argmax(1).eq(yb).sum().item()
+    return correct / max(len(x), 1)
+
+
+def attack_settings(attacks: Sequence[str], *, eps: float, pgd_steps: int,
+                    pgd_step_size: float | None, version: str,
+                    autoattack_attacks: Sequence[str] | None) -> dict[str, dict[str, Any]]:
+    """Per record key, the settings an attack ran with (steps, step size, version ...)."""
+    settings: dict[str, dict[str, Any]] = {}
+    for name in attacks:
+        entry: dict[str, Any] = {"attack": name}
+        if name == "autoattack":
+            entry["version"] = version
+            preset = AUTOATTACK_PRESETS.get(version, autoattack_attacks or ())
+            entry["attacks"] = list(preset)
+        elif get_attack_info(name).iterative:
+            step = default_step_size(eps, pgd_steps) if pgd_step_size is None else pgd_step_size
+            entry.update(steps=pgd_steps, step_size=step, random_start=True)
+        settings[attack_key(name, steps=pgd_steps, version=version)] = entry
+    return settings
+
+
+def evaluate_model(
+    model: nn.Module,
+    data: LabelledImages,
+    *,
+    eps: float | None = None,
+    attacks: Sequence[str] = DEFAULT_ATTACKS,
+    n_examples: int | None = 1000,
+    batch_size: int = 256,
+    branches: Sequence[str] | None = None,
+    version: str = "standard",
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    pgd_steps: int = 20,
+    pgd_step_size: float | None = None,
+    autoattack_attacks: Sequence[str] | None = None,
+    threat_model: str = "Linf",
+    split: str = "test",
+    model_info: dict[str, Any] | None = None,
+    checkpoint: str | Path | None = None,
+) -> dict[str, Any]:
+    """Evaluate every (or each given) branch of ``model`` on the first ``n_examples`` of ``data``.
+
+    Args:
+        model: a classifier on images (N, C, H, W) in [0, 1]; ours or any ``forward(x)`` module.
+        data: images and labels (see :class:`LabelledImages`).
+        eps: attack radius on the [0, 1] pixel scale; None takes the dataset's default
+            (``robust_sabn.data.get_dataset_info(data.name).default_eps``, L-inf only).
+        attacks: names from ``robust_sabn.attacks.registry.list_attacks()``; () for clean only.
+        n_examples: how many examples, from the first; None for all.
+        batch_size: examples per forward/backward pass.
+        branches: branch names to evaluate; None for all ("shared" for a plain-BN model).
+        version: AutoAttack version ("standard", "plus", "rand", "custom").
+        seed: torch seed before each attack, and AutoAttack's seed.
+        device: where to run; None keeps the model's device.
+        pgd_steps, pgd_step_size: PGD-k (and CW) steps; step size default 2.5 * eps / steps.
+        autoattack_attacks: the cascade for version "custom", e.g. ["apgd-ce", "apgd-t"].
+        threat_model: "Linf" or "L2".
+        split: recorded as the split's name.
+        model_info: recorded as the model (a spec dict or {"robustbench": name}).
+        checkpoint: recorded, with its SHA-256, when the model came from a file.
+
+    Returns:
+        The evaluation record (see ``robust_sabn.evaluate`` for its fields).
+
+    Raises:
+        UserInputError: bad eps, attack, AutoAttack version or attack, branch, or size.
+    """
+    check_threat_model(threat_model)
+    attacks = check_attacks(attacks, threat_model, version, autoattack_attacks)
+    check_positive("n_examples", n_examples, allow_none=True)
+    check_positive("batch_size", batch_size)
+    check_positive("pgd_steps", pgd_steps)
+    eps = check_eps(_default_eps(data.name, threat_model) if eps is None else eps, threat_model)
+    branch_list = resolve_branches(model, branches)
+    if device is None:
+        device = next(model.parameters()).device
+    model = model.to(device)
+    x = as_unit_float(data.images[:n_examples]).to(device)
+    y = data.labels[:n_examples].long().to(device)
+
+    record = new_record(
+        "evaluation",
+        model=model_info if model_info is not None else {"class": type(model).__name__},
+        checkpoint=str(checkpoint) if checkpoint is not None else None,
+        checkpoint_sha256=file_sha256(checkpoint) if checkpoint is not None else None,
+        dataset=data.name, split=split, n_examples=len(x), threat_model=threat_model, eps=eps,
+        norm=(model_info or {}).get("norm"), seed=seed, batch_size=batch_size,
+        attack_settings=attack_settings(
+            attacks, eps=eps, pgd_steps=pgd_steps, pgd_step_size=pgd_step_size,
+            version=version, autoattack_attacks=autoattack_attacks,
+        ),
+    )
+    start = time.perf_counter()
+    has_branches = bool(branch_names(model))
+    results: dict[str, Any] = {}
+    with model_mode(model, False):
+        for branch in branch_list:
+            view = fixed_branch(model, branch) if has_branches else model
+            results[branch] = _evaluate_branch(
+                view, x, y, attacks=attacks, eps=eps, batch_size=batch_size, version=version,
+                seed=seed, pgd_steps=pgd_steps, pgd_step_size=pgd_step_size,
+                autoattack_attacks=autoattack_attacks, threat_model=threat_model,
+            )
+    record["wall_time_s"] = time.perf_counter() - start
+    record["branches"] = results
+    return record
+
+
+def _default_eps(dataset: str, threat_model: str) -> float:
+    """The dataset's standard L-inf radius; other threat models have none."""
+    if threat_model != "Linf":
+        raise UserInputError(f"give eps for the {threat_model} threat model (no default)")
+    return get_dataset_info(dataset).default_eps
+
+
+def _evaluate_branch(view: nn.Module, x: Tensor, y: Tensor, *, attacks: list[str], eps: float,
+                     batch_size: int, version: str, seed: int, pgd_steps: int,
+                     pgd_step_size: float | None, autoattack_attacks: Sequence[str] | None,
+                     threat_model: str) -> dict[str, Any]:
+    """One branch's entry: clean_accuracy, robust_accuracy per attack key, autoattack, time_s."""
+    t0 = time.perf_counter()
+    entry: dict[str, Any] = {"clean_accuracy": _accuracy(view, x, y, batch_size),
+                             "robust_accuracy": {}}
+    times = {"clean": time.perf_counter() - t0}
+    for name in attacks:
+        key = attack_key(name, steps=pgd_steps, version=version)
+        t0 = time.perf_counter()
+        torch.manual_seed(seed)
+        if name == "autoattack":
+            result = run_autoattack(view, x, y, eps=eps, version=version,
+                                    attacks=autoattack_attacks, norm=threat_model, seed=seed,
+                                    batch_size=batch_size)
+            entry["robust_accuracy"][key] = result.robust_accuracy
+            entry["autoattack"] = result.to_dict()
+        else:
+            attack = make_attack(name, view, eps=eps, threat_model=threat_model, steps=pgd_steps,
+                                 step_size=pgd_step_size)
+            entry["robust_accuracy"][key] = _attack_accuracy(attack, view, x, y, batch_size)
+        times[key] = time.perf_counter() - t0
+    entry["time_s"] = times
+    return entry
+
+
+def evaluate_checkpoint(
+    checkpoint: str | Path,
+    *,
+    attacks: Sequence[str] = DEFAULT_ATTACKS,
+    eps: float | None = None,
+    n_examples: int | None = 1000,
+    batch_size: int = 256,
+    branches: Sequence[str] | None = None,
+    version: str = "standard",
+    seed: int = 0,
+    data_dir: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    pgd_steps: int = 20,
+    split: str = "test",
+    pgd_step_size: float | None = None,
+    autoattack_attacks: Sequence[str] | None = None,
+    threat_model: str = "Linf",
+    dataset: str | None = None,
+    model_dir: str | Path = "models",
+) -> dict[str, Any]:
+    """Load a robust-sabn checkpoint (or a RobustBench model) and evaluate it on ``split``.
+
+    ``checkpoint`` is a checkpoint file, or ``robustbench:NAME`` for a RobustBench zoo model
+    loaded through ``robustbench.utils.load_model`` from ``model_dir`` (downloaded only when
+    absent and online) and evaluated on ``dataset`` (default cifar10). Options are those of
+    :func:`evaluate_model`; they are checked before anything is loaded. ``data_dir`` is where
+    the dataset's files are (see ``robust_sabn.data.load_split``); None takes the training
+    run's ``config["data_dir"]``, then the data module's default. eps None takes the dataset's
+    default. A "val" split is drawn with the run's seed and val_size.
+
+    Raises:
+        UserInputError: bad options, an unreadable checkpoint, or a missing dataset.
+    """
+    check_threat_model(threat_model)
+    check_attacks(attacks, threat_model, version, autoattack_attacks)
+    check_positive("n_examples", n_examples, allow_none=True)
+    check_positive("batch_size", batch_size)
+    if eps is not None:
+        check_eps(eps, threat_model)
+    if str(checkpoint).startswith(ROBUSTBENCH_PREFIX):
+        model, ckpt = _load_robustbench(str(checkpoint), dataset or "cifar10", model_dir,
+                                        threat_model, device)
+        weights: str | Path | None = None
+    else:
+        model, ckpt = load_model(checkpoint, map_location=device)
+        weights = checkpoint
+        if dataset is not None and dataset != ckpt.get("dataset"):
+            raise UserInputError(
+                f"{checkpoint} was trained on {ckpt.get('dataset')!r}, not {dataset!r}; "
+                "drop --dataset"
+            )
+    dataset = ckpt.get("dataset")
+    if not dataset:
+        raise UserInputError(f"{checkpoint} records no dataset; evaluate it with evaluate_model")
+    config = ckpt.get("config") or {}
+    if data_dir is None:
+        data_dir = config.get("data_dir")
+    if eps is None and threat_model == "Linf":
+        eps = get_dataset_info(dataset, data_dir=data_dir).default_eps
+    data = load_split(dataset, split, data_dir=data_dir, seed=int(config.get("seed") or 0),
+                      val_size=config.get("val_size"), max_examples=n_examples)
+    return evaluate_model(
+        model, data, eps=eps, attacks=attacks, n_examples=n_examples, batch_size=batch_size,
+        branches=branches, version=version, seed=seed, device=device, pgd_steps=pgd_steps,
+        pgd_step_size=pgd_step_size, autoattack_attacks=autoattack_attacks,
+        threat_model=threat_model, split=split, model_info=ckpt["model"], checkpoint=weights,
+    )
+
+
+ROBUSTBENCH_PREFIX = "robustbench:"
+
+
+def _load_robustbench(source: str, dataset: str, model_dir: str | Path, threat_model: str,
+                      device: str | torch.device) -> tuple[nn.Module, dict[str, Any]]:
+    """A RobustBench zoo model and a checkpoint-like dict (dataset, model info) for it."""
+    from robust_sabn.zoo import load_robustbench_model
+
+    name = source.removeprefix(ROBUSTBENCH_PREFIX)
+    model = load_robustbench_model(name, model_dir, dataset, threat_model)
+    return model.to(device).eval(), {"dataset": dataset, "model": {"robustbench": name}}
+
