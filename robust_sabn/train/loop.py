@@ -40,6 +40,7 @@ EpochCallback = Callable[[dict[str, Any]], None]
 
 
 def _epoch_generator(seed: int, epoch: int, device: str) -> torch.Generator:
+    """The generator of one epoch (data order and augmentation on CPU, PGD starts on device)."""
     return torch.Generator(device=device).manual_seed(seed * 1_000_003 + epoch)
 
 
@@ -164,16 +165,17 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False,
         for epoch in range(start_epoch, config.epochs):
             display.start_epoch(epoch)
             t0 = time.perf_counter()
-            generator = _epoch_generator(config.seed, epoch, config.device)
+            data_rng = _epoch_generator(config.seed, epoch, "cpu")
+            attack_rng = _epoch_generator(config.seed, epoch, config.device)
             sums = torch.zeros(3, device=config.device)  # loss*n, clean correct, adv correct
             seen = 0
             batches = iterate_batches(train_data, config.batch_size, shuffle=True, augment=True,
-                                      generator=generator, device=config.device, drop_last=True)
+                                      generator=data_rng, device=config.device, drop_last=True)
             for i, (x, y) in enumerate(batches):
                 step = epoch * steps_per_epoch + i
                 for group in optimizer.param_groups:
                     group["lr"] = config.lr * lr_factor(step, steps_per_epoch, config)
-                loss, clean_logits, adv_logits = training_loss(model, x, y, config, generator)
+                loss, clean_logits, adv_logits = training_loss(model, x, y, config, attack_rng)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
