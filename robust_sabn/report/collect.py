@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from robust_sabn.errors import UserInputError
+from robust_sabn.report.baselines import baseline_of
 
 SHARED_BRANCH = "shared"
 CLEAN = "clean"
@@ -52,6 +53,8 @@ class RunResults:
         evaluations: how many evaluation records were merged.
         eval_time_s, train_time_s: wall-clock seconds from the records (``None``: no record).
         environments: ``{"versions", "hardware", "file"}`` of every record read for this run.
+        baseline: whether it is a RobustBench zoo model (see :mod:`robust_sabn.report.baselines`).
+        label: a baseline's row label (``None`` for our runs: their group names them).
     """
 
     key: str
@@ -69,6 +72,8 @@ class RunResults:
     eval_time_s: float = 0.0
     train_time_s: float | None = None
     environments: list[dict[str, Any]] = field(default_factory=list)
+    baseline: bool = False
+    label: str | None = None
 
     def branches(self) -> list[str]:
         """The branches this run has values for, in first-seen order."""
@@ -240,15 +245,19 @@ def collect_results(paths: Iterable[str | Path]) -> ResultSet:
     runs: dict[str, RunResults] = {}
     for path in record_files:
         record = _read_json(path)
-        run_dir = _run_dir_of(path, record)
-        if run_dir is not None:
+        baseline = baseline_of(record) if isinstance(record, dict) else None
+        run_dir = None if baseline is not None else _run_dir_of(path, record)
+        if baseline is not None:
+            key, name = baseline.key, baseline.name
+        elif run_dir is not None:
             key, name = str(run_dir), run_dir.name
         else:
             key = str(record.get("checkpoint_sha256") or record.get("checkpoint") or path)
             name = Path(str(record.get("checkpoint") or path)).stem
         run = runs.get(key)
         if run is None:
-            run = runs[key] = RunResults(key=key, name=name)
+            run = runs[key] = RunResults(key=key, name=name, baseline=baseline is not None,
+                                         label=baseline.label if baseline else None)
             _describe_model(run, record)
             if run_dir is not None:
                 _attach_training(run, run_dir)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from robust_sabn.errors import UserInputError
+from robust_sabn.report.baselines import baseline_note
 from robust_sabn.report.collect import CLEAN, SHARED_BRANCH, ResultSet, collect_results
 from robust_sabn.report.paper import paper_section
 from robust_sabn.report.plots import has_curves, plot_robust_vs_eps, plot_training_curves
@@ -198,17 +199,19 @@ def render_markdown(results: ResultSet, options: ReportOptions, *, plot_names: d
     metrics = list(options.metrics or results.metrics())
     eps = _main_eps(results, options)
     branches = _table_branches(results, options)
-    n_seeds = sorted({len(g.runs) for g in groups})
+    ours = [g for g in groups if not g.baseline]
+    n_seeds = sorted({len(g.runs) for g in ours})
     n_examples = sorted({n for run in results.runs for (_, n) in run.values.values()})
     seeds = ("one seed per group (no std)" if n_seeds == [1] else
              f"mean ± sample std over {'/'.join(map(str, n_seeds))} seeds per group")
     title = options.title or "Report"
     out = [f"# {title}", ""]
+    models = (f"{sum(len(g.runs) for g in ours)} trained models in {len(ours)} groups"
+              if ours else "No trained models of ours")
     out.append(
-        f"{len(results.runs)} trained models in {len(groups)} groups "
-        f"({', '.join(sorted({r.dataset for r in results.runs}))}). Accuracy in %, {seeds}, "
-        f"on the first {'/'.join(map(str, n_examples))} test examples; best per branch in "
-        "**bold**."
+        f"{models} ({', '.join(sorted({r.dataset for r in results.runs}))}). Accuracy in %"
+        f"{f', {seeds}' if ours else ''}, on the first {'/'.join(map(str, n_examples))} test "
+        "examples; best per branch in **bold**." + baseline_note(len(groups) - len(ours))
     )
     eps_text = "" if eps is None else f" at eps {format_eps(eps)}"
     out += ["", f"## Comparison{eps_text}", ""]

@@ -19,11 +19,13 @@ _NORM_LABELS = {"bn": "BN", "ccbn": "CCBN", "sabn": "SaBN", "auxbn": "AuxBN", "s
 
 @dataclass
 class Group:
-    """Runs that differ only by seed: one row (or column) of a comparison table."""
+    """Runs that differ only by seed: one row (or column) of a comparison table; a RobustBench
+    baseline is a group of its own (``baseline`` True, one run)."""
 
     label: str
     norm: str | None
     runs: list[RunResults]
+    baseline: bool = False
 
     def values(self, branch: str, metric: str, eps: float | None) -> list[float]:
         """The measured values of every run in the group (runs without one are left out)."""
@@ -37,15 +39,19 @@ def norm_label(norm: str | None) -> str:
 
 
 def group_runs(results: ResultSet) -> list[Group]:
-    """Group runs by setup; the label names only what differs (dataset, model, norm)."""
+    """Group runs by setup; the label names only what differs (dataset, model, norm) among our
+    runs. RobustBench baselines follow, one group each, labelled with their row label."""
     def setup(run: RunResults) -> tuple[str, str, str]:
         kwargs = ",".join(f"{k}={v}" for k, v in sorted(run.model_kwargs.items()))
         return run.dataset, run.model + (f"({kwargs})" if kwargs else ""), run.norm or ""
 
-    setups = [setup(run) for run in results.runs]
+    ours = [run for run in results.runs if not run.baseline]
+    baselines = [Group(label=run.label or run.name, norm=None, runs=[run], baseline=True)
+                 for run in results.runs if run.baseline]
+    setups = [setup(run) for run in ours]
     varies = [len({s[i] for s in setups}) > 1 for i in range(2)]
     groups: dict[tuple[str, str, str], Group] = {}
-    for run, key in zip(results.runs, setups, strict=True):
+    for run, key in zip(ours, setups, strict=True):
         if key not in groups:
             parts = [part for part, shown in zip(key[:2], varies, strict=True) if shown]
             if run.norm:
@@ -58,7 +64,7 @@ def group_runs(results: ResultSet) -> list[Group]:
         rank = NORM_ORDER.index(norm) if norm in NORM_ORDER else len(NORM_ORDER)
         return dataset, model, rank, norm
 
-    return [group for _, group in sorted(groups.items(), key=order)]
+    return [group for _, group in sorted(groups.items(), key=order)] + baselines
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float | None]:
@@ -111,13 +117,16 @@ def metric_label(metric: str) -> str:
 
 def comparison_table(groups: Sequence[Group], branches: Sequence[str], metric: str,
                      eps: float | None, rows: str) -> str:
-    """One metric's table: mean ± std per group and branch, the best of each branch in bold.
+    """One metric's table: mean ± std per group and branch, the best of each branch among our
+    groups in bold (RobustBench baselines are references, never bold).
 
     ``rows="norm"`` puts groups in rows and branches in columns; ``rows="branch"`` the reverse.
     """
     cells = {(g.label, b): g.values(b, metric, eps) for g in groups for b in branches}
-    by_branch = {b: dict(zip([g.label for g in groups],
-                             bold_best([cells[(g.label, b)] for g in groups]), strict=True))
+    ours = [g for g in groups if not g.baseline]
+    by_branch = {b: {**{g.label: format_percent(cells[(g.label, b)]) for g in groups},
+                     **dict(zip([g.label for g in ours],
+                                bold_best([cells[(g.label, b)] for g in ours]), strict=True))}
                  for b in branches}
     if rows == "branch":
         header = ["branch", *[g.label for g in groups]]

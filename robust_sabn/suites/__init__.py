@@ -5,12 +5,15 @@
     >>> suite_status(suite)            # runs and evaluations done / total
     >>> run_suite(suite)               # trains and evaluates what is missing, renders the report
 
-Task kinds are registered with :func:`register_task`; ``"adversarial"`` is built in.
+A suite may list RobustBench zoo models as baselines (``[[baselines]]``), evaluated like the runs
+and reported as rows of their own. Task kinds are registered with :func:`register_task`;
+``"adversarial"`` is built in.
 """
 
 from robust_sabn.suites import adversarial  # noqa: F401  (registers the "adversarial" task)
 from robust_sabn.suites.adversarial import eps_tag, evaluation_path, train_from_fields
 from robust_sabn.suites.adversarial_plan import AdversarialPlan, AdversarialRun, EvaluationSpec
+from robust_sabn.suites.baselines import BaselineSpec
 from robust_sabn.suites.runner import (
     DEFAULT_OUT_ROOT,
     SuiteRunResult,
@@ -26,6 +29,7 @@ __all__ = [
     "DEFAULT_SUITES_DIR",
     "AdversarialPlan",
     "AdversarialRun",
+    "BaselineSpec",
     "EvaluationSpec",
     "Step",
     "Suite",

@@ -11,7 +11,8 @@ Run folder layout (``suite_dir`` is ``<out_root>/<suite name>``)::
 ``data_dir`` aside); it is partial (resumed with ``resume=True``) when ``last.pt`` exists with
 matching options but training did not finish. An evaluation is done when its record exists, was
 made with the same settings (stored in the record's ``"suite"`` field) and from the run's current
-checkpoint (same SHA-256).
+checkpoint (same SHA-256). RobustBench baselines (``[[baselines]]``, see
+:mod:`robust_sabn.suites.baselines`) are evaluated first, into ``runs/<suite>/baseline-<NAME>/``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,13 @@ from robust_sabn.suites.adversarial_plan import (
     AdversarialRun,
     EvaluationSpec,
     parse_adversarial,
+)
+from robust_sabn.suites.baselines import (
+    BaselineSpec,
+    baseline_identity,
+    baseline_settings,
+    baseline_state,
+    weight_hashes,
 )
 from robust_sabn.suites.checked import CheckedTable
 from robust_sabn.suites.tasks import Step, StepState, Suite, register_task
@@ -117,7 +125,7 @@ class _Hashes:
 class AdversarialTask:
     """Adversarial training suites: train each run, evaluate each at each eps, compare."""
 
-    sections = ("runs", "evaluations", "comparison")
+    sections = ("runs", "evaluations", "comparison", "baselines")
 
     def __init__(self) -> None:
         self._hashes = _Hashes()
@@ -187,13 +195,56 @@ class AdversarialTask:
                                       "settings": self._identity(settings, spec)}}
         write_record(evaluation_path(run_dir, spec, eps), record)
 
+    def _baseline_settings(self, plan: AdversarialPlan, baseline: BaselineSpec,
+                           spec: EvaluationSpec, eps: float) -> dict[str, Any]:
+        """``evaluate_checkpoint`` arguments of a baseline; data_dir and device: the first
+        run's (they do not change results)."""
+        first = plan.runs[0].config
+        return baseline_settings(baseline, spec, eps, dataset=plan.dataset,
+                                 data_dir=first.get("data_dir"),
+                                 device=first.get("device") or "cpu")
+
+    def _baseline_state(self, plan: AdversarialPlan, baseline: BaselineSpec, suite_dir: Path,
+                        spec: EvaluationSpec, eps: float) -> StepState:
+        record = _read_json(evaluation_path(suite_dir / baseline.run_id, spec, eps))
+        identity = baseline_identity(baseline, spec,
+                                     self._baseline_settings(plan, baseline, spec, eps))
+        return baseline_state(record, identity, weight_hashes(baseline, plan.dataset,
+                                                              self._hashes))
+
+    def _evaluate_baseline(self, suite: Suite, baseline: BaselineSpec, suite_dir: Path,
+                           spec: EvaluationSpec, eps: float, evaluate_fn: EvaluateFn,
+                           resume: bool) -> None:
+        """Evaluate a RobustBench model at one eps; the record notes its weights' SHA-256
+        (``resume`` has no meaning here: an evaluation is one call)."""
+        from robust_sabn.artifacts import write_record
+
+        plan: AdversarialPlan = suite.plan
+        settings = self._baseline_settings(plan, baseline, spec, eps)
+        record = evaluate_fn(baseline.source, **settings)
+        record = {**record, "suite": {
+            "name": suite.name, "run": baseline.run_id,
+            "settings": baseline_identity(baseline, spec, settings),
+            "baseline": {"robustbench": baseline.name, "label": baseline.label,
+                         "weights_sha256": weight_hashes(baseline, plan.dataset, self._hashes)},
+        }}
+        write_record(evaluation_path(suite_dir / baseline.run_id, spec, eps), record)
+
     def steps(self, suite: Suite, suite_dir: Path, *, train_fn: TrainFn | None,
               evaluate_fn: EvaluateFn | None, quiet: bool) -> list[Step]:
-        """Per run: its training, then each evaluation at each eps."""
+        """Each baseline at each evaluation and eps (first: a missing model fails fast), then
+        per run: its training, then each evaluation at each eps."""
         plan: AdversarialPlan = suite.plan
         train_fn = train_fn or train_from_fields
         evaluate_fn = evaluate_fn or _default_evaluate
-        steps = []
+        steps = [
+            Step(baseline.run_id, "evaluate",
+                 f"evaluate {baseline.run_id} {spec.name} eps {eps:g}",
+                 partial(self._baseline_state, plan, baseline, suite_dir, spec, eps),
+                 partial(self._evaluate_baseline, suite, baseline, suite_dir, spec, eps,
+                         evaluate_fn))
+            for baseline in plan.baselines for spec in plan.evaluations for eps in spec.eps
+        ]
         for run in plan.runs:
             run_dir = suite_dir / run.run_id
             steps.append(Step(run.run_id, "train", f"train {run.run_id}",
@@ -212,8 +263,9 @@ class AdversarialTask:
     def record_paths(self, suite: Suite, suite_dir: Path) -> list[Path]:
         """The suite's evaluation records that exist (only those its definition names)."""
         plan: AdversarialPlan = suite.plan
-        paths = [evaluation_path(suite_dir / run.run_id, spec, eps)
-                 for run in plan.runs for spec in plan.evaluations for eps in spec.eps]
+        run_ids = [*(b.run_id for b in plan.baselines), *(run.run_id for run in plan.runs)]
+        paths = [evaluation_path(suite_dir / run_id, spec, eps)
+                 for run_id in run_ids for spec in plan.evaluations for eps in spec.eps]
         return [p for p in paths if p.is_file()]
 
     def report_path(self, suite: Suite) -> Path:
@@ -223,8 +275,10 @@ class AdversarialTask:
 
     def render_report(self, suite: Suite, suite_dir: Path, output: Path, suite_command: str
                       ) -> Path:
-        """Render the suite's comparison from its evaluation records."""
-        from robust_sabn.report import render_report
+        """Render the suite's comparison from its evaluation records; baseline rows take
+        their labels from the suite file."""
+        from robust_sabn.report import collect_results, render_report
+        from robust_sabn.report.baselines import relabel_baselines
 
         plan: AdversarialPlan = suite.plan
         options = plan.comparison
@@ -233,8 +287,10 @@ class AdversarialTask:
             options = replace(options, title=title)
         command = shlex.join(["robust-sabn", "report", str(suite_dir), "-o", str(output),
                               *options.cli_arguments()])
-        report = render_report(self.record_paths(suite, suite_dir), output, options=options,
-                               command=command, suite_command=suite_command)
+        results = collect_results(self.record_paths(suite, suite_dir))
+        relabel_baselines(results, {b.name: b.label for b in plan.baselines if b.label})
+        report = render_report(results, output, options=options, command=command,
+                               suite_command=suite_command)
         return report.path
 
 

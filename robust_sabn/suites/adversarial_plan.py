@@ -22,6 +22,9 @@ Sections (see ``suites/adversarial-fmnist.toml`` for a full example)::
 
     [comparison]                # the report: metrics, branches, branch, eps, rows,
     metrics = ["clean", "pgd-20"]   # curve_metric, title, output
+
+    [[baselines]]               # optional: a RobustBench zoo model evaluated like the runs
+    robustbench = "Wong2020Fast"    # (cifar10, cifar100, imagenet; robust_sabn.suites.baselines)
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import Any
 
 from robust_sabn.errors import UserInputError
 from robust_sabn.report import ROWS, ReportOptions
+from robust_sabn.suites.baselines import BaselineSpec, parse_baselines
 from robust_sabn.suites.checked import CheckedTable
 
 BRANCHES = ("clean", "adv")
@@ -87,7 +91,7 @@ class EvaluationSpec:
 
 @dataclass(frozen=True)
 class AdversarialPlan:
-    """A parsed adversarial suite: runs, evaluations, and the report to render."""
+    """A parsed adversarial suite: runs, evaluations, RobustBench baselines, the report."""
 
     dataset: str
     model: str
@@ -95,6 +99,7 @@ class AdversarialPlan:
     evaluations: tuple[EvaluationSpec, ...]
     comparison: ReportOptions
     report_output: Path | None
+    baselines: tuple[BaselineSpec, ...] = ()
 
 
 def _train_options(table: CheckedTable) -> dict[str, Any]:
@@ -238,7 +243,8 @@ def _parse_comparison(doc: CheckedTable, evaluations: list[EvaluationSpec]
 
 
 def parse_adversarial(doc: CheckedTable) -> AdversarialPlan:
-    """Check the ``runs``, ``evaluations`` and ``comparison`` sections; expand the run matrix.
+    """Check the ``runs``, ``evaluations``, ``comparison`` and ``baselines`` sections; expand
+    the run matrix.
 
     Raises:
         UserInputError: naming the file and the key (or the run) at fault.
@@ -246,6 +252,7 @@ def parse_adversarial(doc: CheckedTable) -> AdversarialPlan:
     dataset, model, runs = _parse_runs(doc)
     evaluations = _parse_evaluations(doc)
     comparison, output = _parse_comparison(doc, evaluations)
+    baselines = parse_baselines(doc, dataset)
     return AdversarialPlan(dataset=dataset, model=model, runs=tuple(runs),
                            evaluations=tuple(evaluations), comparison=comparison,
-                           report_output=output)
+                           report_output=output, baselines=tuple(baselines))
