@@ -266,7 +266,6 @@ def test_evaluate_checkpoint_checks_options_before_loading(tmp_path: Path) -> No
         evaluate_checkpoint(tmp_path / "missing.pt")
 
 
-@pytest.mark.skipif(not FASHION_MNIST.is_dir(), reason="Debian's dataset-fashion-mnist absent")
 def test_eps_defaults_to_the_datasets_radius(tiny: nn.Module, tmp_path: Path) -> None:
     spec = ModelSpec("small_cnn", "saauxbn", 10, 1, kwargs={"width": 4})
     ckpt = save_checkpoint(tmp_path / "fmnist.pt", {"model": spec.to_dict(),
@@ -277,7 +276,6 @@ def test_eps_defaults_to_the_datasets_radius(tiny: nn.Module, tmp_path: Path) ->
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not FASHION_MNIST.is_dir(), reason="Debian's dataset-fashion-mnist absent")
 def test_standard_autoattack_on_fashion_mnist(tmp_path: Path) -> None:
     train = load_split("fashion-mnist", "train", data_dir=FASHION_MNIST, max_examples=2048)
     model = train_tiny_model(steps=300, data=(as_unit_float(train.images), train.labels))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -44,11 +45,21 @@ class ModelSpec:
         """A freshly initialised model of this spec (see ``robust_sabn.models.create_model``)."""
         from robust_sabn.models import create_model
 
-        return create_model(
-            self.name, norm=self.norm, num_classes=self.num_classes,
-            in_channels=self.in_channels, num_branches=self.num_branches,
-            mean=self.mean, std=self.std, **self.kwargs,
-        )
+        try:
+            return create_model(
+                self.name, norm=self.norm, num_classes=self.num_classes,
+                in_channels=self.in_channels, num_branches=self.num_branches,
+                mean=self.mean, std=self.std, **self.kwargs,
+            )
+        except TypeError as exc:
+            if "unexpected keyword argument" not in str(exc):
+                raise
+            raise UserInputError(
+                f"model {self.name!r} does not take the option(s) {sorted(self.kwargs)} "
+                f"({exc}); drop them"
+            ) from exc
+        except ValueError as exc:
+            raise UserInputError(f"cannot build model {self.name!r}: {exc}") from exc
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -109,9 +120,15 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt or unsafe files
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        detail = _load_error_detail(path, exc)
+        if "GLOBAL" in detail:
+            raise UserInputError(
+                f"refused to load {path}: it holds Python objects that could run code "
+                f"({detail}); load only checkpoints written by robust-sabn"
+            ) from exc
         raise UserInputError(
-            f"cannot read checkpoint {path}: {first[:200]} (is it a robust-sabn checkpoint?)"
+            f"cannot read checkpoint {path}: the file is corrupt, truncated or not a PyTorch "
+            f"file ({detail}); give a .pt file written by robust-sabn train"
         ) from exc
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise UserInputError(
@@ -126,6 +143,25 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return ckpt
 
 
+_TORCH_ADVICE = ("Weights only load failed", "Please file an issue", "Check the documentation",
+                 "(1)", "(2)")
+
+
+def _load_error_detail(path: Path, exc: Exception) -> str:
+    """The telling part of a ``torch.load`` error (torch wraps it in generic advice).
+
+    A blocked global (the file would run code) wins; else the first line that is not advice.
+    """
+    if path.stat().st_size == 0:
+        return "the file is empty"
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    candidates = ([line for line in lines if "GLOBAL" in line]
+                  or [line for line in lines if not line.startswith(_TORCH_ADVICE)])
+    detail = candidates[0] if candidates else type(exc).__name__
+    return detail.removeprefix("WeightsUnpickler error:").strip().split(". ")[0].rstrip(".")[:200]
+
+
 def load_model(path: str | Path, map_location: str | torch.device = "cpu"
                ) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the model of a checkpoint and load its weights; returns (model in eval mode, ckpt).
@@ -134,14 +170,21 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu"
         UserInputError: unreadable checkpoint, or weights that do not fit the recorded spec.
     """
     ckpt = load_checkpoint(path, map_location)
-    spec = ModelSpec.from_dict(ckpt["model"])
+    try:
+        spec = ModelSpec.from_dict(ckpt["model"])
+        state_dict = ckpt["state_dict"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UserInputError(
+            f"{path} is a damaged robust-sabn checkpoint: its model spec or weights are "
+            f"missing or malformed ({type(exc).__name__}: {exc}); use another checkpoint"
+        ) from exc
     model = spec.build()
     try:
-        model.load_state_dict(ckpt["state_dict"])
+        model.load_state_dict(state_dict)
     except RuntimeError as exc:
         raise UserInputError(
             f"weights in {path} do not fit model {spec.name!r} with norm {spec.norm!r}: "
-            f"{str(exc).splitlines()[0][:200]}"
+            f"{str(exc).splitlines()[0][:200]}; the checkpoint is damaged, use another one"
         ) from exc
     return model.to(map_location).eval(), ckpt
 

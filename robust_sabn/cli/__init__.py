@@ -1,7 +1,8 @@
 """The ``robust-sabn`` command: a thin typer app over the library (parse, call, print).
 
-Bad input raises :class:`~robust_sabn.errors.UserInputError` in the library; :func:`main` prints
-its one-line message and exits with code 2, never a traceback.
+Bad input raises :class:`~robust_sabn.errors.UserInputError` in the library, and typer raises a
+usage error for options it cannot parse; :func:`main` prints either as one line on stderr and
+exits with code 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from robust_sabn.cli.eval import eval_command
 from robust_sabn.cli.report import report_command
@@ -31,14 +33,31 @@ app.command("report")(report_command)
 app.add_typer(suite_app, name="suite", help="Declarative benchmark suites: list, run.")
 app.add_typer(zoo_app, name="zoo", help="RobustBench model zoo: export, info, benchmark.")
 
+INTERRUPTED = 130
+
+
+def _fail(message: str, code: int) -> None:
+    """Print ``error: message`` as one line on stderr and exit with ``code``."""
+    Console(stderr=True).print(f"[bold red]error:[/] {escape(' '.join(message.split()))}",
+                               highlight=False, soft_wrap=True)
+    sys.exit(code)
+
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: exit 0 on success, 2 on bad input, 130 when interrupted."""
     try:
-        app()
+        code = app(prog_name="robust-sabn", standalone_mode=False)
     except UserInputError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
+        _fail(str(exc), 2)
+    except typer.TyperException as exc:  # typer's usage errors: unknown option, bad int ...
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError":  # the help is already printed
+            sys.exit(exc.exit_code)
+        hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+        _fail(exc.format_message() + hint, exc.exit_code)
+    except typer.Abort:
+        _fail("aborted", 1)
+    if code == INTERRUPTED:  # typer turns Ctrl-C into exit code 130
         Console(stderr=True).print("interrupted; a training run continues with --resume")
-        sys.exit(130)
+    if isinstance(code, int) and code != 0:
+        sys.exit(code)

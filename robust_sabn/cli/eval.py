@@ -9,33 +9,44 @@ import typer
 from rich.console import Console
 
 from robust_sabn.artifacts import write_record
-from robust_sabn.cli.parse import parse_list
+from robust_sabn.attacks.autoattack_adapter import AUTOATTACK_ATTACKS, AUTOATTACK_VERSIONS
+from robust_sabn.attacks.registry import list_attacks
+from robust_sabn.cli.parse import check_output_file, parse_device, parse_list
 
 
 def eval_command(
     checkpoint: Annotated[str, typer.Argument(
         help="A robust-sabn checkpoint (.pt), or robustbench:NAME for a RobustBench zoo model.")],
     attacks: Annotated[str, typer.Option(
-        help="Comma-separated attacks, e.g. pgd,autoattack.")] = "pgd,autoattack",
+        help=f"Comma-separated attacks from {', '.join(list_attacks())}; an empty string for "
+             "clean accuracy only.")] = "pgd,autoattack",
     eps: Annotated[str | None, typer.Option(
-        help="Radius on the [0, 1] scale (0.1, 8/255); default: the dataset's.")] = None,
-    n_examples: Annotated[int, typer.Option(help="First N test examples.")] = 1000,
+        help="L-inf radius on the [0, 1] pixel scale, e.g. 0.1 or 8/255 (not 8) "
+             "(default: the dataset's, 0.1 for fashion-mnist, 8/255 for CIFAR).")] = None,
+    n_examples: Annotated[int, typer.Option(
+        help="Evaluate the first N test images, in order (N >= 1).")] = 1000,
     batch_size: Annotated[int, typer.Option(help="Images per attack batch.")] = 256,
     branch: Annotated[str | None, typer.Option(
-        help="Evaluate only this branch (clean, adv); default: every branch.")] = None,
+        help="Evaluate only this branch: clean or adv (shared for a plain-BN model) "
+             "(default: every branch).")] = None,
     version: Annotated[str, typer.Option(
-        help="AutoAttack version: standard, plus, rand, or custom.")] = "standard",
+        help=f"AutoAttack version: {', '.join(AUTOATTACK_VERSIONS)}.")] = "standard",
     aa_attacks: Annotated[str | None, typer.Option(
-        help="Attack list for --version custom, e.g. apgd-ce,apgd-t.")] = None,
-    pgd_steps: Annotated[int, typer.Option(help="PGD-k steps.")] = 20,
+        help=f"Cascade for --version custom, from {', '.join(AUTOATTACK_ATTACKS)}.")] = None,
+    pgd_steps: Annotated[int, typer.Option(
+        help="Steps k of PGD-k (step size 2.5 * eps / k).")] = 20,
     seed: Annotated[int, typer.Option(help="Seed for the attacks' random starts.")] = 0,
     dataset: Annotated[str | None, typer.Option(
-        help="Dataset (needed for robustbench: models; default: the checkpoint's).")] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="Folder with the dataset files.")] = None,
+        help="Dataset for robustbench:NAME models (default cifar10); for a checkpoint it must "
+             "be the one it was trained on (default: the checkpoint's).")] = None,
+    data_dir: Annotated[Path | None, typer.Option(
+        help="Folder with the dataset files (default: the training run's, else system / cache "
+             "locations).")] = None,
     model_dir: Annotated[Path, typer.Option(
         help="RobustBench model folder for robustbench:NAME.")] = Path("models"),
-    device: Annotated[str, typer.Option(help="cpu, cuda, ...")] = "cpu",
-    out: Annotated[Path | None, typer.Option(help="Write the JSON result record here.")] = None,
+    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1 or mps.")] = "cpu",
+    out: Annotated[Path | None, typer.Option(
+        help="Write the JSON result record to this file (checked before evaluating).")] = None,
 ) -> None:
     """Evaluate a model: clean and robust accuracy per branch, one JSON result record."""
     from robust_sabn.evaluate import (
@@ -45,12 +56,15 @@ def eval_command(
         render_evaluation_table,
     )
 
+    if out is not None:
+        check_output_file(out)
     record = evaluate_checkpoint(
         checkpoint, attacks=tuple(parse_list(attacks)),
         eps=parse_eps(eps) if eps is not None else None, n_examples=n_examples,
         batch_size=batch_size, branches=[branch] if branch else None, version=version,
         autoattack_attacks=parse_list(aa_attacks) if aa_attacks else None, pgd_steps=pgd_steps,
-        seed=seed, dataset=dataset, data_dir=data_dir, model_dir=model_dir, device=device,
+        seed=seed, dataset=dataset, data_dir=data_dir, model_dir=model_dir,
+        device=parse_device(device),
     )
     console = Console()
     console.print(render_evaluation_table(record))

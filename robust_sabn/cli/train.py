@@ -7,64 +7,99 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
+from robust_sabn.cli.parse import check_run_folder, parse_device
 from robust_sabn.evaluate import parse_eps
+from robust_sabn.evaluate.table import percent
 from robust_sabn.train import PRESETS, TrainConfig, train
+from robust_sabn.train.config import GENERAL_DEFAULTS
+
+_D = GENERAL_DEFAULTS
+_FALLBACK = "default: the preset's, else"
 
 
 def train_command(
     dataset: Annotated[str | None, typer.Option(
-        help="fashion-mnist (default, offline), cifar10, cifar100, svhn or npz.")] = None,
+        help="fashion-mnist (offline), cifar10, cifar100, svhn or npz "
+             f"({_FALLBACK} {_D['dataset']}).")] = None,
     model: Annotated[str | None, typer.Option(
-        help="small_cnn (default), preact_resnet18 or wrn34_10.")] = None,
+        help=f"small_cnn, preact_resnet18 or wrn34_10 ({_FALLBACK} {_D['model']}).")] = None,
     norm: Annotated[str, typer.Option(
-        help="bn | auxbn | saauxbn (also ccbn | sabn).")] = "saauxbn",
+        help="Norm layers: bn (one BN), auxbn (a BN per branch) or saauxbn (shared + per-branch "
+             "affine); also ccbn, sabn.")] = _D["norm"],
     preset: Annotated[str | None, typer.Option(
         help=f"Named recipe ({', '.join(PRESETS)}); explicit options override it.")] = None,
-    epochs: Annotated[int | None, typer.Option(help="Training epochs.")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Images per batch.")] = None,
-    lr: Annotated[float | None, typer.Option(help="Peak SGD learning rate.")] = None,
-    width: Annotated[int | None, typer.Option(help="Width of the first layer.")] = None,
+    epochs: Annotated[int | None, typer.Option(
+        help=f"Training epochs ({_FALLBACK} {_D['epochs']}).")] = None,
+    batch_size: Annotated[int | None, typer.Option(
+        help=f"Images per batch ({_FALLBACK} {_D['batch_size']}).")] = None,
+    lr: Annotated[float | None, typer.Option(
+        help=f"Peak SGD learning rate ({_FALLBACK} {_D['lr']}).")] = None,
+    width: Annotated[int | None, typer.Option(
+        help="Width of the first layer (small_cnn, preact_resnet18) (default: the model's).")
+    ] = None,
     max_train_examples: Annotated[int | None, typer.Option(
-        help="Train on the first N training examples only (quick runs).")] = None,
+        help="Train on the first N training examples only (quick runs) (default: all).")] = None,
+    val_examples: Annotated[int | None, typer.Option(
+        help="Validation images checked after each epoch (clean and PGD) "
+             f"({_FALLBACK} {_D['val_examples']}).")] = None,
     eps: Annotated[str | None, typer.Option(
-        help="Training PGD radius on the [0, 1] scale, e.g. 0.1 or 8/255.")] = None,
-    step_size: Annotated[str | None, typer.Option(help="PGD step size, e.g. 2/255.")] = None,
-    attack_steps: Annotated[int | None, typer.Option(help="PGD steps per batch.")] = None,
+        help="Training PGD radius on the [0, 1] scale, e.g. 0.1 or 8/255 (not 8) "
+             "(default: the preset's, else the dataset's).")] = None,
+    step_size: Annotated[str | None, typer.Option(
+        help="PGD step size on the [0, 1] scale, e.g. 2/255 "
+             "(default: the preset's, else the dataset's).")] = None,
+    attack_steps: Annotated[int | None, typer.Option(
+        help="PGD steps per batch (default: the preset's, else the dataset's).")] = None,
     attack_mode: Annotated[str | None, typer.Option(
-        help="Model mode during the training attack: train (paper) or eval.")] = None,
+        help="Model mode during the training attack: train (paper) or eval "
+             f"({_FALLBACK} {_D['attack_mode']}).")] = None,
     loss: Annotated[str | None, typer.Option(
-        help="hybrid (0.5 clean + 0.5 adversarial, paper) or adv (plain PGD-AT).")] = None,
-    schedule: Annotated[str | None, typer.Option(help="multistep or cosine.")] = None,
+        help="hybrid (0.5 clean + 0.5 adversarial, paper) or adv (plain PGD-AT) "
+             f"({_FALLBACK} {_D['loss']}).")] = None,
+    schedule: Annotated[str | None, typer.Option(
+        help=f"Learning-rate schedule: multistep or cosine ({_FALLBACK} {_D['schedule']}).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed for init, data order, augmentation, PGD.")] = 0,
     data_dir: Annotated[Path | None, typer.Option(
         help="Folder with the dataset files (default: system / cache locations).")] = None,
-    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1 ...")] = "cpu",
+    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1 or mps.")] = "cpu",
     out: Annotated[Path, typer.Option(
-        help="Run folder: checkpoints, metrics.jsonl, config.json, train_record.json.")
-    ] = Path("runs/train"),
+        help="Run folder: checkpoints, metrics.jsonl, config.json, train_record.json. An "
+             "existing run is never overwritten.")] = Path("runs/train"),
     resume: Annotated[bool, typer.Option(
-        "--resume", help="Continue the run in --out from its last checkpoint.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress display.")] = False,
+        "--resume", help="Continue the run in --out from its last checkpoint (same options).")
+    ] = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", help="No progress display (the result table is still printed).")] = False,
 ) -> None:
-    """Train a model with PGD adversarial training (the SaBN paper's hybrid loss by default)."""
+    """Train a model with PGD adversarial training (the SaBN paper's hybrid loss by default).
+
+    Options left out come from --preset, then the dataset's attack defaults, then general defaults.
+    Progress goes to stderr; the validation table goes to stdout.
+    """
     config = TrainConfig(
         dataset=dataset, model=model, norm=norm, preset=preset, epochs=epochs,
         batch_size=batch_size, lr=lr, width=width, max_train_examples=max_train_examples,
+        val_examples=val_examples,
         eps=parse_eps(eps) if eps is not None else None,
         step_size=parse_eps(step_size) if step_size is not None else None,
         attack_steps=attack_steps, attack_mode=attack_mode, loss=loss, schedule=schedule,
-        seed=seed, data_dir=str(data_dir) if data_dir else None, device=device,
+        seed=seed, data_dir=str(data_dir) if data_dir else None, device=parse_device(device),
     )
-    record = train(config, out, resume=resume, quiet=quiet)
+    record = train(config, check_run_folder(out), resume=resume, quiet=quiet)
+    console = Console()
+    console.print(
+        f"trained {record['model']['name']} ({record['norm']}) on {record['dataset']}: "
+        f"{record['epochs']} epoch(s) in {record['wall_time_s']:.0f} s", soft_wrap=True,
+    )
+    table = Table(title="Validation accuracy")
+    for column in ("Branch", "Clean", "PGD"):
+        table.add_column(column, justify="left" if column == "Branch" else "right")
     final = record["final"] or {}
-    val = final.get("val", {})
-    summary = ", ".join(
-        f"{b} branch: clean {100 * m['clean_acc']:.2f}% / PGD {100 * m['pgd_acc']:.2f}%"
-        for b, m in val.items()
-    )
-    Console().print(
-        f"trained {record['model']['name']} ({record['norm']}) on {record['dataset']} in "
-        f"{record['wall_time_s']:.0f} s; validation: {summary}\n"
-        f"checkpoints: {record['last_checkpoint']}, {record['best_checkpoint']}"
-    )
+    for branch, metrics in final.get("val", {}).items():
+        table.add_row(branch, percent(metrics["clean_acc"]), percent(metrics["pgd_acc"]))
+    console.print(table)
+    console.print(f"checkpoints: {record['last_checkpoint']}, {record['best_checkpoint']}",
+                  soft_wrap=True)

@@ -51,7 +51,8 @@ def render_evaluation_table(record: dict[str, Any]) -> Table:
     """
     branches: dict[str, Any] = record["branches"]
     keys = list(dict.fromkeys(k for b in branches.values() for k in b["robust_accuracy"]))
-    table = Table(title=_title(record))
+    title = _title(record)
+    table = Table(title=title, min_width=len(title))  # the title on one line where it fits
     table.add_column("Branch")
     table.add_column("Clean", justify="right")
     for key in keys:
@@ -73,7 +74,8 @@ def render_cascade_table(record: dict[str, Any]) -> Table:
                 if entry.get("autoattack")}
     steps = list(dict.fromkeys(s["attack"] for e in branches.values()
                                for s in e["autoattack"]["cascade"]))
-    table = Table(title=f"AutoAttack cascade: {_title(record)}")
+    title = f"AutoAttack cascade: {_title(record)}"
+    table = Table(title=title, min_width=len(title))
     table.add_column("Branch")
     table.add_column("Clean", justify="right")
     for step in steps:

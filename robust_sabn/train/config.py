@@ -29,7 +29,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 
-_GENERAL_DEFAULTS: dict[str, Any] = {
+GENERAL_DEFAULTS: dict[str, Any] = {
     "dataset": "fashion-mnist", "model": "small_cnn", "norm": "saauxbn", "epochs": 10,
     "batch_size": 128, "lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4,
     "schedule": "multistep", "milestones": None, "gamma": 0.1, "warmup_iters": 200, "seed": 0,
@@ -107,7 +107,7 @@ class TrainConfig:
             for key, value in PRESETS[self.preset].items():
                 if values[key] is None:
                     values[key] = value
-        for key, value in _GENERAL_DEFAULTS.items():
+        for key, value in GENERAL_DEFAULTS.items():
             if values[key] is None and key != "milestones":
                 values[key] = value
         info = get_dataset_info(values["dataset"])
@@ -124,6 +124,17 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise UserInputError naming the first bad value of a resolved config."""
+        from robust_sabn.models import list_models
+        from robust_sabn.nn import NORM_KINDS
+
+        if self.model not in list_models():
+            raise UserInputError(
+                f"unknown model {self.model!r}; choose one of {', '.join(list_models())}"
+            )
+        if self.norm not in NORM_KINDS:
+            raise UserInputError(
+                f"unknown norm {self.norm!r}; choose one of {', '.join(NORM_KINDS)}"
+            )
         for key, choices in _CHOICES.items():
             if getattr(self, key) not in choices:
                 raise UserInputError(
@@ -136,8 +147,8 @@ class TrainConfig:
                     f"{key} {value} is outside [0, 1]: it is on the [0, 1] pixel scale "
                     f"(for 8/255 write 8/255 or 0.0314)"
                 )
-        for key in ("epochs", "batch_size", "val_examples"):
-            if getattr(self, key) < 1:
+        for key in ("epochs", "batch_size", "val_examples", "width"):
+            if getattr(self, key) is not None and getattr(self, key) < 1:
                 raise UserInputError(f"{key} must be at least 1, got {getattr(self, key)}")
         if self.max_train_examples is not None and self.max_train_examples < self.batch_size:
             raise UserInputError(

@@ -16,7 +16,11 @@ from rich.progress import (
 
 
 class TrainingProgress:
-    """A two-bar display (epochs, batches of the current epoch); silent when ``quiet``."""
+    """Progress on stderr: two live bars (epochs, batches) on a terminal, one line per epoch.
+
+    When stderr is not a terminal (a log file, a pipe) only the per-epoch lines are written;
+    ``quiet`` writes nothing.
+    """
 
     def __init__(self, epochs: int, steps_per_epoch: int, start_epoch: int, quiet: bool) -> None:
         self.quiet = quiet
@@ -24,7 +28,7 @@ class TrainingProgress:
         self.progress = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-            console=self.console, disable=quiet, transient=False,
+            console=self.console, disable=quiet or not self.console.is_terminal, transient=False,
         )
         self.steps_per_epoch = steps_per_epoch
         self.epoch_task = self.progress.add_task("epoch", total=epochs, completed=start_epoch,
@@ -54,7 +58,8 @@ class TrainingProgress:
         self.progress.update(self.epoch_task, advance=1,
                              stats="val clean/pgd % " + "  ".join(parts))
         if not self.quiet:
-            self.console.log(
+            self.console.print(
                 f"epoch {row['epoch'] + 1}: loss {row['train_loss']:.4f}  "
-                f"val clean/pgd % {'  '.join(parts)}  ({row['time_s']:.1f} s)"
+                f"val clean/pgd % {'  '.join(parts)}  ({row['time_s']:.1f} s)",
+                soft_wrap=True, highlight=False,
             )
