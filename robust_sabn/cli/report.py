@@ -32,8 +32,8 @@ def report_command(
     title: Annotated[str | None, typer.Option(help="Report heading.")] = None,
 ) -> None:
     """Render a comparison report (mean ± std over seeds) from evaluation records."""
-    from robust_sabn.evaluate import parse_eps
     from robust_sabn.report import ReportOptions, render_report
+    from robust_sabn.units import parse_eps
 
     options = ReportOptions(
         metrics=tuple(metric) if metric else None, branches=tuple(branch) if branch else None,

@@ -10,10 +10,10 @@ from rich.console import Console
 from rich.table import Table
 
 from robust_sabn.cli.parse import check_run_folder, parse_device
-from robust_sabn.evaluate import parse_eps
 from robust_sabn.evaluate.table import percent
 from robust_sabn.train import PRESETS, TrainConfig, train
 from robust_sabn.train.config import GENERAL_DEFAULTS
+from robust_sabn.units import parse_eps
 
 _D = GENERAL_DEFAULTS
 _FALLBACK = "default: the preset's, else"

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from robust_sabn.artifacts import write_record
-from robust_sabn.evaluate import parse_eps
+from robust_sabn.units import parse_eps
 
 app = typer.Typer(
     help="RobustBench interface: export, info, benchmark.", no_args_is_help=True,

@@ -23,15 +23,9 @@ from robust_sabn.evaluate.evaluator import (
     evaluate_checkpoint,
     evaluate_model,
 )
-from robust_sabn.evaluate.options import (
-    SHARED_BRANCH,
-    THREAT_MODELS,
-    check_eps,
-    format_eps,
-    parse_eps,
-    resolve_branches,
-)
+from robust_sabn.evaluate.options import SHARED_BRANCH, check_eps, resolve_branches
 from robust_sabn.evaluate.table import render_cascade_table, render_evaluation_table
+from robust_sabn.units import THREAT_MODELS, format_eps, parse_eps
 
 __all__ = [
     "DEFAULT_ATTACKS",

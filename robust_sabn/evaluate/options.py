@@ -7,7 +7,6 @@ the fix, before any model or data is loaded.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 
 from torch import nn
@@ -19,30 +18,9 @@ from robust_sabn.attacks.autoattack_adapter import (
 from robust_sabn.attacks.registry import check_attack_threat_model
 from robust_sabn.errors import UserInputError
 from robust_sabn.nn import branch_names
+from robust_sabn.units import check_threat_model
 
-THREAT_MODELS = ("Linf", "L2")
 SHARED_BRANCH = "shared"
-_FRACTION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*/\s*([0-9]*\.?[0-9]+)\s*$")
-
-
-def parse_eps(text: str) -> float:
-    """Read an eps written as a number ("0.0314", "3e-2") or a fraction ("8/255").
-
-    Only parses; :func:`check_eps` checks the range.
-
-    Raises:
-        UserInputError: the text is neither.
-    """
-    match = _FRACTION.match(text)
-    try:
-        value = float(match[1]) / float(match[2]) if match else float(text)
-    except (ValueError, ZeroDivisionError):
-        raise UserInputError(
-            f"cannot read eps {text!r}: write a number such as 0.0314 or a fraction such as 8/255"
-        ) from None
-    if not math.isfinite(value):
-        raise UserInputError(f"eps {text!r} is not finite: write a number such as 0.0314 or 8/255")
-    return value
 
 
 def check_eps(eps: float, threat_model: str = "Linf") -> float:
@@ -62,23 +40,6 @@ def check_eps(eps: float, threat_model: str = "Linf") -> float:
             f"for {eps:g}/255 write {eps / 255:.4f} or {eps:g}/255"
         )
     return eps
-
-
-def format_eps(eps: float) -> str:
-    """eps for people: "0.0314 (8/255)" when it is a whole number of 255ths, else "0.05"."""
-    steps = eps * 255
-    if eps > 0 and abs(steps - round(steps)) < 1e-6:
-        return f"{eps:.4g} ({round(steps)}/255)"
-    return f"{eps:.4g}"
-
-
-def check_threat_model(threat_model: str) -> str:
-    """Raise UserInputError unless ``threat_model`` is "Linf" or "L2"."""
-    if threat_model not in THREAT_MODELS:
-        raise UserInputError(
-            f"unknown threat model {threat_model!r}; choose one of {', '.join(THREAT_MODELS)}"
-        )
-    return threat_model
 
 
 def check_attacks(attacks: Sequence[str], threat_model: str, version: str,

@@ -6,7 +6,7 @@ from typing import Any
 
 from rich.table import Table
 
-from robust_sabn.evaluate.options import format_eps
+from robust_sabn.units import format_eps
 
 _ATTACK_LABELS = {"pgd": "PGD", "pgd-l2": "PGD-L2", "cw": "CW", "fgsm": "FGSM"}
 

@@ -25,6 +25,7 @@ from robust_sabn.report.tables import (
     markdown_table,
     metric_label,
 )
+from robust_sabn.units import format_eps
 
 ROWS = ("norm", "branch")
 
@@ -80,14 +81,6 @@ class Report:
     path: Path
     plots: list[Path] = field(default_factory=list)
     warnings: int = 0
-
-
-def format_eps(eps: float) -> str:
-    """``8/255`` -> ``"0.0314 (8/255)"``; ``0.1`` -> ``"0.1"``."""
-    steps = eps * 255
-    if abs(steps - round(steps)) < 1e-6 and round(steps) > 0:
-        return f"{eps:.4g} ({round(steps)}/255)"
-    return f"{eps:.4g}"
 
 
 def format_duration(seconds: float) -> str:

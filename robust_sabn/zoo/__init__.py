@@ -5,13 +5,13 @@ Exported models use RobustBench's file layout (see :mod:`robust_sabn.zoo.layout`
 :func:`register_architecture`) has put their entry into RobustBench's model dictionary.
 """
 
+from robust_sabn.units import eps_text
 from robust_sabn.zoo.benchmark import BENCHMARK_DATASETS, require_test_set, run_benchmark
 from robust_sabn.zoo.export import build_model_info, evaluation_accuracies, export_model
 from robust_sabn.zoo.layout import (
     EXPORT_THREAT_MODELS,
     ROBUSTBENCH_DATASETS,
     ZooPaths,
-    eps_text,
     zoo_paths,
     zoo_paths_of,
 )

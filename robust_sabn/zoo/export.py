@@ -27,12 +27,11 @@ from robust_sabn.artifacts import (
 from robust_sabn.errors import UserInputError
 from robust_sabn.nn import branch_names
 from robust_sabn.nn.collapse import collapse_branch
+from robust_sabn.units import check_threat_model, eps_text
 from robust_sabn.zoo.layout import (
     ENTRY_KIND,
     ROBUSTBENCH_DATASETS,
     check_model_name,
-    check_threat_model,
-    eps_text,
     zoo_paths,
 )
 from robust_sabn.zoo.robustbench_zoo import check_name_free, check_state_dict_keys

@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from robust_sabn.errors import UserInputError
+from robust_sabn.units import THREAT_MODELS
 
 ROBUSTBENCH_DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "imagenet")
 """Datasets RobustBench's model dictionary knows; their models load through RobustBench."""
-EXPORT_THREAT_MODELS: tuple[str, ...] = ("Linf", "L2")
+EXPORT_THREAT_MODELS = THREAT_MODELS
 """Threat models an exported model can be filed under."""
 ENTRY_KIND = "zoo-entry"
 """``kind`` of the robust-sabn entry JSON beside the weights."""
@@ -73,28 +74,6 @@ def check_model_name(name: str) -> str:
             "(RobustBench style, e.g. Sabn2024Demo_R18)"
         )
     return name
-
-
-def check_threat_model(threat_model: str) -> str:
-    """Return ``threat_model`` if it is ``Linf`` or ``L2``.
-
-    Raises:
-        UserInputError: any other value.
-    """
-    if threat_model not in EXPORT_THREAT_MODELS:
-        raise UserInputError(
-            f"unknown threat model {threat_model!r}; "
-            f"choose one of {', '.join(EXPORT_THREAT_MODELS)}"
-        )
-    return threat_model
-
-
-def eps_text(eps: float) -> str:
-    """eps as RobustBench writes it: ``"8/255"`` for whole 1/255 steps, else e.g. ``"0.5"``."""
-    steps = eps * 255
-    if round(steps) > 0 and abs(steps - round(steps)) < 1e-6:
-        return f"{round(steps)}/255"
-    return f"{eps:g}"
 
 
 def datasets_in(model_dir: str | Path) -> list[str]:

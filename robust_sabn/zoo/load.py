@@ -17,11 +17,11 @@ from torch import nn
 
 from robust_sabn.artifacts import ModelSpec, read_record
 from robust_sabn.errors import UserInputError
+from robust_sabn.units import check_threat_model
 from robust_sabn.zoo.layout import (
     ENTRY_KIND,
     ROBUSTBENCH_DATASETS,
     check_model_name,
-    check_threat_model,
     datasets_in,
     zoo_paths,
 )
