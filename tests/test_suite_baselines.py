@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import shutil
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import torch
+from fake_cifar import write_fake_cifar10
 from test_suites import SUITES_DIR, FakeEvaluator, FakeTrainer, write_suite
 from torch import nn
 
@@ -290,17 +289,6 @@ class CheckpointTrainer:
         record = {"kind": "training", "wall_time_s": 1.0}
         (out_dir / "train_record.json").write_text(json.dumps(record))
         return record
-
-
-def write_fake_cifar10(root: Path, images: torch.Tensor, labels: torch.Tensor) -> None:
-    """torchvision's CIFAR-10 files, every batch holding ``images`` (N, 3, 32, 32) uint8."""
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    batch = pickle.dumps({"data": images.reshape(len(images), -1).numpy().astype(np.uint8),
-                          "labels": labels.tolist()})
-    for name in ["test_batch", *(f"data_batch_{i}" for i in range(1, 6))]:
-        (folder / name).write_bytes(batch)
-    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": list("abcdefghij")}))
 
 
 def tiny_zoo_model() -> nn.Module:

@@ -5,15 +5,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import pickle
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import torch
+from fake_cifar import write_fake_cifar10
 from pyautoattack.examples.resnet import ResNet18
 from torch import nn
 from typer.testing import CliRunner
@@ -352,20 +351,6 @@ def test_load_robustbench_model_reads_the_local_file_and_names_a_missing_one(tmp
 # --- benchmark and CLI ----------------------------------------------------------------------
 
 
-def _write_fake_cifar10(root: Path, images: torch.Tensor, labels: torch.Tensor) -> None:
-    """torchvision's CIFAR-10 files (pickled dicts), every batch holding ``images`` (N, 3, 32, 32).
-
-    torchvision checks the training batches too before it reads the test batch.
-    """
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    batch = pickle.dumps({"data": images.reshape(len(images), -1).numpy().astype(np.uint8),
-                          "labels": labels.tolist()})
-    for name in ["test_batch", *(f"data_batch_{i}" for i in range(1, 6))]:
-        (folder / name).write_bytes(batch)
-    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": list("abcdefghij")}))
-
-
 def test_benchmark_runs_robustbench_on_local_cifar10(tmp_path, monkeypatch) -> None:
     # std 0.01 amplifies inputs 25x: APGD-CE fools the random model and the cascade ends early.
     ckpt = _checkpoint(tmp_path / "c.pt", "saauxbn", std=0.01)
@@ -380,7 +365,7 @@ def test_benchmark_runs_robustbench_on_local_cifar10(tmp_path, monkeypatch) -> N
     model, _ = load_checkpoint_model(ckpt)
     with torch.no_grad():
         labels = fixed_branch(model, "adv")(images.float() / 255).argmax(1)
-    _write_fake_cifar10(tmp_path / "data", images, labels)
+    write_fake_cifar10(tmp_path / "data", images, labels)
 
     record = run_benchmark("SabnTest_Bench", data_dir=tmp_path / "data",
                            model_dir=tmp_path / "models", n_examples=4, batch_size=4)

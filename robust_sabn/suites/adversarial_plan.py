@@ -38,6 +38,7 @@ from robust_sabn.errors import UserInputError
 from robust_sabn.report import ROWS, ReportOptions
 from robust_sabn.suites.baselines import BaselineSpec, parse_baselines
 from robust_sabn.suites.checked import CheckedTable
+from robust_sabn.train.config import CHOICES
 
 BRANCHES = ("clean", "adv")
 SPLITS = ("test", "val")
@@ -45,13 +46,11 @@ CHECKPOINTS = ("best", "last")
 AUTOATTACK_SUITE_VERSIONS = ("standard", "plus", "rand")
 # TrainConfig options a suite may set in [runs.train] and [[runs.override]] tables; dataset,
 # model, norm and seed come from the [runs] matrix.
-_CHOICES = {"schedule": ("multistep", "cosine"), "loss": ("hybrid", "adv"),
-            "attack_norm": ("Linf", "L2"), "attack_mode": ("train", "eval")}
 _INTEGERS = ("width", "epochs", "batch_size", "warmup_iters", "max_train_examples", "val_size",
              "val_examples", "attack_steps")
 _NUMBERS = ("lr", "momentum", "weight_decay", "gamma", "eps", "step_size")
 _STRINGS = ("data_dir", "device", "preset")
-TRAIN_OPTIONS = (*_INTEGERS, *_NUMBERS, *_CHOICES, *_STRINGS, "milestones")
+TRAIN_OPTIONS = (*_INTEGERS, *_NUMBERS, *CHOICES, *_STRINGS, "milestones")
 _EVAL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
@@ -114,8 +113,8 @@ def _train_options(table: CheckedTable) -> dict[str, Any]:
             options[key] = table.integer(key, minimum=0)
         elif key in _NUMBERS:
             options[key] = table.number(key)
-        elif key in _CHOICES:
-            options[key] = table.string(key, choices=_CHOICES[key])
+        elif key in CHOICES:
+            options[key] = table.string(key, choices=CHOICES[key])
         elif key in _STRINGS:
             options[key] = table.string(key)
         else:

@@ -37,7 +37,7 @@ GENERAL_DEFAULTS: dict[str, Any] = {
     "device": "cpu",
 }
 
-_CHOICES: dict[str, tuple[str, ...]] = {
+CHOICES: dict[str, tuple[str, ...]] = {
     "schedule": ("multistep", "cosine"),
     "loss": ("hybrid", "adv"),
     "attack_norm": ("Linf", "L2"),
@@ -135,7 +135,7 @@ class TrainConfig:
             raise UserInputError(
                 f"unknown norm {self.norm!r}; choose one of {', '.join(NORM_KINDS)}"
             )
-        for key, choices in _CHOICES.items():
+        for key, choices in CHOICES.items():
             if getattr(self, key) not in choices:
                 raise UserInputError(
                     f"{key} must be one of {', '.join(choices)}, got {getattr(self, key)!r}"
