@@ -2,10 +2,15 @@
 
 Both sides do the same math on the same batch: L-inf PGD (random start, k sign-gradient steps)
 through the adversarial branch in train mode, then ``0.5*CE(clean branch) + 0.5*CE(adv branch)``,
-backward and an SGD step. The peer is a hand-written SaAuxBN network (two ``nn.BatchNorm2d``
-without affine per layer, a shared affine and per-branch affines) with the same layer shapes
-as ``small_cnn``; ours is ``create_model("small_cnn", norm=...)`` driven by
-``robust_sabn.train.training_loss``. Timings are medians of interleaved repeats in one process.
+backward and an SGD step. Ours is ``create_model("small_cnn", norm="saauxbn")`` driven by
+``robust_sabn.train.training_loss``. Two hand-written peers with the same layer shapes:
+
+* ``plain``: the textbook SaAuxBN, two ``nn.BatchNorm2d`` without affine per layer, then the
+  shared affine, then the branch affine (three elementwise passes);
+* ``fused``: the same parameters folded into one ``F.batch_norm`` call per layer, as our core
+  does, so the ratio against it is the cost of our routing, mode handling and loop.
+
+Timings are medians of interleaved repeats in one process.
 
     .venv/bin/python bench/train_step.py --width 16 --batch-size 128 --attack-steps 5
 """
@@ -13,8 +18,10 @@ as ``small_cnn``; ours is ``create_model("small_cnn", norm=...)`` driven by
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -25,10 +32,11 @@ from robust_sabn.train import TrainConfig, training_loss
 
 
 class PeerSaAuxNorm(nn.Module):
-    """Hand-written SaAuxBN: ``g_k * (g_s * bn_k(x) + b_s) + b_k``."""
+    """Hand-written SaAuxBN: ``g_k * (g_s * bn_k(x) + b_s) + b_k``, plain or fused."""
 
-    def __init__(self, c: int) -> None:
+    def __init__(self, c: int, fused: bool) -> None:
         super().__init__()
+        self.fused = fused
         self.bns = nn.ModuleList(nn.BatchNorm2d(c, affine=False) for _ in range(2))
         self.g_s = nn.Parameter(torch.ones(c))
         self.b_s = nn.Parameter(torch.zeros(c))
@@ -36,6 +44,11 @@ class PeerSaAuxNorm(nn.Module):
         self.b = nn.Parameter(torch.zeros(2, c))
 
     def forward(self, x: Tensor, k: int) -> Tensor:
+        if self.fused:
+            bn = self.bns[k]
+            weight, bias = self.g[k] * self.g_s, self.g[k] * self.b_s + self.b[k]
+            return F.batch_norm(x, bn.running_mean, bn.running_var, weight, bias,
+                                self.training, bn.momentum, bn.eps)
         shape = (1, -1, 1, 1)
         out = self.bns[k](x) * self.g_s.view(shape) + self.b_s.view(shape)
         return out * self.g[k].view(shape) + self.b[k].view(shape)
@@ -44,12 +57,13 @@ class PeerSaAuxNorm(nn.Module):
 class PeerSmallCNN(nn.Module):
     """The small_cnn layer shapes, written out by hand."""
 
-    def __init__(self, width: int, in_channels: int = 1, num_classes: int = 10) -> None:
+    def __init__(self, width: int, fused: bool, in_channels: int = 1, num_classes: int = 10
+                 ) -> None:
         super().__init__()
         chans = [in_channels, width, width, 2 * width, 2 * width]
         self.convs = nn.ModuleList(nn.Conv2d(chans[i], chans[i + 1], 3, 1, 1, bias=False)
                                    for i in range(4))
-        self.norms = nn.ModuleList(PeerSaAuxNorm(chans[i + 1]) for i in range(4))
+        self.norms = nn.ModuleList(PeerSaAuxNorm(chans[i + 1], fused) for i in range(4))
         self.linear = nn.Linear(2 * width, num_classes)
         self.register_buffer("mean", torch.tensor([0.286]).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor([0.353]).view(1, -1, 1, 1))
@@ -95,9 +109,10 @@ def main() -> None:
                          attack_steps=args.attack_steps).resolved()
     ours = create_model("small_cnn", norm="saauxbn", in_channels=1, width=args.width,
                         mean=(0.286,), std=(0.353,))
-    peer = PeerSmallCNN(args.width)
+    peers = {name: PeerSmallCNN(args.width, fused=name == "fused") for name in ("plain", "fused")}
     opt_ours = torch.optim.SGD(ours.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-    opt_peer = torch.optim.SGD(peer.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    opt_peers = {name: torch.optim.SGD(p.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+                 for name, p in peers.items()}
 
     def our_step() -> None:
         loss, _, _ = training_loss(ours, x, y, config, None)
@@ -105,23 +120,25 @@ def main() -> None:
         loss.backward()
         opt_ours.step()
 
-    def peer_once() -> None:
-        peer_step(peer, opt_peer, x, y, eps, step, args.attack_steps)
-
-    times: dict[str, list[float]] = {"robust-sabn": [], "hand-written": []}
+    steps: dict[str, Callable[[], None]] = {"robust-sabn": our_step}
+    for name, peer in peers.items():
+        steps[f"hand-written {name}"] = functools.partial(
+            peer_step, peer, opt_peers[name], x, y, eps, step, args.attack_steps)
+    times: dict[str, list[float]] = {name: [] for name in steps}
     for i in range(args.warmup + args.repeats):
-        for name, fn in (("robust-sabn", our_step), ("hand-written", peer_once)):
+        for name, fn in steps.items():
             t0 = time.perf_counter()
             fn()
             if i >= args.warmup:
                 times[name].append(time.perf_counter() - t0)
-    ours_ms = 1000 * statistics.median(times["robust-sabn"])
-    peer_ms = 1000 * statistics.median(times["hand-written"])
+    medians = {name: 1000 * statistics.median(t) for name, t in times.items()}
     print(f"small_cnn width {args.width}, batch {args.batch_size}, PGD-{args.attack_steps}, "
           f"{torch.get_num_threads()} threads, {args.repeats} repeats")
-    print(f"robust-sabn step : {ours_ms:8.2f} ms (median)")
-    print(f"hand-written step: {peer_ms:8.2f} ms (median)")
-    print(f"ratio ours/peer  : {ours_ms / peer_ms:.3f}")
+    for name, ms in medians.items():
+        print(f"{name:<22}: {ms:8.2f} ms per step (median)")
+    for name in peers:
+        ratio = medians["robust-sabn"] / medians[f"hand-written {name}"]
+        print(f"ratio ours / hand-written {name}: {ratio:.3f}")
 
 
 if __name__ == "__main__":
