@@ -65,11 +65,16 @@ def check_attacks(attacks: Sequence[str], threat_model: str, version: str,
 
 
 def check_positive(name: str, value: int | None, *, allow_none: bool = False) -> int | None:
-    """``value`` if it is a positive int (or None where allowed); else UserInputError."""
+    """``value`` if it is a positive int (or None where allowed); else UserInputError.
+
+    The message names both the Python argument and its CLI option (``n_examples``,
+    ``--n-examples``).
+    """
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise UserInputError(f"{name} must be a positive whole number, got {value!r}")
+        option = "--" + name.replace("_", "-")
+        raise UserInputError(f"{name} ({option}) must be a positive whole number, got {value!r}")
     return value
 
 
