@@ -23,7 +23,7 @@ def _as_batchnorm(layer: SandwichNorm2d, branch: int | str) -> nn.BatchNorm2d:
     """The ``nn.BatchNorm2d`` equal in eval mode to ``layer`` on ``branch``."""
     k = 0 if layer.num_branches == 1 else int(layer.resolve_branch(branch, 1))
     stats_set = k if layer.stats == "branch" else 0
-    weight, bias = layer._combined_affine(k)
+    weight, bias = layer.combined_affine(k)
     ref = layer.running_mean
     bn = nn.BatchNorm2d(
         layer.num_features, eps=layer.eps, momentum=layer.momentum, affine=weight is not None,

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 from torch import nn
 
 from robust_sabn.nn.norm import ADV_BRANCH_NAMES, CCBN, AuxBN, SaAuxBN, SaBN, SandwichNorm2d
 
-NormKind = Literal["bn", "ccbn", "sabn", "auxbn", "saauxbn"]
 NORM_KINDS: tuple[str, ...] = ("bn", "ccbn", "sabn", "auxbn", "saauxbn")
 """Norm kinds with batch statistics, usable in any classifier."""
 

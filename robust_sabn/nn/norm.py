@@ -170,7 +170,7 @@ class SandwichNorm2d(nn.Module):
             raise ValueError(f"branch {branch} out of range for {self.num_branches} branches")
         return int(branch)
 
-    def _combined_affine(self, branch: int | Tensor) -> tuple[Tensor | None, Tensor | None]:
+    def combined_affine(self, branch: int | Tensor) -> tuple[Tensor | None, Tensor | None]:
         """Fuse sandwich and branch affines: ``g = g_k*g_s``, ``b = g_k*b_s + b_k``.
 
         Returns tensors of shape (C,) for an int branch, (N, C) for a per-sample tensor.
@@ -200,10 +200,9 @@ class SandwichNorm2d(nn.Module):
         if self.stats == "instance":
             return self._forward_instance(x, style)
         k = self.resolve_branch(branch, x.shape[0])
+        weight, bias = self.combined_affine(k)
         if isinstance(k, int):
-            weight, bias = self._combined_affine(k)
             return self._batch_stats_norm(x, k if self.stats == "branch" else 0, weight, bias)
-        weight, bias = self._combined_affine(k)
         if self.stats == "batch":
             xh = self._batch_stats_norm(x, 0, None, None)
         elif self.training:

@@ -155,13 +155,6 @@ class CheckedTable:
         self._distinct(out, key)
         return out
 
-    def boolean(self, key: str, default: bool) -> bool:
-        """``true``/``false``, or ``default`` when absent."""
-        value = self.data.get(key, default)
-        if not isinstance(value, bool):
-            self.fail(key, f"expected true or false, got {_kind(value)}")
-        return value
-
     def _list(self, value: Any, key: str) -> list[Any]:
         if not isinstance(value, list):
             self.fail(key, f"expected a list, got {_kind(value)}")
