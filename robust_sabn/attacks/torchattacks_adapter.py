@@ -88,24 +88,27 @@ class TorchattacksAttack:
         return f"TorchattacksAttack({self.attack.attack})"
 
 
+def _iterative(attack_class: type[torchattacks.Attack], model: nn.Module, *, eps: float,
+               steps: int, step_size: float | None, random_start: bool) -> TorchattacksAttack:
+    """A k-step attack of ``attack_class``; step size defaults to :func:`default_step_size`."""
+    alpha = default_step_size(eps, steps) if step_size is None else step_size
+    return TorchattacksAttack(
+        attack_class(model, eps=eps, alpha=alpha, steps=steps, random_start=random_start), model
+    )
+
+
 def pgd_linf(model: nn.Module, *, eps: float, steps: int = 20, step_size: float | None = None,
              random_start: bool = True) -> TorchattacksAttack:
     """L-inf PGD (torchattacks.PGD); step size defaults to :func:`default_step_size`."""
-    alpha = default_step_size(eps, steps) if step_size is None else step_size
-    return TorchattacksAttack(
-        torchattacks.PGD(model, eps=eps, alpha=alpha, steps=steps, random_start=random_start),
-        model,
-    )
+    return _iterative(torchattacks.PGD, model, eps=eps, steps=steps, step_size=step_size,
+                      random_start=random_start)
 
 
 def pgd_l2(model: nn.Module, *, eps: float, steps: int = 20, step_size: float | None = None,
            random_start: bool = True) -> TorchattacksAttack:
     """L2 PGD (torchattacks.PGDL2), eps an L2 distance; step size defaults to 2.5 * eps / steps."""
-    alpha = default_step_size(eps, steps) if step_size is None else step_size
-    return TorchattacksAttack(
-        torchattacks.PGDL2(model, eps=eps, alpha=alpha, steps=steps, random_start=random_start),
-        model,
-    )
+    return _iterative(torchattacks.PGDL2, model, eps=eps, steps=steps, step_size=step_size,
+                      random_start=random_start)
 
 
 def fgsm(model: nn.Module, *, eps: float) -> TorchattacksAttack:
@@ -116,7 +119,5 @@ def fgsm(model: nn.Module, *, eps: float) -> TorchattacksAttack:
 def cw_linf(model: nn.Module, *, eps: float, steps: int = 20, step_size: float | None = None,
             random_start: bool = True) -> TorchattacksAttack:
     """L-inf PGD on the CW margin loss (:class:`CWLinf`); step size as :func:`pgd_linf`."""
-    alpha = default_step_size(eps, steps) if step_size is None else step_size
-    return TorchattacksAttack(
-        CWLinf(model, eps=eps, alpha=alpha, steps=steps, random_start=random_start), model
-    )
+    return _iterative(CWLinf, model, eps=eps, steps=steps, step_size=step_size,
+                      random_start=random_start)
