@@ -10,9 +10,9 @@ from __future__ import annotations
 import sys
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from robust_sabn.cli.console import output_console
 from robust_sabn.cli.eval import eval_command
 from robust_sabn.cli.report import report_command
 from robust_sabn.cli.suite import app as suite_app
@@ -38,8 +38,8 @@ INTERRUPTED = 130
 
 def _fail(message: str, code: int) -> None:
     """Print ``error: message`` as one line on stderr and exit with ``code``."""
-    Console(stderr=True).print(f"[bold red]error:[/] {escape(' '.join(message.split()))}",
-                               highlight=False, soft_wrap=True)
+    output_console(stderr=True).print(
+        f"[bold red]error:[/] {escape(' '.join(message.split()))}", highlight=False)
     sys.exit(code)
 
 
@@ -58,6 +58,6 @@ def main() -> None:
     except typer.Abort:
         _fail("aborted", 1)
     if code == INTERRUPTED:  # typer turns Ctrl-C into exit code 130
-        Console(stderr=True).print("interrupted; a training run continues with --resume")
+        output_console(stderr=True).print("interrupted; a training run continues with --resume")
     if isinstance(code, int) and code != 0:
         sys.exit(code)

@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from robust_sabn.artifacts import write_record
 from robust_sabn.attacks.autoattack_adapter import AUTOATTACK_ATTACKS, AUTOATTACK_VERSIONS
 from robust_sabn.attacks.registry import list_attacks
+from robust_sabn.cli.console import output_console
 from robust_sabn.cli.parse import check_output_file, parse_device, parse_list
 
 
@@ -66,7 +66,7 @@ def eval_command(
         seed=seed, dataset=dataset, data_dir=data_dir, model_dir=model_dir,
         device=parse_device(device),
     )
-    console = Console()
+    console = output_console()
     console.print(render_evaluation_table(record))
     if any(b.get("autoattack") for b in record["branches"].values()):
         console.print(render_cascade_table(record))

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+
+from robust_sabn.cli.console import output_console
 
 
 def report_command(
@@ -43,5 +44,5 @@ def report_command(
     command = shlex.join(["robust-sabn", *sys.argv[1:]])
     report = render_report(results, output, options=options, command=command)
     plots = ", ".join(str(p) for p in report.plots) or "none"
-    Console().print(f"report: {report.path} (plots: {plots}; {report.warnings} AutoAttack "
+    output_console().print(f"report: {report.path} (plots: {plots}; {report.warnings} AutoAttack "
                     "warnings)", highlight=False)

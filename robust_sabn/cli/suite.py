@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from robust_sabn.cli.console import output_console
 from robust_sabn.errors import UserInputError
 
 app = typer.Typer(help="Benchmark suites defined in suites/*.toml: list them, run them.",
@@ -34,7 +34,7 @@ def list_command(suites_dir: SuitesDir = Path("suites"), out: OutRoot = Path("ru
         table.add_row(suite.name, suite.task, f"{status.runs_done}/{status.runs_total}",
                       f"{status.evaluations_done}/{status.evaluations_total}",
                       suite.description)
-    Console().print(table)
+    output_console().print(table)
 
 
 @app.command("run")
@@ -53,6 +53,6 @@ def run_command(
 
     result = run_suite(suite, out_root=out, force=force, progress=not quiet,
                        report_path=report, suites_dir=suites_dir)
-    Console().print(f"{result.suite.name}: ran {len(result.executed)} steps, skipped "
+    output_console().print(f"{result.suite.name}: ran {len(result.executed)} steps, skipped "
                     f"{len(result.skipped)} already done; results in {result.suite_dir}; "
                     f"report: {result.report}", highlight=False)

@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from robust_sabn.cli.console import output_console
 from robust_sabn.cli.parse import check_run_folder, parse_device
 from robust_sabn.evaluate.table import percent
 from robust_sabn.train import PRESETS, TrainConfig, train
@@ -89,7 +89,7 @@ def train_command(
         seed=seed, data_dir=str(data_dir) if data_dir else None, device=parse_device(device),
     )
     record = train(config, check_run_folder(out), resume=resume, quiet=quiet)
-    console = Console()
+    console = output_console()
     console.print(
         f"trained {record['model']['name']} ({record['norm']}) on {record['dataset']}: "
         f"{record['epochs']} epoch(s) in {record['wall_time_s']:.0f} s", soft_wrap=True,

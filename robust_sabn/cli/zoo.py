@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from robust_sabn.artifacts import write_record
+from robust_sabn.cli.console import output_console
 from robust_sabn.units import parse_eps
 
 app = typer.Typer(
@@ -49,7 +49,7 @@ def export_command(
         authors=authors, link=link, venue=venue, additional_data=additional_data,
     )
     paths = zoo_paths_of(weights)
-    console = Console(soft_wrap=True)
+    console = output_console()
     for label, path in (("weights", paths.weights), ("entry", paths.entry),
                         ("model_info", paths.model_info)):
         console.print(f"{label:>10}: {path}")
@@ -70,7 +70,7 @@ def info_command(
 
     model = load_model(name, model_dir, dataset, threat_model)
     n_params = sum(p.numel() for p in model.parameters())
-    console = Console(soft_wrap=True)
+    console = output_console()
     console.print(f"{name}: loaded, {n_params} parameters, {type(model).__name__}")
     info_path = zoo_paths(model_dir, dataset, threat_model, name).model_info
     if info_path.is_file():
@@ -103,7 +103,7 @@ def benchmark_command(
         threat_model=threat_model, eps=parse_eps(eps), n_examples=n_examples,
         batch_size=batch_size, device=device, download=download,
     )
-    console = Console(soft_wrap=True)
+    console = output_console()
     summary = {k: record[k] for k in ("model_name", "dataset", "threat_model", "eps",
                                       "n_examples", "clean_accuracy", "robust_accuracy")}
     console.print_json(json.dumps(summary))
