@@ -1,63 +1,32 @@
-"""Result records: one JSON object per run or evaluation, written atomically, read back.
+"""Plain JSON files of a run: the training record's writer, ``config.json``, ``metrics.jsonl``.
 
-Every record holds ``kind`` (``"training"`` or ``"evaluation"``), ``schema_version``,
-``created`` (UTC ISO time), ``versions`` and ``hardware`` (see :func:`environment`), plus the
-kind's own fields. Accuracies are fractions in [0, 1]; eps is on the [0, 1] pixel scale.
+Everything is strict JSON: a NaN or infinite number is refused (``ValueError``) rather than
+written as the invalid token ``NaN``. Result records proper are
+:class:`robust_sabn.artifacts.result.ResultRecord`; :func:`new_record` builds the legacy
+(version 1) training record that :func:`robust_sabn.artifacts.result.read_result` upgrades.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
-import platform
-import sys
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from robust_sabn.artifacts.checkpoint import atomic_write_bytes
+from robust_sabn.artifacts.result import command_line, new_provenance, package_versions
 from robust_sabn.errors import UserInputError
 
 SCHEMA_VERSION = 1
-_PACKAGES = ("robust-sabn", "torch", "torchvision", "torchattacks", "pyautoattack", "robustbench")
 
-
-def package_versions() -> dict[str, str]:
-    """Installed versions of Python and the packages results depend on ("absent" if missing)."""
-    versions = {"python": platform.python_version()}
-    for name in _PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "absent"
-    return versions
-
-
-def hardware() -> dict[str, Any]:
-    """The machine a result came from: CPU, core count, torch threads, accelerator if any."""
-    info: dict[str, Any] = {
-        "platform": platform.platform(),
-        "cpu": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "device": "cpu",
-    }
-    if torch.cuda.is_available():
-        info["device"] = torch.cuda.get_device_name(0)
-    return info
+__all__ = ["append_jsonl", "environment", "new_record", "package_versions", "read_jsonl",
+           "read_record", "write_record"]
 
 
 def environment() -> dict[str, Any]:
     """``versions``, ``hardware``, ``created`` and the command line, for a new record."""
-    return {
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-        "versions": package_versions(),
-        "hardware": hardware(),
-    }
+    provenance = new_provenance()
+    return {"created": provenance.created, "command": command_line(),
+            "versions": provenance.versions, "hardware": provenance.hardware}
 
 
 def new_record(kind: str, **fields: Any) -> dict[str, Any]:
@@ -65,15 +34,26 @@ def new_record(kind: str, **fields: Any) -> dict[str, Any]:
     return {"kind": kind, "schema_version": SCHEMA_VERSION, **environment(), **fields}
 
 
+def dumps_strict(value: Any, indent: int | None = None) -> str:
+    """``json.dumps`` that refuses NaN and infinity.
+
+    Raises:
+        ValueError: a non-finite number somewhere in ``value``.
+    """
+    return json.dumps(value, indent=indent, allow_nan=False)
+
+
 def write_record(path: str | Path, record: dict[str, Any]) -> Path:
-    """Write ``record`` as indented JSON, atomically; returns the path."""
-    data = (json.dumps(record, indent=2, sort_keys=False) + "\n").encode()
+    """Write ``record`` as indented strict JSON, atomically; returns the path."""
+    from robust_sabn.artifacts.checkpoint import atomic_write_bytes
+
+    data = (dumps_strict(record, indent=2) + "\n").encode()
     atomic_write_bytes(Path(path), lambda f: f.write(data))
     return Path(path)
 
 
 def read_record(path: str | Path) -> dict[str, Any]:
-    """Read one JSON record.
+    """Read one JSON object file (a config or a legacy record).
 
     Raises:
         UserInputError: missing file, invalid JSON, or not a robust-sabn record.
@@ -91,11 +71,16 @@ def read_record(path: str | Path) -> dict[str, Any]:
 
 
 def append_jsonl(path: str | Path, row: dict[str, Any]) -> None:
-    """Append one JSON line (a per-epoch metrics row) to ``path`` and flush it to disk."""
+    """Append one strict JSON line (a per-epoch metrics row) to ``path``, flushed to disk.
+
+    Raises:
+        ValueError: a non-finite number in ``row`` (nothing is written).
+    """
+    line = dumps_strict(row) + "\n"
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as f:
-        f.write(json.dumps(row) + "\n")
+        f.write(line)
         f.flush()
         os.fsync(f.fileno())
 

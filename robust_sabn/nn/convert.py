@@ -6,9 +6,7 @@ import torch
 from torch import nn
 
 from robust_sabn.nn.norm import ADV_BRANCH_NAMES, CCBN, AuxBN, SaAuxBN, SaBN, SandwichNorm2d
-
-NORM_KINDS: tuple[str, ...] = ("bn", "ccbn", "sabn", "auxbn", "saauxbn")
-"""Norm kinds with batch statistics, usable in any classifier."""
+from robust_sabn.vocabulary import NORM_KINDS
 
 _LAYERS: dict[str, type[SandwichNorm2d]] = {
     "ccbn": CCBN, "sabn": SaBN, "auxbn": AuxBN, "saauxbn": SaAuxBN,

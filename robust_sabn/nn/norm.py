@@ -26,11 +26,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from robust_sabn.vocabulary import ADV_BRANCH_NAMES
+
 Branch = int | str | Tensor
 Stats = Literal["batch", "branch", "instance"]
 
-ADV_BRANCH_NAMES: tuple[str, ...] = ("clean", "adv")
-"""Branch names of the adversarial-training layers: index 0 is clean, 1 is adversarial."""
 
 
 class SandwichNorm2d(nn.Module):

@@ -1,0 +1,60 @@
+"""The project's shared words, torch-free: norm kinds and their labels, branch names, which
+norm kinds each task accepts, and the name of the clean "attack".
+
+Code that needs layers imports them from :mod:`robust_sabn.nn`; code that only needs the words
+(reports, suite files, the CLI's help) imports them from here.
+"""
+
+from __future__ import annotations
+
+from robust_sabn.errors import UserInputError
+
+NORM_KINDS: tuple[str, ...] = ("bn", "ccbn", "sabn", "auxbn", "saauxbn")
+"""Norm kinds with batch statistics, usable in any classifier, in comparison order."""
+
+STYLE_NORM_KINDS: tuple[str, ...] = ("adain", "saadain")
+"""Norm kinds with instance statistics and a style input (style transfer)."""
+
+NORM_LABELS: dict[str, str] = {
+    "bn": "BN", "ccbn": "CCBN", "sabn": "SaBN", "auxbn": "AuxBN", "saauxbn": "SaAuxBN",
+    "adain": "AdaIN", "saadain": "SaAdaIN",
+}
+
+CLEAN_BRANCH = "clean"
+ADV_BRANCH = "adv"
+SHARED_BRANCH = "shared"
+"""The one branch of a single-branch model (plain BN): it stands for every branch."""
+ADV_BRANCH_NAMES: tuple[str, ...] = (CLEAN_BRANCH, ADV_BRANCH)
+"""Branch names of the adversarial-training layers: index 0 is clean, 1 is adversarial."""
+
+CLEAN_ATTACK = "clean"
+"""The ``attack`` condition of an accuracy measured on unperturbed inputs."""
+
+TASK_NORMS: dict[str, tuple[str, ...]] = {
+    "adversarial": NORM_KINDS,
+    "gan": ("bn", "ccbn", "sabn"),
+    "nas": ("bn", "ccbn", "sabn"),
+    "style": STYLE_NORM_KINDS,
+}
+"""The norm kinds that make sense for each task (``bn`` is the unconditional control)."""
+
+
+def norm_label(kind: str | None) -> str:
+    """``"saauxbn"`` -> ``"SaAuxBN"``; unknown kinds unchanged, None -> ``"?"``."""
+    return NORM_LABELS.get(kind or "", kind or "?")
+
+
+def check_norm(task: str, kind: str) -> str:
+    """``kind`` if ``task`` accepts it.
+
+    Raises:
+        UserInputError: a norm kind that makes no sense for the task (the message lists the
+            ones that do).
+    """
+    allowed = TASK_NORMS.get(task, NORM_KINDS)
+    if kind not in allowed:
+        raise UserInputError(
+            f"norm {kind!r} makes no sense for the {task} task; choose one of "
+            f"{', '.join(allowed)}"
+        )
+    return kind
