@@ -15,6 +15,7 @@ import hashlib
 import os
 import re
 import tempfile
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,16 +79,32 @@ class ModelSpec:
         )
 
 
+_TEMP_SUFFIX = ".tmp"
+_TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: Path, write: Any) -> None:
     """Call ``write(file_object)`` on a temporary file beside ``path``, then rename it over.
 
-    A crash mid-write leaves the old file (or none), never a truncated one.
+    A crash mid-write leaves the old file (or none), never a truncated one; the temporary file
+    of a killed writer (``.<name>.<8 chars>.tmp``) is removed by
+    :func:`remove_stale_temp_files`. The file gets the mode a plain ``open`` would give it
+    (0666 less the umask, e.g. 0644), not the temporary file's private 0600, so shared
+    artifacts stay readable by others when the umask says so.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TEMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o666 & ~_umask())
             write(f)
             f.flush()
             os.fsync(f.fileno())
@@ -95,6 +112,22 @@ def atomic_write_bytes(path: Path, write: Any) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temp_files(folder: str | Path) -> list[Path]:
+    """Delete the temporary files killed atomic writes left in ``folder``; returns them.
+
+    Call it only while no other process writes in ``folder`` (under
+    :func:`robust_sabn.artifacts.lock.folder_lock`): a live writer's temporary file looks the
+    same.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    stale = [p for p in folder.iterdir() if _TEMP_NAME.match(p.name) and p.is_file()]
+    for temp in stale:
+        temp.unlink(missing_ok=True)
+    return stale
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
@@ -115,10 +148,17 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             newer format version.
     """
     path = Path(path)
+    if path.is_dir():
+        found = [name for name in ("best.pt", "last.pt") if (path / name).is_file()]
+        hint = (f"give a checkpoint file in it, e.g. {path / found[0]}" if found
+                else "give the path of a .pt file")
+        raise UserInputError(f"{path} is a folder, not a checkpoint: {hint}")
     if not path.is_file():
         raise UserInputError(f"checkpoint not found: {path} (give the path of a .pt file)")
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols before failing
+            warnings.simplefilter("ignore")
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt or unsafe files
         detail = _load_error_detail(path, exc)
         if "GLOBAL" in detail:

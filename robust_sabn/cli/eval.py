@@ -8,10 +8,11 @@ from typing import Annotated
 import typer
 
 from robust_sabn.artifacts import write_record
+from robust_sabn.artifacts.paths import check_output_file
 from robust_sabn.attacks.autoattack_adapter import AUTOATTACK_ATTACKS, AUTOATTACK_VERSIONS
 from robust_sabn.attacks.registry import list_attacks
 from robust_sabn.cli.console import output_console
-from robust_sabn.cli.parse import check_output_file, parse_device, parse_list
+from robust_sabn.cli.parse import parse_device, parse_list
 
 
 def eval_command(
@@ -57,7 +58,7 @@ def eval_command(
     )
 
     if out is not None:
-        check_output_file(out)
+        check_output_file(out, option="--out")
     record = evaluate_checkpoint(
         checkpoint, attacks=tuple(parse_list(attacks)),
         eps=parse_eps(eps) if eps is not None else None, n_examples=n_examples,

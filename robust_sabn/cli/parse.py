@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
-
 import torch
 
 from robust_sabn.errors import UserInputError
@@ -41,39 +37,3 @@ def parse_device(text: str) -> str:
     elif device.type != "cpu":
         raise UserInputError(f"device {text!r} is not supported; use cpu, cuda, cuda:N or mps")
     return text
-
-
-def check_output_file(path: Path) -> Path:
-    """``path`` after checking that a file can be written there (its folder is created).
-
-    Checked before any work starts, so a long evaluation never ends in an unwritable path.
-
-    Raises:
-        UserInputError: ``path`` is a folder, or its folder cannot be created or written.
-    """
-    if path.is_dir():
-        raise UserInputError(f"--out {path} is a folder; give a file such as {path}/record.json")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=path.parent).close()
-    except OSError as exc:
-        raise UserInputError(
-            f"cannot write --out {path}: {exc.strerror or exc}; choose another --out"
-        ) from None
-    return path
-
-
-def check_run_folder(path: Path) -> Path:
-    """``path`` unless it, or the nearest of its folders that exists, is not a writable folder.
-
-    Raises:
-        UserInputError: ``path`` (or a parent) is a file, or the folder is read-only.
-    """
-    existing = next(p for p in (path, *path.parents) if p.exists())
-    if not existing.is_dir():
-        raise UserInputError(
-            f"--out {path}: {existing} is a file, not a folder; choose another --out"
-        )
-    if not os.access(existing, os.W_OK):
-        raise UserInputError(f"--out {path}: {existing} is not writable; choose another --out")
-    return path

@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from robust_sabn.artifacts.paths import check_output_dir
 from robust_sabn.cli.console import output_console
-from robust_sabn.cli.parse import check_run_folder, parse_device
+from robust_sabn.cli.parse import parse_device
 from robust_sabn.evaluate.table import percent
 from robust_sabn.train import PRESETS, TrainConfig, train
 from robust_sabn.train.config import GENERAL_DEFAULTS
@@ -61,6 +62,9 @@ def train_command(
     schedule: Annotated[str | None, typer.Option(
         help=f"Learning-rate schedule: multistep or cosine ({_FALLBACK} {_D['schedule']}).")
     ] = None,
+    warmup_iters: Annotated[int | None, typer.Option(
+        help="Iterations of linear lr warm-up, fewer than the run's steps (default: the "
+             "preset's, else 10% of the run, at most 200).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for init, data order, augmentation, PGD.")] = 0,
     data_dir: Annotated[Path | None, typer.Option(
         help="Folder with the dataset files (default: system / cache locations).")] = None,
@@ -86,9 +90,10 @@ def train_command(
         eps=parse_eps(eps) if eps is not None else None,
         step_size=parse_eps(step_size) if step_size is not None else None,
         attack_steps=attack_steps, attack_mode=attack_mode, loss=loss, schedule=schedule,
+        warmup_iters=warmup_iters,
         seed=seed, data_dir=str(data_dir) if data_dir else None, device=parse_device(device),
     )
-    record = train(config, check_run_folder(out), resume=resume, quiet=quiet)
+    record = train(config, check_output_dir(out, option="--out"), resume=resume, quiet=quiet)
     console = output_console()
     console.print(
         f"trained {record['model']['name']} ({record['norm']}) on {record['dataset']}: "

@@ -41,11 +41,15 @@ def export_command(
         "--additional-data/--no-additional-data", help="Trained with extra data.")] = False,
 ) -> None:
     """Write one branch of a checkpoint as a plain-BN RobustBench zoo model."""
+    from robust_sabn.artifacts.paths import check_output_dir
+    from robust_sabn.evaluate import check_eps
     from robust_sabn.zoo import export_model, zoo_paths_of
 
+    check_output_dir(model_dir, option="--model-dir")
     weights = export_model(
         checkpoint, name=name, model_dir=model_dir, branch=branch, threat_model=threat_model,
-        evaluation=evaluation, eps=parse_eps(eps) if eps is not None else None, title=title,
+        evaluation=evaluation,
+        eps=check_eps(parse_eps(eps), threat_model) if eps is not None else None, title=title,
         authors=authors, link=link, venue=venue, additional_data=additional_data,
     )
     paths = zoo_paths_of(weights)
@@ -96,8 +100,11 @@ def benchmark_command(
     out: Annotated[Path | None, typer.Option(help="Write the JSON result record here.")] = None,
 ) -> None:
     """Run RobustBench's benchmark (clean + AutoAttack standard) on local CIFAR data."""
+    from robust_sabn.artifacts.paths import check_output_file
     from robust_sabn.zoo import run_benchmark
 
+    if out is not None:
+        check_output_file(out, option="--out")
     record = run_benchmark(
         name, data_dir=data_dir, model_dir=model_dir, dataset=dataset,
         threat_model=threat_model, eps=parse_eps(eps), n_examples=n_examples,

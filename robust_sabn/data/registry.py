@@ -108,6 +108,18 @@ def fixed_dataset_info(name: str) -> DatasetInfo | None:
     return _FIXED_DATASETS.get(name)
 
 
+def default_eps(name: str) -> float:
+    """The standard L-inf radius of dataset ``name`` ([0, 1] pixel scale), known without
+    reading any file (for ``npz``: the CIFAR default, 8/255).
+
+    Raises:
+        UserInputError: unknown name.
+    """
+    check_dataset_name(name)
+    info = _FIXED_DATASETS.get(name)
+    return info.default_eps if info is not None else NPZ_EPS
+
+
 def check_dataset_name(name: str) -> None:
     """Raise UserInputError unless ``name`` is in :func:`list_datasets`."""
     if name not in _FIXED_DATASETS and name != NPZ_DATASET:

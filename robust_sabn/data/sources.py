@@ -7,7 +7,14 @@ absent and allowed), and ``npz`` from a user's own arrays.
 The ``npz`` file holds four arrays:
 
 - ``x_train``, ``x_test``: uint8 images, (N, H, W) or channels-last (N, H, W, C) with C <= 4;
-- ``y_train``, ``y_test``: integer labels (N,), ``0 .. num_classes - 1``.
+- ``y_train``, ``y_test``: integer labels (N,), ``0 .. num_classes - 1``;
+
+and optionally the classes, so that no stray label can change the task:
+
+- ``classes``: the class names (K,) as strings, or ``num_classes``: their count K (a scalar).
+
+Without either, the labels must be contiguous: every class ``0 .. max label`` occurs in
+``y_train``.
 """
 
 from __future__ import annotations
@@ -34,16 +41,22 @@ FASHION_MNIST_FILES = (
     "t10k-labels-idx1-ubyte",
 )
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+NPZ_CLASS_KEYS = ("classes", "num_classes")
 
 
 @dataclass(frozen=True)
 class RawDataset:
-    """A dataset's official train and test sets: uint8 images (N, C, H, W), int64 labels (N,)."""
+    """A dataset's official train and test sets: uint8 images (N, C, H, W), int64 labels (N,).
+
+    ``num_classes`` is the number of classes K of a user's npz (declared or checked to be
+    contiguous); None for the built-in datasets, whose K is in the registry.
+    """
 
     train_images: torch.Tensor
     train_labels: torch.Tensor
     test_images: torch.Tensor
     test_labels: torch.Tensor
+    num_classes: int | None = None
 
 
 def load_raw(name: str, data_dir: str | Path | None, download: bool) -> RawDataset:
@@ -252,10 +265,69 @@ def _npz_labels(array: np.ndarray, key: str, path: Path, count: int) -> torch.Te
     return torch.from_numpy(array.astype(np.int64))
 
 
+def _declared_classes(arrays: dict[str, np.ndarray], path: Path) -> int | None:
+    """K from the npz's ``classes`` (names) or ``num_classes`` (a count), None if neither."""
+    if "classes" in arrays:
+        names = arrays["classes"]
+        if names.ndim != 1 or len(names) < 2 or names.dtype.kind not in "US":
+            raise UserInputError(
+                f"classes in {path} has shape {names.shape} and dtype {names.dtype}: store the "
+                "class names as a (K,) array of strings with K >= 2"
+            )
+        return len(names)
+    if "num_classes" in arrays:
+        count = arrays["num_classes"]
+        if count.shape != () or count.dtype.kind not in "iu" or int(count) < 2:
+            raise UserInputError(
+                f"num_classes in {path} is {count!r}: store the number of classes as one "
+                "integer >= 2, e.g. num_classes=np.array(10)"
+            )
+        return int(count)
+    return None
+
+
+def _npz_num_classes(arrays: dict[str, np.ndarray], train_labels: torch.Tensor,
+                     test_labels: torch.Tensor, path: Path) -> int:
+    """The number of classes K, checked against every label.
+
+    Raises:
+        UserInputError: a label >= the declared K, or (undeclared) classes ``0 .. max label``
+            that never occur in y_train.
+    """
+    declared = _declared_classes(arrays, path)
+    if declared is not None:
+        for key, labels in (("y_train", train_labels), ("y_test", test_labels)):
+            if len(labels) and int(labels.max()) >= declared:
+                raise UserInputError(
+                    f"{key} in {path} holds label {int(labels.max())} but the file declares "
+                    f"{declared} classes (labels 0..{declared - 1}); fix the label or the "
+                    "classes / num_classes entry"
+                )
+        return declared
+    count = int(torch.cat([train_labels, test_labels]).max()) + 1
+    absent = torch.ones(count, dtype=torch.bool)
+    absent[train_labels] = False
+    if bool(absent.any()):
+        missing = absent.nonzero().flatten().tolist()
+        shown = ", ".join(str(label) for label in missing[:5]) + (" ..." if len(missing) > 5
+                                                                   else "")
+        raise UserInputError(
+            f"the labels in {path} go up to {count - 1} but {len(missing)} of the classes "
+            f"0..{count - 1} never occur in y_train ({shown}): relabel to 0..K-1, or store "
+            "num_classes (or classes, the names) in the .npz to declare them"
+        )
+    if count < 2:
+        raise UserInputError(
+            f"{path} has one class only (every label is 0); a classifier needs at least two"
+        )
+    return count
+
+
 def _load_npz(path: Path) -> RawDataset:
     try:
         with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in NPZ_KEYS if key in archive.files}
+            arrays = {key: archive[key] for key in (*NPZ_KEYS, *NPZ_CLASS_KEYS)
+                      if key in archive.files}
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise UserInputError(f"{path} is not a readable .npz file of plain arrays: {exc}") from exc
     absent = [key for key in NPZ_KEYS if key not in arrays]
@@ -270,9 +342,7 @@ def _load_npz(path: Path) -> RawDataset:
             f"x_train {tuple(train_images.shape[1:])} and x_test {tuple(test_images.shape[1:])} "
             f"in {path} differ in (C, H, W); use one image shape for both"
         )
-    return RawDataset(
-        train_images,
-        _npz_labels(arrays["y_train"], "y_train", path, len(train_images)),
-        test_images,
-        _npz_labels(arrays["y_test"], "y_test", path, len(test_images)),
-    )
+    train_labels = _npz_labels(arrays["y_train"], "y_train", path, len(train_images))
+    test_labels = _npz_labels(arrays["y_test"], "y_test", path, len(test_images))
+    num_classes = _npz_num_classes(arrays, train_labels, test_labels, path)
+    return RawDataset(train_images, train_labels, test_images, test_labels, num_classes)

@@ -92,8 +92,9 @@ def _channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float
 def get_dataset_info(name: str, *, data_dir: str | Path | None = None) -> DatasetInfo:
     """What dataset ``name`` is: shape, classes, statistics, attack and split defaults.
 
-    For ``npz`` the file in ``data_dir`` is read: classes = largest label + 1, mean/std from the
-    training images, val_size = 10% of them, attack defaults of CIFAR (eps 8/255, step 2/255,
+    For ``npz`` the file in ``data_dir`` is read: classes as declared in the file (or the
+    contiguous labels 0..K-1, see :mod:`robust_sabn.data.sources`), mean/std from the training
+    images, val_size = 10% of them, attack defaults of CIFAR (eps 8/255, step 2/255,
     7 steps).
 
     Raises:
@@ -104,12 +105,12 @@ def get_dataset_info(name: str, *, data_dir: str | Path | None = None) -> Datase
     if info is not None:
         return info
     raw = load_raw(NPZ_DATASET, data_dir, download=False)
+    assert raw.num_classes is not None  # always set for an npz
     _, channels, height, width = raw.train_images.shape
     mean, std = _channel_stats(raw.train_images)
-    label_max = int(torch.cat([raw.train_labels, raw.test_labels]).max())
     pad, flip = npz_augmentation((height, width))
     return DatasetInfo(
-        name=NPZ_DATASET, display_name=NPZ_DATASET, num_classes=label_max + 1,
+        name=NPZ_DATASET, display_name=NPZ_DATASET, num_classes=raw.num_classes,
         in_channels=channels, image_size=(height, width), mean=mean, std=std,
         default_eps=NPZ_EPS, default_step_size=NPZ_STEP_SIZE,
         default_attack_steps=NPZ_ATTACK_STEPS, val_size=_npz_val_size(raw),

@@ -25,7 +25,8 @@ from robust_sabn.attacks.autoattack_adapter import AUTOATTACK_PRESETS, run_autoa
 from robust_sabn.attacks.mode import model_mode
 from robust_sabn.attacks.registry import attack_key, get_attack_info, make_attack
 from robust_sabn.attacks.torchattacks_adapter import default_step_size
-from robust_sabn.data import get_dataset_info, load_split
+from robust_sabn.data import default_eps, load_split
+from robust_sabn.data.check import check_data_fits_model
 from robust_sabn.errors import UserInputError
 from robust_sabn.evaluate.options import (
     check_attacks,
@@ -123,7 +124,7 @@ def evaluate_model(
         model: a classifier on images (N, C, H, W) in [0, 1]; ours or any ``forward(x)`` module.
         data: images and labels (see :class:`LabelledImages`).
         eps: attack radius on the [0, 1] pixel scale; None takes the dataset's default
-            (``robust_sabn.data.get_dataset_info(data.name).default_eps``, L-inf only).
+            (``robust_sabn.data.default_eps(data.name)``, L-inf only).
         attacks: names from ``robust_sabn.attacks.registry.list_attacks()``; () for clean only.
         n_examples: how many examples, from the first; None for all.
         batch_size: examples per forward/backward pass.
@@ -156,6 +157,8 @@ def evaluate_model(
     model = model.to(device)
     x = as_unit_float(data.images[:n_examples]).to(device)
     y = data.labels[:n_examples].long().to(device)
+    check_data_fits_model(model, x, y, what=f"the {split} images of {data.name}",
+                          model_name=str(checkpoint or type(model).__name__))
 
     record = new_record(
         "evaluation",
@@ -189,7 +192,7 @@ def _default_eps(dataset: str, threat_model: str) -> float:
     """The dataset's standard L-inf radius; other threat models have none."""
     if threat_model != "Linf":
         raise UserInputError(f"give eps for the {threat_model} threat model (no default)")
-    return get_dataset_info(dataset).default_eps
+    return default_eps(dataset)
 
 
 def _evaluate_branch(view: nn.Module, x: Tensor, y: Tensor, *, attacks: list[str], eps: float,
@@ -278,7 +281,7 @@ def evaluate_checkpoint(
     if data_dir is None:
         data_dir = config.get("data_dir")
     if eps is None and threat_model == "Linf":
-        eps = get_dataset_info(dataset, data_dir=data_dir).default_eps
+        eps = default_eps(dataset)
     data = load_split(dataset, split, data_dir=data_dir, seed=int(config.get("seed") or 0),
                       val_size=config.get("val_size"), max_examples=n_examples)
     return evaluate_model(

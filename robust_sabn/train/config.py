@@ -7,6 +7,7 @@ general defaults below. Explicitly set fields always win.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
@@ -32,7 +33,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 GENERAL_DEFAULTS: dict[str, Any] = {
     "dataset": "fashion-mnist", "model": "small_cnn", "norm": "saauxbn", "epochs": 10,
     "batch_size": 128, "lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4,
-    "schedule": "multistep", "milestones": None, "gamma": 0.1, "warmup_iters": 200, "seed": 0,
+    "schedule": "multistep", "milestones": None, "gamma": 0.1, "warmup_iters": None, "seed": 0,
     "val_examples": 1000, "loss": "hybrid", "attack_norm": "Linf", "attack_mode": "train",
     "device": "cpu",
 }
@@ -52,8 +53,12 @@ class TrainConfig:
     ``loss="hybrid"`` is the paper's ``0.5*CE(f(x, clean), y) + 0.5*CE(f(x_adv, adv), y)``;
     ``loss="adv"`` is plain PGD-AT on the adversarial branch. ``attack_mode`` is the model's mode
     while the training attack runs (the paper attacks in train mode). ``milestones`` are epochs
-    (default: 50% and 75% of training) at which the multistep schedule multiplies lr by
-    ``gamma``; ``warmup_iters`` ramps lr linearly from 0 over the first iterations.
+    (fractions allowed) at which the multistep schedule multiplies lr by ``gamma``; None (the
+    default) decays at 50% and 75% of the run's steps, so short runs decay too; a preset's
+    milestones scale with ``epochs`` when it is changed (paper-cifar10's [50, 150] of 200 epochs
+    become [0.5, 1.5] of 2). ``warmup_iters`` ramps lr linearly from 0 over the first
+    iterations; None (the default) takes 10% of the run's steps, at most 200 (see
+    :mod:`robust_sabn.train.objective`).
     """
 
     dataset: str | None = None
@@ -66,7 +71,7 @@ class TrainConfig:
     momentum: float | None = None
     weight_decay: float | None = None
     schedule: str | None = None
-    milestones: list[int] | None = None
+    milestones: list[float] | None = None
     gamma: float | None = None
     warmup_iters: int | None = None
     seed: int | None = None
@@ -104,20 +109,23 @@ class TrainConfig:
                 raise UserInputError(
                     f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}"
                 )
-            for key, value in PRESETS[self.preset].items():
+            recipe = PRESETS[self.preset]
+            for key, value in recipe.items():
                 if values[key] is None:
                     values[key] = value
+            if self.milestones is None and recipe.get("milestones") and values["epochs"] != (
+                    recipe["epochs"]):
+                values["milestones"] = [m * values["epochs"] / recipe["epochs"]
+                                        for m in recipe["milestones"]]
         for key, value in GENERAL_DEFAULTS.items():
-            if values[key] is None and key != "milestones":
+            if values[key] is None:
                 values[key] = value
-        info = get_dataset_info(values["dataset"])
+        info = get_dataset_info(values["dataset"], data_dir=values["data_dir"])
         defaults = {"eps": info.default_eps, "step_size": info.default_step_size,
                     "attack_steps": info.default_attack_steps, "val_size": info.val_size}
         for key, value in defaults.items():
             if values[key] is None:
                 values[key] = value
-        if values["milestones"] is None:
-            values["milestones"] = [values["epochs"] // 2, (3 * values["epochs"]) // 4]
         config = replace(self, **values)
         config.validate()
         return config
@@ -155,5 +163,16 @@ class TrainConfig:
                 f"max_train_examples {self.max_train_examples} is below one batch "
                 f"({self.batch_size}); raise it or lower batch_size"
             )
+        for key in ("lr", "momentum", "weight_decay", "gamma", "eps", "step_size"):
+            if not math.isfinite(getattr(self, key)):
+                raise UserInputError(f"{key} must be a finite number, got {getattr(self, key)}")
         if self.attack_steps < 0 or self.lr <= 0:
             raise UserInputError("attack_steps must be >= 0 and lr > 0")
+        if self.warmup_iters is not None and self.warmup_iters < 0:
+            raise UserInputError(f"warmup_iters must be >= 0, got {self.warmup_iters}")
+        if self.milestones is not None and any(not 0 < m < self.epochs
+                                               for m in self.milestones):
+            raise UserInputError(
+                f"milestones {self.milestones} must lie between epoch 1 and epoch "
+                f"{self.epochs - 1} (epochs {self.epochs}); drop them for 50% and 75% of the run"
+            )

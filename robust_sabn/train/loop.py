@@ -2,7 +2,10 @@
 
 Run folder (``out_dir``): ``config.json`` (resolved config and model spec), ``metrics.jsonl``
 (one row per epoch), ``last.pt`` (every epoch), ``best.pt`` (best validation PGD accuracy on the
-adversarial branch), ``train_record.json`` (written when training ends).
+adversarial branch), ``train_record.json`` (written when training ends, ``"status": "ok"``, or
+when it diverges, ``"status": "diverged"``). The folder is locked while a run writes it
+(:func:`robust_sabn.artifacts.lock.folder_lock`), and the data is checked against the model
+before the first step (:func:`robust_sabn.data.check.check_data_fits_model`).
 
 Randomness is derived from ``(seed, epoch)`` for shuffling, augmentation and PGD starts, and the
 lr is a function of the global step, so a run resumed from ``last.pt`` reaches the same weights
@@ -27,13 +30,16 @@ from robust_sabn.artifacts import (
     save_checkpoint,
     write_record,
 )
-from robust_sabn.artifacts.checkpoint import atomic_write_bytes
+from robust_sabn.artifacts.checkpoint import atomic_write_bytes, remove_stale_temp_files
+from robust_sabn.artifacts.lock import folder_lock
 from robust_sabn.attacks import model_mode, pgd_attack
 from robust_sabn.data import ImageTensors, get_dataset_info, iterate_batches, load_split
+from robust_sabn.data.check import check_data_fits_model
 from robust_sabn.errors import UserInputError
 from robust_sabn.nn import branch_names
 from robust_sabn.train.config import TrainConfig
-from robust_sabn.train.objective import ADV, lr_factor, training_loss
+from robust_sabn.train.divergence import FiniteLossGuard, TrainingDiverged, diverged_fields
+from robust_sabn.train.objective import ADV, lr_factor, training_loss, warmup_steps
 from robust_sabn.train.progress import TrainingProgress
 
 EpochCallback = Callable[[dict[str, Any]], None]
@@ -46,7 +52,7 @@ def _epoch_generator(seed: int, epoch: int, device: str) -> torch.Generator:
 
 def model_spec_for(config: TrainConfig) -> ModelSpec:
     """The model a resolved config trains (input normalization from the dataset's mean/std)."""
-    info = get_dataset_info(config.dataset)
+    info = get_dataset_info(config.dataset, data_dir=config.data_dir)
     return ModelSpec(
         name=config.model, norm=config.norm, num_classes=info.num_classes,
         in_channels=info.in_channels, num_branches=2, mean=tuple(info.mean),
@@ -117,7 +123,7 @@ def _check_run_folder(out_dir: Path, config: TrainConfig, resume: bool) -> dict 
 
 
 def _write_metrics(path: Path, history: list[dict]) -> None:
-    text = "".join(json.dumps(row) + "\n" for row in history).encode()
+    text = "".join(json.dumps(row, allow_nan=False) + "\n" for row in history).encode()
     atomic_write_bytes(path, lambda f: f.write(text))
 
 
@@ -133,21 +139,38 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False,
         on_epoch_end: called with each epoch's metrics row after its checkpoint is written.
 
     Raises:
-        UserInputError: bad options, missing data, or a run folder that would be overwritten.
+        UserInputError: bad options, missing data, data the model cannot take, a run folder
+            that would be overwritten or that another process is writing.
+        TrainingDiverged: the loss became non-finite (the record says ``"diverged"``).
     """
     config = config.resolved()
     out_dir = Path(out_dir)
+    with folder_lock(out_dir):
+        remove_stale_temp_files(out_dir)
+        return _train_locked(config, out_dir, resume=resume, quiet=quiet,
+                             on_epoch_end=on_epoch_end)
+
+
+def _train_locked(config: TrainConfig, out_dir: Path, *, resume: bool, quiet: bool,
+                  on_epoch_end: EpochCallback | None) -> dict[str, Any]:
+    """:func:`train` on a resolved config while ``out_dir`` is locked."""
     ckpt = _check_run_folder(out_dir, config, resume)
     spec = model_spec_for(config)
     train_data = load_split(config.dataset, "train", data_dir=config.data_dir, seed=config.seed,
                             val_size=config.val_size, max_examples=config.max_train_examples)
     val_data = load_split(config.dataset, "val", data_dir=config.data_dir, seed=config.seed,
                           val_size=config.val_size, max_examples=config.val_examples)
+    steps_per_epoch = len(train_data.labels) // config.batch_size
+    warmup_steps(config, config.epochs * steps_per_epoch)
     torch.manual_seed(config.seed)
     model = spec.build().to(config.device)
+    for data, split in ((train_data, "training"), (val_data, "validation")):
+        check_data_fits_model(model, data.images, data.labels,
+                              what=f"the {split} images of {config.dataset}",
+                              model_name=f"{spec.name} ({spec.num_classes} classes)")
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                                 weight_decay=config.weight_decay)
-    steps_per_epoch = len(train_data.labels) // config.batch_size
+    guard = FiniteLossGuard(lr=config.lr, checkpoint=out_dir / "last.pt")
     history: list[dict] = []
     start_epoch, best_score, elapsed = 0, -1.0, 0.0
     if ckpt is not None:
@@ -160,67 +183,88 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False,
     atomic_write_bytes(out_dir / "config.json", lambda f: f.write(config_json.encode()))
     _write_metrics(out_dir / "metrics.jsonl", history)
     base = {"model": spec.to_dict(), "dataset": config.dataset, "config": config.to_dict()}
-
-    with TrainingProgress(config.epochs, steps_per_epoch, start_epoch, quiet) as display:
-        for epoch in range(start_epoch, config.epochs):
-            display.start_epoch(epoch)
-            t0 = time.perf_counter()
-            data_rng = _epoch_generator(config.seed, epoch, "cpu")
-            attack_rng = _epoch_generator(config.seed, epoch, config.device)
-            sums = torch.zeros(3, device=config.device)  # loss*n, clean correct, adv correct
-            seen = 0
-            batches = iterate_batches(train_data, config.batch_size, shuffle=True, augment=True,
-                                      generator=data_rng, device=config.device, drop_last=True)
-            for i, (x, y) in enumerate(batches):
-                step = epoch * steps_per_epoch + i
-                for group in optimizer.param_groups:
-                    group["lr"] = config.lr * lr_factor(step, steps_per_epoch, config)
-                loss, clean_logits, adv_logits = training_loss(model, x, y, config, attack_rng)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                with torch.no_grad():
-                    sums[0] += loss.detach() * len(y)
-                    if clean_logits is not None:
-                        sums[1] += _accuracy(clean_logits, y)
-                    sums[2] += _accuracy(adv_logits, y)
-                seen += len(y)
-                if not quiet:
-                    display.batch_done(float(sums[0]) / seen, float(sums[2]) / seen,
-                                       seen / (time.perf_counter() - t0))
-            train_time = time.perf_counter() - t0
-            val = validate(model, val_data, config)
-            epoch_time = time.perf_counter() - t0
-            elapsed += epoch_time
-            loss_sum, clean_sum, adv_sum = sums.tolist()
-            row = {
-                "epoch": epoch, "lr": optimizer.param_groups[0]["lr"],
-                "train_loss": loss_sum / seen,
-                "train_clean_acc": clean_sum / seen if config.loss == "hybrid" else None,
-                "train_adv_acc": adv_sum / seen, "val": val,
-                "train_time_s": train_time, "time_s": epoch_time,
-                "images_per_s": seen / train_time,
-            }
-            history.append(row)
-            score = _selection_score(val)
-            state = {**base, "state_dict": model.state_dict(), "epoch": epoch, "history": history,
-                     "elapsed_s": elapsed}
-            if score > best_score:
-                best_score = score
-                save_checkpoint(out_dir / "best.pt", {**state, "best_score": best_score})
-            save_checkpoint(out_dir / "last.pt", {**state, "best_score": best_score,
-                                                  "optimizer": optimizer.state_dict()})
-            _write_metrics(out_dir / "metrics.jsonl", history)
-            display.epoch_done(row)
-            if on_epoch_end is not None:
-                on_epoch_end(row)
-
-    record = new_record(
-        "training", run_dir=str(out_dir), config=config.to_dict(), model=spec.to_dict(),
-        dataset=config.dataset, norm=config.norm, seed=config.seed, epochs=config.epochs,
-        final=history[-1] if history else None, best_score=best_score,
-        best_checkpoint=str(out_dir / "best.pt"), last_checkpoint=str(out_dir / "last.pt"),
-        wall_time_s=elapsed, train_examples=len(train_data.labels),
-    )
+    record_fields = {
+        "run_dir": str(out_dir), "config": config.to_dict(), "model": spec.to_dict(),
+        "dataset": config.dataset, "norm": config.norm, "seed": config.seed,
+        "epochs": config.epochs, "best_checkpoint": str(out_dir / "best.pt"),
+        "last_checkpoint": str(out_dir / "last.pt"), "train_examples": len(train_data.labels),
+    }
+    try:
+        with TrainingProgress(config.epochs, steps_per_epoch, start_epoch, quiet) as display:
+            for epoch in range(start_epoch, config.epochs):
+                t0 = time.perf_counter()
+                seen, (loss_sum, clean_sum, adv_sum) = _train_epoch(
+                    model, optimizer, train_data, config, epoch, guard, display, quiet)
+                train_time = time.perf_counter() - t0
+                val = validate(model, val_data, config)
+                epoch_time = time.perf_counter() - t0
+                elapsed += epoch_time
+                row = {
+                    "epoch": epoch, "lr": optimizer.param_groups[0]["lr"],
+                    "train_loss": loss_sum / seen,
+                    "train_clean_acc": clean_sum / seen if config.loss == "hybrid" else None,
+                    "train_adv_acc": adv_sum / seen, "val": val,
+                    "train_time_s": train_time, "time_s": epoch_time,
+                    "images_per_s": seen / train_time,
+                }
+                history.append(row)
+                score = _selection_score(val)
+                state = {**base, "state_dict": model.state_dict(), "epoch": epoch,
+                         "history": history, "elapsed_s": elapsed}
+                if score > best_score:
+                    best_score = score
+                    save_checkpoint(out_dir / "best.pt", {**state, "best_score": best_score})
+                save_checkpoint(out_dir / "last.pt", {**state, "best_score": best_score,
+                                                      "optimizer": optimizer.state_dict()})
+                _write_metrics(out_dir / "metrics.jsonl", history)
+                display.epoch_done(row)
+                if on_epoch_end is not None:
+                    on_epoch_end(row)
+    except TrainingDiverged as error:
+        write_record(out_dir / "train_record.json", new_record(
+            "training", **record_fields, final=history[-1] if history else None,
+            best_score=best_score, wall_time_s=elapsed, **diverged_fields(error)))
+        raise
+    record = new_record("training", **record_fields, final=history[-1] if history else None,
+                        best_score=best_score, wall_time_s=elapsed, status="ok")
     write_record(out_dir / "train_record.json", record)
     return record
+
+
+def _train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: ImageTensors,
+                 config: TrainConfig, epoch: int, guard: FiniteLossGuard,
+                 display: TrainingProgress, quiet: bool) -> tuple[int, list[float]]:
+    """One epoch of optimizer steps; returns (images seen, [loss sum, clean correct, adv
+    correct]) with the loss summed over images.
+
+    Raises:
+        TrainingDiverged: a step's loss is not finite (checked before its optimizer step).
+    """
+    display.start_epoch(epoch)
+    t0 = time.perf_counter()
+    steps_per_epoch = len(data.labels) // config.batch_size
+    data_rng = _epoch_generator(config.seed, epoch, "cpu")
+    attack_rng = _epoch_generator(config.seed, epoch, config.device)
+    sums = torch.zeros(3, device=config.device)  # loss*n, clean correct, adv correct
+    seen = 0
+    batches = iterate_batches(data, config.batch_size, shuffle=True, augment=True,
+                              generator=data_rng, device=config.device, drop_last=True)
+    for i, (x, y) in enumerate(batches):
+        step = epoch * steps_per_epoch + i
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr * lr_factor(step, steps_per_epoch, config)
+        loss, clean_logits, adv_logits = training_loss(model, x, y, config, attack_rng)
+        guard.check(loss, epoch=epoch, step=step)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            sums[0] += loss.detach() * len(y)
+            if clean_logits is not None:
+                sums[1] += _accuracy(clean_logits, y)
+            sums[2] += _accuracy(adv_logits, y)
+        seen += len(y)
+        if not quiet:
+            display.batch_done(float(sums[0]) / seen, float(sums[2]) / seen,
+                               seen / (time.perf_counter() - t0))
+    return seen, sums.tolist()

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from robust_sabn.attacks import model_mode, pgd_attack
+from robust_sabn.errors import UserInputError
 from robust_sabn.train.config import TrainConfig
 
 CLEAN, ADV = "clean", "adv"
@@ -51,12 +52,40 @@ def training_loss(model: nn.Module, x: Tensor, y: Tensor, config: TrainConfig,
     return F.cross_entropy(adv_logits, y), None, adv_logits
 
 
+AUTO_WARMUP_FRACTION, AUTO_WARMUP_MAX = 0.1, 200
+AUTO_MILESTONES = (0.5, 0.75)
+
+
+def warmup_steps(config: TrainConfig, total_steps: int) -> int:
+    """Warm-up iterations: the configured ones, else 10% of the run (at most 200).
+
+    Raises:
+        UserInputError: configured warm-up iterations that cover the whole run.
+    """
+    if config.warmup_iters is None:
+        return min(AUTO_WARMUP_MAX, int(AUTO_WARMUP_FRACTION * total_steps))
+    if config.warmup_iters >= total_steps:
+        raise UserInputError(
+            f"warmup_iters {config.warmup_iters} covers the whole run ({total_steps} steps: "
+            f"{config.epochs} epoch(s)); pass a smaller --warmup-iters, or leave it out for "
+            f"10% of the run"
+        )
+    return config.warmup_iters
+
+
 def lr_factor(step: int, steps_per_epoch: int, config: TrainConfig) -> float:
-    """Multiplier of the base lr at global iteration ``step`` (0-based): warm-up x schedule."""
-    warm = min(1.0, (step + 1) / config.warmup_iters) if config.warmup_iters > 0 else 1.0
-    epoch = step / steps_per_epoch
+    """Multiplier of the base lr at global iteration ``step`` (0-based): warm-up x schedule.
+
+    Cosine decays over the run's ``epochs * steps_per_epoch`` steps; multistep multiplies by
+    ``gamma`` at each milestone epoch, or at 50% and 75% of the steps when there are none.
+    """
+    total = config.epochs * steps_per_epoch
+    warmup = warmup_steps(config, total)
+    warm = min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
     if config.schedule == "cosine":
-        decay = 0.5 * (1.0 + math.cos(math.pi * min(1.0, epoch / config.epochs)))
+        decay = 0.5 * (1.0 + math.cos(math.pi * min(1.0, step / total)))
+    elif config.milestones is None:
+        decay = config.gamma ** sum(step >= f * total for f in AUTO_MILESTONES)
     else:
-        decay = config.gamma ** sum(epoch >= m for m in config.milestones)
+        decay = config.gamma ** sum(step >= m * steps_per_epoch for m in config.milestones)
     return warm * decay

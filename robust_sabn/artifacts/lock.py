@@ -1,0 +1,73 @@
+"""An exclusive lock on a run or suite folder, held while the folder is written.
+
+Two ``suite run`` (or ``train``) processes on one folder used to both do all the work, the last
+writer winning. :func:`folder_lock` takes an exclusive ``flock`` on ``<folder>/.robust-sabn.lock``
+and writes the holder's PID into it; a second holder fails at once with a one-line
+:class:`UserInputError` naming that PID. The kernel releases a ``flock`` when its process dies,
+so the lock of a killed process (``kill -9``) is taken over by the next runner: its stale file
+is reused, never trusted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+from robust_sabn.errors import UserInputError
+
+LOCK_NAME = ".robust-sabn.lock"
+
+
+def _holder(lock_path: Path) -> str:
+    """The holder written in a lock file ("PID 123 on host"), or "another process"."""
+    try:
+        text = lock_path.read_text().strip()
+    except OSError:
+        return "another process"
+    return text or "another process"
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | Path) -> Iterator[Path]:
+    """Hold an exclusive lock on ``folder`` (created if absent) for the ``with`` block.
+
+    Yields:
+        The lock file's path.
+
+    Raises:
+        UserInputError: another live process (or another ``folder_lock`` in this process) holds
+            the folder.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    lock_path = folder / LOCK_NAME
+    while True:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise UserInputError(
+                f"{folder} is in use by {_holder(lock_path)} (lock {lock_path}); wait for it to "
+                "finish, or use another output folder"
+            ) from None
+        # The file we locked may have been unlinked by a holder that just released it: only a
+        # lock on the file still at lock_path counts.
+        try:
+            same = os.stat(lock_path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"PID {os.getpid()} on {socket.gethostname()}\n".encode())
+        yield lock_path
+    finally:
+        lock_path.unlink(missing_ok=True)
+        os.close(fd)

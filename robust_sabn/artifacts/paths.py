@@ -1,0 +1,80 @@
+"""One check of an output location, run by every command that writes before it starts work.
+
+An unwritable ``--out`` used to end a long run with a traceback (mkdir, matplotlib, torch.save).
+:func:`check_output_dir` and :func:`check_output_file` find the nearest existing folder of the
+path and try to create a file there, so a read-only file system, a missing permission or a
+parent that is a file is refused at once with one line naming the option and the fix. Nothing
+is left behind by the check.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from robust_sabn.errors import UserInputError
+
+
+def _nearest_existing(path: Path) -> Path:
+    return next(p for p in (path, *path.parents) if p.exists())
+
+
+def _probe_writable(folder: Path, path: Path, option: str) -> None:
+    """Raise UserInputError unless a file can be created in the existing ``folder``."""
+    try:
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise UserInputError(
+            f"cannot write {option} {path}: {folder} is not writable ({reason.lower()}); "
+            f"choose another {option}"
+        ) from None
+
+
+def _check_parents(path: Path, option: str) -> Path:
+    """The nearest existing folder of ``path``; refuse one of its parents being a file."""
+    existing = _nearest_existing(path.parent if path.parent != path else path)
+    if not existing.is_dir():
+        raise UserInputError(
+            f"cannot write {option} {path}: {existing} is a file, not a folder; choose another "
+            f"{option}"
+        )
+    return existing
+
+
+def check_output_dir(path: str | Path, option: str = "--out") -> Path:
+    """``path`` once a folder can be created and written there.
+
+    Raises:
+        UserInputError: ``path`` or a parent is a file, or the folder is not writable
+            (permissions, a read-only file system).
+    """
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir():
+        raise UserInputError(
+            f"cannot write {option} {path}: it is a file, not a folder; choose another {option}"
+        )
+    folder = path if path.is_dir() else _check_parents(path, option)
+    _probe_writable(folder, path, option)
+    return path
+
+
+def check_output_file(path: str | Path, option: str = "-o") -> Path:
+    """``path`` once a file can be written there (its folder need not exist yet).
+
+    Raises:
+        UserInputError: ``path`` is a folder, a parent is a file, or the file or its folder is
+            not writable (permissions, a read-only file system).
+    """
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise UserInputError(
+            f"{option} {path} is a folder; give the path of a file (inside it, for example)"
+        )
+    folder = _check_parents(path, option)
+    _probe_writable(folder, path, option)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UserInputError(f"cannot write {option} {path}: the file is read-only; choose "
+                             f"another {option}")
+    return path
