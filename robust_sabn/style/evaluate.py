@@ -1,0 +1,154 @@
+"""Validation of a style-transfer network: the paper's losses on fixed held-out pairs, and the
+same losses measured with a second encoder that training never saw.
+
+* ``content_loss`` / ``style_loss`` (features ``training encoder``): the training objective on
+  the validation pairs, alpha = 1, on the decoder's unclamped output (what the SaBN authors
+  plot). For SaAdaIN the content target includes its learned shared affine.
+* ``second_content_loss`` / ``second_style_loss`` (features ``second encoder``): the same two
+  losses with a second, differently seeded random encoder in place of the training one; its
+  content target is plain AdaIN of its own features (no learned affine), so AdaIN and SaAdaIN
+  are measured against the same target there.
+
+Losses are means over the pairs (each batch's loss weighted by its size).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from robust_sabn.artifacts.result import Metric, ResultRecord, new_result
+from robust_sabn.errors import UserInputError
+from robust_sabn.nn import AdaIN
+from robust_sabn.style.config import StyleConfig
+from robust_sabn.style.data import StyleData
+from robust_sabn.style.encoder import (
+    FEATURE_CHANNELS,
+    RANDOM_ENCODER_LABEL,
+    VGGEncoder,
+    random_encoder,
+)
+from robust_sabn.style.network import StyleTransferNet, content_loss, style_loss
+
+TRAINING_FEATURES = "training encoder"
+SECOND_FEATURES = "second encoder"
+
+
+@dataclass(frozen=True)
+class ValidationSet:
+    """Fixed held-out pairs and the optional second encoder.
+
+    Attributes:
+        content, style: (P, 3, crop, crop) images in [0, 1].
+        second_encoder: a frozen encoder not used in training, or None.
+        second_label: how reports name it.
+    """
+
+    content: Tensor
+    style: Tensor
+    second_encoder: VGGEncoder | None
+    second_label: str | None
+
+    @classmethod
+    def build(cls, data: StyleData, config: StyleConfig, training_encoder: VGGEncoder
+              ) -> ValidationSet:
+        """The pairs of ``config.data_seed`` and the second encoder of its seed.
+
+        Raises:
+            UserInputError: the second encoder would be the training encoder.
+        """
+        content, style = data.validation_pairs(config.data_seed, config.val_pairs)
+        seed = config.second_encoder_seed
+        if seed is None:
+            return cls(content, style, None, None)
+        if training_encoder.convention == "random" and seed == config.encoder_seed:
+            raise UserInputError(
+                f"--second-encoder-seed {seed} equals --encoder-seed: the second encoder must "
+                "differ from the training one; choose another seed"
+            )
+        label = f"second {RANDOM_ENCODER_LABEL}, seed {seed}, not used in training"
+        return cls(content, style, random_encoder(seed).to(config.device), label)
+
+
+@torch.no_grad()
+def validation_losses(net: StyleTransferNet, val: ValidationSet, config: StyleConfig
+                      ) -> dict[str, float]:
+    """Mean validation losses over the pairs (see the module docstring for each key)."""
+    was_training = net.training
+    net.eval()
+    plain = AdaIN(FEATURE_CHANNELS)
+    totals: dict[str, float] = {}
+    n = val.content.shape[0]
+    for start in range(0, n, config.batch_size):
+        content = val.content[start:start + config.batch_size].to(config.device)
+        style = val.style[start:start + config.batch_size].to(config.device)
+        output, t, style_features = net(content, style)
+        output_features = net.encoder(output)
+        parts = {"content_loss": content_loss(output_features[-1], t),
+                 "style_loss": style_loss(output_features, style_features)}
+        if val.second_encoder is not None:
+            second = val.second_encoder
+            second_style = second(style)
+            second_target = plain(second(content)[-1], style=second_style[-1])
+            second_output = second(output)
+            parts["second_content_loss"] = content_loss(second_output[-1], second_target)
+            parts["second_style_loss"] = style_loss(second_output, second_style)
+        for key, value in parts.items():
+            totals[key] = totals.get(key, 0.0) + float(value) * content.shape[0]
+    net.train(was_training)
+    means = {key: value / n for key, value in totals.items()}
+    means["loss"] = (config.content_weight * means["content_loss"]
+                     + config.style_weight * means["style_loss"])
+    return means
+
+
+def validation_metrics(values: dict[str, float], config: StyleConfig, val: ValidationSet, *,
+                       step: int) -> list[Metric]:
+    """Record metrics of :func:`validation_losses` output, one per loss and encoder."""
+    n = int(val.content.shape[0])
+    metrics = []
+    for key, name, features in (
+        ("content_loss", "content_loss", TRAINING_FEATURES),
+        ("style_loss", "style_loss", TRAINING_FEATURES),
+        ("second_content_loss", "content_loss", SECOND_FEATURES),
+        ("second_style_loss", "style_loss", SECOND_FEATURES),
+    ):
+        if key in values:
+            metrics.append(Metric(name=name, value=values[key], n=n, condition={
+                "split": "val", "features": features, "step": step}))
+    return metrics
+
+
+def evaluate_checkpoint(path: str | Path, *, device: str = "cpu",
+                        encoder_weights: str | None = None,
+                        config_overrides: dict[str, Any] | None = None) -> ResultRecord:
+    """Validation losses of the network in ``last.pt``-style checkpoint ``path``.
+
+    Args:
+        path: a checkpoint written by style training.
+        device: where to run.
+        encoder_weights: the VGG-19 file, when it moved since training (hash-checked).
+        config_overrides: options replacing the checkpoint's (``val_pairs``, ``content_dir``,
+            ``style_dir``, ``data_seed`` ...).
+
+    Raises:
+        UserInputError: unreadable checkpoint, missing encoder weights, bad data.
+    """
+    from robust_sabn.style.checkpoint import load_style_network
+    from robust_sabn.style.trainer import TASK, load_data, run_subject
+
+    net, config, spec, iteration = load_style_network(path, device=device,
+                                                      encoder_weights=encoder_weights)
+    config = StyleConfig(**{**config.model_dump(), **(config_overrides or {}), "device": device})
+    data = load_data(config)
+    val = ValidationSet.build(data, config, net.encoder)
+    values = validation_losses(net, val, config)
+    metrics = validation_metrics(values, config, val, step=iteration)
+    return new_result(TASK, "evaluation", subject=run_subject(config, spec, data.source),
+                      metrics=metrics, extras={"checkpoint": str(path),
+                                               "second_encoder": val.second_label,
+                                               "iteration": iteration})
