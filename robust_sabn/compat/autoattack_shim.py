@@ -9,16 +9,15 @@ same attack code on PyPI installs as ``pyautoattack``, whose ``AutoAttack`` take
 whose ``run_standard_evaluation(x, y, *, batch_size=...)`` returns ``(x_adv, y_adv)``.
 :class:`AutoAttack` here is a thin subclass of ``pyautoattack.AutoAttack`` with the original
 signatures (the attacks, their settings and the cascade are pyautoattack's, unchanged), and
-:func:`install_autoattack_shim` registers it as the module ``autoattack`` (plus the submodules
-``autoattack.state``, ``autoattack.autopgd_base``, ...) in ``sys.modules`` only when no real
-``autoattack`` package is importable. No installed file is patched.
+:func:`fill_shim_package` makes it the module ``autoattack`` (plus the submodules
+``autoattack.state``, ``autoattack.autopgd_base``, ...); :mod:`robust_sabn.compat.autoattack_finder`
+calls it on ``import autoattack`` only when no real ``autoattack`` package is importable. No
+installed file is patched.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.machinery
-import importlib.util
 import logging
 import sys
 import types
@@ -32,8 +31,7 @@ import torch
 from pyautoattack.autoattack import AutoAttack as PyAutoAttack
 from torch import Tensor, nn
 
-SHIM_MODULE = "autoattack"
-"""The import name the original AutoAttack code uses and RobustBench imports."""
+from robust_sabn.compat.autoattack_finder import SHIM_MARK, SHIM_MODULE
 
 _SUBMODULES = (
     "autopgd_base", "checks", "fab_base", "fab_projections", "fab_pt", "other_utils", "square",
@@ -152,31 +150,17 @@ class AutoAttack(PyAutoAttack):
         return float(super().clean_accuracy(x_orig, y_orig, bs=bs))
 
 
-def real_autoattack_available() -> bool:
-    """Whether an ``autoattack`` other than this shim is importable."""
-    module = sys.modules.get(SHIM_MODULE)
-    if module is not None:
-        return not getattr(module, "__robust_sabn_shim__", False)
-    return importlib.util.find_spec(SHIM_MODULE) is not None
+def fill_shim_package(package: types.ModuleType) -> None:
+    """Make ``package`` (the module ``autoattack``) the shim and register its submodules.
 
-
-def install_autoattack_shim() -> bool:
-    """Register the shim as ``autoattack`` unless a real ``autoattack`` is importable.
-
-    Returns:
-        True if the shim is (now or already) the ``autoattack`` module, False if a real
-        ``autoattack`` package is used instead.
+    Sets ``AutoAttack`` (this module's class), ``__version__`` (pyautoattack's), the shim mark,
+    and ``autoattack.autoattack``, ``autoattack.state``, ``autoattack.autopgd_base``, ... in
+    ``sys.modules`` (the submodules are pyautoattack's own).
     """
-    existing = sys.modules.get(SHIM_MODULE)
-    if existing is not None and getattr(existing, "__robust_sabn_shim__", False):
-        return True
-    if real_autoattack_available():
-        return False
-    package = types.ModuleType(SHIM_MODULE, __doc__)
-    package.__spec__ = importlib.machinery.ModuleSpec(SHIM_MODULE, None, is_package=True)
+    package.__doc__ = __doc__
     package.__path__ = []
     package.__version__ = pyautoattack.__version__
-    package.__robust_sabn_shim__ = True
+    setattr(package, SHIM_MARK, True)
     package.AutoAttack = AutoAttack
     front = types.ModuleType(f"{SHIM_MODULE}.autoattack", "The shim's AutoAttack class.")
     front.AutoAttack = AutoAttack
@@ -186,5 +170,3 @@ def install_autoattack_shim() -> bool:
     for name, module in modules.items():
         setattr(package, name, module)
         sys.modules[f"{SHIM_MODULE}.{name}"] = module
-    sys.modules[SHIM_MODULE] = package
-    return True

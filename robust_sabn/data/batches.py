@@ -68,8 +68,8 @@ def iterate_batches(
     With ``shuffle`` the order is a permutation drawn when iteration starts; with ``augment``
     every batch gets the dataset's crop/flip (``data.augment_pad``, ``data.augment_flip``), drawn
     per image. All randomness comes from ``generator`` (a CPU generator; None: torch's global
-    one), so the same generator state gives the same batches. uint8 images travel to ``device``
-    and are augmented there.
+    one), so the same generator state gives the same batches. Images travel to ``device`` in
+    their own dtype (uint8 or float) and are augmented there.
 
     Args:
         data: images and labels from :func:`load_split`.
@@ -96,4 +96,4 @@ def iterate_batches(
         if augment:
             images = random_crop_flip(images, pad=pad, flip=flip, generator=generator)
         labels = data.labels.index_select(0, index).to(device, non_blocking=True)
-        yield images.float().div_(255), labels
+        yield (images.float().div_(255) if images.dtype == torch.uint8 else images.float()), labels

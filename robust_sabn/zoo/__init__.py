@@ -1,8 +1,19 @@
 """RobustBench interface: export a branch as a zoo model, load zoo models, run the benchmark.
 
-Exported models use RobustBench's file layout (see :mod:`robust_sabn.zoo.layout`), so
-``robustbench.utils.load_model`` reads them once :func:`load_model` (or
-:func:`register_architecture`) has put their entry into RobustBench's model dictionary.
+Exported models use RobustBench's file layout (see :mod:`robust_sabn.zoo.layout`). In a new
+process, :func:`register_models` puts every model exported to a folder into RobustBench's model
+dictionaries, after which ``robustbench.utils.load_model`` and ``robustbench.eval.benchmark``
+work on them::
+
+    import robust_sabn.zoo
+    from robustbench.utils import load_model
+
+    robust_sabn.zoo.register_models("models")
+    model = load_model(model_name="Mine2026_SmallCNN", model_dir="models", dataset="cifar10",
+                       threat_model="Linf")
+
+Datasets RobustBench has no enum for (``fashion-mnist``, ``svhn``, ``npz``) load with
+:func:`load_model`, which has RobustBench's signature.
 """
 
 from robust_sabn.units import eps_text
@@ -16,12 +27,14 @@ from robust_sabn.zoo.layout import (
     zoo_paths_of,
 )
 from robust_sabn.zoo.load import architecture_factory, load_model, read_entry, register_architecture
+from robust_sabn.zoo.register import ExportedModel, exported_models, register_models
 from robust_sabn.zoo.robustbench_zoo import check_state_dict_keys, load_robustbench_model
 
 __all__ = [
     "BENCHMARK_DATASETS",
     "EXPORT_THREAT_MODELS",
     "ROBUSTBENCH_DATASETS",
+    "ExportedModel",
     "ZooPaths",
     "architecture_factory",
     "build_model_info",
@@ -29,10 +42,12 @@ __all__ = [
     "eps_text",
     "evaluation_accuracies",
     "export_model",
+    "exported_models",
     "load_model",
     "load_robustbench_model",
     "read_entry",
     "register_architecture",
+    "register_models",
     "require_test_set",
     "run_benchmark",
     "zoo_paths",

@@ -17,6 +17,7 @@ from torch import nn
 
 from robust_sabn.artifacts import ModelSpec, read_record
 from robust_sabn.errors import UserInputError
+from robust_sabn.evaluate.foreign import load_state_dict_file
 from robust_sabn.units import check_threat_model
 from robust_sabn.zoo.layout import (
     ENTRY_KIND,
@@ -28,7 +29,6 @@ from robust_sabn.zoo.layout import (
 from robust_sabn.zoo.robustbench_zoo import (
     ModelFactory,
     is_our_entry,
-    load_state_dict_file,
     load_via_robustbench,
     register_robustbench_entry,
     robustbench_models,

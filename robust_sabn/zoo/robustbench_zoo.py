@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from robust_sabn.compat import import_robustbench
@@ -74,8 +73,10 @@ def robustbench_models(dataset: str, threat_model: str) -> OrderedDict[str, dict
     """
     if dataset not in ROBUSTBENCH_DATASETS:
         raise UserInputError(
-            f"RobustBench has no dataset {dataset!r}; "
-            f"choose one of {', '.join(ROBUSTBENCH_DATASETS)}"
+            f"RobustBench has no dataset {dataset!r} (it knows "
+            f"{', '.join(ROBUSTBENCH_DATASETS)}); load robust-sabn exports of {dataset} with "
+            "robust_sabn.zoo.load_model(model_name, model_dir, dataset, threat_model), which "
+            "keeps RobustBench's signature"
         )
     if threat_model not in _ROBUSTBENCH_THREAT_MODELS:
         raise UserInputError(
@@ -200,20 +201,3 @@ def load_robustbench_model(name: str, model_dir: str | Path = "./models",
     except (OSError, ValueError) as exc:
         raise UserInputError(f"RobustBench could not load {name}: {str(exc)[:200]}") from exc
     return model.eval()
-
-
-def load_state_dict_file(path: Path) -> dict[str, Tensor]:
-    """A state dict from ``path`` with ``torch.load(weights_only=True)``.
-
-    Raises:
-        UserInputError: missing, unreadable, or not a dict of tensors.
-    """
-    if not path.is_file():
-        raise UserInputError(f"weights file not found: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for corrupt or unsafe files
-        raise UserInputError(f"cannot read weights {path}: {str(exc)[:200]}") from exc
-    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
-        raise UserInputError(f"{path} is not a state dict (a dict of tensors)")
-    return state

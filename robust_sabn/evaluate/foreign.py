@@ -1,0 +1,292 @@
+"""Models from elsewhere, loaded without unpickling a stranger's objects, and evaluated like ours.
+
+A model file is one of:
+
+- a TorchScript archive (``torch.jit.save``): loaded with ``torch.jit.load``, which rebuilds the
+  module from TorchScript code and tensors, not from Python pickles of arbitrary classes;
+- a ``torch.export`` archive (``torch.export.save``, usually ``.pt2``): loaded with
+  ``torch.export.load`` and run as the exported graph (:class:`ExportedClassifier`);
+- a state dict (``torch.save(model.state_dict())``, or RobustBench's ``{"state_dict": ...}``) plus
+  ``arch="package.module:factory"``: ``factory()`` builds the architecture from code you
+  installed, and the weights are read with ``torch.load(weights_only=True)`` and loaded strictly;
+- a robust-sabn checkpoint (evaluated by ``evaluate_checkpoint``).
+
+Anything else, a whole pickled ``nn.Module`` included, is refused with a UserInputError: loading
+it would run the pickle's code. :func:`evaluate_foreign` writes the same evaluation record as
+``evaluate_checkpoint`` (``model`` holds ``name``, ``source``, ``file`` and ``arch``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import warnings
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+from robust_sabn.artifacts.result import ResultRecord
+from robust_sabn.data import get_dataset_info, list_datasets, load_split
+from robust_sabn.errors import UserInputError
+from robust_sabn.evaluate.evaluator import DEFAULT_ATTACKS, as_unit_float, evaluate_model
+from robust_sabn.evaluate.options import check_attacks, check_eps
+
+ModelFileKind = Literal["checkpoint", "state-dict", "torchscript", "torch-export"]
+ModelFactory = Callable[[], nn.Module]
+FOREIGN_KINDS: tuple[ModelFileKind, ...] = ("state-dict", "torchscript", "torch-export")
+"""The kinds :func:`evaluate_foreign` evaluates (checkpoints go to ``evaluate_checkpoint``)."""
+_CHECKPOINT_KEYS = ("model", "state_dict")
+
+
+class ExportedClassifier(nn.Module):
+    """A ``torch.export`` program as a module whose mode can be switched.
+
+    The program's graph was traced in one mode (eval, for a classifier exported for
+    evaluation); its module refuses ``train()`` / ``eval()``, which attacks call, so the mode is
+    only recorded here and never reaches the graph.
+    """
+
+    def __init__(self, program: nn.Module) -> None:
+        super().__init__()
+        self.program = program
+
+    def train(self, mode: bool = True) -> ExportedClassifier:
+        """Record ``mode`` (the graph's own mode was fixed at export)."""
+        self.training = mode
+        return self
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits (N, K) of images x (N, C, H, W) in [0, 1]."""
+        return self.program(x)
+
+
+@dataclass(frozen=True)
+class ForeignModel:
+    """A loaded model and where it came from (recorded as the evaluation record's ``model``)."""
+
+    model: nn.Module
+    kind: ModelFileKind
+    path: Path
+    arch: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        """``{"name", "source", "file", "arch"}``: name is the factory's or the file's stem."""
+        name = self.arch.rpartition(":")[2] if self.arch else self.path.stem
+        return {"name": name, "source": self.kind, "file": str(self.path), "arch": self.arch}
+
+
+def load_state_dict_file(path: Path) -> dict[str, Tensor]:
+    """A state dict from ``path`` with ``torch.load(weights_only=True)``.
+
+    RobustBench's ``{"state_dict": {...}}`` wrapping is accepted.
+
+    Raises:
+        UserInputError: missing, unreadable or unsafe, or not a dict of tensors.
+    """
+    if not path.is_file():
+        raise UserInputError(f"weights file not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for corrupt or unsafe files
+        raise UserInputError(
+            f"cannot read weights {path} with weights_only=True: {str(exc).splitlines()[0][:200]}"
+        ) from exc
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise UserInputError(f"{path} is not a state dict (a dict of tensors)")
+    return state
+
+
+def model_file_kind(path: str | Path) -> ModelFileKind | None:
+    """What ``path`` holds, from its zip directory and, for ``torch.save`` files (zip or legacy),
+    a ``weights_only=True`` read; None for anything else (missing, unreadable, unsafe pickles).
+
+    A dict holding ``model`` and ``state_dict`` is a robust-sabn checkpoint; a dict of tensors
+    (or RobustBench's ``{"state_dict": ...}``) is a state dict.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    is_zip = zipfile.is_zipfile(path)  # torch.save's format since torch 1.6; before: legacy
+    names = zipfile.ZipFile(path).namelist() if is_zip else []
+    leaves = {name.partition("/")[2] for name in names}
+    if "archive_format" in leaves:
+        return "torch-export"
+    if "constants.pkl" in leaves:
+        return "torchscript"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            content = torch.load(path, map_location="cpu", weights_only=True, mmap=is_zip)
+    except Exception:  # refused or unreadable: the caller's loader reports why
+        return None
+    if isinstance(content, dict) and all(key in content for key in _CHECKPOINT_KEYS):
+        return "checkpoint"
+    if isinstance(content, dict) and isinstance(content.get("state_dict"), dict):
+        content = content["state_dict"]
+    is_state = isinstance(content, dict) and all(isinstance(v, Tensor) for v in content.values())
+    return "state-dict" if is_state else None
+
+
+def import_factory(arch: str) -> ModelFactory:
+    """The callable named by ``"package.module:factory"`` (``factory`` may be dotted).
+
+    Raises:
+        UserInputError: a malformed name, a module that does not import, or no such callable.
+    """
+    module_name, colon, attribute = arch.partition(":")
+    if not colon or not module_name or not attribute:
+        raise UserInputError(
+            f"--arch {arch!r} must be package.module:factory, e.g. "
+            "pyautoattack.examples.resnet:ResNet18"
+        )
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise UserInputError(f"--arch {arch!r}: cannot import {module_name}: {exc}") from exc
+    for part in attribute.split("."):
+        if not hasattr(target, part):
+            raise UserInputError(f"--arch {arch!r}: {module_name} has no {attribute}")
+        target = getattr(target, part)
+    if not callable(target):
+        raise UserInputError(f"--arch {arch!r}: {attribute} is not callable")
+    return target
+
+
+def _load_archive(path: Path, kind: ModelFileKind, device: str | torch.device) -> nn.Module:
+    try:
+        if kind == "torchscript":
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=r"`torch\.jit\.load` is deprecated")
+                return torch.jit.load(str(path), map_location=device)
+        return ExportedClassifier(torch.export.load(str(path)).module())
+    except Exception as exc:  # torch raises many types for damaged archives
+        raise UserInputError(
+            f"cannot load {kind} archive {path}: {str(exc).splitlines()[0][:200]}"
+        ) from exc
+
+
+def load_foreign_model(path: str | Path, *, arch: str | None = None,
+                       device: str | torch.device = "cpu") -> ForeignModel:
+    """Load a TorchScript or torch.export archive, or ``arch``'s model with a state dict.
+
+    Returns:
+        the model (on ``device``, eval mode) and its description.
+
+    Raises:
+        UserInputError: a file of none of the kinds of :func:`model_file_kind`; ``arch``
+            given for an archive or missing for a state dict; a robust-sabn checkpoint (use
+            ``evaluate_checkpoint``); weights that do not fit ``arch``.
+    """
+    path = Path(path)
+    kind = model_file_kind(path)
+    if kind == "checkpoint":
+        raise UserInputError(f"{path} is a robust-sabn checkpoint; evaluate it without --arch")
+    if kind in ("torchscript", "torch-export"):
+        if arch is not None:
+            raise UserInputError(f"{path} is a {kind} archive that holds its architecture; "
+                                 "drop --arch")
+        return ForeignModel(_load_archive(path, kind, device).to(device).eval(), kind, path)
+    if arch is None and kind is None:
+        raise UserInputError(
+            f"{path} is not a TorchScript or torch.export archive, nor a state dict or "
+            "checkpoint that torch.load(weights_only=True) reads; save the model with "
+            "torch.export.save or torch.jit.save, or save its state_dict() and pass --arch"
+        )
+    if arch is None:
+        raise UserInputError(
+            f"{path} is not a robust-sabn checkpoint but a state dict: name its architecture "
+            "with --arch package.module:factory and give --dataset (or use robustbench:NAME "
+            "for a RobustBench zoo model)"
+        )
+    state = load_state_dict_file(path)
+    try:
+        model = import_factory(arch)()
+    except Exception as exc:  # whatever the stranger's factory raises
+        raise UserInputError(f"--arch {arch}: calling it with no arguments failed ("
+                             f"{type(exc).__name__}: {exc}); name a factory that builds the "
+                             "model by itself") from exc
+    if not isinstance(model, nn.Module):
+        raise UserInputError(f"--arch {arch} returned a {type(model).__name__}, not a module")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        detail = " ".join(str(exc).split()).removeprefix("Error(s) in loading state_dict for ")
+        raise UserInputError(
+            f"weights in {path} do not fit --arch {arch}: {detail[:300]}"
+        ) from exc
+    return ForeignModel(model.to(device).eval(), "state-dict", path, arch)
+
+
+def check_classifier(model: nn.Module, images: Tensor, label: str) -> None:
+    """Check that ``model`` maps images (N, C, H, W) to logits (N, K), for N = 1 and N = 2.
+
+    Two batch sizes catch a ``torch.export`` archive traced for one fixed batch size.
+
+    Raises:
+        UserInputError: the forward pass fails (wrong input shape, a fixed batch size ...) or
+            does not return one row of logits per image.
+    """
+    for count in (1, 2):
+        batch = as_unit_float(images[:count])
+        with torch.no_grad():
+            try:
+                logits = model(batch)
+            except Exception as exc:  # any failure of a stranger's forward pass
+                raise UserInputError(
+                    f"{label} fails on images of shape {tuple(batch.shape)}: "
+                    f"{str(exc).splitlines()[0][:200]} (export torch.export archives with a "
+                    "dynamic batch dimension)"
+                ) from exc
+        if not isinstance(logits, Tensor) or logits.ndim != 2 or len(logits) != len(batch):
+            shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
+            raise UserInputError(f"{label} returns {shape} for {len(batch)} image(s); expected "
+                                 f"logits of shape ({len(batch)}, classes)")
+
+
+def evaluate_foreign(
+    path: str | Path,
+    *,
+    dataset: str | None,
+    arch: str | None = None,
+    attacks: Sequence[str] = DEFAULT_ATTACKS,
+    eps: float | None = None,
+    n_examples: int | None = 1000,
+    data_dir: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    threat_model: str = "Linf",
+    version: str = "standard",
+    autoattack_attacks: Sequence[str] | None = None,
+    **options: Any,
+) -> ResultRecord:
+    """Evaluate a model file from elsewhere on the first ``n_examples`` test images of ``dataset``.
+
+    ``options`` are :func:`robust_sabn.evaluate.evaluate_model`'s (batch_size, seed, pgd_steps,
+    ...). The record is ``evaluate_model``'s, with ``checkpoint`` the file and its SHA-256.
+
+    Raises:
+        UserInputError: no dataset, bad options (checked before loading), or a model file that
+            cannot be loaded safely or does not classify the dataset's images.
+    """
+    check_attacks(attacks, threat_model, version, autoattack_attacks)
+    if eps is not None:
+        check_eps(eps, threat_model)
+    foreign = load_foreign_model(path, arch=arch, device=device)
+    if dataset is None:
+        raise UserInputError(f"give --dataset for a model from elsewhere ({path} records none): "
+                             f"one of {', '.join(list_datasets())}")
+    data = load_split(dataset, "test", data_dir=data_dir, max_examples=n_examples)
+    info = get_dataset_info(dataset, data_dir=data_dir)
+    if eps is None and threat_model == "Linf":
+        eps = info.default_eps
+    check_classifier(foreign.model, data.images[:2].to(device), str(path))
+    return evaluate_model(
+        foreign.model, data, eps=eps, attacks=attacks, n_examples=n_examples, device=device,
+        threat_model=threat_model, version=version, autoattack_attacks=autoattack_attacks,
+        model_info=foreign.describe(), checkpoint=foreign.path, **options,
+    )

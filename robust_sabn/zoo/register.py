@@ -1,0 +1,86 @@
+"""``register_models``: every exported model in a folder, into RobustBench's model dictionaries.
+
+RobustBench finds a model by name in ``robustbench.model_zoo.model_dicts``, which lives in
+memory: an entry put there in one process is gone in the next. The files of an export already
+describe each model (the entry JSON beside the weights), so one call in the new process,
+
+    >>> import robust_sabn.zoo
+    >>> robust_sabn.zoo.register_models("models")
+
+puts every exported CIFAR-10/100 or ImageNet model back, and RobustBench's own
+``load_model`` / ``benchmark`` work on them. Models of datasets RobustBench has no enum for
+(``fashion-mnist``, ``svhn``, ``npz``) cannot enter its dictionaries; they are listed with
+``in_robustbench=False`` and load with :func:`robust_sabn.zoo.load_model`, which has
+RobustBench's signature.
+
+Registration is explicit rather than done on ``import robust_sabn.zoo``: RobustBench has no
+model-folder setting to read (its ``load_model`` takes ``model_dir``, default ``./models``
+relative to the working directory), and an import that scans folders, imports RobustBench and
+can fail on a damaged file would be slow and surprising.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from robust_sabn.errors import UserInputError
+from robust_sabn.zoo.layout import ROBUSTBENCH_DATASETS
+from robust_sabn.zoo.load import architecture_factory, read_entry
+from robust_sabn.zoo.robustbench_zoo import register_robustbench_entry
+
+_MODEL_INFO_FOLDER = "model_info"
+
+
+@dataclass(frozen=True)
+class ExportedModel:
+    """One exported model found in a model folder."""
+
+    name: str
+    dataset: str
+    threat_model: str
+    in_robustbench: bool
+    """Whether it is in RobustBench's dictionaries (False: a dataset RobustBench lacks)."""
+
+
+def exported_models(model_dir: str | Path = "./models") -> list[ExportedModel]:
+    """The exported models under ``model_dir`` (entry JSONs in ``<dataset>/<threat_model>/``).
+
+    Raises:
+        UserInputError: ``model_dir`` is not a folder, or an entry JSON is damaged or misfiled.
+    """
+    base = Path(model_dir)
+    if not base.is_dir():
+        raise UserInputError(f"model folder {base} not found; export a model there with "
+                             f"robust-sabn zoo export CHECKPOINT --name NAME --model-dir {base}")
+    found = []
+    for path in sorted(base.glob("*/*/*.json")):
+        dataset, threat_model = path.parent.parent.name, path.parent.name
+        if dataset == _MODEL_INFO_FOLDER:
+            continue
+        read_entry(base, dataset, threat_model, path.stem)
+        found.append(ExportedModel(path.stem, dataset, threat_model,
+                                   dataset in ROBUSTBENCH_DATASETS))
+    return found
+
+
+def register_models(model_dir: str | Path = "./models") -> list[ExportedModel]:
+    """Add every exported model under ``model_dir`` to RobustBench's model dictionaries.
+
+    Afterwards ``robustbench.utils.load_model(model_name=NAME, model_dir=model_dir,
+    dataset=..., threat_model=...)`` loads them in this process. Calling it again is harmless.
+
+    Returns:
+        every exported model found; ``in_robustbench`` is False for the datasets RobustBench
+        has no enum for (load those with :func:`robust_sabn.zoo.load_model`).
+
+    Raises:
+        UserInputError: no such folder, a damaged entry, or a name RobustBench's own zoo uses.
+    """
+    models = exported_models(model_dir)
+    for model in models:
+        if model.in_robustbench:
+            factory = architecture_factory(model.name, model_dir, model.dataset,
+                                           model.threat_model)
+            register_robustbench_entry(model.name, model.dataset, model.threat_model, factory)
+    return models
