@@ -30,7 +30,8 @@ class ImageTensors:
     """A labelled image set held in memory.
 
     Attributes:
-        images: uint8 (N, C, H, W), pixels 0..255.
+        images: (N, C, H, W), uint8 pixels 0..255 or float pixels in [0, 1] (e.g. images from
+            a torchvision ``ToTensor`` pipeline).
         labels: int64 (N,).
         name: the dataset's registry name.
         indices: int64 (N,), each image's position in the dataset's official train or test set
@@ -48,10 +49,18 @@ class ImageTensors:
     augment_flip: bool | None = None
 
     def __post_init__(self) -> None:
-        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
-            raise ValueError(
-                f"images must be uint8 (N, C, H, W), got {self.images.dtype} "
-                f"{tuple(self.images.shape)}"
+        floating = self.images.is_floating_point()
+        if not (floating or self.images.dtype == torch.uint8) or self.images.ndim != 4:
+            raise UserInputError(
+                f"images must be (N, C, H, W), uint8 in 0..255 or float in [0, 1]; got "
+                f"{self.images.dtype} {tuple(self.images.shape)}"
+            )
+        if floating and self.images.numel() and not (
+                self.images.min() >= 0 and self.images.max() <= 1):
+            raise UserInputError(
+                f"float images must lie in [0, 1], these span {float(self.images.min()):g} to "
+                f"{float(self.images.max()):g}: divide 0..255 pixels by 255 (or pass uint8), "
+                "and undo any mean/std normalization (models normalize inside)"
             )
         if self.labels.dtype != torch.int64 or self.labels.shape != self.images.shape[:1]:
             raise ValueError(
