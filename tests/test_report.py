@@ -17,11 +17,12 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from robust_sabn.adversarial.report import PAPER_ROWS, ReportOptions, collect_results, render_report
+from robust_sabn.adversarial.report.tables import NORM_ORDER, format_percent
 from robust_sabn.cli.report import report_command
 from robust_sabn.errors import UserInputError
 from robust_sabn.nn import NORM_KINDS
-from robust_sabn.report import PAPER_ROWS, ReportOptions, collect_results, render_report
-from robust_sabn.report.tables import NORM_ORDER, bold_best, format_percent, mean_std
+from robust_sabn.report.kit import bold_best, mean_std
 
 FIXTURES = Path(__file__).parent / "fixtures" / "report" / "suite"
 
@@ -32,9 +33,9 @@ def test_mean_std_and_percent_strings() -> None:
     assert format_percent([0.80, 0.83]) == "81.50 ± 2.12"
     assert format_percent([0.5]) == "50.00"
     assert format_percent([]) == "-"
-    assert bold_best([[0.4, 0.42], [0.45, 0.47], []]) == ["41.00 ± 1.41", "**46.00 ± 1.41**",
-                                                          "-"]
-    assert bold_best([[0.5], [0.5]]) == ["50.00", "50.00"]
+    assert bold_best([[0.4, 0.42], [0.45, 0.47], []], scale=100) == [
+        "41.00 ± 1.41", "**46.00 ± 1.41**", "-"]
+    assert bold_best([[0.5], [0.5]], scale=100) == ["50.00", "50.00"]
 
 
 def test_norm_order_matches_the_family() -> None:
@@ -66,7 +67,7 @@ def test_report_from_fixture_records(tmp_path: Path) -> None:
     # footer: command, versions, hardware, wall time = 2630 s training + 160 s evaluation
     assert f"- Report command: `robust-sabn report {FIXTURES} -o {output} --eps 0.1`" in text
     assert "torch 2.4.1" in text and "cpu_count 2" in text
-    assert "- Total wall time: 46m 30s (training 43m 50s + evaluation 2m 40s)" in text
+    assert "- Training 43m 50s + evaluation 2m 40s (46m 30s)" in text
     # plots beside the Markdown, linked from it
     names = sorted(p.name for p in report.plots)
     assert names == ["fixture-robust-vs-eps.png", "fixture-training.png"]
@@ -125,9 +126,9 @@ def test_paper_numbers_beside_ours_when_the_setup_matches(tmp_path: Path) -> Non
 
 
 def test_bad_inputs_raise_user_errors(tmp_path: Path) -> None:
-    with pytest.raises(UserInputError, match="result path not found"):
+    with pytest.raises(UserInputError, match="no such file or folder"):
         render_report([tmp_path / "missing"], tmp_path / "r.md")
-    with pytest.raises(UserInputError, match="is not an evaluation record"):
+    with pytest.raises(UserInputError, match="is not an adversarial evaluation record"):
         render_report([FIXTURES / "bn-seed0" / "train_record.json"], tmp_path / "r.md")
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserInputError, match="no evaluation records found"):
@@ -167,8 +168,21 @@ def test_report_cli_writes_the_report_with_its_command(tmp_path: Path,
     monkeypatch.setattr(sys, "argv", ["robust-sabn", "report", *args])
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "1 AutoAttack warnings" in result.output
+    assert " ".join(result.output.split()) == (
+        f"report: {output} (0 unreadable records skipped; see its Warnings section)")
     text = output.read_text()
     assert f"- Report command: `robust-sabn report {FIXTURES} -o {output} --metric clean --eps " \
            "0.1`" in text
     assert "### PGD-20" not in text and "| BN | 81.50 ± 2.12 |" in text
+
+
+def test_report_shows_paired_differences_with_confidence_intervals(tmp_path: Path) -> None:
+    render_report([FIXTURES], tmp_path / "d.md")
+    text = (tmp_path / "d.md").read_text()
+    assert "## Differences with 95 % confidence intervals" in text
+    # seeds 0/1: SaAuxBN 0.90/0.92 vs BN 0.80/0.83 -> differences 10 and 9 points, mean 9.5,
+    # sd 0.7071, t(0.975, 1) = 12.706 -> half-width 12.706 * 0.7071 / sqrt(2) = 6.35
+    assert "| Clean accuracy | clean | SaAuxBN | BN | +9.50 [+3.15, +15.85] | 2 |" in text
+    assert "| PGD-20 | adv | SaAuxBN | BN | +4.50 [-1.85, +10.85] not resolved | 2 |" in text
+    # the clean branch of SaAuxBN was not attacked by AutoAttack: no row
+    assert "| AutoAttack (standard) | clean |" not in text

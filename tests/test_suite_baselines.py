@@ -16,11 +16,13 @@ from fake_cifar import write_fake_cifar10
 from test_suites import SUITES_DIR, FakeEvaluator, FakeTrainer, write_suite
 from torch import nn
 
+from robust_sabn.adversarial.record import branch_results, evaluation_record, settings_of
+from robust_sabn.adversarial.report import ReportOptions, collect_results, render_report
+from robust_sabn.adversarial.report.baselines import baseline_label, relabel_baselines
 from robust_sabn.artifacts import ModelSpec, file_sha256, save_checkpoint
+from robust_sabn.artifacts.result import ResultRecord, read_result
 from robust_sabn.compat import import_robustbench
 from robust_sabn.errors import UserInputError
-from robust_sabn.report import ReportOptions, collect_results, render_report
-from robust_sabn.report.baselines import baseline_label, relabel_baselines
 from robust_sabn.suites import load_suite, run_suite, suite_status
 from robust_sabn.zoo import register_architecture
 
@@ -141,26 +143,31 @@ class BaselineFakeEvaluator(FakeEvaluator):
         super().__init__()
         self.baseline_calls: list[tuple[str, dict[str, Any]]] = []
 
-    def __call__(self, checkpoint: Any, **settings: Any) -> dict[str, Any]:
+    def __call__(self, checkpoint: Any, **settings: Any) -> ResultRecord:
         if not str(checkpoint).startswith("robustbench:"):
-            return {**super().__call__(checkpoint, **settings), "dataset": "cifar10"}
+            record = super().__call__(checkpoint, **settings)
+            record.subject["dataset"] = "cifar10"
+            return record
         self.baseline_calls.append((checkpoint, settings))
         keys = {"pgd": f"pgd-{settings['pgd_steps']}",
                 "autoattack": f"autoattack-{settings['version']}"}
-        return {
-            "kind": "evaluation", "model": {"robustbench": checkpoint.split(":")[1]},
-            "checkpoint": None, "checkpoint_sha256": None, "dataset": settings["dataset"],
-            "split": "test", "n_examples": settings["n_examples"], "threat_model": "Linf",
-            "eps": settings["eps"], "norm": None, "seed": 0, "wall_time_s": 1.0,
-            "branches": {"shared": {"clean_accuracy": 0.95, "robust_accuracy": {
+        return evaluation_record(
+            subject={"model": {"robustbench": checkpoint.split(":")[1]}, "checkpoint": None,
+                     "checkpoint_sha256": None, "dataset": settings["dataset"], "split": "test",
+                     "norm": None},
+            settings={"n_examples": settings["n_examples"], "threat_model": "Linf",
+                      "eps": settings["eps"], "seed": 0},
+            branches={"shared": {"clean_accuracy": 0.95, "robust_accuracy": {
                 keys[a]: 0.6 - settings["eps"] for a in settings["attacks"]}}},
-        }
+            wall_time_s=1.0,
+        )
 
 
 def run_with_fakes(path: Path, out: Path) -> tuple[BaselineFakeEvaluator, Any]:
     evaluator = BaselineFakeEvaluator()
-    result = run_suite(path, out_root=out, progress=False, train_fn=FakeTrainer(),
-                       evaluate_fn=evaluator, report_path=out / "report.md")
+    result = run_suite(path, out_root=out, progress=False,
+                       hooks={"train": FakeTrainer(), "evaluate": evaluator},
+                       report_path=out / "report.md")
     return evaluator, result
 
 
@@ -187,12 +194,12 @@ def test_runner_evaluates_baselines_like_the_runs_and_skips_them_when_done(tmp_p
     folder = out / "tiny" / "baseline-Wong2020Fast"
     assert sorted(p.name for p in folder.iterdir()) == [
         "eval-aa-eps0.1.json", "eval-pgd-eps0.05.json", "eval-pgd-eps0.1.json"]
-    record = json.loads((folder / "eval-pgd-eps0.1.json").read_text())
-    assert record["suite"]["baseline"] == {"robustbench": "Wong2020Fast", "label": "Fast-AT",
+    record = read_result(folder / "eval-pgd-eps0.1.json")
+    assert record.suite["baseline"] == {"robustbench": "Wong2020Fast", "label": "Fast-AT",
                                            "weights_sha256": {}}
     assert "| Fast-AT (RobustBench) | 95.00 | 95.00 |" in result.report.read_text()
     status = suite_status(path, out_root=out)
-    assert status.complete and status.evaluations_total == 2 * 3 + 3
+    assert status.complete and status.counts["evaluate"][1] == 2 * 3 + 3
 
     again, result = run_with_fakes(path, out)
     assert again.baseline_calls == [] and again.calls == [] and result.executed == []
@@ -203,8 +210,8 @@ def test_runner_evaluates_baselines_like_the_runs_and_skips_them_when_done(tmp_p
     weights.write_bytes(b"weights v1")
     third, _ = run_with_fakes(path, out)
     assert len(third.baseline_calls) == 3 and third.calls == []
-    record = json.loads((folder / "eval-pgd-eps0.1.json").read_text())
-    assert record["suite"]["baseline"]["weights_sha256"] == {
+    record = read_result(folder / "eval-pgd-eps0.1.json")
+    assert record.suite["baseline"]["weights_sha256"] == {
         "Wong2020Fast.pt": file_sha256(weights)}
     assert run_with_fakes(path, out)[0].baseline_calls == []
     weights.write_bytes(b"weights v2")
@@ -352,21 +359,22 @@ def test_suite_evaluates_a_registered_robustbench_model_end_to_end(
     monkeypatch.setattr(robustbench.utils, "load_model", spy)
     path = baseline_suite(tmp_path, E2E_SUITE)
     out = tmp_path / "runs"
-    result = run_suite(path, out_root=out, progress=False, train_fn=CheckpointTrainer(),
+    result = run_suite(path, out_root=out, progress=False, hooks={"train": CheckpointTrainer()},
                        report_path=out / "report.md")
 
     assert loads == [name]
-    record = json.loads((out / "tiny" / f"baseline-{name}" / "eval-pgd-eps8-255.json")
-                        .read_text())
-    assert record["model"] == {"robustbench": name} and record["dataset"] == "cifar10"
-    assert record["n_examples"] == 4 and record["eps"] == pytest.approx(8 / 255)
-    (branch,) = record["branches"].values()
+    record = read_result(out / "tiny" / f"baseline-{name}" / "eval-pgd-eps8-255.json")
+    assert record.subject["model"] == {"robustbench": name}
+    assert record.subject["dataset"] == "cifar10"
+    settings = settings_of(record)
+    assert settings["n_examples"] == 4 and settings["eps"] == pytest.approx(8 / 255)
+    (branch,) = branch_results(record).values()
     assert branch["clean_accuracy"] == 0.75
     assert 0.0 <= branch["robust_accuracy"]["pgd-3"] <= 0.75
-    assert record["suite"]["baseline"]["weights_sha256"] == {f"{name}.pt": file_sha256(weights)}
+    assert record.suite["baseline"]["weights_sha256"] == {f"{name}.pt": file_sha256(weights)}
     assert (out / "tiny" / "saauxbn-seed0" / "eval-pgd-eps8-255.json").is_file()
     assert f"| {name} (RobustBench) | 75.00 | 75.00 |" in result.report.read_text()
 
-    again = run_suite(path, out_root=out, progress=False, train_fn=CheckpointTrainer(),
+    again = run_suite(path, out_root=out, progress=False, hooks={"train": CheckpointTrainer()},
                       report_path=out / "report.md")
     assert again.executed == [] and loads == [name]

@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from robust_sabn.adversarial.record import evaluation_record
+from robust_sabn.adversarial.suite_task import AdversarialTask
+from robust_sabn.artifacts.result import ResultRecord
 from robust_sabn.cli.suite import app as suite_app
 from robust_sabn.errors import UserInputError
 from robust_sabn.suites import load_suite, register_task, run_suite, suite_status, task_kinds
-from robust_sabn.suites.adversarial import AdversarialTask
 
 SUITES_DIR = Path(__file__).resolve().parents[1] / "suites"
 
@@ -119,8 +121,8 @@ BAD_FILES = [
      ["runs.train.schedule: unknown value 'linear'; choose one of multistep, cosine"]),
     ("matrix key in train", ("epochs = 2", "epochs = 2\nseed = 3", 1),
      ["runs.train.seed: set seed in [runs]"]),
-    ("task kind", ('task = "adversarial"', 'task = "gan"', 1),
-     ["task: unknown suite task kind 'gan'; choose one of adversarial"]),
+    ("task kind", ('task = "adversarial"', 'task = "quantum"', 1),
+     ["task: unknown suite task kind 'quantum'; choose one of adversarial"]),
     ("unknown attack", ('attacks = ["pgd"]', 'attacks = ["pdg"]', 1),
      ["evaluations[0].attacks[0]: unknown attack 'pdg'"]),
     ("bad eps", ("eps = [0.05, 0.1]", 'eps = [0.05, "8/0"]', 1),
@@ -173,7 +175,7 @@ def test_missing_sections_are_named(tmp_path: Path) -> None:
 
 
 def test_task_registry_rejects_a_second_registration() -> None:
-    assert task_kinds() == ["adversarial"]
+    assert task_kinds() == ["adversarial", "gan", "nas", "style"]
     with pytest.raises(ValueError, match="already registered"):
         register_task("adversarial", AdversarialTask())
 
@@ -214,22 +216,23 @@ class FakeEvaluator:
     def __init__(self) -> None:
         self.calls: list[tuple[str, float, dict[str, Any]]] = []
 
-    def __call__(self, checkpoint: Path, **settings: Any) -> dict[str, Any]:
+    def __call__(self, checkpoint: Path, **settings: Any) -> ResultRecord:
         self.calls.append((checkpoint.parent.name, settings["eps"], settings))
         norm = checkpoint.parent.name.split("-")[0]
         branches = ["shared"] if norm == "bn" else settings["branches"] or ["clean", "adv"]
         keys = {"pgd": f"pgd-{settings['pgd_steps']}",
                 "autoattack": f"autoattack-{settings['version']}"}
-        return {
-            "kind": "evaluation", "model": {"name": "small_cnn", "norm": norm, "kwargs": {}},
-            "checkpoint": str(checkpoint),
-            "checkpoint_sha256": hashlib.sha256(checkpoint.read_bytes()).hexdigest(),
-            "dataset": "fashion-mnist", "split": "test", "n_examples": settings["n_examples"],
-            "threat_model": "Linf", "eps": settings["eps"], "norm": norm, "seed": 0,
-            "wall_time_s": 1.0,
-            "branches": {b: {"clean_accuracy": 0.9, "robust_accuracy": {
+        return evaluation_record(
+            subject={"model": {"name": "small_cnn", "norm": norm, "kwargs": {}}, "norm": norm,
+                     "checkpoint": str(checkpoint),
+                     "checkpoint_sha256": hashlib.sha256(checkpoint.read_bytes()).hexdigest(),
+                     "dataset": "fashion-mnist", "split": "test"},
+            settings={"n_examples": settings["n_examples"], "threat_model": "Linf",
+                      "eps": settings["eps"], "seed": 0},
+            branches={b: {"clean_accuracy": 0.9, "robust_accuracy": {
                 keys[a]: 0.5 - settings["eps"] for a in settings["attacks"]}} for b in branches},
-        }
+            wall_time_s=1.0,
+        )
 
 
 def trained(trainer: FakeTrainer) -> list[str]:
@@ -238,7 +241,8 @@ def trained(trainer: FakeTrainer) -> list[str]:
 
 def run_fake(path: Path, out: Path, trainer: FakeTrainer, evaluator: FakeEvaluator,
              **kwargs: Any) -> Any:
-    return run_suite(path, out_root=out, progress=False, train_fn=trainer, evaluate_fn=evaluator,
+    return run_suite(path, out_root=out, progress=False,
+                     hooks={"train": trainer, "evaluate": evaluator},
                      report_path=out / "report.md", **kwargs)
 
 
@@ -298,8 +302,8 @@ def test_killed_suite_resumes_the_half_trained_run(tmp_path: Path) -> None:
         run_fake(path, out, trainer, evaluator)
     assert trained(trainer) == ["bn-seed0", "bn-seed1", "saauxbn-seed0"]
     status = suite_status(path, out_root=out)
-    assert (status.runs_done, status.runs_total) == (2, 4)
-    assert (status.evaluations_done, status.evaluations_total) == (6, 12)
+    assert status.counts == {"train": (2, 4), "evaluate": (6, 12)}
+    assert status.summary() == "train 2/4, evaluate 6/12"
 
     trainer2, evaluator2 = FakeTrainer(), FakeEvaluator()
     run_fake(path, out, trainer2, evaluator2)
@@ -323,10 +327,10 @@ def test_suite_runs_by_name_from_the_suites_folder(tmp_path: Path) -> None:
     write_suite(tmp_path / "suites")
     trainer = FakeTrainer()
     result = run_suite("tiny", suites_dir=tmp_path / "suites", out_root=tmp_path / "runs",
-                       progress=False, train_fn=trainer, evaluate_fn=FakeEvaluator(),
+                       progress=False, hooks={"train": trainer, "evaluate": FakeEvaluator()},
                        report_path=tmp_path / "r.md")
     assert result.suite_dir == tmp_path / "runs" / "tiny" and len(trainer.calls) == 4
-    with pytest.raises(UserInputError, match=r"no suite 'nope' .*suites in .*: tiny"):
+    with pytest.raises(UserInputError, match=r"no suite 'nope' .*known suites: .*tiny"):
         run_suite("nope", suites_dir=tmp_path / "suites")
 
 

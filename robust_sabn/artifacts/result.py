@@ -207,7 +207,7 @@ def parse_result(data: Any, source: str) -> ResultRecord:
 
     if not isinstance(data, dict):
         raise UserInputError(f"{source} is not a robust-sabn result record (not a JSON object)")
-    if data.get("schema_version") == 1:
+    if "task" not in data and "kind" in data and data.get("schema_version", 1) == 1:
         data = upgrade_v1(data)
     try:
         return ResultRecord.model_validate(data)

@@ -27,11 +27,65 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.command("train")(train_command)
-app.command("eval")(eval_command)
+_TASK_EPILOG = ("This is the adversarial task. For another benchmark, add --task TASK (gan, nas, "
+                "style): `robust-sabn {0} --task gan ARGS` runs `robust-sabn gan {0} ARGS`; see "
+                "`robust-sabn gan {0} --help` for its options.")
+app.command("train", epilog=_TASK_EPILOG.format("train"))(train_command)
+app.command("eval", epilog=_TASK_EPILOG.format("eval"))(eval_command)
 app.command("report")(report_command)
 app.add_typer(suite_app, name="suite", help="Declarative benchmark suites: list, run.")
 app.add_typer(zoo_app, name="zoo", help="RobustBench model zoo: export, info, benchmark.")
+
+
+def _mount_task_apps() -> None:
+    """Mount each built-in task's own commands (``robust_sabn/<task>/cli.py``, a typer ``app``)
+    as ``robust-sabn <task> ...``; a task without a CLI module is skipped."""
+    from importlib import import_module
+
+    from robust_sabn.suites.tasks import BUILTIN_TASKS
+
+    for task in BUILTIN_TASKS:
+        try:
+            module = import_module(f"robust_sabn.{task}.cli")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"robust_sabn.{task}.cli" and exc.name != f"robust_sabn.{task}":
+                raise
+            continue
+        app.add_typer(module.app, name=task)
+
+
+_mount_task_apps()
+
+FORWARDED = ("train", "eval")
+"""Commands that ``--task TASK`` sends to ``robust-sabn TASK <command>``."""
+
+
+def forward_task(argv: list[str]) -> list[str]:
+    """``train --task gan ARGS`` -> ``gan train ARGS`` (likewise ``eval``); other argument
+    lists, and ``--task adversarial`` (the default task, served by the top-level commands), are
+    returned as they are, without ``--task``."""
+    if not argv or argv[0] not in FORWARDED:
+        return argv
+    rest = list(argv[1:])
+    for i, arg in enumerate(rest):
+        if arg == "--task" and i + 1 < len(rest):
+            task = rest[i + 1]
+            del rest[i:i + 2]
+            break
+        if arg.startswith("--task="):
+            task = arg.removeprefix("--task=")
+            del rest[i]
+            break
+    else:
+        return argv
+    if task == "adversarial":
+        return [argv[0], *rest]
+    mounted = [group.name for group in app.registered_groups if group.name != "suite"
+               and group.name != "zoo"]
+    if task not in mounted:
+        raise UserInputError(f"unknown task {task!r} for {argv[0]}; choose one of "
+                             f"{', '.join(['adversarial', *mounted])}")
+    return [task, argv[0], *rest]
 
 INTERRUPTED = 130
 
@@ -46,7 +100,8 @@ def _fail(message: str, code: int) -> None:
 def main() -> None:
     """Console-script entry point: exit 0 on success, 2 on bad input, 130 when interrupted."""
     try:
-        code = app(prog_name="robust-sabn", standalone_mode=False)
+        code = app(args=forward_task(sys.argv[1:]), prog_name="robust-sabn",
+                   standalone_mode=False)
     except UserInputError as exc:
         _fail(str(exc), 2)
     except typer.TyperException as exc:  # typer's usage errors: unknown option, bad int ...

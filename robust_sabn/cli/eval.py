@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from robust_sabn.artifacts import write_record
 from robust_sabn.artifacts.paths import check_output_file
 from robust_sabn.attacks.autoattack_adapter import AUTOATTACK_ATTACKS, AUTOATTACK_VERSIONS
 from robust_sabn.attacks.registry import list_attacks
@@ -17,7 +16,8 @@ from robust_sabn.cli.parse import parse_device, parse_list
 
 def eval_command(
     checkpoint: Annotated[str, typer.Argument(
-        help="A robust-sabn checkpoint (.pt), or robustbench:NAME for a RobustBench zoo model.")],
+        help="A robust-sabn checkpoint (.pt), a TorchScript or torch.export archive (.pt2), "
+             "a state dict with --arch, or robustbench:NAME for a RobustBench zoo model.")],
     attacks: Annotated[str, typer.Option(
         help=f"Comma-separated attacks from {', '.join(list_attacks())}; an empty string for "
              "clean accuracy only.")] = "pgd,autoattack",
@@ -38,8 +38,12 @@ def eval_command(
         help="Steps k of PGD-k (step size 2.5 * eps / k).")] = 20,
     seed: Annotated[int, typer.Option(help="Seed for the attacks' random starts.")] = 0,
     dataset: Annotated[str | None, typer.Option(
-        help="Dataset for robustbench:NAME models (default cifar10); for a checkpoint it must "
-             "be the one it was trained on (default: the checkpoint's).")] = None,
+        help="Dataset for robustbench:NAME models (default cifar10); required for archives "
+             "and state dicts; for a checkpoint it must be the one it was trained on (default: "
+             "the checkpoint's).")] = None,
+    arch: Annotated[str | None, typer.Option(
+        help="Architecture of a state dict, as package.module:factory (factory() builds the "
+             "model; weights load with weights_only=True).")] = None,
     data_dir: Annotated[Path | None, typer.Option(
         help="Folder with the dataset files (default: the training run's, else system / cache "
              "locations).")] = None,
@@ -50,30 +54,35 @@ def eval_command(
         help="Write the JSON result record to this file (checked before evaluating).")] = None,
 ) -> None:
     """Evaluate a model: clean and robust accuracy per branch, one JSON result record."""
+    from robust_sabn.artifacts.result import write_result
     from robust_sabn.evaluate import (
         evaluate_checkpoint,
         parse_eps,
         render_cascade_table,
         render_evaluation_table,
     )
+    from robust_sabn.evaluate.foreign import FOREIGN_KINDS, evaluate_foreign, model_file_kind
 
     if out is not None:
         check_output_file(out, option="--out")
-    record = evaluate_checkpoint(
-        checkpoint, attacks=tuple(parse_list(attacks)),
-        eps=parse_eps(eps) if eps is not None else None, n_examples=n_examples,
-        batch_size=batch_size, branches=[branch] if branch else None, version=version,
-        autoattack_attacks=parse_list(aa_attacks) if aa_attacks else None, pgd_steps=pgd_steps,
-        seed=seed, dataset=dataset, data_dir=data_dir, model_dir=model_dir,
+    options: dict[str, Any] = dict(
+        attacks=tuple(parse_list(attacks)), eps=parse_eps(eps) if eps is not None else None,
+        n_examples=n_examples, batch_size=batch_size, branches=[branch] if branch else None,
+        version=version, autoattack_attacks=parse_list(aa_attacks) if aa_attacks else None,
+        pgd_steps=pgd_steps, seed=seed, dataset=dataset, data_dir=data_dir,
         device=parse_device(device),
     )
+    if arch is not None or model_file_kind(checkpoint) in FOREIGN_KINDS:
+        record = evaluate_foreign(checkpoint, arch=arch, **options)
+    else:
+        record = evaluate_checkpoint(checkpoint, model_dir=model_dir, **options)
     console = output_console()
     console.print(render_evaluation_table(record))
-    if any(b.get("autoattack") for b in record["branches"].values()):
+    autoattack = record.extras.get("autoattack") or {}
+    if autoattack:
         console.print(render_cascade_table(record))
-    for flag in (f for b in record["branches"].values() for f in b.get("autoattack", {})
-                 .get("flags", [])):
+    for flag in (f for result in autoattack.values() for f in result.get("flags", [])):
         console.print(f"[yellow]AutoAttack warning:[/] {flag}")
     if out is not None:
-        write_record(out, record)
+        write_result(out, record)
         console.print(f"record written to {out}")

@@ -14,7 +14,7 @@ from robust_sabn.cli.console import output_console
 
 def report_command(
     results: Annotated[list[Path], typer.Argument(
-        help="Evaluation records (.json), run folders or suite folders holding them.")],
+        help="Result records (.json) of one task, or run/suite folders holding them.")],
     output: Annotated[Path, typer.Option(
         "--output", "-o", help="Markdown file to write; plots go beside it.")],
     metric: Annotated[list[str] | None, typer.Option(
@@ -32,17 +32,23 @@ def report_command(
         help="Metric plotted against eps; default: the one measured at most eps.")] = None,
     title: Annotated[str | None, typer.Option(help="Report heading.")] = None,
 ) -> None:
-    """Render a comparison report (mean ± std over seeds) from evaluation records."""
-    from robust_sabn.report import ReportOptions, render_report
+    """Render a comparison report from result records of any task (the records' task picks the
+    renderer); the options below are the adversarial report's."""
+    from robust_sabn.artifacts.paths import check_output_file
+    from robust_sabn.evaluate import check_eps
+    from robust_sabn.report import render_records
     from robust_sabn.units import parse_eps
 
-    options = ReportOptions(
-        metrics=tuple(metric) if metric else None, branches=tuple(branch) if branch else None,
-        branch=plot_branch, eps=parse_eps(eps) if eps is not None else None, rows=rows,
-        curve_metric=curve_metric, title=title,
-    )
+    check_output_file(output, option="-o")
+
+    given = {"metrics": tuple(metric) if metric else None,
+             "branches": tuple(branch) if branch else None,
+             "branch": plot_branch if plot_branch != "adv" else None,
+             "eps": check_eps(parse_eps(eps)) if eps is not None else None,
+             "rows": rows if rows != "norm" else None, "curve_metric": curve_metric,
+             "title": title}
+    options = {key: value for key, value in given.items() if value is not None}
     command = shlex.join(["robust-sabn", *sys.argv[1:]])
-    report = render_report(results, output, options=options, command=command)
-    plots = ", ".join(str(p) for p in report.plots) or "none"
-    output_console().print(f"report: {report.path} (plots: {plots}; {report.warnings} AutoAttack "
-                    "warnings)", highlight=False)
+    path, warnings = render_records(results, output, options=options, command=command)
+    output_console().print(f"report: {path} ({len(warnings)} unreadable records skipped; see "
+                           "its Warnings section)", highlight=False)

@@ -14,26 +14,26 @@ from robust_sabn.errors import UserInputError
 app = typer.Typer(help="Benchmark suites defined in suites/*.toml: list them, run them.",
                   no_args_is_help=True, add_completion=False)
 
-SuitesDir = Annotated[Path, typer.Option(help="Folder of suite definitions (*.toml).")]
+SuitesDir = Annotated[Path | None, typer.Option(
+    help="An extra folder of suite definitions (*.toml), searched first; then "
+         "$ROBUST_SABN_SUITES, ./suites and the suites shipped with robust-sabn.")]
 OutRoot = Annotated[Path, typer.Option(help="Results go to OUT/<suite name>/.")]
 
 
 @app.command("list")
-def list_command(suites_dir: SuitesDir = Path("suites"), out: OutRoot = Path("runs")) -> None:
-    """Show the suites and how much of each is done (training runs, evaluations)."""
+def list_command(suites_dir: SuitesDir = None, out: OutRoot = Path("runs")) -> None:
+    """Show the suites and how many of each one's steps are done, per kind of step."""
     from robust_sabn.suites import list_suite_files, load_suite, suite_status
 
-    table = Table("suite", "task", "runs", "evaluations", "description")
+    table = Table("suite", "task", "steps done", "description", "file")
     for path in list_suite_files(suites_dir):
         try:
             suite = load_suite(path)
             status = suite_status(suite, out_root=out)
         except UserInputError as exc:
-            table.add_row(path.stem, "-", "-", "-", f"[red]invalid:[/] {exc}")
+            table.add_row(path.stem, "-", "-", f"[red]invalid:[/] {exc}", str(path))
             continue
-        table.add_row(suite.name, suite.task, f"{status.runs_done}/{status.runs_total}",
-                      f"{status.evaluations_done}/{status.evaluations_total}",
-                      suite.description)
+        table.add_row(suite.name, suite.task, status.summary(), suite.description, str(path))
     output_console().print(table)
 
 
@@ -45,7 +45,7 @@ def run_command(
     out: OutRoot = Path("runs"),
     report: Annotated[Path | None, typer.Option(
         help="Markdown report path (default: the suite's, else reports/<suite>.md).")] = None,
-    suites_dir: SuitesDir = Path("suites"),
+    suites_dir: SuitesDir = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress display.")] = False,
 ) -> None:
     """Train and evaluate what is not done yet (a killed suite resumes), then write the report."""

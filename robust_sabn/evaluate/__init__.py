@@ -1,19 +1,17 @@
 """Evaluation: clean / PGD-k / AutoAttack accuracy per branch -> an evaluation record.
 
-A record (``kind: "evaluation"``) holds ``model`` (spec dict or {"robustbench": name}),
-``checkpoint``, ``checkpoint_sha256``, ``dataset``, ``split``, ``n_examples``, ``threat_model``,
-``eps`` ([0, 1] pixel scale), ``norm``, ``seed``, ``batch_size``, ``attack_settings`` (per key:
-steps, step size, AutoAttack version), ``wall_time_s`` (the forward passes and attacks, not the
-loading) and ``branches``::
+:func:`evaluate_model` and :func:`evaluate_checkpoint` return a
+:class:`~robust_sabn.artifacts.result.ResultRecord` (task ``adversarial``, kind ``evaluation``)
+whose ``accuracy`` metrics are one per branch and attack (``condition={"attack": "pgd-20",
+"eps": 0.1}``; ``"clean"`` for unperturbed inputs), with the AutoAttack cascade and sanity flags
+in ``extras["autoattack"]``; see :mod:`robust_sabn.adversarial.record` for the layout and
+:func:`robust_sabn.adversarial.record.branch_results` for a per-branch view::
 
-    {"adv": {"clean_accuracy": 0.81,
-             "robust_accuracy": {"pgd-20": 0.52, "autoattack-standard": 0.48},
-             "autoattack": {"version": "standard", "attacks": [...],
-                            "cascade": [{"attack": "apgd-ce", "robust_accuracy": 0.50}, ...],
-                            "flags": [...]},
-             "time_s": {"clean": 0.1, "pgd-20": 3.0, "autoattack-standard": 40.0}}}
+    >>> record = evaluate_checkpoint("runs/mine/best.pt", n_examples=500)
+    >>> record.value("accuracy", "adv", attack="autoattack-standard")
+    0.498
 
-plus ``created``, ``command``, ``versions`` and ``hardware``. Accuracies are fractions in [0, 1].
+Accuracies are fractions in [0, 1]; eps is on the [0, 1] pixel scale.
 """
 
 from robust_sabn.evaluate.evaluator import (

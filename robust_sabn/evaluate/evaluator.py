@@ -1,7 +1,7 @@
 """Clean, PGD-k and AutoAttack accuracy of every branch of a model, as one evaluation record.
 
     >>> record = evaluate_checkpoint("runs/fmnist/best.pt", n_examples=1000)
-    >>> record["branches"]["adv"]["robust_accuracy"]["autoattack-standard"]
+    >>> record.value("accuracy", "adv", attack="autoattack-standard")
     0.713
 
 The model is in eval mode for every forward pass and attack, and every module gets its previous
@@ -20,7 +20,9 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor, nn
 
-from robust_sabn.artifacts import file_sha256, load_model, new_record
+from robust_sabn.adversarial.record import evaluation_record
+from robust_sabn.artifacts import file_sha256, load_model
+from robust_sabn.artifacts.result import ResultRecord
 from robust_sabn.attacks.autoattack_adapter import AUTOATTACK_PRESETS, run_autoattack
 from robust_sabn.attacks.mode import model_mode
 from robust_sabn.attacks.registry import attack_key, get_attack_info, make_attack
@@ -117,7 +119,7 @@ def evaluate_model(
     split: str = "test",
     model_info: dict[str, Any] | None = None,
     checkpoint: str | Path | None = None,
-) -> dict[str, Any]:
+) -> ResultRecord:
     """Evaluate every (or each given) branch of ``model`` on the first ``n_examples`` of ``data``.
 
     Args:
@@ -140,7 +142,7 @@ def evaluate_model(
         checkpoint: recorded, with its SHA-256, when the model came from a file.
 
     Returns:
-        The evaluation record (see ``robust_sabn.evaluate`` for its fields).
+        The evaluation record (layout: :mod:`robust_sabn.adversarial.record`).
 
     Raises:
         UserInputError: bad eps, attack, AutoAttack version or attack, branch, or size.
@@ -160,18 +162,20 @@ def evaluate_model(
     check_data_fits_model(model, x, y, what=f"the {split} images of {data.name}",
                           model_name=str(checkpoint or type(model).__name__))
 
-    record = new_record(
-        "evaluation",
-        model=model_info if model_info is not None else {"class": type(model).__name__},
-        checkpoint=str(checkpoint) if checkpoint is not None else None,
-        checkpoint_sha256=file_sha256(checkpoint) if checkpoint is not None else None,
-        dataset=data.name, split=split, n_examples=len(x), threat_model=threat_model, eps=eps,
-        norm=(model_info or {}).get("norm"), seed=seed, batch_size=batch_size,
-        attack_settings=attack_settings(
+    subject = {
+        "model": model_info if model_info is not None else {"class": type(model).__name__},
+        "norm": (model_info or {}).get("norm"), "dataset": data.name, "split": split,
+        "checkpoint": str(checkpoint) if checkpoint is not None else None,
+        "checkpoint_sha256": file_sha256(checkpoint) if checkpoint is not None else None,
+    }
+    settings = {
+        "eps": eps, "threat_model": threat_model, "n_examples": len(x), "seed": seed,
+        "batch_size": batch_size,
+        "attack_settings": attack_settings(
             attacks, eps=eps, pgd_steps=pgd_steps, pgd_step_size=pgd_step_size,
             version=version, autoattack_attacks=autoattack_attacks,
         ),
-    )
+    }
     start = time.perf_counter()
     has_branches = bool(branch_names(model))
     results: dict[str, Any] = {}
@@ -183,9 +187,8 @@ def evaluate_model(
                 seed=seed, pgd_steps=pgd_steps, pgd_step_size=pgd_step_size,
                 autoattack_attacks=autoattack_attacks, threat_model=threat_model,
             )
-    record["wall_time_s"] = time.perf_counter() - start
-    record["branches"] = results
-    return record
+    return evaluation_record(subject=subject, settings=settings, branches=results,
+                             wall_time_s=time.perf_counter() - start)
 
 
 def _default_eps(dataset: str, threat_model: str) -> float:
@@ -242,7 +245,7 @@ def evaluate_checkpoint(
     threat_model: str = "Linf",
     dataset: str | None = None,
     model_dir: str | Path = "models",
-) -> dict[str, Any]:
+) -> ResultRecord:
     """Load a robust-sabn checkpoint (or a RobustBench model) and evaluate it on ``split``.
 
     ``checkpoint`` is a checkpoint file, or ``robustbench:NAME`` for a RobustBench zoo model

@@ -6,6 +6,8 @@ from typing import Any
 
 from rich.table import Table
 
+from robust_sabn.adversarial.record import branch_results, settings_of
+from robust_sabn.artifacts.result import ResultRecord
 from robust_sabn.units import format_eps
 
 _ATTACK_LABELS = {"pgd": "PGD", "pgd-l2": "PGD-L2", "cw": "CW", "fgsm": "FGSM"}
@@ -36,20 +38,21 @@ def model_label(model: dict[str, Any] | None) -> str:
     return str(model.get("class", "model"))
 
 
-def _title(record: dict[str, Any]) -> str:
+def _title(record: ResultRecord) -> str:
+    subject, settings = record.subject, settings_of(record)
     return (
-        f"{model_label(record.get('model'))} on {record.get('dataset')} {record.get('split')}, "
-        f"n={record.get('n_examples')}, {record.get('threat_model', 'Linf')} "
-        f"eps={format_eps(float(record['eps']))}"
+        f"{model_label(subject.get('model'))} on {subject.get('dataset')} {subject.get('split')}, "
+        f"n={settings.get('n_examples')}, {settings.get('threat_model', 'Linf')} "
+        f"eps={format_eps(float(settings['eps']))}"
     )
 
 
-def render_evaluation_table(record: dict[str, Any]) -> Table:
+def render_evaluation_table(record: ResultRecord) -> Table:
     """One row per branch: clean accuracy, then robust accuracy per attack, as percentages.
 
     AutoAttack's sanity flags, if any, are listed in the caption as "branch: flag".
     """
-    branches: dict[str, Any] = record["branches"]
+    branches = branch_results(record)
     keys = list(dict.fromkeys(k for b in branches.values() for k in b["robust_accuracy"]))
     title = _title(record)
     table = Table(title=title, min_width=len(title))  # the title on one line where it fits
@@ -68,9 +71,9 @@ def render_evaluation_table(record: dict[str, Any]) -> Table:
     return table
 
 
-def render_cascade_table(record: dict[str, Any]) -> Table:
+def render_cascade_table(record: ResultRecord) -> Table:
     """One row per branch: clean accuracy and the robust accuracy after each AutoAttack attack."""
-    branches = {name: entry for name, entry in record["branches"].items()
+    branches = {name: entry for name, entry in branch_results(record).items()
                 if entry.get("autoattack")}
     steps = list(dict.fromkeys(s["attack"] for e in branches.values()
                                for s in e["autoattack"]["cascade"]))

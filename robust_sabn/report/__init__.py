@@ -1,25 +1,54 @@
-"""Reports: result records (JSON) -> Markdown tables and PNG plots.
+"""Reports: result records (JSON) -> Markdown with tables, statistics and images.
 
-Reads records only; never imports torch, the models, training or evaluation.
+This package is the kit every task's report is built from (:mod:`robust_sabn.report.kit`,
+:mod:`robust_sabn.report.stats`) and :func:`render_records`, which reads records of any task
+and hands them to that task's renderer. It reads records only; it never imports torch.
 
-    >>> from robust_sabn.report import ReportOptions, render_report
-    >>> render_report(["runs/adversarial-fmnist"], "reports/adversarial-fmnist.md",
-    ...               options=ReportOptions(metrics=("clean", "pgd-20"), eps=0.1))
+    >>> from robust_sabn.report import render_records
+    >>> render_records(["runs/adversarial-fmnist"], "reports/adversarial-fmnist.md")
 """
 
-from robust_sabn.report.collect import ResultSet, RunResults, collect_results, find_records
-from robust_sabn.report.document import ROWS, Report, ReportOptions, render_report
-from robust_sabn.report.paper import CITATION, PAPER_ROWS
+from __future__ import annotations
 
-__all__ = [
-    "CITATION",
-    "PAPER_ROWS",
-    "ROWS",
-    "Report",
-    "ReportOptions",
-    "ResultSet",
-    "RunResults",
-    "collect_results",
-    "find_records",
-    "render_report",
-]
+import shlex
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from robust_sabn.artifacts.result import collect_results
+from robust_sabn.errors import UserInputError
+
+
+def render_records(sources: Iterable[str | Path], output: str | Path, *,
+                   options: Mapping[str, Any] | None = None, command: str | None = None
+                   ) -> tuple[Path, list[str]]:
+    """Render the records found in ``sources`` (files or folders) with their task's renderer.
+
+    Returns:
+        The report's path and the warnings about unreadable record files (also in the report).
+
+    Raises:
+        UserInputError: no records, records of several tasks, or an option the task does not
+            take.
+    """
+    from robust_sabn.suites.tasks import get_task
+
+    sources = [Path(s) for s in sources]
+    records, warnings = collect_results(sources)
+    if not records:
+        skipped = f" ({len(warnings)} unreadable: {warnings[0]})" if warnings else ""
+        raise UserInputError("no result records found in " + ", ".join(map(str, sources))
+                             + f"{skipped}; run `robust-sabn eval` or a suite first")
+    tasks = sorted({record.task for _, record in records})
+    if len(tasks) > 1:
+        raise UserInputError(f"the records belong to several tasks ({', '.join(tasks)}); give "
+                             "the folders of one task")
+    output = Path(output)
+    if command is None:
+        command = shlex.join(["robust-sabn", "report", *map(str, sources), "-o", str(output)])
+    path = get_task(tasks[0]).render_records(records, output, command=command,
+                                             warnings=warnings, options=options or {})
+    return path, warnings
+
+
+__all__ = ["render_records"]

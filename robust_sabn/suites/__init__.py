@@ -1,19 +1,16 @@
-"""Suites: declarative TOML definitions (top-level ``suites/``) run end to end, resumably.
+"""Suites: declarative TOML definitions run end to end, resumably, by task-agnostic code.
 
     >>> from robust_sabn.suites import load_suite, run_suite, suite_status
     >>> suite = load_suite("suites/adversarial-fmnist.toml")
-    >>> suite_status(suite)            # runs and evaluations done / total
-    >>> run_suite(suite)               # trains and evaluates what is missing, renders the report
+    >>> suite_status(suite).summary()      # "train 3/9, evaluate 10/36"
+    >>> run_suite(suite)                   # does what is missing, renders the report
 
-A suite may list RobustBench zoo models as baselines (``[[baselines]]``), evaluated like the runs
-and reported as rows of their own. Task kinds are registered with :func:`register_task`;
-``"adversarial"`` is built in.
+Each task kind lives in its own folder (``robust_sabn/<task>/suite_task.py``); see
+:mod:`robust_sabn.suites.tasks` for the protocol and :func:`register_task` for adding one.
+Suite names are looked up in ``--suites-dir``, ``$ROBUST_SABN_SUITES``, ``./suites`` and the
+suites shipped with the package (:func:`suite_dirs`).
 """
 
-from robust_sabn.suites import adversarial  # noqa: F401  (registers the "adversarial" task)
-from robust_sabn.suites.adversarial import eps_tag, evaluation_path, train_from_fields
-from robust_sabn.suites.adversarial_plan import AdversarialPlan, AdversarialRun, EvaluationSpec
-from robust_sabn.suites.baselines import BaselineSpec
 from robust_sabn.suites.runner import (
     DEFAULT_OUT_ROOT,
     SuiteRunResult,
@@ -21,30 +18,34 @@ from robust_sabn.suites.runner import (
     run_suite,
     suite_status,
 )
-from robust_sabn.suites.spec import DEFAULT_SUITES_DIR, find_suite, list_suite_files, load_suite
-from robust_sabn.suites.tasks import Step, Suite, SuiteTask, get_task, register_task, task_kinds
+from robust_sabn.suites.spec import find_suite, list_suite_files, load_suite, suite_dirs
+from robust_sabn.suites.tasks import (
+    BUILTIN_TASKS,
+    Step,
+    Suite,
+    SuiteTask,
+    get_task,
+    register_task,
+    task_kinds,
+    unregister_task,
+)
 
 __all__ = [
+    "BUILTIN_TASKS",
     "DEFAULT_OUT_ROOT",
-    "DEFAULT_SUITES_DIR",
-    "AdversarialPlan",
-    "AdversarialRun",
-    "BaselineSpec",
-    "EvaluationSpec",
     "Step",
     "Suite",
     "SuiteRunResult",
     "SuiteStatus",
     "SuiteTask",
-    "eps_tag",
-    "evaluation_path",
     "find_suite",
     "get_task",
     "list_suite_files",
     "load_suite",
     "register_task",
     "run_suite",
+    "suite_dirs",
     "suite_status",
     "task_kinds",
-    "train_from_fields",
+    "unregister_task",
 ]

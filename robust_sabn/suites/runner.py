@@ -2,13 +2,13 @@
 
 Results live in ``<out_root>/<suite name>/`` (see the task kind's module for the layout). A
 killed suite resumes where it stopped; a finished step is never recomputed unless ``force``.
+While a suite runs, its folder is locked: a second runner on the same folder stops at once.
 """
 
 from __future__ import annotations
 
 import shlex
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,26 +16,27 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from robust_sabn.suites.spec import DEFAULT_SUITES_DIR, find_suite, load_suite
-from robust_sabn.suites.tasks import Suite, get_task
+from robust_sabn.suites.spec import SuitesDir, find_suite, load_suite
+from robust_sabn.suites.tasks import Hooks, Suite, get_task
 
 DEFAULT_OUT_ROOT = Path("runs")
 
 
 @dataclass(frozen=True)
 class SuiteStatus:
-    """How much of a suite is done: training runs and evaluations, done and total."""
+    """How much of a suite is done: per step kind (``train``, ``evaluate``, ``search`` ...),
+    steps done and in all, in the order the kinds first appear."""
 
-    runs_done: int
-    runs_total: int
-    evaluations_done: int
-    evaluations_total: int
+    counts: dict[str, tuple[int, int]]
 
     @property
     def complete(self) -> bool:
-        """Whether every run and evaluation is done."""
-        return (self.runs_done == self.runs_total
-                and self.evaluations_done == self.evaluations_total)
+        """Whether every step is done."""
+        return all(done == total for done, total in self.counts.values())
+
+    def summary(self) -> str:
+        """``"train 3/3, evaluate 5/9"``."""
+        return ", ".join(f"{kind} {done}/{total}" for kind, (done, total) in self.counts.items())
 
 
 @dataclass
@@ -50,25 +51,20 @@ class SuiteRunResult:
     wall_time_s: float = 0.0
 
 
-def _as_suite(suite: Suite | str | Path, suites_dir: str | Path) -> Suite:
+def _as_suite(suite: Suite | str | Path, suites_dir: SuitesDir) -> Suite:
     return suite if isinstance(suite, Suite) else load_suite(find_suite(suite, suites_dir))
 
 
 def suite_status(suite: Suite | str | Path, *, out_root: str | Path = DEFAULT_OUT_ROOT,
-                 suites_dir: str | Path = DEFAULT_SUITES_DIR) -> SuiteStatus:
-    """Count the done training runs and evaluations of ``suite`` under ``out_root``.
-
-    Nothing is trained or evaluated; checkpoints are hashed to check evaluation records.
-    """
+                 suites_dir: SuitesDir = None) -> SuiteStatus:
+    """Count the done steps of ``suite`` under ``out_root``, per step kind. Nothing runs."""
     suite = _as_suite(suite, suites_dir)
-    steps = get_task(suite.task).steps(suite, Path(out_root) / suite.name, train_fn=None,
-                                       evaluate_fn=None, quiet=True)
-    counts = {"train": [0, 0], "evaluate": [0, 0]}
+    steps = get_task(suite.task).steps(suite, Path(out_root) / suite.name, quiet=True, hooks={})
+    counts: dict[str, tuple[int, int]] = {}
     for step in steps:
-        counts[step.kind][1] += 1
-        counts[step.kind][0] += step.state() == "done"
-    return SuiteStatus(counts["train"][0], counts["train"][1],
-                       counts["evaluate"][0], counts["evaluate"][1])
+        done, total = counts.get(step.kind, (0, 0))
+        counts[step.kind] = (done + (step.state() == "done"), total + 1)
+    return SuiteStatus(counts)
 
 
 def _suite_command(suite: Suite, out_root: Path) -> str:
@@ -84,39 +80,50 @@ def run_suite(
     out_root: str | Path = DEFAULT_OUT_ROOT,
     force: bool = False,
     progress: bool = True,
-    train_fn: Callable[..., Any] | None = None,
-    evaluate_fn: Callable[..., dict[str, Any]] | None = None,
+    hooks: Hooks | None = None,
     report_path: str | Path | None = None,
-    suites_dir: str | Path = DEFAULT_SUITES_DIR,
+    suites_dir: SuitesDir = None,
     console: Console | None = None,
 ) -> SuiteRunResult:
     """Run every step of ``suite`` that is not done, then render its report.
 
     Args:
-        suite: a parsed :class:`Suite`, a suite file, or a suite name in ``suites_dir``.
+        suite: a parsed :class:`Suite`, a suite file, or a suite name (see
+            :func:`robust_sabn.suites.spec.suite_dirs` for where names are looked up).
         out_root: results go to ``<out_root>/<suite name>/``.
         force: recompute every step (training from scratch) even when done.
-        progress: show a progress bar across steps (and the trainer's own display).
-        train_fn: ``train_fn(fields, run_dir, *, resume, quiet)`` where ``fields`` are the
-            ``TrainConfig`` keyword arguments; default: ``robust_sabn.train.train``.
-        evaluate_fn: ``evaluate_fn(checkpoint, **settings) -> record`` with the keyword
-            arguments of ``robust_sabn.evaluate.evaluate_checkpoint`` (the default).
-        report_path: the Markdown report; default: the suite's ``[comparison] output`` or
-            ``reports/<suite>.md``.
-        suites_dir: where suite names are looked up.
+        progress: show a progress bar across steps (and the steps' own displays).
+        hooks: replacements for the task's heavy functions by name (see the task kind; the
+            adversarial task takes ``train`` and ``evaluate``).
+        report_path: the Markdown report; default: the task's (``reports/<suite>.md``).
+        suites_dir: an extra folder where suite names are looked up first.
         console: where progress goes (default: the terminal).
 
     Raises:
-        UserInputError: a bad suite file or bad options found by training or evaluation.
+        UserInputError: a bad suite file, bad options found by a step, or the suite folder
+            locked by another running process.
     """
+    from robust_sabn.artifacts.lock import folder_lock
+
     start = time.perf_counter()
     suite = _as_suite(suite, suites_dir)
     out_root = Path(out_root)
     task = get_task(suite.task)
     suite_dir = out_root / suite.name
-    steps = task.steps(suite, suite_dir, train_fn=train_fn, evaluate_fn=evaluate_fn,
-                       quiet=not progress)
     result = SuiteRunResult(suite=suite, suite_dir=suite_dir)
+    suite_dir.mkdir(parents=True, exist_ok=True)
+    with folder_lock(suite_dir):
+        steps = task.steps(suite, suite_dir, quiet=not progress, hooks=hooks or {})
+        _run_steps(suite, steps, result, force=force, progress=progress, console=console)
+        output = Path(report_path) if report_path is not None else task.report_path(suite)
+        result.report = task.render_report(suite, suite_dir, output,
+                                           _suite_command(suite, out_root))
+    result.wall_time_s = time.perf_counter() - start
+    return result
+
+
+def _run_steps(suite: Suite, steps: list[Any], result: SuiteRunResult, *, force: bool,
+               progress: bool, console: Console | None) -> None:
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
     with Progress(*columns, console=console, disable=not progress, transient=False) as bar:
@@ -137,11 +144,6 @@ def run_suite(
                 bar.console.print(f"[green]done[/] {step.label}{resumed} "
                                   f"in {time.perf_counter() - t0:.0f} s", highlight=False)
         bar.update(overall, description=suite.name)
-    if progress and result.skipped:
-        bar.console.print(f"skipped {len(result.skipped)} steps already done "
-                          "(use --force to recompute)", highlight=False)
-    output = Path(report_path) if report_path is not None else task.report_path(suite)
-    result.report = task.render_report(suite, suite_dir, output,
-                                       _suite_command(suite, out_root))
-    result.wall_time_s = time.perf_counter() - start
-    return result
+        if progress and result.skipped:
+            bar.console.print(f"skipped {len(result.skipped)} steps already done "
+                              "(use --force to recompute)", highlight=False)

@@ -46,41 +46,91 @@ def load_suite(path: str | Path) -> Suite:
     doc = CheckedTable(path, data)
     doc.require("task")
     kind = doc.string("task", choices=task_kinds(), what="suite task kind") or ""
-    task = get_task(kind)
+    try:
+        task = get_task(kind)
+    except UserInputError as exc:
+        raise UserInputError(f"{path}: {exc}") from exc
     doc.only(["task", "description", *task.sections])
     description = doc.string("description", "") or ""
     return Suite(name=path.stem, path=path, task=kind, description=description,
                  plan=task.parse(doc))
 
 
-def list_suite_files(suites_dir: str | Path = DEFAULT_SUITES_DIR) -> list[Path]:
-    """The ``*.toml`` suite files in ``suites_dir``, sorted by name.
+SuitesDir = str | Path | None
+SUITES_ENV = "ROBUST_SABN_SUITES"
+BUNDLED_PACKAGE = "robust_sabn.bundled_suites"
+
+
+def bundled_suites_dir() -> Path | None:
+    """The suite files shipped inside the installed package (the repository's ``suites/``,
+    installed as ``robust_sabn/bundled_suites``), or None when absent."""
+    from importlib import import_module
+
+    try:
+        package = import_module(BUNDLED_PACKAGE)
+    except ModuleNotFoundError:
+        return None
+    folders = [Path(p) for p in getattr(package, "__path__", []) if Path(p).is_dir()]
+    return folders[0] if folders else None
+
+
+def checkout_suites_dir() -> Path | None:
+    """``suites/`` of the source checkout this package is imported from (an editable install),
+    or None."""
+    folder = Path(__file__).resolve().parents[2] / "suites"
+    return folder if folder.is_dir() else None
+
+
+def suite_dirs(extra: SuitesDir = None) -> list[Path]:
+    """Where suite names are looked up, first match wins: ``extra`` (``--suites-dir``), the
+    folders in ``$ROBUST_SABN_SUITES`` (``os.pathsep``-separated), ``./suites``, the suites
+    shipped with the package, and (for an editable install) the checkout's ``suites/``.
+    Only existing folders are listed, each once."""
+    import os
+
+    candidates: list[Path] = [Path(extra)] if extra is not None else []
+    candidates += [Path(p) for p in os.environ.get(SUITES_ENV, "").split(os.pathsep) if p]
+    candidates.append(DEFAULT_SUITES_DIR)
+    candidates += [f for f in (bundled_suites_dir(), checkout_suites_dir()) if f is not None]
+    found: dict[Path, None] = {}
+    for folder in candidates:
+        if folder.is_dir() and folder.resolve() not in {f.resolve() for f in found}:
+            found[folder] = None
+    return list(found)
+
+
+def list_suite_files(suites_dir: SuitesDir = None) -> list[Path]:
+    """The ``*.toml`` suite files of every folder of :func:`suite_dirs`, sorted by name; a
+    name found in several folders is listed once, from the first.
 
     Raises:
-        UserInputError: ``suites_dir`` is not a folder.
+        UserInputError: ``suites_dir`` is given and is not a folder.
     """
-    suites_dir = Path(suites_dir)
-    if not suites_dir.is_dir():
-        raise UserInputError(
-            f"suite folder not found: {suites_dir}; run from the project root or pass --suites-dir"
-        )
-    return sorted(suites_dir.glob("*.toml"))
+    if suites_dir is not None and not Path(suites_dir).is_dir():
+        raise UserInputError(f"suite folder not found: {suites_dir}; pass an existing --suites-dir")
+    files: dict[str, Path] = {}
+    for folder in suite_dirs(suites_dir):
+        for path in sorted(folder.glob("*.toml")):
+            files.setdefault(path.stem, path)
+    return [files[name] for name in sorted(files)]
 
 
-def find_suite(name_or_path: str | Path, suites_dir: str | Path = DEFAULT_SUITES_DIR) -> Path:
-    """The suite file for a path (``suites/x.toml``) or a name (``x`` in ``suites_dir``).
+def find_suite(name_or_path: str | Path, suites_dir: SuitesDir = None) -> Path:
+    """The suite file for a path (``suites/x.toml``) or a name (``x``, looked up in
+    :func:`suite_dirs`).
 
     Raises:
-        UserInputError: neither exists (the message lists the suites in ``suites_dir``).
+        UserInputError: neither exists (the message lists the known suites).
     """
     path = Path(name_or_path)
     if path.is_file():
         return path
-    candidate = Path(suites_dir) / f"{name_or_path}.toml"
-    if candidate.is_file():
-        return candidate
-    known = [p.stem for p in Path(suites_dir).glob("*.toml")] if Path(suites_dir).is_dir() else []
-    listing = f"; suites in {suites_dir}: {', '.join(sorted(known))}" if known else ""
-    raise UserInputError(
-        f"no suite {str(name_or_path)!r} (not a file, not in {suites_dir}){listing}"
-    )
+    for folder in suite_dirs(suites_dir):
+        candidate = folder / f"{name_or_path}.toml"
+        if candidate.is_file():
+            return candidate
+    known = [p.stem for p in list_suite_files(suites_dir)] if suites_dir is None or \
+        Path(suites_dir).is_dir() else []
+    where = ", ".join(str(f) for f in suite_dirs(suites_dir)) or "no suite folder"
+    listing = f"; known suites: {', '.join(known)}" if known else ""
+    raise UserInputError(f"no suite {str(name_or_path)!r} (not a file, not in {where}){listing}")

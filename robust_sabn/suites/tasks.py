@@ -1,21 +1,32 @@
-"""The registry of suite task kinds, and what a task kind provides to the generic runner.
+"""The registry of suite task kinds, and the protocol a task kind implements.
 
-A task kind (``"adversarial"``; later GAN, NAS and style transfer) parses its part of a suite
-file into a plan, lists the steps that produce its results (train a run, evaluate a run), each
-able to say whether it is already done, and renders the suite's comparison report.
+A task kind lives in its own folder ``robust_sabn/<name>/`` and exposes a module-level ``TASK``
+in ``robust_sabn/<name>/suite_task.py``. Built-in kinds are listed once, in
+:data:`BUILTIN_TASKS`, and imported only when first needed; other code (a plugin, a test)
+registers its own with :func:`register_task`. The generic runner
+(:mod:`robust_sabn.suites.runner`) does the rest: skip-if-done, resume, the folder lock,
+progress, the report.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from importlib import import_module
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from robust_sabn.errors import UserInputError
 from robust_sabn.suites.checked import CheckedTable
 
+if TYPE_CHECKING:
+    from robust_sabn.artifacts.result import ResultRecord
+
 StepState = Literal["done", "partial", "todo"]
+Hooks = Mapping[str, Callable[..., Any]]
+
+BUILTIN_TASKS: tuple[str, ...] = ("adversarial", "gan", "nas", "style")
+"""Task kinds shipped with robust-sabn: ``robust_sabn.<name>.suite_task:TASK``."""
 
 
 @dataclass(frozen=True)
@@ -24,7 +35,8 @@ class Step:
 
     Attributes:
         run_id: the run it belongs to (``saauxbn-seed0``).
-        kind: ``"train"`` or ``"evaluate"``.
+        kind: what it does, any word (``train``, ``search``, ``sample``, ``evaluate`` ...);
+            ``suite list`` counts steps per kind.
         label: a line for people (``evaluate saauxbn-seed0 pgd eps 0.1``).
         state: reports ``"done"`` (result present and matching), ``"partial"`` (started with the
             same settings; resumable) or ``"todo"``. Called right before the step would run.
@@ -47,7 +59,7 @@ class Suite:
         path: the suite file.
         task: the task kind.
         description: one line for listings.
-        plan: the task kind's parsed runs, evaluations and comparison.
+        plan: the task kind's parsed sections.
     """
 
     name: str
@@ -58,27 +70,37 @@ class Suite:
 
 
 class SuiteTask(Protocol):
-    """What a task kind provides; see :mod:`robust_sabn.suites.adversarial` for the first one."""
+    """What a task kind provides to the platform."""
 
+    name: str
     sections: tuple[str, ...]
+    """The suite-file sections it owns, besides the generic ``task`` and ``description``."""
 
     def parse(self, doc: CheckedTable) -> Any:
         """Check the task's sections of the suite file and return its plan."""
         ...
 
-    def steps(self, suite: Suite, suite_dir: Path, *, train_fn: Callable[..., Any] | None,
-              evaluate_fn: Callable[..., Any] | None, quiet: bool) -> list[Step]:
-        """Every step of the suite in order, results under ``suite_dir``."""
+    def steps(self, suite: Suite, suite_dir: Path, *, quiet: bool, hooks: Hooks) -> list[Step]:
+        """Every step of the suite in order, results under ``suite_dir``; ``hooks`` may replace
+        the task's heavy functions by name (tests use it; unknown names are ignored)."""
         ...
 
     def report_path(self, suite: Suite) -> Path:
-        """Where the suite's report goes by default."""
+        """Where the suite's report goes by default (``reports/<suite>.md``)."""
         ...
 
     def render_report(self, suite: Suite, suite_dir: Path, output: Path, suite_command: str
                       ) -> Path:
         """Render the suite's comparison from the records under ``suite_dir`` to ``output``;
         ``suite_command`` (the command that ran the suite) goes in the report's footer."""
+        ...
+
+    def render_records(self, records: list[tuple[Path, ResultRecord]], output: Path, *,
+                       command: str, warnings: list[str], options: Mapping[str, Any]) -> Path:
+        """Render a report of ``records`` (all of this task) to ``output``; what
+        ``robust-sabn report`` calls. ``warnings`` (unreadable record files) go in the report;
+        ``options`` are the report options the user gave (UserInputError for one the task
+        does not take)."""
         ...
 
 
@@ -97,17 +119,35 @@ def register_task(name: str, task: SuiteTask) -> SuiteTask:
     return task
 
 
+def unregister_task(name: str) -> None:
+    """Remove a registered task kind (tests register toy kinds and remove them)."""
+    _TASKS.pop(name, None)
+
+
 def task_kinds() -> list[str]:
-    """Names of the registered task kinds, sorted."""
-    return sorted(_TASKS)
+    """Names of the built-in and registered task kinds, sorted."""
+    return sorted(set(BUILTIN_TASKS) | set(_TASKS))
 
 
 def get_task(name: str) -> SuiteTask:
-    """The task kind ``name``.
+    """The task kind ``name``, importing a built-in one on first use.
 
     Raises:
-        UserInputError: unknown kind (the message lists the known ones).
+        UserInputError: unknown kind (the message lists the known ones), or a built-in kind
+            whose module is missing from this installation.
     """
+    if name not in _TASKS and name in BUILTIN_TASKS:
+        module_name = f"robust_sabn.{name}.suite_task"
+        try:
+            module = import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not module_name.startswith(exc.name):
+                raise
+            raise UserInputError(
+                f"the {name!r} task is not available in this installation ({module_name} is "
+                "missing); update robust-sabn"
+            ) from exc
+        _TASKS.setdefault(name, module.TASK)
     if name not in _TASKS:
         raise UserInputError(
             f"unknown suite task kind {name!r}; choose one of {', '.join(task_kinds())}"

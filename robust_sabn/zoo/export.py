@@ -15,15 +15,16 @@ from typing import Any
 
 import torch
 
+from robust_sabn.adversarial.record import branch_results, settings_of
 from robust_sabn.artifacts import (
     ModelSpec,
     atomic_write_bytes,
     file_sha256,
     load_model,
     new_record,
-    read_record,
     write_record,
 )
+from robust_sabn.artifacts.result import ResultRecord, read_result
 from robust_sabn.errors import UserInputError
 from robust_sabn.nn import branch_names
 from robust_sabn.nn.collapse import collapse_branch
@@ -58,7 +59,7 @@ def _percent(fraction: float) -> str:
     return f"{100 * float(fraction):.2f}"
 
 
-def evaluation_accuracies(record: dict[str, Any], *, checkpoint: Path, branch: str,
+def evaluation_accuracies(record: ResultRecord, *, checkpoint: Path, branch: str,
                           dataset: str, threat_model: str) -> dict[str, Any]:
     """Clean and AutoAttack accuracy (fractions), eps and n_examples of ``branch`` in a record.
 
@@ -66,24 +67,27 @@ def evaluation_accuracies(record: dict[str, Any], *, checkpoint: Path, branch: s
         UserInputError: the record is not an evaluation of this checkpoint (by SHA-256), has
             another dataset or threat model, or lacks the branch or its AutoAttack result.
     """
-    if record.get("kind") != "evaluation":
-        raise UserInputError(f"the evaluation record has kind {record.get('kind')!r}, "
-                             "not 'evaluation'; pass the JSON written by robust-sabn eval")
-    if record.get("checkpoint_sha256") != file_sha256(checkpoint):
+    if (record.task, record.kind) != ("adversarial", "evaluation"):
+        raise UserInputError(f"the record is a {record.task} {record.kind} record, not an "
+                             "adversarial evaluation; pass the JSON written by robust-sabn eval")
+    if record.subject.get("checkpoint_sha256") != file_sha256(checkpoint):
         raise UserInputError(
             f"the evaluation record is not of {checkpoint} (checkpoint SHA-256 differs); "
             f"evaluate it with robust-sabn eval {checkpoint}"
         )
-    for field, want in (("dataset", dataset), ("threat_model", threat_model)):
-        if record.get(field) != want:
+    settings = settings_of(record)
+    for field, have, want in (("dataset", record.subject.get("dataset"), dataset),
+                              ("threat_model", settings.get("threat_model"), threat_model)):
+        if have != want:
             raise UserInputError(
-                f"the evaluation record's {field} is {record.get(field)!r}, expected {want!r}"
+                f"the evaluation record's {field} is {have!r}, expected {want!r}"
             )
-    result = record.get("branches", {}).get(branch)
+    branches = branch_results(record)
+    result = branches.get(branch)
     if result is None:
         raise UserInputError(
             f"the evaluation record has no branch {branch!r} "
-            f"(it has {', '.join(record.get('branches', {})) or 'none'})"
+            f"(it has {', '.join(branches) or 'none'})"
         )
     robust = result.get("robust_accuracy", {})
     if AUTOATTACK_KEY not in robust:
@@ -92,7 +96,7 @@ def evaluation_accuracies(record: dict[str, Any], *, checkpoint: Path, branch: s
             "evaluate with --attacks autoattack --version standard"
         )
     return {"clean": result["clean_accuracy"], "autoattack": robust[AUTOATTACK_KEY],
-            "eps": record.get("eps"), "n_examples": record.get("n_examples")}
+            "eps": settings.get("eps"), "n_examples": settings.get("n_examples")}
 
 
 def build_model_info(*, name: str, title: str | None, authors: str, link: str, venue: str,
@@ -118,7 +122,7 @@ def build_model_info(*, name: str, title: str | None, authors: str, link: str, v
 
 def export_model(checkpoint: str | Path, *, name: str, model_dir: str | Path,
                  branch: str = "adv", threat_model: str = "Linf",
-                 evaluation: dict[str, Any] | str | Path | None = None,
+                 evaluation: ResultRecord | str | Path | None = None,
                  eps: float | None = None, title: str | None = None, authors: str = "",
                  link: str = "", venue: str = "", additional_data: bool = False) -> Path:
     """Write one branch of ``checkpoint`` as zoo model ``name``; returns the weights path.
@@ -133,7 +137,7 @@ def export_model(checkpoint: str | Path, *, name: str, model_dir: str | Path,
         model_dir: root of the model folder.
         branch: branch to export (``"adv"`` or ``"clean"``); ignored for plain-BN models.
         threat_model: ``Linf`` or ``L2``.
-        evaluation: evaluation record (dict or JSON path) of this checkpoint; fills
+        evaluation: evaluation record (a ResultRecord or its JSON path) of this checkpoint; fills
             ``clean_acc``, ``autoattack_acc`` and ``eps`` of the model_info.
         eps: radius on the [0, 1] scale for the model_info when there is no record.
         title, authors, link, venue, additional_data: model_info fields (``title`` is its
@@ -158,7 +162,8 @@ def export_model(checkpoint: str | Path, *, name: str, model_dir: str | Path,
     record_branch = branch if names else "shared"
     accuracies = None
     if evaluation is not None:
-        record = evaluation if isinstance(evaluation, dict) else read_record(evaluation)
+        record = (evaluation if isinstance(evaluation, ResultRecord)
+                  else read_result(evaluation))
         accuracies = evaluation_accuracies(record, checkpoint=checkpoint, branch=record_branch,
                                            dataset=dataset, threat_model=threat_model)
         recorded_eps = accuracies["eps"]

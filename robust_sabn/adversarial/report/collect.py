@@ -1,25 +1,27 @@
 """Collect result records into per-run results: what a report is rendered from.
 
-Reads JSON only (evaluation records, ``train_record.json``, ``config.json``, ``metrics.jsonl``);
-never imports torch, models, training or evaluation code. A *run* is one trained model (one
-checkpoint); its evaluation records (one per attack set and eps) are merged into one table of
-values keyed by ``(branch, metric, eps)``. Accuracies are fractions in [0, 1]; eps is on the
-[0, 1] pixel scale.
+Reads records through :mod:`robust_sabn.artifacts.result` (evaluation records,
+``train_record.json``) and ``metrics.jsonl``; never imports torch, models, training or
+evaluation code. A record that cannot be read is skipped and named in ``ResultSet.warnings``.
+A *run* is one trained model (one checkpoint); its evaluation records (one per attack set and
+eps) are merged into one table of values keyed by ``(branch, metric, eps)``. Accuracies are
+fractions in [0, 1]; eps is on the [0, 1] pixel scale.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from robust_sabn.adversarial.record import ACCURACY, TASK, settings_of
+from robust_sabn.adversarial.report.baselines import baseline_of
+from robust_sabn.artifacts.result import ResultRecord, read_result
+from robust_sabn.artifacts.result import collect_results as read_all
 from robust_sabn.errors import UserInputError
-from robust_sabn.report.baselines import baseline_of
-
-SHARED_BRANCH = "shared"
-CLEAN = "clean"
+from robust_sabn.vocabulary import CLEAN_ATTACK as CLEAN
+from robust_sabn.vocabulary import SHARED_BRANCH
 
 
 def metric_order(metric: str) -> tuple[int, str, int]:
@@ -52,8 +54,10 @@ class RunResults:
         curve: the run's ``metrics.jsonl`` rows (one per epoch), empty if unknown.
         evaluations: how many evaluation records were merged.
         eval_time_s, train_time_s: wall-clock seconds from the records (``None``: no record).
-        environments: ``{"versions", "hardware", "file"}`` of every record read for this run.
-        baseline: whether it is a RobustBench zoo model (see :mod:`robust_sabn.report.baselines`).
+        records: every record read for this run (evaluations, then its training record).
+        seed: the training seed (from the training record), None if unknown.
+        baseline: whether it is a RobustBench zoo model (see
+            :mod:`robust_sabn.adversarial.report.baselines`).
         label: a baseline's row label (``None`` for our runs: their group names them).
     """
 
@@ -71,7 +75,8 @@ class RunResults:
     evaluations: int = 0
     eval_time_s: float = 0.0
     train_time_s: float | None = None
-    environments: list[dict[str, Any]] = field(default_factory=list)
+    records: list[ResultRecord] = field(default_factory=list)
+    seed: int | None = None
     baseline: bool = False
     label: str | None = None
 
@@ -101,10 +106,11 @@ class RunResults:
 
 @dataclass
 class ResultSet:
-    """Runs collected from records, plus the record files read."""
+    """Runs collected from records, the record files read, and the files skipped (warnings)."""
 
     runs: list[RunResults]
     record_files: list[Path]
+    warnings: list[str] = field(default_factory=list)
 
     def eps_values(self, metric: str) -> list[float]:
         """Every eps at which ``metric`` was measured, sorted."""
@@ -117,71 +123,52 @@ class ResultSet:
         return sorted(found, key=metric_order)
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UserInputError(f"{path} is not a readable JSON record: {exc}") from exc
-
-
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
+    from robust_sabn.artifacts.records import read_jsonl
+
+    return read_jsonl(path)
 
 
-def _is_evaluation(path: Path) -> bool:
-    if path.name in ("train_record.json", "config.json"):
-        return False
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return False
-    return isinstance(record, dict) and record.get("kind") == "evaluation"
+def _is_adversarial_evaluation(record: ResultRecord) -> bool:
+    return record.task == TASK and record.kind == "evaluation"
 
 
-def find_records(paths: Iterable[str | Path]) -> list[Path]:
-    """Evaluation record files under ``paths``, each once, in a stable order.
+def find_records(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, ResultRecord]], list[str]]:
+    """Adversarial evaluation records under ``paths``, each once, in a stable order, and one
+    warning per file that looked like a record but could not be read.
 
     A path may be an evaluation record, a run folder or any folder above them (a suite folder).
 
     Raises:
-        UserInputError: a path that does not exist, a file that is not an evaluation record, or
-            nothing found at all.
+        UserInputError: a path that does not exist, a file that is not an adversarial
+            evaluation record, or nothing found at all.
     """
     paths = list(paths)
-    records: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_file():
-            if not _is_evaluation(path):
+            record = read_result(path)
+            if not _is_adversarial_evaluation(record):
                 raise UserInputError(
-                    f"{path} is not an evaluation record; give evaluation JSON files or the "
-                    "run/suite folders that hold them"
+                    f"{path} is not an adversarial evaluation record; give evaluation JSON files "
+                    "or the run/suite folders that hold them"
                 )
-            records.append(path)
-        elif path.is_dir():
-            records += sorted(p for p in path.rglob("*.json") if _is_evaluation(p))
-        else:
-            raise UserInputError(f"result path not found: {path}")
-    records = list(dict.fromkeys(p.resolve() for p in records))
+    found, warnings = read_all(paths)
+    records = list({p.resolve(): (p.resolve(), r) for p, r in found
+                    if _is_adversarial_evaluation(r)}.values())
     if not records:
         raise UserInputError(
             "no evaluation records found in " + ", ".join(str(p) for p in paths)
             + "; run `robust-sabn eval` or `robust-sabn suite run` first"
         )
-    return records
+    return records, warnings
 
 
-def _run_dir_of(record_path: Path, record: dict[str, Any]) -> Path | None:
+def _run_dir_of(record_path: Path, record: ResultRecord) -> Path | None:
     """The training run folder an evaluation belongs to: the record's own folder when it holds
     ``metrics.jsonl``, else the checkpoint's folder when that does."""
     candidates = [record_path.parent]
-    checkpoint = record.get("checkpoint")
+    checkpoint = record.subject.get("checkpoint")
     if isinstance(checkpoint, str) and checkpoint:
         candidates.append(Path(checkpoint).parent)
     for folder in candidates:
@@ -190,70 +177,71 @@ def _run_dir_of(record_path: Path, record: dict[str, Any]) -> Path | None:
     return None
 
 
-def _describe_model(run: RunResults, record: dict[str, Any]) -> None:
-    model = record.get("model") or {}
+def _describe_model(run: RunResults, record: ResultRecord) -> None:
+    model = record.subject.get("model") or {}
     if "robustbench" in model:
         run.model = str(model["robustbench"])
     else:
         run.model = str(model.get("name", "?"))
         run.model_kwargs = dict(model.get("kwargs") or {})
-    run.norm = record.get("norm") or model.get("norm")
-    run.dataset = str(record.get("dataset", "?"))
-    run.threat_model = str(record.get("threat_model", "Linf"))
+    run.norm = record.subject.get("norm") or model.get("norm")
+    run.dataset = str(record.subject.get("dataset", "?"))
+    run.threat_model = str(settings_of(record).get("threat_model", "Linf"))
 
 
-def _merge_evaluation(run: RunResults, record: dict[str, Any], path: Path) -> None:
-    eps = eps_key(record["eps"])
-    n = int(record.get("n_examples", 0))
-    for branch, result in (record.get("branches") or {}).items():
-        clean_key = (branch, CLEAN, None)
-        if clean_key not in run.values or run.values[clean_key][1] < n:
-            run.values[clean_key] = (float(result["clean_accuracy"]), n)
-        for metric, acc in (result.get("robust_accuracy") or {}).items():
-            run.values[(branch, metric, eps)] = (float(acc), n)
-        autoattack = result.get("autoattack")
-        if autoattack:
-            run.cascades[(branch, eps)] = [
-                (str(stage["attack"]), float(stage["robust_accuracy"]))
-                for stage in autoattack.get("cascade", [])
-            ]
-            run.flags += [(branch, eps, str(flag)) for flag in autoattack.get("flags", [])]
+def _merge_evaluation(run: RunResults, record: ResultRecord) -> None:
+    eps = eps_key(settings_of(record)["eps"])
+    for metric in record.find(ACCURACY):
+        branch = metric.branch or SHARED_BRANCH
+        attack = str(metric.condition.get("attack"))
+        n = metric.n or 0
+        if attack == CLEAN:
+            clean_key = (branch, CLEAN, None)
+            if clean_key not in run.values or run.values[clean_key][1] < n:
+                run.values[clean_key] = (metric.value, n)
+        else:
+            run.values[(branch, attack, eps)] = (metric.value, n)
+    for branch, autoattack in (record.extras.get("autoattack") or {}).items():
+        run.cascades[(branch, eps)] = [
+            (str(stage["attack"]), float(stage["robust_accuracy"]))
+            for stage in autoattack.get("cascade", [])
+        ]
+        run.flags += [(branch, eps, str(flag)) for flag in autoattack.get("flags", [])]
     run.evaluations += 1
-    run.eval_time_s += float(record.get("wall_time_s", 0.0))
-    run.environments.append({"versions": record.get("versions", {}),
-                             "hardware": record.get("hardware", {}), "file": str(path)})
+    run.eval_time_s += record.provenance.wall_time_s or 0.0
+    run.records.append(record)
 
 
 def _attach_training(run: RunResults, run_dir: Path) -> None:
     run.curve = _read_jsonl(run_dir / "metrics.jsonl")
     train_record = run_dir / "train_record.json"
     if train_record.is_file():
-        record = _read_json(train_record)
-        run.train_time_s = float(record.get("wall_time_s", 0.0))
-        run.environments.append({"versions": record.get("versions", {}),
-                                 "hardware": record.get("hardware", {}),
-                                 "file": str(train_record)})
+        record = read_result(train_record)
+        run.train_time_s = record.provenance.wall_time_s or 0.0
+        run.records.append(record)
+        seed = (record.subject.get("config") or {}).get("seed")
+        run.seed = int(seed) if isinstance(seed, int) else None
 
 
 def collect_results(paths: Iterable[str | Path]) -> ResultSet:
-    """Read every evaluation record under ``paths`` and group them by trained model.
+    """Read every adversarial evaluation record under ``paths`` and group them by trained model.
 
     Raises:
-        UserInputError: see :func:`find_records`; a record missing required fields.
+        UserInputError: see :func:`find_records`.
     """
-    record_files = find_records(paths)
+    found, warnings = find_records(paths)
     runs: dict[str, RunResults] = {}
-    for path in record_files:
-        record = _read_json(path)
-        baseline = baseline_of(record) if isinstance(record, dict) else None
+    for path, record in found:
+        baseline = baseline_of(record)
         run_dir = None if baseline is not None else _run_dir_of(path, record)
         if baseline is not None:
             key, name = baseline.key, baseline.name
         elif run_dir is not None:
             key, name = str(run_dir), run_dir.name
         else:
-            key = str(record.get("checkpoint_sha256") or record.get("checkpoint") or path)
-            name = Path(str(record.get("checkpoint") or path)).stem
+            subject = record.subject
+            key = str(subject.get("checkpoint_sha256") or subject.get("checkpoint") or path)
+            name = Path(str(subject.get("checkpoint") or path)).stem
         run = runs.get(key)
         if run is None:
             run = runs[key] = RunResults(key=key, name=name, baseline=baseline is not None,
@@ -261,8 +249,6 @@ def collect_results(paths: Iterable[str | Path]) -> ResultSet:
             _describe_model(run, record)
             if run_dir is not None:
                 _attach_training(run, run_dir)
-        try:
-            _merge_evaluation(run, record, path)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise UserInputError(f"{path}: malformed evaluation record ({exc!r})") from exc
-    return ResultSet(runs=list(runs.values()), record_files=record_files)
+        _merge_evaluation(run, record)
+    return ResultSet(runs=list(runs.values()), record_files=[p for p, _ in found],
+                     warnings=warnings)

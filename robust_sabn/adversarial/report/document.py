@@ -1,7 +1,7 @@
 """Render a Markdown report (with PNG plots beside it) from result records.
 
 Every number comes from evaluation and training records; nothing is typed by hand except the
-paper's reported numbers (:mod:`robust_sabn.report.paper`), which are labelled as such.
+paper's reported numbers (:mod:`robust_sabn.adversarial.report.paper`), which are labelled as such.
 """
 
 from __future__ import annotations
@@ -11,12 +11,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from robust_sabn.errors import UserInputError
-from robust_sabn.report.baselines import baseline_note
-from robust_sabn.report.collect import CLEAN, SHARED_BRANCH, ResultSet, collect_results
-from robust_sabn.report.paper import paper_section
-from robust_sabn.report.plots import has_curves, plot_robust_vs_eps, plot_training_curves
-from robust_sabn.report.tables import (
+from robust_sabn.adversarial.report.baselines import baseline_note
+from robust_sabn.adversarial.report.collect import CLEAN, SHARED_BRANCH, ResultSet, collect_results
+from robust_sabn.adversarial.report.differences import differences_section
+from robust_sabn.adversarial.report.paper import paper_section
+from robust_sabn.adversarial.report.plots import (
+    has_curves,
+    plot_robust_vs_eps,
+    plot_training_curves,
+)
+from robust_sabn.adversarial.report.tables import (
     Group,
     cascade_table,
     comparison_table,
@@ -25,6 +29,8 @@ from robust_sabn.report.tables import (
     markdown_table,
     metric_label,
 )
+from robust_sabn.errors import UserInputError
+from robust_sabn.report.kit import format_duration, provenance_footer, warnings_section
 from robust_sabn.units import format_eps
 
 ROWS = ("norm", "branch")
@@ -83,16 +89,6 @@ class Report:
     warnings: int = 0
 
 
-def format_duration(seconds: float) -> str:
-    """``3723`` -> ``"1h 02m 03s"``."""
-    total = round(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m {secs:02d}s"
-    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
-
-
 def _main_eps(results: ResultSet, options: ReportOptions) -> float | None:
     if options.eps is not None:
         return options.eps
@@ -132,40 +128,19 @@ def _check_options(results: ResultSet, metrics: Sequence[str], options: ReportOp
             )
 
 
-def _environment_lines(results: ResultSet) -> list[str]:
-    def distinct(kind: str) -> list[tuple[str, int]]:
-        counts: dict[str, int] = {}
-        for run in results.runs:
-            for env in run.environments:
-                text = ", ".join(f"{k} {v}" for k, v in (env.get(kind) or {}).items())
-                counts[text or "not recorded"] = counts.get(text or "not recorded", 0) + 1
-        return list(counts.items())
-
-    lines = []
-    for kind, title in (("versions", "Packages"), ("hardware", "Hardware")):
-        for text, n in distinct(kind):
-            lines.append(f"- {title} ({n} record{'s' if n != 1 else ''}): {text}")
-    return lines
-
-
 def _footer(results: ResultSet, command: str, suite_command: str | None) -> str:
     train = sum(run.train_time_s or 0.0 for run in results.runs)
-    trained = sum(run.train_time_s is not None for run in results.runs)
     evaluate = sum(run.eval_time_s for run in results.runs)
-    lines = ["## How this report was made", "", f"- Report command: `{command}`"]
-    if suite_command:
-        lines.append(f"- Suite command: `{suite_command}`")
-    lines.append(f"- Records: {len(results.record_files)} evaluation records, "
-                 f"{trained} training records")
-    lines += _environment_lines(results)
-    lines.append(f"- Total wall time: {format_duration(train + evaluate)} (training "
-                 f"{format_duration(train)} + evaluation {format_duration(evaluate)})")
-    return "\n".join(lines)
+    records = [record for run in results.runs for record in run.records]
+    split = (f"Training {format_duration(train)} + evaluation {format_duration(evaluate)} "
+             f"({format_duration(train + evaluate)})")
+    return provenance_footer(records, command, suite_command, extra=[split])
 
 
 def _warnings(results: ResultSet) -> list[str]:
-    return [f"- `{run.name}`, {branch} branch, eps {format_eps(eps)}: {flag}"
-            for run in results.runs for branch, eps, flag in run.flags]
+    flags = [f"`{run.name}`, {branch} branch, eps {format_eps(eps)}: {flag}"
+             for run in results.runs for branch, eps, flag in run.flags]
+    return flags + list(results.warnings)
 
 
 def _eps_table(groups: Sequence[Group], metric: str, branch: str,
@@ -231,10 +206,10 @@ def render_markdown(results: ResultSet, options: ReportOptions, *, plot_names: d
                 "Train loss and per-epoch validation accuracy (clean and PGD), mean ± std over "
                 f"seeds, {options.branch} branch.", "",
                 f"![training curves]({plot_names['training']})", ""]
-    warnings = _warnings(results)
-    out += ["## Warnings", ""]
-    out += warnings or ["None: no AutoAttack sanity check raised a flag."]
-    out += ["", "## Runs", "", _runs_table(groups), "", _footer(results, command, suite_command),
+    out += differences_section(groups, branches, metrics, eps)
+    out += [warnings_section(_warnings(results), "None: no AutoAttack sanity check raised a "
+                             "flag and every record was read."),
+            "", "## Runs", "", _runs_table(groups), "", _footer(results, command, suite_command),
             ""]
     return "\n".join(out)
 
@@ -290,5 +265,5 @@ def render_report(results: Iterable[str | Path] | ResultSet, output: str | Path,
     text = render_markdown(result_set, options, plot_names=plot_names, command=command,
                            suite_command=suite_command)
     output.write_text(text)
-    report.warnings = sum(len(run.flags) for run in result_set.runs)
+    report.warnings = sum(len(run.flags) for run in result_set.runs) + len(result_set.warnings)
     return report

@@ -4,7 +4,7 @@ Sections (see ``suites/adversarial-fmnist.toml`` for a full example)::
 
     [runs]                      # the matrix: one run per (norm, seed)
     dataset = "fashion-mnist"   # robust_sabn.data.list_datasets()
-    model = "small_cnn"         # robust_sabn.models.list_models()
+    model = "small_cnn"         # robust_sabn.models.list_models("classifier")
     norms = ["bn", "auxbn", "saauxbn"]    # robust_sabn.nn.NORM_KINDS
     seeds = [0, 1, 2]           # default [0]
     [runs.train]                # TrainConfig options shared by every run (unset: defaults)
@@ -24,7 +24,7 @@ Sections (see ``suites/adversarial-fmnist.toml`` for a full example)::
     metrics = ["clean", "pgd-20"]   # curve_metric, title, output
 
     [[baselines]]               # optional: a RobustBench zoo model evaluated like the runs
-    robustbench = "Wong2020Fast"    # (cifar10, cifar100, imagenet; robust_sabn.suites.baselines)
+    robustbench = "Wong2020Fast"    # cifar10, cifar100, imagenet (adversarial.suite_baselines)
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from robust_sabn.adversarial.report import ROWS, ReportOptions
+from robust_sabn.adversarial.suite_baselines import BaselineSpec, parse_baselines
 from robust_sabn.errors import UserInputError
-from robust_sabn.report import ROWS, ReportOptions
-from robust_sabn.suites.baselines import BaselineSpec, parse_baselines
 from robust_sabn.suites.checked import CheckedTable
 from robust_sabn.train.config import CHOICES
 
@@ -133,7 +133,7 @@ def _parse_runs(doc: CheckedTable) -> tuple[str, str, list[AdversarialRun]]:
     runs.require("dataset")
     runs.require("model")
     dataset = runs.string("dataset", choices=list_datasets(), what="dataset") or ""
-    model = runs.string("model", choices=list_models(), what="model") or ""
+    model = runs.string("model", choices=list_models(family="classifier"), what="model") or ""
     norms = runs.strings("norms", choices=NORM_KINDS, what="norm", required=True) or []
     seeds = runs.integers("seeds", minimum=0) or [0]
     shared = _train_options(runs.table("train"))

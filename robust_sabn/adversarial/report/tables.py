@@ -5,16 +5,16 @@ Values are accuracies as fractions in [0, 1]; they are shown as percent with 2 d
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from robust_sabn.report.collect import CLEAN, ResultSet, RunResults
+from robust_sabn.adversarial.report.collect import CLEAN, ResultSet, RunResults
+from robust_sabn.report.kit import bold_best, format_mean_std, markdown_table
+from robust_sabn.vocabulary import NORM_KINDS, norm_label
 
 # Order of the normalization kinds in tables: the paper's BN, AuxBN, SaAuxBN order, with the
-# other members of the family between (the same order as robust_sabn.nn.NORM_KINDS).
-NORM_ORDER = ("bn", "ccbn", "sabn", "auxbn", "saauxbn")
-_NORM_LABELS = {"bn": "BN", "ccbn": "CCBN", "sabn": "SaBN", "auxbn": "AuxBN", "saauxbn": "SaAuxBN"}
+# other members of the family between.
+NORM_ORDER = NORM_KINDS
 
 
 @dataclass
@@ -31,11 +31,6 @@ class Group:
         """The measured values of every run in the group (runs without one are left out)."""
         found = (run.value(branch, metric, eps) for run in self.runs)
         return [v for v in found if v is not None]
-
-
-def norm_label(norm: str | None) -> str:
-    """``"saauxbn"`` -> ``"SaAuxBN"``; unknown kinds unchanged."""
-    return _NORM_LABELS.get(norm or "", norm or "?")
 
 
 def group_runs(results: ResultSet) -> list[Group]:
@@ -67,43 +62,9 @@ def group_runs(results: ResultSet) -> list[Group]:
     return [group for _, group in sorted(groups.items(), key=order)] + baselines
 
 
-def mean_std(values: Sequence[float]) -> tuple[float, float | None]:
-    """Mean and sample standard deviation (n - 1); std is ``None`` for a single value."""
-    mean = sum(values) / len(values)
-    if len(values) < 2:
-        return mean, None
-    var = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
-    return mean, math.sqrt(var)
-
-
 def format_percent(values: Sequence[float]) -> str:
     """``[0.8, 0.82]`` -> ``"81.00 ± 1.41"`` (percent, 2 decimals); ``"-"`` when empty."""
-    if not values:
-        return "-"
-    mean, std = mean_std(values)
-    text = f"{100 * mean:.2f}"
-    return text if std is None else f"{text} ± {100 * std:.2f}"
-
-
-def bold_best(cells: list[list[float]]) -> list[str]:
-    """Format each cell's values; the cells with the highest mean (as shown) are bold, unless
-    every shown mean is equal (nothing is best then)."""
-    texts = [format_percent(values) for values in cells]
-    means = [f"{100 * mean_std(values)[0]:.2f}" if values else None for values in cells]
-    shown = [float(m) for m in means if m is not None]
-    if len(set(shown)) < 2:
-        return texts
-    best = max(shown)
-    return [f"**{text}**" if mean is not None and float(mean) == best else text
-            for text, mean in zip(texts, means, strict=True)]
-
-
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A GitHub-flavoured Markdown table; the first column left-aligned, the rest right."""
-    lines = ["| " + " | ".join(header) + " |",
-             "|" + "|".join([":---", *["---:"] * (len(header) - 1)]) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
+    return format_mean_std(values, scale=100.0)
 
 
 def metric_label(metric: str) -> str:
@@ -126,7 +87,8 @@ def comparison_table(groups: Sequence[Group], branches: Sequence[str], metric: s
     ours = [g for g in groups if not g.baseline]
     by_branch = {b: {**{g.label: format_percent(cells[(g.label, b)]) for g in groups},
                      **dict(zip([g.label for g in ours],
-                                bold_best([cells[(g.label, b)] for g in ours]), strict=True))}
+                                bold_best([cells[(g.label, b)] for g in ours], scale=100.0),
+                                strict=True))}
                  for b in branches}
     if rows == "branch":
         header = ["branch", *[g.label for g in groups]]

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from robust_sabn.report.collect import CLEAN
-from robust_sabn.report.tables import Group, format_percent, markdown_table, norm_label
+from robust_sabn.adversarial.report.collect import CLEAN
+from robust_sabn.adversarial.report.tables import Group, format_percent
+from robust_sabn.report.kit import markdown_table
+from robust_sabn.vocabulary import norm_label
 
 CITATION = (
     "Gong, Chen, Chen, Wang. *Sandwich Batch Normalization: A Drop-In Replacement for Feature "

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from robust_sabn.report.collect import ResultSet
+    from robust_sabn.adversarial.report.collect import ResultSet
+    from robust_sabn.artifacts.result import ResultRecord
 
 BASELINE_MARK = "RobustBench"
 
@@ -38,16 +39,16 @@ def baseline_label(name: str, label: str | None = None) -> str:
     return label if BASELINE_MARK in label else f"{label} ({BASELINE_MARK})"
 
 
-def baseline_of(record: dict[str, Any]) -> BaselineIdentity | None:
+def baseline_of(record: ResultRecord) -> BaselineIdentity | None:
     """The baseline a record is about, or ``None`` for a record of one of our checkpoints."""
-    model = record.get("model")
+    model = record.subject.get("model")
     if not isinstance(model, dict) or "robustbench" not in model:
         return None
     name = str(model["robustbench"])
-    suite = record.get("suite") if isinstance(record.get("suite"), dict) else {}
-    recorded = (suite.get("baseline") or {}).get("label") if suite else None
-    key = (f"robustbench:{record.get('dataset', '?')}/{record.get('threat_model', 'Linf')}/"
-           f"{name}")
+    suite = record.suite or {}
+    recorded = (suite.get("baseline") or {}).get("label")
+    threat_model = (record.extras.get("settings") or {}).get("threat_model", "Linf")
+    key = f"robustbench:{record.subject.get('dataset', '?')}/{threat_model}/{name}"
     return BaselineIdentity(key=key, name=name, label=baseline_label(name, recorded))
 
 

@@ -26,12 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from robust_sabn.artifacts.result import ResultRecord
 from robust_sabn.errors import UserInputError
 from robust_sabn.suites.checked import CheckedTable
 from robust_sabn.suites.tasks import StepState
 
 if TYPE_CHECKING:
-    from robust_sabn.suites.adversarial_plan import EvaluationSpec
+    from robust_sabn.adversarial.plan import EvaluationSpec
 
 BASELINE_KEYS = ("robustbench", "threat_model", "label", "model_dir")
 SUITE_THREAT_MODEL = "Linf"
@@ -165,13 +166,13 @@ def baseline_identity(baseline: BaselineSpec, spec: EvaluationSpec,
     return {**kept, "evaluation": spec.name, "robustbench": baseline.name}
 
 
-def baseline_state(record: Any, identity: dict[str, Any], weights: dict[str, str]
-                   ) -> StepState:
+def baseline_state(record: ResultRecord | None, identity: dict[str, Any],
+                   weights: dict[str, str]) -> StepState:
     """``"done"`` when ``record`` holds ``identity`` and, if the weights files exist
     (``weights`` not empty), was made from the same weights; else ``"todo"``."""
-    if not isinstance(record, dict):
+    if record is None:
         return "todo"
-    suite = record.get("suite") or {}
+    suite = record.suite or {}
     if suite.get("settings") != identity:
         return "todo"
     if weights and (suite.get("baseline") or {}).get("weights_sha256") != weights:

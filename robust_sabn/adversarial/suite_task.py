@@ -12,41 +12,43 @@ Run folder layout (``suite_dir`` is ``<out_root>/<suite name>``)::
 matching options but training did not finish. An evaluation is done when its record exists, was
 made with the same settings (stored in the record's ``"suite"`` field) and from the run's current
 checkpoint (same SHA-256). RobustBench baselines (``[[baselines]]``, see
-:mod:`robust_sabn.suites.baselines`) are evaluated first, into ``runs/<suite>/baseline-<NAME>/``.
+:mod:`robust_sabn.adversarial.suite_baselines`) are evaluated first, into
+``runs/<suite>/baseline-<NAME>/``.
 """
 
 from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from robust_sabn.errors import UserInputError
-from robust_sabn.suites.adversarial_plan import (
+from robust_sabn.adversarial.plan import (
     AdversarialPlan,
     AdversarialRun,
     EvaluationSpec,
     parse_adversarial,
 )
-from robust_sabn.suites.baselines import (
+from robust_sabn.adversarial.suite_baselines import (
     BaselineSpec,
     baseline_identity,
     baseline_settings,
     baseline_state,
     weight_hashes,
 )
+from robust_sabn.artifacts.result import ResultRecord, read_result, write_result
+from robust_sabn.errors import UserInputError
 from robust_sabn.suites.checked import CheckedTable
-from robust_sabn.suites.tasks import Step, StepState, Suite, register_task
+from robust_sabn.suites.tasks import Hooks, Step, StepState, Suite
 
 _IDENTITY_SKIP = ("device", "data_dir")
 _RUN_OUTPUTS = ("train_record.json", "config.json", "metrics.jsonl", "last.pt", "best.pt")
 
 TrainFn = Callable[..., Any]
-EvaluateFn = Callable[..., dict[str, Any]]
+EvaluateFn = Callable[..., ResultRecord]
 
 
 def train_from_fields(fields: dict[str, Any], out_dir: Path, *, resume: bool, quiet: bool
@@ -80,6 +82,16 @@ def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _read_result(path: Path) -> ResultRecord | None:
+    """The record at ``path``, or None when it is missing or unreadable (then: redo it)."""
+    if not path.is_file():
+        return None
+    try:
+        return read_result(path)
+    except UserInputError:
         return None
 
 
@@ -125,13 +137,14 @@ class _Hashes:
 class AdversarialTask:
     """Adversarial training suites: train each run, evaluate each at each eps, compare."""
 
+    name = "adversarial"
     sections = ("runs", "evaluations", "comparison", "baselines")
 
     def __init__(self) -> None:
         self._hashes = _Hashes()
 
     def parse(self, doc: CheckedTable) -> AdversarialPlan:
-        """See :func:`robust_sabn.suites.adversarial_plan.parse_adversarial`."""
+        """See :func:`robust_sabn.adversarial.plan.parse_adversarial`."""
         return parse_adversarial(doc)
 
     def evaluation_settings(self, run: AdversarialRun, spec: EvaluationSpec, eps: float
@@ -158,14 +171,15 @@ class AdversarialTask:
                           eps: float) -> StepState:
         if train_state(run, run_dir) != "done":
             return "todo"
-        record = _read_json(evaluation_path(run_dir, spec, eps))
-        if not isinstance(record, dict):
+        record = _read_result(evaluation_path(run_dir, spec, eps))
+        if record is None:
             return "todo"
         identity = self._identity(self.evaluation_settings(run, spec, eps), spec)
-        if (record.get("suite") or {}).get("settings") != identity:
+        if (record.suite or {}).get("settings") != identity:
             return "todo"
         current = self._hashes(run_dir / f"{spec.checkpoint}.pt")
-        return "done" if current and record.get("checkpoint_sha256") == current else "todo"
+        return "done" if current and record.subject.get("checkpoint_sha256") == current \
+            else "todo"
 
     def _train(self, run: AdversarialRun, run_dir: Path, train_fn: TrainFn, quiet: bool,
                resume: bool) -> None:
@@ -181,8 +195,6 @@ class AdversarialTask:
                   eps: float, evaluate_fn: EvaluateFn, resume: bool) -> None:
         """Evaluate one run at one eps and write the record (``resume`` has no meaning here:
         an evaluation is one call)."""
-        from robust_sabn.artifacts import write_record
-
         checkpoint = run_dir / f"{spec.checkpoint}.pt"
         if not checkpoint.is_file():
             raise UserInputError(
@@ -191,9 +203,9 @@ class AdversarialTask:
             )
         settings = self.evaluation_settings(run, spec, eps)
         record = evaluate_fn(checkpoint, **settings)
-        record = {**record, "suite": {"name": suite.name, "run": run.run_id,
-                                      "settings": self._identity(settings, spec)}}
-        write_record(evaluation_path(run_dir, spec, eps), record)
+        record.suite = {"name": suite.name, "run": run.run_id,
+                        "settings": self._identity(settings, spec)}
+        write_result(evaluation_path(run_dir, spec, eps), record)
 
     def _baseline_settings(self, plan: AdversarialPlan, baseline: BaselineSpec,
                            spec: EvaluationSpec, eps: float) -> dict[str, Any]:
@@ -206,7 +218,7 @@ class AdversarialTask:
 
     def _baseline_state(self, plan: AdversarialPlan, baseline: BaselineSpec, suite_dir: Path,
                         spec: EvaluationSpec, eps: float) -> StepState:
-        record = _read_json(evaluation_path(suite_dir / baseline.run_id, spec, eps))
+        record = _read_result(evaluation_path(suite_dir / baseline.run_id, spec, eps))
         identity = baseline_identity(baseline, spec,
                                      self._baseline_settings(plan, baseline, spec, eps))
         return baseline_state(record, identity, weight_hashes(baseline, plan.dataset,
@@ -217,26 +229,24 @@ class AdversarialTask:
                            resume: bool) -> None:
         """Evaluate a RobustBench model at one eps; the record notes its weights' SHA-256
         (``resume`` has no meaning here: an evaluation is one call)."""
-        from robust_sabn.artifacts import write_record
-
         plan: AdversarialPlan = suite.plan
         settings = self._baseline_settings(plan, baseline, spec, eps)
         record = evaluate_fn(baseline.source, **settings)
-        record = {**record, "suite": {
+        record.suite = {
             "name": suite.name, "run": baseline.run_id,
             "settings": baseline_identity(baseline, spec, settings),
             "baseline": {"robustbench": baseline.name, "label": baseline.label,
                          "weights_sha256": weight_hashes(baseline, plan.dataset, self._hashes)},
-        }}
-        write_record(evaluation_path(suite_dir / baseline.run_id, spec, eps), record)
+        }
+        write_result(evaluation_path(suite_dir / baseline.run_id, spec, eps), record)
 
-    def steps(self, suite: Suite, suite_dir: Path, *, train_fn: TrainFn | None,
-              evaluate_fn: EvaluateFn | None, quiet: bool) -> list[Step]:
+    def steps(self, suite: Suite, suite_dir: Path, *, quiet: bool, hooks: Hooks) -> list[Step]:
         """Each baseline at each evaluation and eps (first: a missing model fails fast), then
-        per run: its training, then each evaluation at each eps."""
+        per run: its training, then each evaluation at each eps. ``hooks["train"]`` replaces
+        :func:`train_from_fields`, ``hooks["evaluate"]`` ``evaluate_checkpoint``."""
         plan: AdversarialPlan = suite.plan
-        train_fn = train_fn or train_from_fields
-        evaluate_fn = evaluate_fn or _default_evaluate
+        train_fn = hooks.get("train") or train_from_fields
+        evaluate_fn = hooks.get("evaluate") or _default_evaluate
         steps = [
             Step(baseline.run_id, "evaluate",
                  f"evaluate {baseline.run_id} {spec.name} eps {eps:g}",
@@ -277,8 +287,8 @@ class AdversarialTask:
                       ) -> Path:
         """Render the suite's comparison from its evaluation records; baseline rows take
         their labels from the suite file."""
-        from robust_sabn.report import collect_results, render_report
-        from robust_sabn.report.baselines import relabel_baselines
+        from robust_sabn.adversarial.report import collect_results, render_report
+        from robust_sabn.adversarial.report.baselines import relabel_baselines
 
         plan: AdversarialPlan = suite.plan
         options = plan.comparison
@@ -294,4 +304,21 @@ class AdversarialTask:
         return report.path
 
 
-register_task("adversarial", AdversarialTask())
+    def render_records(self, records: list[tuple[Path, ResultRecord]], output: Path, *,
+                       command: str, warnings: list[str], options: Mapping[str, Any]) -> Path:
+        """``robust-sabn report``: the comparison of these evaluation records (training and
+        other records of the runs are found beside them); ``options`` are
+        :class:`~robust_sabn.adversarial.report.ReportOptions` fields."""
+        from robust_sabn.adversarial.report import ReportOptions, collect_results, render_report
+
+        try:
+            report_options = ReportOptions(**options)
+        except TypeError as exc:
+            raise UserInputError(f"the adversarial report takes no such option: {exc}") from exc
+        evaluations = [path for path, record in records if record.kind == "evaluation"]
+        results = collect_results(evaluations)
+        results.warnings += warnings
+        return render_report(results, output, options=report_options, command=command).path
+
+
+TASK = AdversarialTask()

@@ -16,8 +16,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
-from robust_sabn.report.collect import SHARED_BRANCH, RunResults
-from robust_sabn.report.tables import Group, mean_std, metric_label
+from robust_sabn.adversarial.report.collect import SHARED_BRANCH, RunResults
+from robust_sabn.adversarial.report.tables import Group, metric_label
+from robust_sabn.report.kit import mean_std
 
 
 def _band(ax: Any, xs: list[float], samples: list[list[float]], label: str,
