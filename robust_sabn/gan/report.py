@@ -1,0 +1,213 @@
+"""The GAN report, rendered only from result records (torch-free): IS/FID table with the
+paper's CIFAR-10 numbers, differences vs the reference norm with 95 % CIs, probe-FID curves,
+sample grids, conditional accuracy, and a paragraph saying what the numbers show."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+from robust_sabn.artifacts.result import ResultRecord
+from robust_sabn.gan.names import CLASSIFIER_LABEL, GENERATOR_LABELS
+from robust_sabn.gan.plots import plot_fid_curves
+from robust_sabn.report import kit
+from robust_sabn.report.stats import paired_t_interval
+from robust_sabn.vocabulary import TASK_NORMS, norm_label
+
+PAPER_CIFAR10: dict[tuple[str, str], tuple[float, float]] = {
+    ("sngan32", "ccbn"): (8.76, 10.18), ("sngan32", "sabn"): (8.89, 8.97),
+    ("autogan32", "ccbn"): (8.43, 10.51), ("autogan32", "sabn"): (8.72, 9.11),
+    ("biggan32", "ccbn"): (8.91, 8.57), ("biggan32", "sabn"): (9.01, 8.03),
+}
+"""The paper's CIFAR-10 (IS, FID) with 50k samples and the standard Inception."""
+
+Row = tuple[str, str]
+Groups = dict[Row, dict[int, ResultRecord]]
+METRICS = (("is", "IS", True, 1.0), ("fid", "FID", False, 1.0),
+           ("intra_fid", "intra-FID", False, 1.0), ("cond_acc", "cond. acc. %", True, 100.0))
+
+
+def _label(row: Row) -> str:
+    return f"{GENERATOR_LABELS.get(row[0], row[0])} {norm_label(row[1])}"
+
+
+def _groups(records: Sequence[tuple[Path, ResultRecord]], kind: str) -> Groups:
+    order = {n: i for i, n in enumerate(TASK_NORMS["gan"])}
+    groups: Groups = {}
+    for _, record in records:
+        if record.kind == kind:
+            s = record.subject
+            groups.setdefault((s["generator"], s["norm"]), {})[int(s.get("seed") or 0)] = record
+    return dict(sorted(groups.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], 9))))
+
+
+def _values(runs: dict[int, ResultRecord], name: str) -> dict[int, float]:
+    out = {}
+    for seed, record in runs.items():
+        value = record.value(name)
+        if value is not None:
+            out[seed] = value
+    return out
+
+
+def _features(groups: Groups) -> str:
+    kinds = {m.condition.get("features") for runs in groups.values() for r in runs.values()
+             for m in r.metrics}
+    return "inception" if kinds == {"inception"} else "classifier"
+
+
+def score_table(groups: Groups, features: str) -> str:
+    """IS / FID / intra-FID / conditional accuracy, mean ± std over seeds, best per generator
+    in bold; the paper's CIFAR-10 numbers beside when the records are CIFAR-10."""
+    prefix = "classifier " if features == "classifier" else ""
+    cifar = any(r.subject.get("dataset") == "cifar10" for runs in groups.values()
+                for r in runs.values())
+    header = ["generator", "norm", "seeds",
+              *[f"{prefix}{title} {'↑' if hib else '↓'}" if name in ("is", "fid")
+                else f"{title} {'↑' if hib else '↓'}" for name, title, hib, _ in METRICS]]
+    if cifar:
+        header += ["paper IS", "paper FID"]
+    rows: list[list[str]] = []
+    for generator in dict.fromkeys(g for g, _ in groups):
+        keys = [k for k in groups if k[0] == generator]
+        columns = []
+        for name, _, hib, scale in METRICS:
+            cells = [list(_values(groups[k], name).values()) for k in keys]
+            present = [c for c in cells if c]
+            columns.append(kit.bold_best(cells, higher_is_better=hib, scale=scale)
+                           if present else [kit.DASH] * len(keys))
+        for i, key in enumerate(keys):
+            row = [GENERATOR_LABELS.get(generator, generator), norm_label(key[1]),
+                   str(len(groups[key])), *[col[i] for col in columns]]
+            if cifar:
+                paper = PAPER_CIFAR10.get(key)
+                row += [f"{paper[0]:.2f}", f"{paper[1]:.2f}"] if paper else [kit.DASH] * 2
+            rows.append(row)
+    return kit.markdown_table(header, rows, align="llr" + "r" * (len(header) - 3))
+
+
+def difference_tables(groups: Groups, reference: str) -> list[str]:
+    """Per generator: each norm minus ``reference`` on every metric, paired over seeds."""
+    out = []
+    for generator in dict.fromkeys(g for g, _ in groups):
+        if (generator, reference) not in groups:
+            continue
+        for name, title, hib, scale in METRICS:
+            per_norm = {norm_label(n): _values(runs, name)
+                        for (g, n), runs in groups.items() if g == generator}
+            if len([v for v in per_norm.values() if v]) < 2:
+                continue
+            out.append(f"**{GENERATOR_LABELS.get(generator, generator)}, {title}**\n\n"
+                       + kit.difference_table(per_norm, norm_label(reference), metric=title,
+                                              higher_is_better=hib, scale=scale))
+    return out
+
+
+def findings(groups: Groups, reference: str, features: str) -> list[str]:
+    """Sentences saying what the numbers show, whatever they show."""
+    lines = []
+    word = "classifier " if features == "classifier" else ""
+    for (generator, norm), runs in groups.items():
+        base = groups.get((generator, reference))
+        if norm == reference or base is None:
+            continue
+        parts = []
+        for name, title, hib, scale in METRICS:
+            a, b = _values(runs, name), _values(base, name)
+            seeds = sorted(set(a) & set(b))
+            if len(seeds) < 2:
+                continue
+            iv = paired_t_interval([a[s] for s in seeds], [b[s] for s in seeds])
+            better = (iv.estimate > 0) == hib
+            shown = f"{scale * abs(iv.estimate):.2f}"
+            verdict = ("resolved at 95 %" if iv.resolved
+                       else "not resolved: the 95 % interval spans 0")
+            parts.append(f"{word if name in ('is', 'fid') else ''}{title} is {shown} "
+                         f"{'better' if better else 'worse'} ({verdict})")
+        if parts:
+            lines.append(f"{_label((generator, norm))} vs {norm_label(reference)} over "
+                         f"{len(runs)} seeds: " + "; ".join(parts) + ".")
+    return lines
+
+
+def _curves(train: Groups) -> dict[str, dict[int, list[tuple[float, float]]]]:
+    curves: dict[str, dict[int, list[tuple[float, float]]]] = {}
+    for key, runs in train.items():
+        for seed, record in runs.items():
+            points = sorted((float(m.condition["step"]), m.value)
+                            for m in record.find("probe_fid"))
+            if points:
+                curves.setdefault(_label(key), {})[seed] = points
+    return curves
+
+
+def _grids(records: Sequence[tuple[Path, ResultRecord]], output: Path) -> list[str]:
+    lines = []
+    for path, record in records:
+        if record.kind != "sample" or "image" not in record.extras:
+            continue
+        source = path.parent / record.extras["image"]
+        if not source.is_file():
+            continue
+        key = (record.subject.get("generator") or "", record.subject.get("norm") or "")
+        target = output.parent / f"{output.stem}-{key[0]}-{key[1]}.png"
+        if source.resolve() != target.resolve():
+            shutil.copyfile(source, target)
+        lines.append(f"**{_label(key)}** (seed {record.subject.get('seed', 0)}, one row per "
+                     f"class {record.extras.get('classes')})\n\n" + kit.image(target.name,
+                                                                            _label(key)))
+    return lines
+
+
+def render_gan_report(records: Sequence[tuple[Path, ResultRecord]], output: str | Path, *,
+                      command: str, suite_command: str | None = None,
+                      warnings: Sequence[str] = (), reference: str = "ccbn",
+                      title: str | None = None, notes: Sequence[str] = ()) -> Path:
+    """Write the Markdown report of GAN records (and its PNGs beside it) to ``output``."""
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    evals, train = _groups(records, "evaluation"), _groups(records, "training")
+    features = _features(evals)
+    dataset = next((r.subject.get("dataset") for _, r in records if r.subject.get("dataset")),
+                   "?")
+    parts = [f"# {title or f'Conditional GAN benchmark: {dataset}'}", ""]
+    refs = [r for _, r in records if r.kind == "reference"]
+    if features == "classifier":
+        accuracy = refs[0].value("test_accuracy") if refs else None
+        acc_text = f"{100 * accuracy:.2f} %" if accuracy is not None else "not recorded"
+        parts += [f"**Every FID and IS here is {CLASSIFIER_LABEL}.** They use the features and "
+                  "logits of a reference classifier trained on the dataset (test accuracy "
+                  f"{acc_text}); the FID/IS math is torchmetrics'.", ""]
+    sample_counts = sorted({m.n for runs in evals.values() for r in runs.values()
+                            for m in r.metrics if m.n})
+    iterations = sorted({r.extras.get("iterations") for runs in train.values()
+                         for r in runs.values()} - {None})
+    parts += [f"Setup: {len(evals)} generator/norm rows; generator iterations {iterations}; "
+              f"FID against the first {sample_counts} real test images with as many "
+              "fakes (classes balanced); IS over 10 splits; intra-FID is the mean over classes "
+              "of the per-class FID; conditional accuracy is the share of class-k fakes the "
+              "reference classifier calls k.", *[f"\n{n}" for n in notes], ""]
+    parts += ["## What it shows", ""]
+    parts += [f"- {line}" for line in findings(evals, reference, features)] or ["- No pairs."]
+    parts += ["", "## IS and FID (mean ± std over seeds)", "", score_table(evals, features), ""]
+    differences = difference_tables(evals, reference)
+    if differences:
+        parts += [f"## Differences vs {norm_label(reference)} (paired over seeds, 95 % CI)", "",
+                  "\n\n".join(differences), ""]
+    curves = _curves(train)
+    if curves:
+        png = plot_fid_curves(curves, output.parent / f"{output.stem}-fid-curve.png",
+                              ylabel=f"{'classifier ' if features == 'classifier' else ''}"
+                              "FID (probe)")
+        n_probe = sorted({m.n for runs in train.values() for r in runs.values()
+                          for m in r.find("probe_fid") if m.n})
+        parts += ["## FID over training iterations", "",
+                  f"Probe FID of the EMA generator on {n_probe} fakes (fixed latents).", "",
+                  kit.image(png.name, "FID over iterations"), ""]
+    grids = _grids(records, output)
+    if grids:
+        parts += ["## Samples (EMA generator)", "", "\n\n".join(grids), ""]
+    parts += [kit.warnings_section(list(warnings)), "",
+              kit.provenance_footer([r for _, r in records], command, suite_command)]
+    return kit.write_markdown(output, "\n".join(parts))

@@ -1,0 +1,237 @@
+"""Hinge-loss cGAN training with n_critic, uniform fake labels, generator EMA and exact resume.
+
+Run folder: ``config.json``, ``metrics.jsonl`` (one row per logged iteration), ``last.pt`` (the
+full training state every ``checkpoint_every`` iterations), ``generator.pt`` (the EMA generator,
+what is evaluated and exported) and ``train_record.json`` when training ends.
+
+All randomness of G-iteration ``i`` comes from generators seeded with ``(seed, i)``, and the
+real-data order of each pass from ``(seed, pass)``, so a run resumed from ``last.pt`` reaches
+the same weights as an uninterrupted one (on CPU).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from robust_sabn.artifacts import load_checkpoint, save_checkpoint
+from robust_sabn.artifacts.checkpoint import atomic_write_bytes
+from robust_sabn.data import load_split
+from robust_sabn.data.splits import ImageTensors
+from robust_sabn.errors import UserInputError
+from robust_sabn.gan.config import GANConfig
+from robust_sabn.gan.models import GANSpec
+from robust_sabn.gan.progress import GANProgress
+
+Probe = Callable[[nn.Module], dict[str, float]]
+"""Called with the EMA generator (eval mode) every ``eval_every`` iterations; returns metrics."""
+
+
+def spec_for(config: GANConfig) -> GANSpec:
+    """The generator/discriminator pair a config trains (shape from the dataset)."""
+    from robust_sabn.data import get_dataset_info
+
+    info = get_dataset_info(config.dataset, data_dir=config.data_dir)
+    if info.image_size[0] != info.image_size[1]:
+        raise UserInputError(f"{config.dataset} images are not square; GANs here need square")
+    spec = GANSpec(generator=config.generator, norm=config.norm, num_classes=info.num_classes,
+                   channels=info.in_channels, image_size=info.image_size[0],
+                   g_width=config.g_width, d_width=config.d_width, latent_dim=config.latent_dim)
+    spec.check()
+    return spec
+
+
+def iteration_generator(seed: int, index: int) -> torch.Generator:
+    """The CPU generator of one G-iteration (latents, fake labels) or one data pass."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + index)
+
+
+def to_signed(images_uint8: Tensor) -> Tensor:
+    """uint8 images (N, C, H, W) -> float in [-1, 1]."""
+    return images_uint8.float().div_(127.5).sub_(1.0)
+
+
+class RealBatches:
+    """Real batches by global discriminator step: pass ``p`` is a permutation seeded by
+    ``(seed, p)``; a partial last batch of each pass is dropped."""
+
+    def __init__(self, data: ImageTensors, batch: int, seed: int, device: str) -> None:
+        if len(data) < batch:
+            raise UserInputError(f"d_batch {batch} exceeds the {len(data)} training images")
+        self.data, self.batch, self.seed, self.device = data, batch, seed, device
+        self.per_pass = len(data) // batch
+        self._pass, self._order = -1, torch.empty(0, dtype=torch.long)
+
+    def __call__(self, step: int) -> tuple[Tensor, Tensor]:
+        """(images in [-1, 1] (B, C, H, W), labels (B,)) of discriminator step ``step``."""
+        data_pass, k = divmod(step, self.per_pass)
+        if data_pass != self._pass:
+            rng = iteration_generator(self.seed, 10**9 + data_pass)
+            self._order = torch.randperm(len(self.data), generator=rng)
+            self._pass = data_pass
+        index = self._order[k * self.batch:(k + 1) * self.batch]
+        x = to_signed(self.data.images.index_select(0, index)).to(self.device)
+        return x, self.data.labels.index_select(0, index).to(self.device)
+
+
+def sample_latents(n: int, latent_dim: int, num_classes: int, generator: torch.Generator,
+                   device: str) -> tuple[Tensor, Tensor]:
+    """z ~ N(0, I) (n, latent_dim) and uniform labels (n,), drawn from ``generator``."""
+    z = torch.randn(n, latent_dim, generator=generator)
+    y = torch.randint(0, num_classes, (n,), generator=generator)
+    return z.to(device), y.to(device)
+
+
+def discriminator_hinge_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
+    """``mean(relu(1 - D(x))) + mean(relu(1 + D(G(z))))``."""
+    return F.relu(1.0 - real_scores).mean() + F.relu(1.0 + fake_scores).mean()
+
+
+def generator_hinge_loss(fake_scores: Tensor) -> Tensor:
+    """``-mean(D(G(z)))``."""
+    return -fake_scores.mean()
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    """``ema = decay * ema + (1 - decay) * model`` for parameters; buffers copied (BN statistics,
+    spectral-norm vectors are not averaged)."""
+    for p_ema, p in zip(ema.parameters(), model.parameters(), strict=True):
+        p_ema.lerp_(p, 1.0 - decay)
+    for b_ema, b in zip(ema.buffers(), model.buffers(), strict=True):
+        b_ema.copy_(b)
+
+
+def gan_iteration(generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim.Optimizer,
+                  opt_d: torch.optim.Optimizer, real_batch: Callable[[int], tuple[Tensor, Tensor]],
+                  config: GANConfig, num_classes: int, iteration: int) -> tuple[float, float]:
+    """One G-iteration: ``n_critic`` hinge D steps, then one G step; returns (loss_d, loss_g)."""
+    rng = iteration_generator(config.seed, iteration)
+    loss_d = torch.zeros(())
+    for k in range(config.n_critic):
+        x_real, y_real = real_batch(iteration * config.n_critic + k)
+        z, y_fake = sample_latents(config.d_batch, config.latent_dim, num_classes, rng,
+                                   config.device)
+        with torch.no_grad():
+            x_fake = generator(z, y_fake)
+        loss_d = discriminator_hinge_loss(discriminator(x_real, y_real),
+                                          discriminator(x_fake, y_fake))
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+    z, y_fake = sample_latents(config.g_batch, config.latent_dim, num_classes, rng, config.device)
+    loss_g = generator_hinge_loss(discriminator(generator(z, y_fake), y_fake))
+    opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    opt_g.step()
+    return float(loss_d.detach()), float(loss_g.detach())
+
+
+def _resume_state(out_dir: Path, config: GANConfig, resume: bool) -> dict | None:
+    last = out_dir / "last.pt"
+    if not resume:
+        if last.exists():
+            raise UserInputError(f"{out_dir} already holds a GAN run; pass --resume to continue "
+                                 "it or choose another --out")
+        return None
+    if not last.exists():
+        return None
+    saved = out_dir / "config.json"
+    if saved.exists():
+        before = json.loads(saved.read_text())["config"]
+        diff = sorted(k for k, v in config.to_dict().items()
+                      if k not in ("device", "data_dir") and before.get(k) != v)
+        if diff:
+            raise UserInputError(f"cannot resume {out_dir}: options {diff} differ from the saved "
+                                 "run; drop them or start a new --out")
+    return load_checkpoint(last, map_location=config.device)
+
+
+def _write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, lambda f: f.write(text.encode()))
+
+
+def train_gan(config: GANConfig, out_dir: str | Path, *, resume: bool = False,
+              quiet: bool = False, probe: Probe | None = None) -> dict[str, Any]:
+    """Train a cGAN as ``config`` says, writing the run folder; returns a summary dict.
+
+    Args:
+        config: the run's options.
+        out_dir: the run folder.
+        resume: continue from ``out_dir/last.pt`` when it exists.
+        quiet: no progress display.
+        probe: FID probe on the EMA generator every ``config.eval_every`` iterations and at
+            the end (its numbers go into ``metrics.jsonl``).
+
+    Raises:
+        UserInputError: bad options, missing data, or a run folder that would be overwritten.
+    """
+    config.check()
+    out_dir = Path(out_dir)
+    spec = spec_for(config)
+    state = _resume_state(out_dir, config, resume)
+    data = load_split(config.dataset, "train", data_dir=config.data_dir, seed=config.seed,
+                      val_size=0, max_examples=config.max_train_examples)
+    torch.manual_seed(config.seed)
+    generator = spec.build_generator().to(config.device)
+    discriminator = spec.build_discriminator().to(config.device)
+    ema = spec.build_generator().to(config.device)
+    ema.load_state_dict(generator.state_dict())
+    ema.eval().requires_grad_(False)
+    betas = (config.beta1, config.beta2)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr_g, betas=betas)
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr_d, betas=betas)
+    start, history, elapsed = 0, [], 0.0
+    if state is not None:
+        generator.load_state_dict(state["generator"])
+        discriminator.load_state_dict(state["discriminator"])
+        ema.load_state_dict(state["state_dict"])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+        start, history, elapsed = state["iteration"], list(state["history"]), state["elapsed_s"]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write_text(out_dir / "config.json",
+                json.dumps({"config": config.to_dict(), "model": spec.to_dict()}, indent=2))
+    real_batch = RealBatches(data, config.d_batch, config.seed, config.device)
+    base = {"model": spec.to_dict(), "dataset": config.dataset, "config": config.to_dict()}
+
+    def checkpoint(iteration: int) -> None:
+        save_checkpoint(out_dir / "last.pt", {
+            **base, "state_dict": ema.state_dict(), "generator": generator.state_dict(),
+            "discriminator": discriminator.state_dict(), "opt_g": opt_g.state_dict(),
+            "opt_d": opt_d.state_dict(), "iteration": iteration, "history": history,
+            "elapsed_s": elapsed})
+        _write_text(out_dir / "metrics.jsonl",
+                    "".join(json.dumps(row, allow_nan=False) + "\n" for row in history))
+
+    generator.train()
+    discriminator.train()
+    with GANProgress(config.iterations, start, quiet) as display:
+        t0 = time.perf_counter()
+        for it in range(start, config.iterations):
+            loss_d, loss_g = gan_iteration(generator, discriminator, opt_g, opt_d, real_batch,
+                                           config, spec.num_classes, it)
+            update_ema(ema, generator, config.ema_decay if it >= config.ema_start else 0.0)
+            done = it + 1
+            row: dict[str, Any] = {"iteration": done, "loss_d": loss_d, "loss_g": loss_g}
+            if probe is not None and config.eval_every and (
+                    done % config.eval_every == 0 or done == config.iterations):
+                row.update(probe(ema))
+            elapsed += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            row["elapsed_s"] = elapsed
+            history.append(row)
+            display.iteration_done(row)
+            if done % config.checkpoint_every == 0 or done == config.iterations:
+                checkpoint(done)
+    save_checkpoint(out_dir / "generator.pt", {**base, "state_dict": ema.state_dict(),
+                                               "iteration": config.iterations})
+    return {"run_dir": str(out_dir), "spec": spec.to_dict(), "config": config.to_dict(),
+            "history": history, "wall_time_s": elapsed, "train_examples": len(data)}

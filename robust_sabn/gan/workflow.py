@@ -1,0 +1,157 @@
+"""The GAN task's units of work, each writing its result record: train the reference classifier,
+train a GAN run, evaluate a generator, draw a sample grid. The CLI and the suite call these.
+
+Records (``robust_sabn.artifacts.result``, ``task="gan"``):
+
+* ``reference.json`` (kind ``reference``): the classifier's test accuracy;
+* ``train_record.json`` (kind ``training``): the probe FID/IS along training (condition
+  ``step``, ``features="classifier"``) and a thinned loss curve in ``extras``;
+* ``eval.json`` (kind ``evaluation``): ``fid``, ``is``, ``is_std``, ``cond_acc``,
+  ``intra_fid`` with ``condition={"features": "classifier" | "inception"}`` and ``n``;
+* ``samples.json`` (kind ``sample``): ``extras.image``, the grid's path relative to the record.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from robust_sabn.artifacts.checkpoint import file_sha256
+from robust_sabn.artifacts.result import Metric, ResultRecord, new_result, write_result
+from robust_sabn.gan.config import GANConfig
+
+TASK = "gan"
+LOSS_CURVE_POINTS = 200
+
+
+def reference_record(summary: dict[str, Any], wall_time_s: float) -> ResultRecord:
+    """The record of a trained reference classifier (``summary`` from
+    :func:`~robust_sabn.gan.reference.train_reference_classifier`)."""
+    return new_result(
+        TASK, "reference",
+        subject={"dataset": summary["dataset"], "model": "small_cnn", "norm": "bn",
+                 "checkpoint": Path(summary["path"]).name},
+        metrics=[Metric(name="test_accuracy", value=summary["test_accuracy"],
+                        n=None, condition={"split": "test"})],
+        extras={"epochs": summary["epochs"], "train_examples": summary["train_examples"],
+                "real_examples": summary["real_examples"]},
+        wall_time_s=wall_time_s)
+
+
+def train_reference(dataset: str, out_dir: str | Path, *, data_dir: str | None = None,
+                    **options: Any) -> ResultRecord:
+    """Train and cache the reference classifier in ``out_dir/classifier.pt`` and write
+    ``out_dir/reference.json``."""
+    from robust_sabn.gan.reference import train_reference_classifier
+
+    t0 = time.perf_counter()
+    summary = train_reference_classifier(dataset, Path(out_dir) / "classifier.pt",
+                                         data_dir=data_dir, **options)
+    record = reference_record(summary, time.perf_counter() - t0)
+    write_result(Path(out_dir) / "reference.json", record)
+    return record
+
+
+def _subject(config: GANConfig, run_id: str | None) -> dict[str, Any]:
+    return {"run": run_id, "generator": config.generator, "norm": config.norm,
+            "seed": config.seed, "dataset": config.dataset}
+
+
+def train_run(config: GANConfig, out_dir: str | Path, *, reference: str | Path | None,
+              resume: bool = False, quiet: bool = False, run_id: str | None = None
+              ) -> ResultRecord:
+    """Train one GAN (probing classifier FID when ``reference`` is a classifier cache) and
+    write ``out_dir/train_record.json``."""
+    from robust_sabn.gan.evaluate import classifier_probe
+    from robust_sabn.gan.reference import ReferenceClassifier
+    from robust_sabn.gan.train import train_gan
+
+    probe = None
+    if reference is not None and config.eval_every:
+        probe = classifier_probe(ReferenceClassifier(reference, config.dataset),
+                                 config.probe_samples)
+    summary = train_gan(config, out_dir, resume=resume, quiet=quiet, probe=probe)
+    history = summary["history"]
+    metrics = []
+    for row in history:
+        if "probe_fid" in row:
+            condition = {"features": "classifier", "step": row["iteration"]}
+            metrics += [Metric(name="probe_fid", value=row["probe_fid"],
+                               n=config.probe_samples, condition=condition),
+                        Metric(name="probe_is", value=row["probe_is"],
+                               n=config.probe_samples, condition=condition)]
+    stride = max(1, len(history) // LOSS_CURVE_POINTS)
+    curve = [[row["iteration"], row["loss_d"], row["loss_g"]] for row in history[::stride]]
+    record = new_result(
+        TASK, "training", subject={**_subject(config, run_id), "model": summary["spec"]},
+        metrics=metrics,
+        extras={"config": summary["config"], "loss_curve": curve,
+                "train_examples": summary["train_examples"], "iterations": config.iterations},
+        wall_time_s=summary["wall_time_s"])
+    write_result(Path(out_dir) / "train_record.json", record)
+    return record
+
+
+def evaluate_run(checkpoint: str | Path, reference: str | Path, output: str | Path, *,
+                 n_samples: int, seed: int = 0, inception_weights: str | Path | None = None,
+                 device: str = "cpu", data_dir: str | None = None,
+                 subject: dict[str, Any] | None = None) -> ResultRecord:
+    """Score the generator in ``checkpoint`` and write the evaluation record to ``output``."""
+    from robust_sabn.gan.evaluate import evaluate_checkpoint, inception_extractor, load_generator
+    from robust_sabn.gan.names import CLASSIFIER_LABEL
+    from robust_sabn.gan.reference import ReferenceClassifier
+
+    t0 = time.perf_counter()
+    generator, ckpt = load_generator(checkpoint, device)
+    ref = ReferenceClassifier(reference, ckpt.get("dataset"), device)
+    inception = inception_extractor(inception_weights, device)
+    result = evaluate_checkpoint(checkpoint, ref, n_samples=n_samples, seed=seed,
+                                 inception=inception, device=device, data_dir=data_dir)
+    condition = {"features": result["features"]}
+    names = {"fid": "fid", "is_mean": "is", "is_std": "is_std", "cond_acc": "cond_acc",
+             "intra_fid": "intra_fid"}
+    metrics = [Metric(name=names[k], value=v, n=n_samples, condition=condition)
+               for k, v in result["metrics"].items()]
+    config = ckpt.get("config") or {}
+    base_subject = {"run": None, "generator": generator_name(ckpt), "norm": generator.norm,
+                    "seed": config.get("seed"), "dataset": ckpt.get("dataset")}
+    record = new_result(
+        TASK, "evaluation",
+        subject={**base_subject, **(subject or {}), "checkpoint": str(checkpoint),
+                 "checkpoint_sha256": file_sha256(checkpoint)},
+        metrics=metrics,
+        extras={"features_label": CLASSIFIER_LABEL if result["features"] == "classifier"
+                else "Inception FID / IS (torch-fidelity weights)",
+                "reference_test_accuracy": ref.test_accuracy,
+                "iterations": ckpt.get("iteration")},
+        wall_time_s=time.perf_counter() - t0)
+    write_result(output, record)
+    return record
+
+
+def generator_name(ckpt: dict[str, Any]) -> str | None:
+    """The generator registry name recorded in a GAN checkpoint."""
+    model = ckpt.get("model")
+    return model.get("generator") if isinstance(model, dict) else None
+
+
+def sample_run(checkpoint: str | Path, output_png: str | Path, *, classes: list[int] | None,
+               per_class: int, seed: int = 0, record_path: str | Path | None = None,
+               subject: dict[str, Any] | None = None) -> Path:
+    """Write a class-by-row sample grid; with ``record_path`` also a ``sample`` record."""
+    from robust_sabn.gan.evaluate import load_generator, sample_grid
+
+    generator, ckpt = load_generator(checkpoint)
+    chosen = classes if classes is not None else list(range(generator.num_classes))
+    png = sample_grid(generator, chosen, per_class, output_png, seed)
+    if record_path is not None:
+        record_path = Path(record_path)
+        record = new_result(
+            TASK, "sample",
+            subject={"generator": generator_name(ckpt), "norm": generator.norm,
+                     "dataset": ckpt.get("dataset"), **(subject or {})},
+            extras={"image": Path(png).resolve().relative_to(record_path.parent.resolve())
+                    .as_posix(), "classes": chosen, "per_class": per_class, "seed": seed})
+        write_result(record_path, record)
+    return png
