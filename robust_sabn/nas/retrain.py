@@ -80,6 +80,6 @@ def retrain(genotype: Genotype, config: RetrainConfig, seed: int,
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            step, loss_value = step + 1, float(loss)
+            step, loss_value = step + 1, loss.item()
     accuracy = test_accuracy(net, data.test, 256, config.device)
     return RetrainResult(accuracy, len(data.test), loss_value, time.perf_counter() - start)

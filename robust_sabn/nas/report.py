@@ -1,0 +1,218 @@
+"""The NAS report, rendered from records only (torch-free): final-cell accuracy per algorithm x
+norm with paired differences against the reference norm, the paper's numbers, the collapse
+towards parameter-free ops per epoch (plot), the cells found per seed, and what it all shows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from robust_sabn.artifacts.result import ResultRecord
+from robust_sabn.nas.config import ALGORITHM_LABELS
+from robust_sabn.report import kit
+from robust_sabn.report.stats import paired_t_interval
+from robust_sabn.vocabulary import norm_label
+
+PAPER_NB201: dict[tuple[str, str], dict[str, str]] = {
+    ("darts", "bn"): {"cifar100": "44.05 ± 7.47", "ImageNet16-120": "36.47 ± 7.06"},
+    ("darts", "sabn"): {"cifar100": "71.56 ± 1.39", "ImageNet16-120": "45.85 ± 0.72"},
+}
+"""The authors' DARTS results on NAS-Bench-201 (top-1 %, README of their code)."""
+
+DATASET_LABELS = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
+                  "ImageNet16-120": "ImageNet16-120", "fashion-mnist": "Fashion-MNIST"}
+Group = tuple[str, str]
+
+
+def _label(group: Group) -> str:
+    return f"{ALGORITHM_LABELS.get(group[0], group[0])} {norm_label(group[1])}"
+
+
+def _order(groups: Sequence[Group], reference: str) -> list[Group]:
+    norms = ["bn", "ccbn", "sabn"]
+    return sorted(set(groups), key=lambda g: (g[0], g[1] != reference,
+                                              norms.index(g[1]) if g[1] in norms else 9))
+
+
+def _group(record: ResultRecord) -> Group:
+    return str(record.subject.get("algorithm")), str(record.subject.get("norm"))
+
+
+def _score_values(scores: Sequence[ResultRecord], **condition: Any
+                  ) -> dict[Group, dict[int, float]]:
+    """Per group, search seed -> accuracy (mean over retraining seeds for ``retrain``)."""
+    out: dict[Group, dict[int, float]] = {}
+    for record in scores:
+        found = record.find("accuracy", **condition)
+        if found:
+            out.setdefault(_group(record), {})[int(record.subject["seed"])] = (
+                sum(m.value for m in found) / len(found))
+    return out
+
+
+def _accuracy_section(title: str, values: dict[Group, dict[int, float]], reference: str,
+                      paper: str | None = None) -> tuple[str, list[str]]:
+    """A table of mean ± std (%) per group and the differences against the reference norm."""
+    groups = _order(list(values), reference)
+    header = ["algorithm", "norm", "search seeds", "top-1 % (mean ± std)"]
+    if paper:
+        header.append("paper (NB201, DARTS)")
+    rows = []
+    for g in groups:
+        row = [ALGORITHM_LABELS.get(g[0], g[0]), norm_label(g[1]), str(len(values[g])),
+               kit.format_mean_std(list(values[g].values()), scale=100)]
+        if paper:
+            row.append(PAPER_NB201.get(g, {}).get(paper, kit.DASH))
+        rows.append(row)
+    parts, findings = [f"### {title}", "", kit.markdown_table(header, rows)], []
+    for algorithm in sorted({g[0] for g in groups}):
+        mine = {_label(g): values[g] for g in groups if g[0] == algorithm}
+        ref = _label((algorithm, reference))
+        if ref in mine and len(mine) > 1:
+            parts += ["", kit.difference_table(mine, ref, metric="top-1 (points)",
+                                               higher_is_better=True, scale=100)]
+            for label, seeds in mine.items():
+                if label == ref:
+                    continue
+                shared = sorted(set(seeds) & set(mine[ref]))
+                if len(shared) >= 2:
+                    iv = paired_t_interval([seeds[s] for s in shared],
+                                           [mine[ref][s] for s in shared])
+                    verdict = "resolved" if iv.resolved else "not resolved (the CI spans 0)"
+                    findings.append(f"{title}: {label} minus {ref} = {100 * iv.estimate:+.2f} "
+                                    f"points, {verdict}.")
+    return "\n".join(parts), findings
+
+
+def _collapse(searches: Sequence[ResultRecord]) -> dict[Group, dict[int, list[float]]]:
+    """Per group, epoch -> parameter-free op counts of the argmax cell (one per seed)."""
+    out: dict[Group, dict[int, list[float]]] = {}
+    for record in searches:
+        for m in record.find("parameter_free_ops"):
+            epoch = int(m.condition["epoch"])  # type: ignore[arg-type]
+            out.setdefault(_group(record), {}).setdefault(epoch, []).append(m.value)
+    return out
+
+
+def _plot(collapse: dict[Group, dict[int, list[float]]], reference: str, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for g in _order(list(collapse), reference):
+        epochs = sorted(collapse[g])
+        means = [sum(collapse[g][e]) / len(collapse[g][e]) for e in epochs]
+        ax.plot(epochs, means, marker="o", label=_label(g),
+                linestyle="-" if g[0] == "darts" else "--")
+    ax.set_xlabel("search epoch")
+    ax.set_ylabel("parameter-free ops in argmax cell (of 6)")
+    ax.set_ylim(-0.2, 6.2)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _genotype_table(searches: Sequence[ResultRecord], scores: Sequence[ResultRecord],
+                    reference: str) -> str:
+    by_run = {(_group(r), int(r.subject["seed"])): r for r in scores}
+    rows = []
+    for r in sorted(searches, key=lambda r: (_order([_group(r)], reference)[0],
+                                             int(r.subject["seed"]))):
+        key = (_group(r), int(r.subject["seed"]))
+        score = by_run.get(key)
+        retrained = score.find("accuracy", method="retrain") if score else []
+        analog = score.value("accuracy", method="table", table="analog-nasbench") if score else None
+        rows.append([
+            _label(key[0]), str(key[1]), "`" + str(r.extras["genotype"]).replace("|", "\\|") + "`",
+            str(int(r.value("parameter_free_ops", epoch=len(r.extras["genotypes"])) or 0)),
+            kit.format_mean_std([m.value for m in retrained], scale=100) if retrained
+            else kit.DASH,
+            f"{100 * analog:.2f}" if analog is not None else kit.DASH,
+        ])
+    header = ["search", "seed", "final cell", "parameter-free", "retrained %",
+              "analog-nasbench CIFAR-10 %"]
+    return kit.markdown_table(header, rows, align="lrlrrr")
+
+
+def render_nas_report(records: Sequence[tuple[Path, ResultRecord]], output: str | Path, *,
+                      command: str, suite_command: str | None, warnings: Sequence[str],
+                      reference: str = "bn", title: str = "NAS", description: str = ""
+                      ) -> Path:
+    """Write the Markdown report of NAS ``records`` to ``output`` (plot beside it)."""
+    output = Path(output)
+    nas = [r for _, r in records if r.task == "nas"]
+    searches = [r for r in nas if r.kind == "search"]
+    scores = [r for r in nas if r.kind == "evaluation" and "seed" in r.subject]
+    parts = [f"# {title}: weight-sharing NAS with BN, CCBN and SaBN in the supernet", ""]
+    if description:
+        parts += [description, ""]
+    if searches:
+        s = searches[0].subject
+        parts += [f"Search space NAS-Bench-201, supernet C={s.get('channels')}, "
+                  f"N={s.get('cells_per_stage')} cells per stage, searched on "
+                  f"{DATASET_LABELS.get(str(s.get('dataset')), s.get('dataset'))}. Each found "
+                  "cell is scored three ways where available, each labelled below.", ""]
+    findings: list[str] = []
+    parts += ["## Final cell accuracy", ""]
+    retrain = _score_values(scores, method="retrain")
+    if retrain:
+        dataset = next((m.condition.get("dataset") for r in scores
+                        for m in r.find("accuracy", method="retrain")), "")
+        n_seeds = max(len(r.find("accuracy", method="retrain")) for r in scores)
+        text, found = _accuracy_section(
+            f"Standalone retraining on {DATASET_LABELS.get(str(dataset), dataset)} (fixed short "
+            f"schedule, {n_seeds} retraining seeds per cell, averaged per search seed)",
+            retrain, reference)
+        parts += [text, ""]
+        findings += found
+    analog = _score_values(scores, method="table", table="analog-nasbench")
+    if analog:
+        text, found = _accuracy_section(
+            "Transfer to CIFAR-10: the analog-nasbench table (its authors' digital CIFAR-10 "
+            "training, not NB201's numbers)", analog, reference)
+        parts += [text, ""]
+        findings += found
+    for dataset in ("cifar10", "cifar100", "ImageNet16-120"):
+        nb201 = _score_values(scores, method="table", table="nb201", dataset=dataset)
+        if nb201:
+            text, found = _accuracy_section(
+                f"NAS-Bench-201 table, {DATASET_LABELS[dataset]} (200-epoch training)", nb201,
+                reference, paper=dataset if dataset != "cifar10" else None)
+            parts += [text, ""]
+            findings += found
+    parts += ["## The paper's numbers", "",
+              "DARTS (first order) on NAS-Bench-201, top-1 % of the found cell in the NB201 "
+              "table (authors' README). Comparable only to NAS-Bench-201 rows above, not to "
+              "retraining or transfer rows.", "",
+              kit.markdown_table(["search", "CIFAR-100", "ImageNet16-120"], [
+                  [_label(g), v["cifar100"], v["ImageNet16-120"]]
+                  for g, v in PAPER_NB201.items()]), ""]
+    collapse = _collapse(searches)
+    if collapse:
+        plot = _plot(collapse, reference, output.with_name(f"{output.stem}-parameter-free.png"))
+        parts += ["## Collapse towards parameter-free cells", "",
+                  "Parameter-free ops (none, skip, avg-pool) in the argmax cell after each "
+                  "epoch, mean over search seeds:", "",
+                  kit.image(plot.name, "parameter-free ops per epoch"), ""]
+        header = ["search", *[str(e) for e in sorted({e for c in collapse.values() for e in c})]]
+        rows = [[_label(g), *[f"{sum(v) / len(v):.2f}" for _, v in sorted(collapse[g].items())]]
+                for g in _order(list(collapse), reference)]
+        parts += [kit.markdown_table(header, rows), ""]
+        for g in _order(list(collapse), reference):
+            last = collapse[g][max(collapse[g])]
+            findings.append(f"{_label(g)} ends with {sum(last) / len(last):.2f} parameter-free "
+                            "ops of 6 in the argmax cell.")
+    if searches:
+        parts += ["## Cells found per seed", "", _genotype_table(searches, scores, reference), ""]
+    parts += ["## What it shows", ""]
+    parts += [f"- {line}" for line in findings] or ["- No finished searches to compare."]
+    parts += ["", kit.warnings_section(list(warnings)), "",
+              kit.provenance_footer(nas, command, suite_command)]
+    return kit.write_markdown(output, "\n".join(parts))

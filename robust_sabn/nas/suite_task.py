@@ -1,0 +1,185 @@
+"""The ``nas`` task kind: weight-sharing searches, scoring of the cells they find, a report.
+
+Run folder layout (``suite_dir`` is ``<out_root>/<suite name>``)::
+
+    runs/<suite>/<algorithm>-<norm>-seed<seed>/
+        search.pt      supernet, optimizers and per-epoch history (resumable)
+        search.json    the search record (robust_sabn.nas.records)
+        score.json     the scoring record of its final cell (retraining, tables)
+    runs/<suite>/retrain-cache/<cell hash>-seed<s>.json   one retraining, shared by every run
+                                                          that found the same cell
+
+A search is done when ``search.json`` exists with the suite's settings (device and data_dir
+aside), partial when ``search.pt`` does. A scoring is done when ``score.json`` was made for the
+run's current cell with the suite's retraining and tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from robust_sabn.errors import UserInputError
+from robust_sabn.suites.checked import CheckedTable
+from robust_sabn.suites.tasks import Hooks, Step, StepState, Suite
+
+_IDENTITY_SKIP = ("device", "data_dir")
+
+
+def _identity(settings: dict[str, Any] | None) -> dict[str, Any] | None:
+    if settings is None:
+        return None
+    return {k: v for k, v in settings.items() if k not in _IDENTITY_SKIP}
+
+
+def _read(path: Path) -> Any:
+    from robust_sabn.artifacts.result import read_result
+
+    if not path.is_file():
+        return None
+    try:
+        return read_result(path)
+    except UserInputError:
+        return None
+
+
+class NASTask:
+    """NAS suites: search with each algorithm x norm x seed, score each found cell, compare."""
+
+    name = "nas"
+    sections = ("search", "retrain", "tables", "comparison")
+
+    def parse(self, doc: CheckedTable) -> Any:
+        """See :func:`robust_sabn.nas.plan.parse_nas`."""
+        from robust_sabn.nas.plan import parse_nas
+
+        return parse_nas(doc)
+
+    def steps(self, suite: Suite, suite_dir: Path, *, quiet: bool, hooks: Hooks) -> list[Step]:
+        """A search step then a scoring step per run. Hooks: ``search`` (like
+        :func:`robust_sabn.nas.search.run_search`) and ``retrain`` (like
+        :func:`robust_sabn.nas.retrain.retrain`)."""
+        from robust_sabn.nas.plan import run_id
+
+        plan = suite.plan
+        tables = _TableCache(plan.analog, plan.nb201)
+        steps: list[Step] = []
+        for config in plan.searches:
+            run_dir = suite_dir / run_id(config)
+            steps.append(Step(
+                run_id=run_id(config), kind="search", label=f"search {run_id(config)}",
+                state=lambda c=config, d=run_dir: self._search_state(c, d),
+                execute=lambda resume, c=config, d=run_dir: self._search(
+                    c, d, resume, tables, hooks.get("search"), quiet),
+            ))
+            steps.append(Step(
+                run_id=run_id(config), kind="score", label=f"score {run_id(config)}",
+                state=lambda d=run_dir: self._score_state(plan, d, tables),
+                execute=lambda _resume, d=run_dir: self._score(
+                    plan, d, suite_dir, tables, hooks.get("retrain")),
+            ))
+        return steps
+
+    @staticmethod
+    def _search_state(config: Any, run_dir: Path) -> StepState:
+        record = _read(run_dir / "search.json")
+        wanted = _identity(config.to_dict())
+        if record is not None and record.suite is not None and _identity(
+                record.suite.get("config")) == wanted:
+            return "done"
+        return "partial" if (run_dir / "search.pt").is_file() else "todo"
+
+    @staticmethod
+    def _search(config: Any, run_dir: Path, resume: bool, tables: _TableCache,
+                hook: Callable[..., Any] | None, quiet: bool) -> None:
+        from robust_sabn.artifacts.result import write_result
+        from robust_sabn.nas.plan import run_id
+        from robust_sabn.nas.records import search_record
+        from robust_sabn.nas.search import CHECKPOINT_NAME, run_search
+
+        if not resume:
+            (run_dir / CHECKPOINT_NAME).unlink(missing_ok=True)
+        search = hook or run_search
+        result = search(config, run_dir, resume=resume, tables=tables.get())
+        record = search_record(config, result["history"], result["wall_time_s"],
+                               run=run_id(config))
+        record.suite = {"config": config.to_dict()}
+        write_result(run_dir / "search.json", record)
+
+    @staticmethod
+    def _score_identity(plan: Any, run_dir: Path, tables: _TableCache) -> dict[str, Any] | None:
+        search = _read(run_dir / "search.json")
+        if search is None:
+            return None
+        return {"genotype": search.extras["genotype"],
+                "retrain": _identity(plan.retrain.to_dict()) if plan.retrain else None,
+                "retrain_seeds": list(plan.retrain_seeds), "tables": tables.names()}
+
+    def _score_state(self, plan: Any, run_dir: Path, tables: _TableCache) -> StepState:
+        wanted = self._score_identity(plan, run_dir, tables)
+        record = _read(run_dir / "score.json")
+        if wanted is not None and record is not None and record.suite == wanted:
+            return "done"
+        return "todo"
+
+    def _score(self, plan: Any, run_dir: Path, suite_dir: Path, tables: _TableCache,
+               hook: Callable[..., Any] | None) -> None:
+        from robust_sabn.artifacts.result import write_result
+        from robust_sabn.nas.scoring import score_genotype
+
+        search = _read(run_dir / "search.json")
+        if search is None:
+            raise UserInputError(f"{run_dir / 'search.json'} is missing; run the search first")
+        record = score_genotype(
+            search.extras["genotype"], subject=dict(search.subject), retrain=plan.retrain,
+            retrain_seeds=plan.retrain_seeds, tables=tables.get(),
+            cache_dir=suite_dir / "retrain-cache", retrain_fn=hook)
+        record.suite = self._score_identity(plan, run_dir, tables)
+        write_result(run_dir / "score.json", record)
+
+    def report_path(self, suite: Suite) -> Path:
+        return Path("reports") / f"{suite.name}.md"
+
+    def render_report(self, suite: Suite, suite_dir: Path, output: Path, suite_command: str
+                      ) -> Path:
+        from robust_sabn.artifacts.result import collect_results
+        from robust_sabn.nas.report import render_nas_report
+
+        records, warnings = collect_results(suite_dir) if suite_dir.is_dir() else ([], [])
+        return render_nas_report(records, output, command=f"robust-sabn report {suite_dir}",
+                                 suite_command=suite_command, warnings=warnings,
+                                 reference=suite.plan.reference, title=suite.name,
+                                 description=suite.description)
+
+    def render_records(self, records: list[tuple[Path, Any]], output: Path, *, command: str,
+                       warnings: list[str], options: Mapping[str, Any]) -> Path:
+        from robust_sabn.nas.report import render_nas_report
+
+        unknown = sorted(k for k, v in options.items() if v is not None and k != "reference")
+        if unknown:
+            raise UserInputError(f"the nas report takes no option {unknown[0]!r}; drop it")
+        return render_nas_report(records, output, command=command, suite_command=None,
+                                 warnings=warnings, reference=options.get("reference") or "bn")
+
+
+class _TableCache:
+    """The suite's scoring tables, loaded once when first needed."""
+
+    def __init__(self, analog: bool, nb201: str | None) -> None:
+        self.analog, self.nb201 = analog, nb201
+        self._tables: list[Any] | None = None
+
+    def names(self) -> list[str]:
+        return (["analog-nasbench"] if self.analog else []) + (["nb201"] if self.nb201 else [])
+
+    def get(self) -> list[Any]:
+        if self._tables is None:
+            from robust_sabn.nas.tables import load_analog_table, load_nb201_table
+
+            self._tables = ([load_analog_table()] if self.analog else []) + (
+                [load_nb201_table(self.nb201)] if self.nb201 else [])
+        return self._tables
+
+
+TASK = NASTask()

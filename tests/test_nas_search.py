@@ -1,0 +1,146 @@
+"""DARTS and GDAS steps for every norm, the per-epoch summary, exact resume, retraining."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from robust_sabn.data.splits import ImageTensors
+from robust_sabn.errors import UserInputError
+from robust_sabn.nas.config import RetrainConfig, SearchConfig
+from robust_sabn.nas.data import SearchData, resize
+from robust_sabn.nas.network import Supernet
+from robust_sabn.nas.retrain import retrain
+from robust_sabn.nas.search import (
+    alpha_entropy,
+    cosine_lr,
+    gdas_tau,
+    gumbel_hard_weights,
+    make_optimizers,
+    run_search,
+    search_step,
+)
+from robust_sabn.nas.space import EDGE_NAMES, Genotype
+
+
+def fake_data(n: int = 32, size: int = 8, seed: int = 0) -> SearchData:
+    g = torch.Generator().manual_seed(seed)
+
+    def part(count: int) -> ImageTensors:
+        return ImageTensors(
+            images=torch.randint(0, 256, (count, 1, size, size), dtype=torch.uint8, generator=g),
+            labels=torch.randint(0, 10, (count,), generator=g), name="fashion-mnist",
+            augment_pad=1, augment_flip=False)
+
+    return SearchData(weights=part(n // 2), arch=part(n // 2), test=part(n // 2))
+
+
+def tiny_config(**changes: object) -> SearchConfig:
+    base = SearchConfig(dataset="fashion-mnist", search_examples=32, channels=4,
+                        cells_per_stage=1, epochs=2, schedule_epochs=2, batch_size=8)
+    return replace(base, **changes)
+
+
+@pytest.mark.parametrize("algorithm", ["darts", "gdas"])
+@pytest.mark.parametrize("norm", ["bn", "ccbn", "sabn"])
+def test_one_step_moves_weights_and_alpha(algorithm: str, norm: str) -> None:
+    config = tiny_config(algorithm=algorithm, norm=norm)
+    torch.manual_seed(0)
+    net = Supernet(norm=norm, channels=4, cells_per_stage=1, in_channels=1)
+    w_opt, a_opt = make_optimizers(net, config)
+    alpha0 = net.alpha.detach().clone()
+    stem0 = net.stem[0].weight.detach().clone()
+    batch = (torch.rand(8, 1, 8, 8), torch.randint(0, 10, (8,)))
+    stats = search_step(net, w_opt, a_opt, batch, batch, algorithm=algorithm, grad_clip=5.0,
+                        generator=torch.Generator().manual_seed(0), tau=10.0)
+    assert torch.isfinite(torch.tensor([stats.weight_loss, stats.arch_loss])).all()
+    assert 0 <= stats.weight_correct <= 8
+    assert not torch.equal(net.alpha.detach(), alpha0)
+    assert not torch.equal(net.stem[0].weight.detach(), stem0)
+    # Adam's first step moves every alpha entry with a gradient by about lr
+    moved = (net.alpha.detach() - alpha0).abs()
+    assert moved.max() == pytest.approx(config.arch_lr, rel=0.05)
+
+
+def test_gumbel_weights_are_one_hot_with_soft_gradient() -> None:
+    alpha = torch.zeros(6, 5, requires_grad=True)
+    weights, ops = gumbel_hard_weights(alpha, 1.0, torch.Generator().manual_seed(1))
+    assert torch.equal(weights.detach(), torch.nn.functional.one_hot(torch.tensor(ops), 5)
+                       .float())
+    (weights * torch.arange(5.0)).sum().backward()
+    assert alpha.grad is not None and alpha.grad.abs().sum() > 0
+
+
+def test_schedules_and_entropy() -> None:
+    config = tiny_config(epochs=35, schedule_epochs=50, algorithm="gdas")
+    assert cosine_lr(config, 0) == pytest.approx(0.025)
+    assert cosine_lr(config, 50) == pytest.approx(0.001)
+    assert cosine_lr(config, 25) == pytest.approx(0.013)
+    assert gdas_tau(config, 0) == 10.0 and gdas_tau(config, 34) == pytest.approx(0.1)
+    uniform = alpha_entropy(torch.zeros(6, 5))
+    assert uniform == pytest.approx([torch.log(torch.tensor(5.0)).item()] * 6)
+    peaked = alpha_entropy(torch.tensor([[100.0, 0, 0, 0, 0]] * 6))
+    assert max(peaked) < 1e-6
+
+
+def test_search_summary_and_exact_resume(tmp_path: Path) -> None:
+    data = fake_data()
+    config = tiny_config(norm="sabn")
+    whole = run_search(config, tmp_path / "whole", data=data)
+    assert [row["epoch"] for row in whole["history"]] == [1, 2]
+    row = whole["history"][-1]
+    genotype = Genotype.parse(row["genotype"])
+    assert row["parameter_free_ops"] == genotype.parameter_free_count()
+    assert set(row["alpha_entropy"]) == set(EDGE_NAMES)
+    assert genotype == whole["supernet"].genotype()
+
+    first = run_search(replace(config), tmp_path / "split", data=data)
+    assert first["history"] == whole["history"]
+    with pytest.raises(UserInputError, match="--resume"):
+        run_search(config, tmp_path / "split", data=data)
+    with pytest.raises(UserInputError, match="other settings"):
+        run_search(tiny_config(norm="bn"), tmp_path / "split", data=data, resume=True)
+
+
+def test_killed_search_resumes_to_the_same_alpha(tmp_path: Path) -> None:
+    data = fake_data()
+    config = tiny_config(norm="ccbn", algorithm="darts")
+    whole = run_search(config, tmp_path / "whole", data=data)
+    # a run stopped after epoch 1: the same checkpoint a one-epoch prefix writes
+    one_epoch = tmp_path / "cut"
+    stopper: list[int] = []
+
+    def stop_after_first(summary: dict) -> None:
+        stopper.append(summary["epoch"])
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_search(config, one_epoch, data=data, on_epoch=stop_after_first)
+    assert stopper == [1]
+    resumed = run_search(config, one_epoch, data=data, resume=True)
+    torch.testing.assert_close(resumed["supernet"].alpha, whole["supernet"].alpha, rtol=0,
+                               atol=0)
+    assert resumed["history"] == whole["history"]
+
+
+def test_retrain_scores_a_genotype() -> None:
+    data = fake_data(n=32)
+    config = RetrainConfig(dataset="fashion-mnist", search_examples=32, test_examples=16,
+                           channels=4, cells_per_stage=1, epochs=1, batch_size=8)
+    genotype = Genotype.parse("|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|none~0|"
+                              "avg_pool_3x3~1|nor_conv_3x3~2|")
+    a = retrain(genotype, config, seed=0, data=data)
+    b = retrain(genotype, config, seed=0, data=data)
+    assert a.n == 16 and 0.0 <= a.accuracy <= 1.0
+    assert a.accuracy == b.accuracy and a.train_loss == b.train_loss  # seeded
+
+
+def test_resize_keeps_labels_and_scales_padding() -> None:
+    data = fake_data(size=28).weights
+    data.augment_pad = 2
+    small = resize(data, 14)
+    assert small.images.shape[2:] == (14, 14) and small.augment_pad == 1
+    assert torch.equal(small.labels, data.labels)
