@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from robust_sabn.adversarial.record import branch_results, settings_of
+from robust_sabn.artifacts.result import ResultRecord
 from robust_sabn.models import create_model
 
 
@@ -75,3 +78,16 @@ def train_tiny_model(norm: str = "saauxbn", steps: int = 60,
         loss.backward()
         optimizer.step()
     return model.eval()
+
+
+def flat(record: ResultRecord) -> dict[str, Any]:
+    """An evaluation record as one flat dict for assertions: ``subject`` and
+    ``extras["settings"]`` merged, ``branches`` from
+    :func:`robust_sabn.adversarial.record.branch_results` with each branch's ``time_s``, and
+    ``kind``, ``wall_time_s`` and the provenance fields."""
+    times = record.extras.get("time_s") or {}
+    branches = {b: {**entry, **({"time_s": times[b]} if b in times else {})}
+                for b, entry in branch_results(record).items()}
+    return {**record.subject, **settings_of(record), "kind": record.kind,
+            "wall_time_s": record.provenance.wall_time_s,
+            **record.provenance.model_dump(exclude={"wall_time_s"}), "branches": branches}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 import torch
 import torchattacks
 from evaluation_helpers import (
+    flat,
     single_torch_thread,  # noqa: F401 (autouse fixture)
     synthetic_split,
     train_tiny_model,
@@ -19,12 +21,13 @@ from pyautoattack import AutoAttack
 from rich.console import Console
 from torch import nn
 
-from robust_sabn.artifacts import (
-    ModelSpec,
-    file_sha256,
-    read_record,
-    save_checkpoint,
-    write_record,
+from robust_sabn.adversarial.record import branch_results
+from robust_sabn.artifacts import ModelSpec, file_sha256, save_checkpoint
+from robust_sabn.artifacts.result import (
+    ResultRecord,
+    read_result,
+    record_json_schema,
+    write_result,
 )
 from robust_sabn.data import load_split
 from robust_sabn.errors import UserInputError
@@ -59,9 +62,27 @@ def data() -> Any:
 
 
 @pytest.fixture(scope="module")
-def record(tiny: nn.Module, data: Any) -> dict[str, Any]:
+def result(tiny: nn.Module, data: Any) -> ResultRecord:
     return evaluate_model(tiny, data, model_info={"name": "small_cnn", "norm": "saauxbn"},
                           **OPTIONS)
+
+
+@pytest.fixture(scope="module")
+def record(result: ResultRecord) -> dict[str, Any]:
+    return flat(result)
+
+
+def test_record_round_trips_through_a_file_and_the_schema(result: ResultRecord,
+                                                         tmp_path: Path) -> None:
+    path = write_result(tmp_path / "eval.json", result)
+    again = read_result(path)
+    assert again == result
+    data = json.loads(path.read_text())
+    assert data["task"] == "adversarial" and data["schema_version"] == 2
+    jsonschema_keys = record_json_schema()["properties"].keys()
+    assert set(data) == set(jsonschema_keys)
+    clean = again.value("accuracy", "adv", attack="clean")
+    assert clean == branch_results(result)["adv"]["clean_accuracy"]
 
 
 def test_record_fields(record: dict[str, Any]) -> None:
@@ -143,7 +164,7 @@ def test_train_mode_and_running_stats_survive_evaluation(data: Any) -> None:
 
 def test_plain_bn_model_has_one_shared_branch(data: Any) -> None:
     model = train_tiny_model(norm="bn", steps=5)
-    rec = evaluate_model(model, data, attacks=["fgsm"], eps=EPS, n_examples=8)
+    rec = flat(evaluate_model(model, data, attacks=["fgsm"], eps=EPS, n_examples=8))
     assert list(rec["branches"]) == ["shared"]
     assert set(rec["branches"]["shared"]["robust_accuracy"]) == {"fgsm"}
     assert rec["model"] == {"class": "SmallCNN"} and rec["norm"] is None
@@ -153,15 +174,15 @@ def test_plain_bn_model_has_one_shared_branch(data: Any) -> None:
 
 
 def test_l2_threat_model_takes_radii_above_one(tiny: nn.Module, data: Any) -> None:
-    rec = evaluate_model(tiny, data, attacks=["pgd-l2"], eps=1.5, threat_model="L2",
-                         n_examples=8, pgd_steps=2, branches=["adv"])
+    rec = flat(evaluate_model(tiny, data, attacks=["pgd-l2"], eps=1.5, threat_model="L2",
+                              n_examples=8, pgd_steps=2, branches=["adv"]))
     assert (rec["threat_model"], rec["eps"]) == ("L2", 1.5)
     assert set(rec["branches"]["adv"]["robust_accuracy"]) == {"pgd-l2-2"}
     assert rec["attack_settings"]["pgd-l2-2"]["step_size"] == pytest.approx(2.5 * 1.5 / 2)
 
 
 def test_branches_can_be_chosen(tiny: nn.Module, data: Any) -> None:
-    rec = evaluate_model(tiny, data, attacks=[], eps=EPS, n_examples=8, branches=["adv"])
+    rec = flat(evaluate_model(tiny, data, attacks=[], eps=EPS, n_examples=8, branches=["adv"]))
     assert list(rec["branches"]) == ["adv"]
     assert rec["branches"]["adv"]["robust_accuracy"] == {}
 
@@ -214,17 +235,14 @@ def test_bad_input_is_refused_with_its_message(tiny: nn.Module, data: Any,
         evaluate_model(tiny, data, **{"eps": EPS, "attacks": ["pgd"], **options})
 
 
-def test_record_round_trips_through_json(record: dict[str, Any], tmp_path: Path) -> None:
-    path = write_record(tmp_path / "eval.json", record)
-    assert read_record(path) == record
 
-
-def test_tables_show_percentages_per_branch_and_attack(record: dict[str, Any]) -> None:
-    table = render_evaluation_table(record)
+def test_tables_show_percentages_per_branch_and_attack(record: dict[str, Any],
+                                                       result: ResultRecord) -> None:
+    table = render_evaluation_table(result)
     assert table.title == "small_cnn (saauxbn) on synthetic test, n=12, Linf eps=0.05"
     console = Console(record=True, width=200)
     console.print(table)
-    console.print(render_cascade_table(record))
+    console.print(render_cascade_table(result))
     text = console.export_text()
     for header in ("Branch", "Clean", "PGD-5", "AutoAttack (custom)", "after apgd-t"):
         assert header in text
@@ -234,9 +252,9 @@ def test_tables_show_percentages_per_branch_and_attack(record: dict[str, Any]) -
         assert f"{100 * entry['robust_accuracy']['pgd-5']:.2f}%" in row
 
 
-def test_table_caption_lists_flags(record: dict[str, Any]) -> None:
-    flagged = copy.deepcopy(record)
-    flagged["branches"]["adv"]["autoattack"]["flags"] = ["Square Attack has decreased ..."]
+def test_table_caption_lists_flags(result: ResultRecord) -> None:
+    flagged = result.model_copy(deep=True)
+    flagged.extras["autoattack"]["adv"]["flags"] = ["Square Attack has decreased ..."]
     console = Console(record=True, width=200)
     console.print(render_evaluation_table(flagged))
     assert "adv: Square Attack has decreased ..." in console.export_text()
@@ -246,11 +264,11 @@ def test_evaluate_checkpoint_on_an_npz_dataset(tiny: nn.Module, data: Any,
                                                record: dict[str, Any], tmp_path: Path) -> None:
     images = data.images[:, 0].numpy()
     np.savez(tmp_path / "synthetic.npz", x_train=images, y_train=data.labels.numpy(),
-             x_test=images, y_test=data.labels.numpy())
+             x_test=images, y_test=data.labels.numpy(), num_classes=10)
     spec = ModelSpec("small_cnn", "saauxbn", 10, 1, kwargs={"width": 4})
     ckpt = save_checkpoint(tmp_path / "tiny.pt", {"model": spec.to_dict(), "dataset": "npz",
                                                   "state_dict": tiny.state_dict()})
-    rec = evaluate_checkpoint(ckpt, data_dir=tmp_path, **OPTIONS)
+    rec = flat(evaluate_checkpoint(ckpt, data_dir=tmp_path, **OPTIONS))
     assert rec["checkpoint"] == str(ckpt) and rec["checkpoint_sha256"] == file_sha256(ckpt)
     assert rec["model"] == spec.to_dict() and rec["norm"] == "saauxbn"
     assert rec["dataset"] == "npz" and rec["n_examples"] == 12
@@ -272,7 +290,7 @@ def test_eps_defaults_to_the_datasets_radius(tiny: nn.Module, tmp_path: Path) ->
     ckpt = save_checkpoint(tmp_path / "fmnist.pt", {"model": spec.to_dict(),
                                                     "dataset": "fashion-mnist",
                                                     "state_dict": tiny.state_dict()})
-    rec = evaluate_checkpoint(ckpt, attacks=[], n_examples=5, data_dir=FASHION_MNIST)
+    rec = flat(evaluate_checkpoint(ckpt, attacks=[], n_examples=5, data_dir=FASHION_MNIST))
     assert rec["eps"] == 0.1 and rec["dataset"] == "fashion-mnist" and rec["n_examples"] == 5
 
 
@@ -284,8 +302,8 @@ def test_standard_autoattack_on_fashion_mnist(tmp_path: Path) -> None:
     ckpt = save_checkpoint(tmp_path / "fmnist.pt", {"model": spec.to_dict(),
                                                     "dataset": "fashion-mnist",
                                                     "state_dict": model.state_dict()})
-    rec = evaluate_checkpoint(ckpt, n_examples=16, batch_size=16, data_dir=FASHION_MNIST,
-                              branches=["adv"], eps=0.02)
+    rec = flat(evaluate_checkpoint(ckpt, n_examples=16, batch_size=16, data_dir=FASHION_MNIST,
+                                   branches=["adv"], eps=0.02))
     entry = rec["branches"]["adv"]
     assert entry["clean_accuracy"] > entry["robust_accuracy"]["autoattack-standard"] > 0
     assert [s["attack"] for s in entry["autoattack"]["cascade"]] == [
