@@ -91,6 +91,50 @@ def test_lr_schedule_warmup_multistep_and_cosine() -> None:
     assert lr_factor(50, 10, cosine) == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.5)))
 
 
+def test_a_short_run_warms_up_and_decays_within_its_own_steps() -> None:
+    # 2 epochs of 10 steps: warm-up is 10% of the run (2 steps), decays at 50% and 75%.
+    short = TrainConfig(epochs=2, schedule="multistep", gamma=0.1).resolved()
+    assert short.warmup_iters is None and short.milestones is None
+    factors = [lr_factor(step, 10, short) for step in range(20)]
+    assert factors[:2] == pytest.approx([0.5, 1.0])
+    assert factors[9] == pytest.approx(1.0) and factors[10] == pytest.approx(0.1)
+    assert factors[14] == pytest.approx(0.1) and factors[15] == pytest.approx(0.01)
+    long = TrainConfig(epochs=100, schedule="cosine").resolved()
+    assert lr_factor(199, 100, long) == pytest.approx(1.0, abs=1e-3)  # warm-up capped at 200
+    cosine_at_98 = 0.5 * (1 + math.cos(math.pi * 98 / 10_000))
+    assert lr_factor(98, 100, long) == pytest.approx(99 / 200 * cosine_at_98)
+
+
+def test_a_warm_up_longer_than_the_run_is_refused() -> None:
+    config = TrainConfig(epochs=2, warmup_iters=20).resolved()
+    with pytest.raises(UserInputError, match=r"warmup_iters 20 covers the whole run \(20 steps"):
+        lr_factor(0, 10, config)
+
+
+def test_preset_milestones_scale_with_the_epochs() -> None:
+    assert TrainConfig(preset="paper-cifar10", epochs=2).resolved().milestones == [0.5, 1.5]
+    config = TrainConfig(preset="paper-cifar10", epochs=2, warmup_iters=0).resolved()
+    assert [lr_factor(s, 10, config) for s in (4, 5, 14, 15)] == pytest.approx(
+        [1.0, 0.1, 0.1, 0.01])
+    with pytest.raises(UserInputError, match=r"milestones \[3\] must lie between epoch 1"):
+        TrainConfig(epochs=3, milestones=[3]).resolved()
+
+
+def test_warmup_iters_is_a_train_option(tmp_path, monkeypatch, capsys) -> None:
+    from npz_helpers import TINY, assert_one_line_error, run_cli, write_image_npz
+
+    data = write_image_npz(tmp_path / "d.npz", size=8, train=96)
+    args = ["train", "--dataset", "npz", "--data-dir", str(data), *TINY]
+    code, out, err = run_cli([*args, "--warmup-iters", "9", "--out", str(tmp_path / "a")],
+                             capsys, monkeypatch)
+    assert_one_line_error(code, out, err, "warmup_iters 9 covers the whole run (2 steps",
+                          "--warmup-iters")
+    code, _, err = run_cli([*args, "--warmup-iters", "1", "--out", str(tmp_path / "b")],
+                           capsys, monkeypatch)
+    assert code == 0, err
+    assert read_record(tmp_path / "b" / "train_record.json")["config"]["warmup_iters"] == 1
+
+
 def test_paper_preset_is_the_papers_recipe() -> None:
     config = TrainConfig(preset="paper-cifar10", norm="saauxbn").resolved()
     assert (config.dataset, config.model, config.epochs, config.batch_size) == (
