@@ -22,8 +22,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "device": "cuda",
     },
     "cpu": {
-        "iterations": 300, "batch_size": 4, "crop": 64, "resize": 128, "log_every": 10,
-        "val_every": 50, "checkpoint_every": 50, "val_pairs": 8, "val_images": 2,
+        "iterations": 200, "batch_size": 4, "crop": 64, "resize": 128, "log_every": 10,
+        "val_every": 25, "checkpoint_every": 50, "val_pairs": 8, "val_images": 2,
         "device": "cpu",
     },
 }
@@ -63,7 +63,7 @@ class StyleConfig(BaseModel):
     norm: Literal["adain", "saadain"] = "saadain"
     seed: int = Field(0, ge=0)
     data_seed: int = Field(0, ge=0)
-    iterations: int = Field(300, ge=1)
+    iterations: int = Field(200, ge=1)
     batch_size: int = Field(4, ge=1)
     crop: int = Field(64, ge=16)
     resize: int = Field(128, ge=16)
@@ -72,7 +72,7 @@ class StyleConfig(BaseModel):
     content_weight: float = Field(1.0, ge=0)
     style_weight: float = Field(10.0, ge=0)
     log_every: int = Field(10, ge=1)
-    val_every: int = Field(50, ge=1)
+    val_every: int = Field(25, ge=1)
     checkpoint_every: int = Field(50, ge=1)
     val_pairs: int = Field(8, ge=1)
     val_images: int = Field(2, ge=1)

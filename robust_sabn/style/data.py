@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from PIL import Image, UnidentifiedImageError
@@ -207,6 +208,15 @@ class StyleData:
     val_content: ImagePool
     val_style: ImagePool
     source: str
+
+    def describe(self) -> dict[str, Any]:
+        """File names of each pool and, for the bundled images, their licences."""
+        pools = {"train_content": self.train_content, "val_content": self.val_content,
+                 "train_style": self.train_style, "val_style": self.val_style}
+        names = {key: [p.name for p in pool.paths] for key, pool in pools.items()}
+        if self.source == BUNDLED_LABEL:
+            names["licences"] = {**BUNDLED_CONTENT, **BUNDLED_STYLE}
+        return names
 
     def training_batch(self, seed: int, iteration: int, batch_size: int
                        ) -> tuple[Tensor, Tensor]:

@@ -198,7 +198,8 @@ def train_style(config: StyleConfig, out_dir: str | Path, *, resume: bool = Fals
         TASK, "training", subject=run_subject(config, spec, data.source),
         metrics=validation_metrics(final_val, config, val, step=config.iterations),
         extras={"curves": history, "checkpoint": LAST_CHECKPOINT, "config": config.model_dump(),
-                "encoder": spec.to_dict()},
+                "encoder": spec.to_dict(), "images": data.describe(),
+                "second_encoder": val.second_label},
         wall_time_s=elapsed,
     )
     write_result(out_dir / TRAIN_RECORD, record)

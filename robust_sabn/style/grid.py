@@ -1,0 +1,51 @@
+"""The stylization grid of a suite: held-out content rows x style columns, one column per norm.
+
+Content and style images are taken held-out first (the validation images of the runs' split),
+then from the training images when more are asked for; each is resized (shorter side ``size``)
+and centre-cropped to ``size`` x ``size``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+
+from robust_sabn.artifacts.result import ResultRecord, new_result
+from robust_sabn.style.checkpoint import load_style_network
+from robust_sabn.style.images import load_square, write_grid
+from robust_sabn.style.network import NORM_LABELS
+
+
+def grid_from_checkpoints(checkpoints: Mapping[str, Path], folder: Path, *, contents: int,
+                          styles: int, size: int, device: str = "cpu") -> ResultRecord:
+    """Write ``folder/grid.png`` from the networks in ``checkpoints`` (norm -> last.pt) and
+    return its ``sample`` record (image path relative to the record in ``folder``).
+
+    Raises:
+        UserInputError: unreadable checkpoints or images.
+    """
+    from robust_sabn.style.trainer import TASK, load_data
+
+    nets, config, spec = {}, None, None
+    for norm, path in checkpoints.items():
+        net, config, spec, _ = load_style_network(path, device=device)
+        nets[NORM_LABELS.get(norm, norm)] = net
+    assert config is not None and spec is not None
+    data = load_data(config)
+    content_paths = [*data.val_content.paths, *data.train_content.paths][:contents]
+    style_paths = [*data.val_style.paths, *data.train_style.paths][:styles]
+    held_out = {p.name for p in (*data.val_content.paths, *data.val_style.paths)}
+    content = torch.cat([load_square(p, size) for p in content_paths]).to(device)
+    style = torch.cat([load_square(p, size) for p in style_paths]).to(device)
+    write_grid(nets, content, style, folder / "grid.png")
+    return new_result(TASK, "sample", subject={
+        "runs": {label: str(path) for label, path in zip(nets, checkpoints.values(),
+                                                         strict=True)},
+        "encoder": spec.label, "dataset": data.source, "seed": config.seed,
+    }, extras={
+        "image": "grid.png", "size": size, "norms": list(nets),
+        "contents": [p.name for p in content_paths], "styles": [p.name for p in style_paths],
+        "held_out": sorted(held_out & {p.name for p in (*content_paths, *style_paths)}),
+    })

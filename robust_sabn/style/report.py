@@ -1,0 +1,221 @@
+"""The style-transfer comparison report, rendered from records only.
+
+Sections: setup (encoder, images, sizes), validation losses mean ± std per norm, SaAdaIN minus
+AdaIN with 95 % paired-t intervals over seeds, what the numbers say in words, training and
+validation curves (PNG), the stylization grid (PNG), warnings, provenance. Losses are the
+unweighted content and style losses (lower is better); "weighted" is content + w * style with
+the runs' style weight.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from robust_sabn.artifacts.result import ResultRecord
+from robust_sabn.report import kit
+from robust_sabn.report.stats import paired_t_interval
+from robust_sabn.style.evaluate import SECOND_FEATURES, TRAINING_FEATURES
+from robust_sabn.vocabulary import norm_label
+
+Records = Sequence[tuple[Path, ResultRecord]]
+REFERENCE = "AdaIN"
+# (column title, metric name, features condition)
+COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("content loss", "content_loss", TRAINING_FEATURES),
+    ("style loss", "style_loss", TRAINING_FEATURES),
+    ("content loss, second encoder", "content_loss", SECOND_FEATURES),
+    ("style loss, second encoder", "style_loss", SECOND_FEATURES),
+)
+CURVE_PANELS = (("train", "content_loss"), ("train", "style_loss"), ("val", "content_loss"),
+                ("val", "style_loss"))
+
+
+def _final_records(records: Records) -> dict[str, ResultRecord]:
+    """Per run id, its evaluation record, else its training record."""
+    chosen: dict[str, ResultRecord] = {}
+    for _, record in records:
+        run = record.subject.get("run")
+        if run is None or record.kind not in ("evaluation", "training") or record.status != "ok":
+            continue
+        if record.kind == "evaluation" or run not in chosen:
+            chosen[run] = record
+    return chosen
+
+
+def _groups(finals: dict[str, ResultRecord], name: str, features: str
+            ) -> dict[str, dict[int, float]]:
+    """Norm label -> seed -> value of metric ``name`` measured with ``features``."""
+    groups: dict[str, dict[int, float]] = {}
+    for record in finals.values():
+        value = record.value(name, features=features)
+        if value is not None:
+            label = norm_label(record.subject.get("norm"))
+            groups.setdefault(label, {})[int(record.subject.get("seed", 0))] = value
+    return dict(sorted(groups.items(), key=lambda item: item[0] != REFERENCE))
+
+
+def _loss_table(finals: dict[str, ResultRecord]) -> str:
+    columns = [_groups(finals, name, features) for _, name, features in COLUMNS]
+    labels = list(dict.fromkeys(label for groups in columns for label in groups))
+    cells = [kit.bold_best([list(groups.get(label, {}).values()) for label in labels],
+                           higher_is_better=False, digits=4) for groups in columns]
+    rows = [[label, *(column[i] for column in cells),
+             str(max(len(groups.get(label, {})) for groups in columns))]
+            for i, label in enumerate(labels)]
+    header = ["norm", *(title for title, _, _ in COLUMNS), "seeds"]
+    return kit.markdown_table(header, rows)
+
+
+def _difference_section(finals: dict[str, ResultRecord]) -> tuple[str, list[str]]:
+    """The SaAdaIN - AdaIN table and one sentence per metric saying what it shows."""
+    rows, sentences = [], []
+    for title, name, features in COLUMNS:
+        groups = _groups(finals, name, features)
+        if REFERENCE not in groups or len(groups) < 2:
+            continue
+        for row in kit.difference_rows(groups, REFERENCE, digits=4):
+            rows.append([title, *row])
+        other = next(label for label in groups if label != REFERENCE)
+        seeds = sorted(set(groups[other]) & set(groups[REFERENCE]))
+        if len(seeds) < 2:
+            sentences.append(f"{title}: fewer than 2 paired seeds, no interval.")
+            continue
+        interval = paired_t_interval([groups[other][s] for s in seeds],
+                                     [groups[REFERENCE][s] for s in seeds])
+        if not interval.resolved:
+            verdict = "the difference is not resolved (the 95 % interval contains 0)"
+        elif interval.estimate < 0:
+            verdict = f"{other} is lower (better), and the 95 % interval excludes 0"
+        else:
+            verdict = f"{other} is higher (worse), and the 95 % interval excludes 0"
+        sentences.append(f"Validation {title}: {other} - {REFERENCE} = "
+                         f"{interval.estimate:+.4f} over {len(seeds)} seeds; {verdict}.")
+    header = ["metric", "row", "minus", "difference [95 % CI] (lower is better)", "seeds"]
+    return kit.markdown_table(header, rows, align="lllrr"), sentences
+
+
+def _curves(records: Records) -> dict[str, dict[int, list[dict[str, Any]]]]:
+    """Norm label -> seed -> metrics rows of each finished training record."""
+    curves: dict[str, dict[int, list[dict[str, Any]]]] = {}
+    for _, record in records:
+        if record.kind == "training" and record.extras.get("curves"):
+            label = norm_label(record.subject.get("norm"))
+            curves.setdefault(label, {})[int(record.subject.get("seed", 0))] = \
+                record.extras["curves"]
+    return dict(sorted(curves.items(), key=lambda item: item[0] != REFERENCE))
+
+
+def plot_curves(curves: dict[str, dict[int, list[dict[str, Any]]]], path: Path) -> Path:
+    """Four panels (training/validation x content/style loss) against iterations: thin lines
+    per seed, a thick line for the mean over seeds at the iterations all seeds share."""
+    fig, axes = plt.subplots(2, 2, figsize=(9.0, 6.4), dpi=110, sharex=True)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, (split, key) in zip(axes.flat, CURVE_PANELS, strict=True):
+        for i, (label, seeds) in enumerate(curves.items()):
+            series = {seed: {row["iteration"]: row[key] for row in rows if row["split"] == split}
+                      for seed, rows in seeds.items()}
+            for points in series.values():
+                ax.plot(list(points), list(points.values()), color=colours[i % len(colours)],
+                        alpha=0.3, linewidth=0.8)
+            shared = sorted(set.intersection(*(set(p) for p in series.values())))
+            means = [sum(p[x] for p in series.values()) / len(series) for x in shared]
+            ax.plot(shared, means, color=colours[i % len(colours)], linewidth=2.0,
+                    label=f"{label} (mean of {len(series)})")
+        ax.set_title(f"{'training' if split == 'train' else 'validation'} "
+                     f"{key.replace('_', ' ')}")
+        ax.grid(alpha=0.3)
+    for ax in axes[1]:
+        ax.set_xlabel("iteration")
+    axes[0][0].legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _setup(finals: dict[str, ResultRecord], records: Records) -> list[str]:
+    first = next(iter(finals.values()))
+    config = next((r.extras.get("config") for _, r in records
+                   if r.kind == "training" and r.extras.get("config")), {}) or {}
+    images = next((r.extras.get("images") for _, r in records
+                   if r.kind == "training" and r.extras.get("images")), {}) or {}
+    subject = first.subject
+    lines = [f"- Encoder (frozen, VGG-19 to relu4_1): **{subject.get('encoder')}**.",
+             f"- Images: {subject.get('dataset')}."]
+    licences = images.get("licences", {})
+    for key, title in (("train_content", "Content, training"), ("val_content",
+                       "Content, held out"), ("train_style", "Style, training"),
+                       ("val_style", "Style, held out")):
+        if images.get(key):
+            names = [f"{n} ({licences[n]})" if n in licences else n for n in images[key]]
+            lines.append(f"  - {title}: {', '.join(names)}.")
+    lines += [
+        f"- Each run: {config.get('iterations')} iterations of {config.get('batch_size')} "
+        f"pairs, {config.get('crop')} px crops of images resized to {config.get('resize')} px; "
+        f"Adam lr {config.get('lr')} / (1 + {config.get('lr_decay')} · iteration); loss "
+        f"content + {config.get('style_weight')} x style. The paper trains 160,000 iterations "
+        "of 8 pairs of 256 px crops (COCO / WikiArt, ImageNet VGG-19); runs this small are "
+        "not comparable to its numbers.",
+        f"- Validation: {config.get('val_pairs')} fixed pairs of held-out images "
+        f"(data seed {config.get('data_seed')}), alpha 1."]
+    if any(first.find("content_loss", features=SECOND_FEATURES)):
+        lines.append(f"- Second encoder: a random-feature encoder seeded "
+                     f"{config.get('second_encoder_seed')}, never used in training; its content "
+                     "target is plain AdaIN of its own features for both norms.")
+    return lines
+
+
+def render_style_report(records: Records, output: Path, *, title: str, command: str,
+                        suite_command: str | None = None, warnings: Sequence[str] = ()
+                        ) -> Path:
+    """Write the Markdown report (and its two PNGs beside it); returns its path."""
+    output = Path(output)
+    finals = _final_records(records)
+    notes = list(warnings)
+    parts = [f"# {title}", ""]
+    if not finals:
+        notes.append("no finished style-transfer run records were found")
+        parts += ["No results yet.", "", kit.warnings_section(notes), "",
+                  kit.provenance_footer([r for _, r in records], command, suite_command)]
+        return kit.write_markdown(output, "\n".join(parts))
+    table, sentences = _difference_section(finals)
+    parts += ["## Setup", "", *_setup(finals, records), "",
+              "## Validation losses (mean ± std over seeds, lower is better)", "",
+              _loss_table(finals), "",
+              "## SaAdaIN - AdaIN, paired over seeds", "", table, "",
+              "## What this shows", "", *[f"- {s}" for s in sentences], ""]
+    curves = _curves(records)
+    if curves:
+        png = plot_curves(curves, output.with_name(f"{output.stem}-curves.png"))
+        parts += ["## Loss curves", "", kit.image(png.name, "training and validation losses"),
+                  ""]
+    grid = next(((p, r) for p, r in records if r.kind == "sample" and r.extras.get("image")),
+                None)
+    if grid is not None:
+        source = grid[0].parent / grid[1].extras["image"]
+        if source.is_file():
+            target = output.with_name(f"{output.stem}-grid.png")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+            extras = grid[1].extras
+            parts += ["## Stylization grid", "",
+                      f"Top row: the styles ({', '.join(extras['styles'])}), each above its "
+                      f"{' and '.join(extras['norms'])} columns. Each following row: a content "
+                      f"image ({', '.join(extras['contents'])}) and its stylizations, "
+                      f"{extras['size']} px, alpha 1, runs of seed {grid[1].subject.get('seed')}."
+                      f" Held out from training: {', '.join(extras['held_out']) or 'none'}.", "",
+                      kit.image(target.name, "stylization grid"), ""]
+        else:
+            notes.append(f"the grid image {source} is missing")
+    parts += [kit.warnings_section(notes), "",
+              kit.provenance_footer([r for _, r in records], command, suite_command)]
+    return kit.write_markdown(output, "\n".join(parts))
