@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 import torch
 import typer.main
-from evaluation_helpers import single_torch_thread  # noqa: F401 (autouse fixture)
+from evaluation_helpers import flat, single_torch_thread  # noqa: F401 (autouse fixture)
 from typer.testing import CliRunner
 
 from robust_sabn.artifacts import ModelSpec, file_sha256, load_model, read_record, save_checkpoint
+from robust_sabn.artifacts.result import read_result
 from robust_sabn.cli import app, main
 from robust_sabn.data import load_split
 from robust_sabn.evaluate import as_unit_float
@@ -128,7 +129,7 @@ def test_eval_writes_the_record_and_prints_it_as_a_table(trained_run, tmp_path, 
                                "--pgd-steps", "2", "--eps", "8/255", "--out", str(out_file)],
                               capsys, monkeypatch)
     assert code == 0, err
-    rec = read_record(out_file)
+    rec = flat(read_result(out_file))
     assert rec["kind"] == "evaluation" and rec["dataset"] == "fashion-mnist"
     assert rec["split"] == "test" and rec["n_examples"] == 16 and rec["threat_model"] == "Linf"
     assert rec["eps"] == pytest.approx(8 / 255) and rec["norm"] == "saauxbn"

@@ -17,8 +17,10 @@ from pyautoattack.examples.resnet import ResNet18
 from torch import nn
 from typer.testing import CliRunner
 
-from robust_sabn.artifacts import ModelSpec, file_sha256, save_checkpoint, write_record
+from robust_sabn.adversarial.record import evaluation_record
+from robust_sabn.artifacts import ModelSpec, file_sha256, save_checkpoint
 from robust_sabn.artifacts import load_model as load_checkpoint_model
+from robust_sabn.artifacts.result import ResultRecord, write_result
 from robust_sabn.cli.zoo import app as zoo_app
 from robust_sabn.compat import import_robustbench
 from robust_sabn.errors import UserInputError
@@ -72,18 +74,19 @@ def _checkpoint(path: Path, norm: str, dataset: str = "cifar10", **spec_kwargs: 
 
 
 def _record(checkpoint: Path, branches: dict[str, tuple[float, float]],
-            dataset: str = "cifar10") -> dict[str, Any]:
-    """An evaluation record in the contract's format: branch -> (clean, autoattack)."""
-    return {
-        "kind": "evaluation", "checkpoint": str(checkpoint),
-        "checkpoint_sha256": file_sha256(checkpoint), "dataset": dataset, "split": "test",
-        "n_examples": 1000, "threat_model": "Linf", "eps": 8 / 255, "norm": "Linf", "seed": 0,
-        "branches": {
-            name: {"clean_accuracy": clean,
-                   "robust_accuracy": {"pgd-20": aa + 0.01, "autoattack-standard": aa}}
+            dataset: str = "cifar10", autoattack: bool = True) -> ResultRecord:
+    """An evaluation record of ``checkpoint``: branch -> (clean, autoattack) accuracy."""
+    return evaluation_record(
+        subject={"checkpoint": str(checkpoint), "checkpoint_sha256": file_sha256(checkpoint),
+                 "dataset": dataset, "split": "test", "norm": None, "model": {}},
+        settings={"n_examples": 1000, "threat_model": "Linf", "eps": 8 / 255, "seed": 0},
+        branches={
+            name: {"clean_accuracy": clean, "robust_accuracy": {
+                "pgd-20": aa + 0.01, **({"autoattack-standard": aa} if autoattack else {})}}
             for name, (clean, aa) in branches.items()
         },
-    }
+        wall_time_s=1.0,
+    )
 
 
 # --- collapse_branch ------------------------------------------------------------------------
@@ -214,7 +217,7 @@ def test_export_loads_through_robustbench_for_imagenet_and_new_threat_models(
 def test_model_info_accuracies_equal_the_evaluation_record(tmp_path) -> None:
     ckpt = _checkpoint(tmp_path / "c.pt", "saauxbn")
     record = _record(ckpt, {"clean": (0.9, 0.1), "adv": (0.8125, 0.123456)})
-    write_record(tmp_path / "eval.json", record)
+    write_result(tmp_path / "eval.json", record)
     export_model(ckpt, name="SabnTest_Info", model_dir=tmp_path, evaluation=tmp_path / "eval.json",
                  title="Sandwich BN", authors="A. Author, B. Author", venue="ICLR 2024")
     info = json.loads(zoo_paths(tmp_path, "cifar10", "Linf", "SabnTest_Info")
@@ -253,8 +256,7 @@ def test_a_record_of_another_checkpoint_or_without_autoattack_is_refused(tmp_pat
     with pytest.raises(UserInputError, match=r"not of .*c\.pt"):
         export_model(ckpt, name="SabnTest_X", model_dir=tmp_path,
                      evaluation=_record(other, {"adv": (0.5, 0.2)}))
-    record = _record(ckpt, {"adv": (0.5, 0.2)})
-    del record["branches"]["adv"]["robust_accuracy"]["autoattack-standard"]
+    record = _record(ckpt, {"adv": (0.5, 0.2)}, autoattack=False)
     with pytest.raises(UserInputError, match="no 'autoattack-standard' accuracy"):
         export_model(ckpt, name="SabnTest_X", model_dir=tmp_path, evaluation=record)
     with pytest.raises(UserInputError, match="no branch 'clean'"):
