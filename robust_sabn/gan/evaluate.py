@@ -80,12 +80,14 @@ def evaluate_checkpoint(path: str | Path, reference: ReferenceClassifier, *, n_s
     check_sample_count(n_samples, len(reference.real_labels), generator.num_classes,
                        "--n-samples")
     extractor: FeatureExtractor = inception if inception is not None else reference.extractor
+    real_labels = reference.real_labels
     if inception is not None:
         test_images = _real_test_images(reference.dataset, n_samples, data_dir)
         real_features, _ = inception.features_and_logits(test_images)
+        real_labels = real_labels[:n_samples]
     else:
         real_features = reference.real_features
-    metrics = evaluate_generator(generator, extractor, real_features, reference.real_labels,
+    metrics = evaluate_generator(generator, extractor, real_features, real_labels,
                                  n_samples=n_samples, seed=seed, classifier=reference.extractor)
     return {"features": extractor.kind, "n_samples": n_samples, "metrics": metrics,
             "reference_test_accuracy": reference.test_accuracy}

@@ -89,20 +89,21 @@ def check_sample_count(n_samples: int, n_real: int, num_classes: int, option: st
 
 
 def evaluate_samples(fake_features: Tensor, fake_logits: Tensor, fake_labels: Tensor,
-                     real_features: Tensor, real_labels: Tensor, *,
+                     real_features: Tensor, real_labels: Tensor, *, n_real: int,
                      class_logits: Tensor | None, conditional: bool) -> dict[str, float]:
     """FID, IS (mean/std) and, for a conditional generator, conditional accuracy and intra-FID.
 
     Args:
         fake_features, fake_logits: extractor outputs on the fakes, (M, D) and (M, K').
         fake_labels: the labels the fakes were generated for, (M,).
-        real_features, real_labels: extractor features (N, D) of real test images and labels.
+        real_features, real_labels: extractor features (N, D) of real test images and their
+            labels; FID uses the first ``n_real``, intra-FID every real image of each class.
         class_logits: the reference classifier's logits on the fakes (M, K) for conditional
             accuracy (share of class-k fakes it calls k); None skips it.
         conditional: whether labels mean anything (CCBN/SaBN); intra-FID only then.
     """
     is_mean, is_std = inception_score(fake_logits)
-    result = {"fid": frechet_distance(real_features, fake_features),
+    result = {"fid": frechet_distance(real_features[:n_real], fake_features),
               "is_mean": is_mean, "is_std": is_std}
     if not conditional:
         return result
@@ -120,14 +121,15 @@ def evaluate_generator(generator: nn.Module, extractor: FeatureExtractor,
                        real_features: Tensor, real_labels: Tensor, *, n_samples: int,
                        seed: int, classifier: FeatureExtractor | None = None
                        ) -> dict[str, float]:
-    """Generate ``n_samples`` (classes balanced) and score them against the first
-    ``n_samples`` real test features (equal-size sets) with :func:`evaluate_samples`."""
+    """Generate ``n_samples`` (classes balanced) and score them with :func:`evaluate_samples`:
+    FID against the first ``n_samples`` real test features (equal-size sets), intra-FID
+    against all real features of each class."""
     images, labels = generate(generator, n_samples, seed=seed)
     feats, logits = extractor.features_and_logits(images)
     if classifier is None or classifier is extractor:
         class_logits = logits if extractor.kind == "classifier" else None
     else:
         class_logits = classifier.features_and_logits(images)[1]
-    return evaluate_samples(feats, logits, labels, real_features[:n_samples],
-                            real_labels[:n_samples], class_logits=class_logits,
+    return evaluate_samples(feats, logits, labels, real_features, real_labels,
+                            n_real=n_samples, class_logits=class_logits,
                             conditional=bool(getattr(generator, "conditional", False)))

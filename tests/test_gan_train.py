@@ -1,0 +1,127 @@
+"""GAN training: hinge losses, exact resume after a kill, run folder and records, and the CLI's
+one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from evaluation_helpers import single_torch_thread  # noqa: F401 (autouse fixture)
+from test_cli import assert_one_line_error, run_main
+
+from robust_sabn.artifacts.result import read_result
+from robust_sabn.gan.config import GANConfig
+from robust_sabn.gan.train import discriminator_hinge_loss, generator_hinge_loss, train_gan
+from robust_sabn.gan.workflow import sample_run, train_run
+
+FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
+TINY = {"iterations": 4, "g_batch": 4, "d_batch": 4, "n_critic": 2, "g_width": 4,
+        "d_width": 4, "latent_dim": 8, "checkpoint_every": 2, "eval_every": 1,
+        "ema_decay": 0.5, "ema_start": 1, "max_train_examples": 32, "data_dir": FASHION_MNIST}
+
+
+def tiny_config(**overrides: object) -> GANConfig:
+    return GANConfig.from_preset(None, **{**TINY, **overrides})
+
+
+def test_hinge_losses() -> None:
+    real, fake = torch.tensor([2.0, 0.5]), torch.tensor([-2.0, 0.0])
+    assert float(discriminator_hinge_loss(real, fake)) == pytest.approx((0 + 0.5) / 2 + 1 / 2)
+    assert float(generator_hinge_loss(fake)) == pytest.approx(1.0)
+
+
+class Killed(Exception):
+    """Stands for the process being killed mid-run."""
+
+
+def test_resume_after_a_kill_reaches_the_same_weights(tmp_path: Path) -> None:
+    config = tiny_config(norm="sabn")
+    train_gan(config, tmp_path / "straight", quiet=True, probe=lambda g: {})
+
+    def killing_probe(generator: torch.nn.Module) -> dict[str, float]:
+        if len(calls) == 2:  # after iteration 2's checkpoint, during iteration 3
+            raise Killed
+        calls.append(1)
+        return {}
+
+    calls: list[int] = []
+    with pytest.raises(Killed):
+        train_gan(config, tmp_path / "resumed", quiet=True, probe=killing_probe)
+    assert torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)["iteration"] == 2
+    train_gan(config, tmp_path / "resumed", resume=True, quiet=True, probe=lambda g: {})
+    straight = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)
+    resumed = torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)
+    for part in ("state_dict", "generator", "discriminator"):
+        for name, tensor in straight[part].items():
+            assert torch.equal(tensor, resumed[part][name]), (part, name)
+    rows = [json.loads(line) for line in (tmp_path / "resumed" / "metrics.jsonl").open()]
+    assert [r["iteration"] for r in rows] == [1, 2, 3, 4]
+    assert [r["loss_d"] for r in rows] == [r["loss_d"] for r in straight["history"]]
+
+
+def test_a_finished_run_is_not_overwritten_and_options_must_match(tmp_path: Path) -> None:
+    train_gan(tiny_config(iterations=2), tmp_path, quiet=True)
+    with pytest.raises(ValueError, match="pass --resume"):
+        train_gan(tiny_config(iterations=2), tmp_path, quiet=True)
+    with pytest.raises(ValueError, match=r"options \['iterations'\] differ"):
+        train_gan(tiny_config(iterations=3), tmp_path, resume=True, quiet=True)
+
+
+def test_train_run_writes_the_record_and_ema_generator(tmp_path: Path) -> None:
+    record = train_run(tiny_config(norm="ccbn"), tmp_path, reference=None, quiet=True)
+    assert read_result(tmp_path / "train_record.json") == record
+    assert record.task == "gan" and record.subject["norm"] == "ccbn"
+    assert len(record.extras["loss_curve"]) == 4
+    png = sample_run(tmp_path / "generator.pt", tmp_path / "grid.png", classes=[0, 5],
+                     per_class=3)
+    from PIL import Image
+
+    with Image.open(png) as image:  # 2 rows x 3 columns of 28x28 with 1-pixel padding
+        assert image.size == (3 * 29 + 1, 2 * 29 + 1)
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["train", "--task", "gan", "--norm", "saauxbn"], "'saauxbn' makes no sense for the gan"),
+    (["gan", "train", "--generator", "stylegan"], "unknown generator 'stylegan'"),
+    (["gan", "train", "--preset", "huge"], "unknown GAN preset 'huge'"),
+])
+def test_bad_training_input_is_one_line(args: list[str], expected: str, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    code, out, err = run_main([*args, "--out", str(tmp_path / "run")], capsys, monkeypatch)
+    assert_one_line_error(code, out, err, expected)
+
+
+@pytest.fixture(scope="module")
+def bn_and_sabn_generators(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("gens")
+    paths = {}
+    for norm in ("bn", "sabn"):
+        train_gan(tiny_config(norm=norm, iterations=1), folder / norm, quiet=True)
+        paths[norm] = folder / norm / "generator.pt"
+    return paths
+
+
+def test_bad_sampling_and_evaluation_input_is_one_line(
+        bn_and_sabn_generators: dict[str, Path], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    bn, sabn = bn_and_sabn_generators["bn"], bn_and_sabn_generators["sabn"]
+    cases = [
+        (["gan", "sample", str(bn), "-o", str(tmp_path / "g.png")],
+         "class-conditional sampling needs a ccbn or sabn generator"),
+        (["gan", "sample", str(sabn), "--classes", "0,12", "-o", str(tmp_path / "g.png")],
+         "classes [12] out of range"),
+        (["eval", "--task", "gan", str(sabn), "--reference", str(tmp_path / "ref.pt"),
+          "--out", str(tmp_path / "e.json"), "--inception-weights", str(tmp_path / "no.pth")],
+         "Inception weights not found"),
+        (["gan", "eval", str(sabn), "--reference", str(tmp_path / "ref.pt"),
+          "--out", str(tmp_path / "e.json")], "--reference"),
+    ]
+    for args, expected in cases:
+        code, out, err = run_main(args, capsys, monkeypatch)
+        assert_one_line_error(code, out, err, expected)
+    code, out, err = run_main(["gan", "sample", str(sabn), "--classes", "1,2", "-n", "2",
+                               "-o", str(tmp_path / "ok.png")], capsys, monkeypatch)
+    assert code == 0 and (tmp_path / "ok.png").is_file(), err
