@@ -120,3 +120,21 @@ def test_a_real_autoattack_package_wins_over_the_shim(tmp_path, monkeypatch) -> 
     import autoattack
 
     assert autoattack.REAL_AUTOATTACK is True
+
+
+def test_import_robust_sabn_registers_one_finder_that_steps_aside_for_a_real_package(
+        tmp_path, monkeypatch) -> None:
+    import robust_sabn  # noqa: F401 (registers the finder)
+    from robust_sabn.compat import register_autoattack_finder
+    from robust_sabn.compat.autoattack_finder import AutoAttackShimFinder
+
+    register_autoattack_finder()
+    finders = [f for f in sys.meta_path if isinstance(f, AutoAttackShimFinder)]
+    assert len(finders) == 1
+    spec = finders[0].find_spec("autoattack")
+    assert spec is not None and spec.submodule_search_locations == []
+    assert finders[0].find_spec("autoattack.state") is None
+    (tmp_path / "autoattack").mkdir()
+    (tmp_path / "autoattack" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert finders[0].find_spec("autoattack") is None

@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -192,7 +193,7 @@ def test_cli_evaluates_pyautoattacks_example_state_dict_with_arch(tmp_path) -> N
     assert set(accuracies) == {("shared", "clean"), ("shared", "pgd-1")}
 
 
-def _small_net() -> nn.Module:
+def small_cifar_net() -> nn.Module:
     """A plain CIFAR-shaped classifier with non-trivial BN statistics, in eval mode."""
     net = nn.Sequential(nn.Conv2d(3, 6, 3, stride=2), nn.BatchNorm2d(6), nn.ReLU(),
                         nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(24, 10))
@@ -205,7 +206,9 @@ def _small_net() -> nn.Module:
 def save_archive(net: nn.Module, path: Path, kind: str) -> Path:
     """``net`` saved as a TorchScript or torch.export archive (dynamic batch dimension)."""
     if kind == "torchscript":
-        torch.jit.save(torch.jit.script(net), str(path))
+        with warnings.catch_warnings():  # torch 2.14 deprecates TorchScript; others still ship it
+            warnings.simplefilter("ignore", FutureWarning)
+            torch.jit.save(torch.jit.script(net), str(path))
     else:
         batch = torch.export.Dim("batch", min=1)
         program = torch.export.export(net, (torch.rand(2, 3, 32, 32),),
@@ -221,7 +224,7 @@ def test_cli_evaluates_an_archive_like_the_original_module(tmp_path, kind: str,
     from robust_sabn.data import load_split
     from robust_sabn.evaluate import evaluate_model
 
-    net = _small_net()
+    net = small_cifar_net()
     archive = save_archive(net, tmp_path / file_name, kind)
     data = _write_cifar_shaped_npz(tmp_path / "d.npz", *_labelled_by(net, 4))
     _cli("eval", archive, "--dataset", "npz", "--data-dir", data, "--attacks", "pgd",

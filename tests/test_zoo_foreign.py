@@ -1,0 +1,216 @@
+"""Models from elsewhere (archives, --arch state dicts), register_models, float ImageTensors."""
+
+from __future__ import annotations
+
+import builtins
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from test_robustbench_fresh import small_cifar_net, save_archive
+from test_zoo import PYAUTOATTACK_R18, _checkpoint
+from torch import nn
+
+from robust_sabn.attacks.mode import model_mode
+from robust_sabn.data import ImageTensors, iterate_batches
+from robust_sabn.errors import UserInputError
+from robust_sabn.evaluate import evaluate_model
+from robust_sabn.evaluate.foreign import (
+    ExportedClassifier,
+    evaluate_foreign,
+    import_factory,
+    load_foreign_model,
+    model_file_kind,
+)
+from robust_sabn.zoo import export_model, exported_models, load_model, register_models, zoo_paths
+
+R18 = "pyautoattack.examples.resnet:ResNet18"
+
+
+class _WritesMarker:
+    """A pickle whose loading would create ``marker``: proof that nothing unpickles it."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return builtins.exec, (f"open({str(self.marker)!r}, 'w').close()",)
+
+
+@pytest.fixture(scope="module")
+def archives(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("archives")
+    torch.manual_seed(0)
+    net = small_cifar_net()
+    torch.save(net.state_dict(), folder / "net_state.pt")
+    return {"net": folder / "net_state.pt",
+            "torchscript": save_archive(net, folder / "net.pt", "torchscript"),
+            "torch-export": save_archive(net, folder / "net.pt2", "torch-export")}
+
+
+def test_model_file_kind_tells_every_kind_apart_without_running_pickles(archives,
+                                                                        tmp_path) -> None:
+    assert model_file_kind(archives["torchscript"]) == "torchscript"
+    assert model_file_kind(archives["torch-export"]) == "torch-export"
+    assert model_file_kind(archives["net"]) == "state-dict"
+    assert model_file_kind(PYAUTOATTACK_R18) == "state-dict"  # legacy (non-zip) torch.save
+    torch.save({"state_dict": nn.Linear(2, 2).state_dict(), "epoch": 3}, tmp_path / "rb.pt")
+    assert model_file_kind(tmp_path / "rb.pt") == "state-dict"  # RobustBench's wrapping
+    assert model_file_kind(_checkpoint(tmp_path / "c.pt", "bn")) == "checkpoint"
+    marker = tmp_path / "marker"
+    torch.save({"w": _WritesMarker(marker)}, tmp_path / "evil.pt")
+    torch.save(nn.Linear(2, 2), tmp_path / "whole_module.pt")
+    (tmp_path / "noise.pt").write_bytes(b"not a model at all")
+    for name in ("evil.pt", "whole_module.pt", "noise.pt", "missing.pt"):
+        assert model_file_kind(tmp_path / name) is None, name
+    assert not marker.exists()
+
+
+def test_archives_load_and_compute_what_the_module_computed(archives) -> None:
+    net = small_cifar_net()
+    net.load_state_dict(torch.load(archives["net"], weights_only=True))
+    x = torch.rand(3, 3, 32, 32)
+    for kind in ("torchscript", "torch-export"):
+        foreign = load_foreign_model(archives[kind])
+        assert foreign.kind == kind and not foreign.model.training
+        with torch.no_grad():
+            assert torch.allclose(foreign.model(x), net(x), atol=1e-6)
+    exported = load_foreign_model(archives["torch-export"]).model
+    assert isinstance(exported, ExportedClassifier)
+    with model_mode(exported, True):  # attacks switch modes; the graph's mode stays fixed
+        assert exported.training
+        with torch.no_grad():
+            assert torch.allclose(exported(x), net(x), atol=1e-6)
+    assert not exported.training
+
+
+def test_arch_state_dicts_load_strictly_with_weights_only(archives, tmp_path) -> None:
+    foreign = load_foreign_model(PYAUTOATTACK_R18, arch=R18)
+    assert foreign.describe() == {"name": "ResNet18", "source": "state-dict",
+                                  "file": str(PYAUTOATTACK_R18), "arch": R18}
+    marker = tmp_path / "marker"
+    torch.save({"w": _WritesMarker(marker)}, tmp_path / "evil.pt")
+    with pytest.raises(UserInputError, match="weights_only=True"):
+        load_foreign_model(tmp_path / "evil.pt", arch=R18)
+    assert not marker.exists()
+    with pytest.raises(UserInputError, match=r"do not fit --arch .*Missing key"):
+        load_foreign_model(archives["net"], arch=R18)
+
+
+@pytest.mark.parametrize(("source", "arch", "message"), [
+    ("torchscript", R18, "torchscript archive that holds its architecture; drop --arch"),
+    ("state", None, "is not a robust-sabn checkpoint but a state dict: name its architecture "
+                    "with --arch package.module:factory"),
+    ("state", "pyautoattack.examples.resnet.ResNet18", "must be package.module:factory"),
+    ("state", "no_such_package.models:Net", "cannot import no_such_package.models"),
+    ("state", "pyautoattack.examples.resnet:Nope", "has no Nope"),
+    ("state", "torch.nn:Linear", "calling it with no arguments failed"),
+    ("state", "math:pi", "pi is not callable"),
+    ("state", "builtins:dict", "returned a dict, not a module"),
+    ("checkpoint", None, "is not a TorchScript or torch.export archive, nor a state dict"),
+])
+def test_bad_foreign_models_are_one_line_user_errors(archives, tmp_path, source: str,
+                                                      arch: str | None, message: str) -> None:
+    path = {"torchscript": archives["torchscript"], "state": PYAUTOATTACK_R18}.get(source)
+    if path is None:
+        path = tmp_path / "whole.pt"
+        torch.save(nn.Linear(2, 2), path)
+    with pytest.raises(UserInputError, match=message.replace("(", r"\(")) as error:
+        load_foreign_model(path, arch=arch)
+    assert "\n" not in str(error.value)
+
+
+def test_a_robust_sabn_checkpoint_is_refused_with_arch(tmp_path) -> None:
+    with pytest.raises(UserInputError, match="robust-sabn checkpoint; evaluate it without"):
+        load_foreign_model(_checkpoint(tmp_path / "c.pt", "bn"), arch=R18)
+    assert import_factory("pyautoattack.examples.resnet:ResNet18").__name__ == "ResNet18"
+
+
+def _npz(path: Path, net: nn.Module, count: int = 4) -> Path:
+    images = torch.randint(0, 256, (count, 3, 32, 32), dtype=torch.uint8)
+    with torch.no_grad():
+        labels = net(images.float() / 255).argmax(1).numpy()
+    x = images.permute(0, 2, 3, 1).numpy()
+    np.savez(path, x_train=x, y_train=labels, x_test=x, y_test=labels, num_classes=np.array(10))
+    return path
+
+
+def test_evaluate_foreign_needs_a_dataset_and_a_batch_dimension(archives, tmp_path) -> None:
+    data = _npz(tmp_path / "d.npz", small_cifar_net())
+    with pytest.raises(UserInputError, match="give --dataset for a model from elsewhere"):
+        evaluate_foreign(archives["torchscript"], dataset=None, attacks=())
+    program = torch.export.export(small_cifar_net(), (torch.rand(3, 3, 32, 32),))
+    torch.export.save(program, str(tmp_path / "static.pt2"))
+    with pytest.raises(UserInputError, match="dynamic batch dimension"):
+        evaluate_foreign(tmp_path / "static.pt2", dataset="npz", data_dir=data, attacks=())
+    with pytest.raises(UserInputError, match=r"eps 8\.0 is outside"):
+        evaluate_foreign(archives["torchscript"], dataset="npz", data_dir=data, eps=8.0)
+
+
+# --- register_models and datasets RobustBench lacks ------------------------------------------
+
+
+def test_register_models_lists_every_export_and_flags_datasets_robustbench_lacks(
+        tmp_path) -> None:
+    models = tmp_path / "models"
+    export_model(_checkpoint(tmp_path / "c.pt", "saauxbn"), name="SabnTest_RegC",
+                 model_dir=models)
+    export_model(_checkpoint(tmp_path / "f.pt", "bn", "fashion-mnist", in_channels=1),
+                 name="SabnTest_RegF", model_dir=models)
+    found = {(m.name, m.dataset, m.threat_model, m.in_robustbench)
+             for m in register_models(models)}
+    assert found == {("SabnTest_RegC", "cifar10", "Linf", True),
+                     ("SabnTest_RegF", "fashion-mnist", "Linf", False)}
+    from robustbench.model_zoo import model_dicts
+    from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
+
+    assert "SabnTest_RegC" in model_dicts[BenchmarkDataset("cifar10")][ThreatModel("Linf")]
+    with pytest.raises(UserInputError, match=r"RobustBench has no dataset 'fashion-mnist' .*"
+                                             r"robust_sabn\.zoo\.load_model"):
+        load_model("SabnTest_RegF", models, "fashion-mnist", loader="robustbench")
+    assert not load_model("SabnTest_RegF", models, "fashion-mnist").training
+
+
+def test_register_models_refuses_a_missing_folder_and_a_damaged_entry(tmp_path) -> None:
+    with pytest.raises(UserInputError, match=r"model folder .*nowhere not found"):
+        register_models(tmp_path / "nowhere")
+    assert exported_models(tmp_path) == []
+    export_model(_checkpoint(tmp_path / "c.pt", "bn"), name="SabnTest_Bad", model_dir=tmp_path)
+    entry = zoo_paths(tmp_path, "cifar10", "Linf", "SabnTest_Bad").entry
+    entry.write_text(json.dumps({**json.loads(entry.read_text()), "threat_model": "L2"}))
+    with pytest.raises(UserInputError, match="records cifar10/L2 but lies under cifar10/Linf"):
+        register_models(tmp_path)
+
+
+# --- float images ---------------------------------------------------------------------------
+
+
+def test_image_tensors_take_float_images_in_unit_range_and_say_so_otherwise() -> None:
+    pixels = torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8)
+    labels = torch.tensor([0, 1, 2, 3])
+    as_float = ImageTensors(pixels.float() / 255, labels, "npz")
+    as_uint8 = ImageTensors(pixels, labels, "npz")
+    float_batch, _ = next(iterate_batches(as_float, 4, shuffle=False, augment=False))
+    uint8_batch, _ = next(iterate_batches(as_uint8, 4, shuffle=False, augment=False))
+    assert torch.equal(float_batch, uint8_batch)
+    with pytest.raises(UserInputError, match=r"float images must lie in \[0, 1\], these span 0 "
+                                             r"to 255: divide 0\.\.255 pixels by 255"):
+        ImageTensors(pixels.float(), labels, "npz")
+    with pytest.raises(UserInputError, match=r"uint8 in 0\.\.255 or float in \[0, 1\]; got "
+                                             r"torch\.int32"):
+        ImageTensors(pixels.int(), labels, "npz")
+
+
+def test_float_and_uint8_images_give_the_same_evaluation() -> None:
+    net = small_cifar_net()
+    pixels = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
+    with torch.no_grad():
+        labels = net(pixels.float() / 255).argmax(1)
+    records = [evaluate_model(net, ImageTensors(images, labels, "cifar10"), attacks=("pgd",),
+                              pgd_steps=2, n_examples=4)
+               for images in (pixels, pixels.float() / 255)]
+    values = [[(m.branch, m.condition.get("attack"), m.value) for m in r.metrics]
+              for r in records]
+    assert values[0] == values[1] and values[0][0][2] == 1.0
