@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_robustbench_fresh import small_cifar_net, save_archive
+from test_robustbench_fresh import save_archive, small_cifar_net
 from test_zoo import PYAUTOATTACK_R18, _checkpoint
 from torch import nn
 
