@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from robust_sabn.models.registry import register_model
 from robust_sabn.nas.ops import ResidualReduction, make_cell_norm, make_op
 from robust_sabn.nas.space import EDGES, NUM_NODES, OPS, Genotype, branch_index, num_branches
 
@@ -237,3 +238,7 @@ def standalone_from_supernet(supernet: Supernet, genotype: Genotype) -> Standalo
         state[key] = source[".".join(parts)]
     net.load_state_dict(state)
     return net
+
+
+register_model("nb201_supernet", family="supernet")(Supernet)
+register_model("nb201_network", family="supernet")(StandaloneNetwork)
