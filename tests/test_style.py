@@ -15,6 +15,7 @@ from torch import nn
 from torchvision.models.vgg import cfgs, make_layers
 
 from robust_sabn.errors import UserInputError
+from robust_sabn.models import create_model, list_models
 from robust_sabn.nn import AdaIN, SaAdaIN, channel_mean_std
 from robust_sabn.style.config import make_config
 from robust_sabn.style.data import list_images, load_style_data, read_rgb
@@ -62,6 +63,16 @@ def test_saadain_affine_starts_at_one_and_zero_and_gets_gradients() -> None:
     assert net.transfer.shared_weight.grad is not None
     assert net.transfer.shared_weight.grad.abs().sum() > 0
     assert all(p.grad is None for p in net.encoder.parameters())
+
+
+def test_encoder_and_decoder_are_in_the_model_registry() -> None:
+    assert "vgg19_relu4_1" in list_models(family="encoder")
+    assert "adain_decoder" in list_models(family="decoder")
+    encoder = create_model("vgg19_relu4_1", seed=5)
+    assert torch.equal(encoder.convs[3].weight, random_encoder(5).convs[3].weight)
+    decoder = create_model("adain_decoder")
+    assert decoder(torch.rand(1, 512, 3, 3), [(24, 24), (12, 12), (6, 6), (3, 3)]).shape == (
+        1, 3, 24, 24)
 
 
 def test_style_loss_of_an_image_against_itself_is_zero_and_positive_otherwise() -> None:

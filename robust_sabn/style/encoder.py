@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from robust_sabn.artifacts.checkpoint import file_sha256
 from robust_sabn.errors import UserInputError
+from robust_sabn.models.registry import register_model
 
 Convention = Literal["torchvision", "adain", "random"]
 
@@ -95,10 +96,11 @@ class VGGEncoder(nn.Module):
         super().__init__()
         self.convention = convention
         self.input_transform = nn.Conv2d(3, 3, 1)
+        self.reflect = convention == "adain"  # else zero padding, done by the conv itself
         self.convs = nn.ModuleList(
-            nn.Conv2d(*item, 3) for item in _LAYOUT if not isinstance(item, str)
+            nn.Conv2d(*item, 3, padding=0 if self.reflect else 1)
+            for item in _LAYOUT if not isinstance(item, str)
         )
-        self.padding_mode = "reflect" if convention == "adain" else "constant"
         self.ceil_mode = convention == "adain"
         self._set_input_transform()
         self.requires_grad_(False)
@@ -136,7 +138,9 @@ class VGGEncoder(nn.Module):
             if item == "pool":
                 x = F.max_pool2d(x, 2, 2, ceil_mode=self.ceil_mode)
                 continue
-            x = F.relu(self.convs[conv_index](F.pad(x, (1, 1, 1, 1), mode=self.padding_mode)))
+            if self.reflect:
+                x = F.pad(x, (1, 1, 1, 1), mode="reflect")
+            x = F.relu(self.convs[conv_index](x))
             if conv_index in _TAPPED_CONVS:
                 features.append(x)
             conv_index += 1
@@ -272,3 +276,10 @@ def build_encoder(spec: EncoderSpec) -> VGGEncoder:
     else:
         encoder.load_weights(state, *torchvision_layout(state), str(path))
     return encoder
+
+
+@register_model("vgg19_relu4_1", family="encoder")
+def vgg19_relu4_1(weights: str = "random", seed: int = 0) -> VGGEncoder:
+    """The frozen VGG-19 encoder to relu4_1; ``weights``: ``random`` (seeded by ``seed``),
+    ``hub`` or the path of a torchvision or vgg_normalised.pth file."""
+    return build_encoder(resolve_encoder_spec(weights, seed))

@@ -15,6 +15,7 @@ from typing import Literal
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from robust_sabn.models.registry import register_model
 from robust_sabn.nn import AdaIN, SaAdaIN, channel_mean_std
 from robust_sabn.style.encoder import FEATURE_CHANNELS, VGGEncoder
 
@@ -55,6 +56,12 @@ class Decoder(nn.Module):
             if conv_index < len(self.convs):
                 x = F.relu(x)
         return x
+
+
+@register_model("adain_decoder", family="decoder")
+def adain_decoder() -> Decoder:
+    """The mirrored decoder of the AdaIN network (random init)."""
+    return Decoder()
 
 
 def make_transfer_layer(norm: str) -> AdaIN | SaAdaIN:

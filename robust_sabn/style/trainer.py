@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor
 
 from robust_sabn.artifacts.checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
 from robust_sabn.artifacts.result import ResultRecord, new_result, write_result
@@ -114,6 +115,26 @@ def _append_jsonl(path: Path, row: dict[str, Any]) -> None:
         f.write(json.dumps(row, allow_nan=False) + "\n")
 
 
+def training_step(net: StyleTransferNet, optimizer: torch.optim.Optimizer, config: StyleConfig,
+                  content: Tensor, style: Tensor, iteration: int) -> Tensor | None:
+    """One Adam step at ``iteration``'s lr on a batch of (B, 3, H, W) content and style images.
+
+    Returns:
+        The (content, style) losses before the step, float64 of shape (2,) on the CPU, or None
+        when the weighted loss is not finite (then nothing is stepped).
+    """
+    for group in optimizer.param_groups:
+        group["lr"] = config.lr_at(iteration)
+    c_loss, s_loss = transfer_losses(net, content, style)
+    loss = config.content_weight * c_loss + config.style_weight * s_loss
+    if not math.isfinite(loss.item()):
+        return None
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return torch.stack([c_loss.detach(), s_loss.detach()]).double().cpu()
+
+
 def train_style(config: StyleConfig, out_dir: str | Path, *, resume: bool = False,
                 quiet: bool = False) -> ResultRecord:
     """Train as ``config`` says, writing the run folder; returns the training record.
@@ -159,18 +180,11 @@ def train_style(config: StyleConfig, out_dir: str | Path, *, resume: bool = Fals
     label = f"{config.norm} seed {config.seed}"
     with StyleProgress(label, config.iterations, start, quiet) as display:
         for iteration in range(start, config.iterations):
-            for group in optimizer.param_groups:
-                group["lr"] = config.lr_at(iteration)
             content, style = data.training_batch(config.seed, iteration, config.batch_size)
-            c_loss, s_loss = transfer_losses(net, content.to(config.device),
-                                             style.to(config.device))
-            loss = config.content_weight * c_loss + config.style_weight * s_loss
-            if not math.isfinite(loss.item()):
+            losses = training_step(net, optimizer, config, content.to(config.device),
+                                   style.to(config.device), iteration)
+            if losses is None:
                 _diverged(out_dir, config, spec, history, iteration, data.source)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses = torch.stack([c_loss.detach(), s_loss.detach()]).double().cpu()
             sums += losses
             count += 1
             done = iteration + 1
