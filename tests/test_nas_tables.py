@@ -84,3 +84,40 @@ def test_nb201_file_errors(tmp_path: Path) -> None:
     torch.save({"state_dict": {"w": torch.zeros(2)}}, foreign)
     with pytest.raises(UserInputError, match="not a readable NAS-Bench-201 table"):
         load_nb201_table(foreign)
+
+
+def _fake_nb201(path: Path, cells: dict[str, dict[str, float]]) -> None:
+    """A NAS-Bench-201 file in the real format holding ``cells`` (test accuracy in % per
+    dataset), built with the API's own classes; one seed, one epoch each."""
+    from nas_201_api.api_utils import ArchResults, ResultsCount
+
+    infos = {}
+    for index, (arch, accs) in enumerate(cells.items()):
+        results = ArchResults(index, arch)
+        for dataset, acc in accs.items():
+            count = ResultsCount(dataset, None, [50.0], [1.0], 0.1, 10.0,
+                                 {"arch_str": arch}, 777, 1, None)
+            sets = ["ori-test"] if dataset == "cifar10" else ["x-valid", "x-test", "ori-test"]
+            count.update_eval({f"{s}@0": acc if s != "ori-test" or dataset == "cifar10"
+                               else acc - 1 for s in sets},
+                              {f"{s}@0": 1.0 for s in sets}, {f"{s}@0": 1.0 for s in sets})
+            results.update(dataset, 777, count)
+        infos[index] = {"less": results.state_dict(), "full": results.state_dict()}
+    torch.save({"meta_archs": list(cells), "arch2infos": infos,
+                "evaluated_indexes": list(range(len(cells)))}, path)
+
+
+def test_nb201_table_lookup_through_the_api(tmp_path: Path) -> None:
+    cell = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|" \
+           "skip_connect~2|"
+    path = tmp_path / "NAS-Bench-201-fake.pth"
+    _fake_nb201(path, {cell: {"cifar10": 93.5, "cifar100": 70.25, "ImageNet16-120": 44.5}})
+    table = load_nb201_table(path)
+    assert table.name == "nb201"
+    scores = table.score(Genotype.parse(cell))
+    # CIFAR-10: ori-test; CIFAR-100 and ImageNet16-120: x-test (ori-test is 1 point lower here)
+    assert scores == pytest.approx({"cifar10": 0.935, "cifar100": 0.7025,
+                                    "ImageNet16-120": 0.445})
+    other = Genotype.parse("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|")
+    with pytest.raises(UserInputError, match="no entry"):
+        table.score(other)
