@@ -25,8 +25,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # iterations than the paper's 50k; with so few, an EMA of 0.999 would still hold mostly the
     # initial weights, so it uses 0.99 started after a quarter of the run.
     "fmnist-cpu": {
-        "dataset": "fashion-mnist", "iterations": 500, "g_batch": 32, "d_batch": 32,
-        "n_critic": 5, "g_width": 16, "d_width": 16, "ema_decay": 0.99, "ema_start": 125,
+        "dataset": "fashion-mnist", "iterations": 400, "g_batch": 32, "d_batch": 32,
+        "n_critic": 5, "g_width": 16, "d_width": 16, "ema_decay": 0.99, "ema_start": 100,
         "eval_every": 100, "probe_samples": 500, "checkpoint_every": 100,
     },
 }
