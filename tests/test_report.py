@@ -22,6 +22,7 @@ from robust_sabn.adversarial.report.tables import NORM_ORDER, format_percent
 from robust_sabn.cli.report import report_command
 from robust_sabn.errors import UserInputError
 from robust_sabn.nn import NORM_KINDS
+from robust_sabn.report import render_records
 from robust_sabn.report.kit import bold_best, mean_std
 
 FIXTURES = Path(__file__).parent / "fixtures" / "report" / "suite"
@@ -186,3 +187,16 @@ def test_report_shows_paired_differences_with_confidence_intervals(tmp_path: Pat
     assert "| PGD-20 | adv | SaAuxBN | BN | +4.50 [-1.85, +10.85] not resolved | 2 |" in text
     # the clean branch of SaAuxBN was not attacked by AutoAttack: no row
     assert "| AutoAttack (standard) | clean |" not in text
+
+
+def test_a_corrupt_record_among_valid_ones_is_named_in_the_warnings(tmp_path: Path) -> None:
+    root = tmp_path / "suite"
+    shutil.copytree(FIXTURES, root)
+    torn = root / "bn-seed1" / "eval-pgd-eps0.05.json"
+    torn.write_text(torn.read_text()[:200])  # a writer killed mid-file (not ours: atomic)
+    path, warnings = render_records([root], tmp_path / "w.md")
+    text = path.read_text()
+    assert len(warnings) == 1 and str(torn) in warnings[0]
+    assert f"- skipped {torn} is not valid JSON" in text
+    # everything else is still reported: BN's clean accuracy over both seeds
+    assert "| BN | 81.50 ± 2.12 |" in text

@@ -37,6 +37,7 @@ from typing import Any
 from robust_sabn.adversarial.report import ROWS, ReportOptions
 from robust_sabn.adversarial.suite_baselines import BaselineSpec, parse_baselines
 from robust_sabn.errors import UserInputError
+from robust_sabn.evaluate.config import EVAL_DEFAULTS as D
 from robust_sabn.suites.checked import CheckedTable
 from robust_sabn.train.config import CHOICES
 
@@ -179,14 +180,14 @@ def _parse_evaluation(table: CheckedTable) -> EvaluationSpec:
         attacks=tuple(table.strings("attacks", choices=list_attacks(), what="attack",
                                     required=True) or ()),
         eps=tuple(table.numbers("eps", required=True) or ()),
-        n_examples=table.integer("n_examples", 1000, minimum=1) or 1000,
-        batch_size=table.integer("batch_size", 256, minimum=1) or 256,
+        n_examples=table.integer("n_examples", D.n_examples, minimum=1) or D.n_examples,
+        batch_size=table.integer("batch_size", D.batch_size, minimum=1) or D.batch_size,
         branches=tuple(branches) if branches else None,
-        version=table.string("version", "standard", choices=AUTOATTACK_SUITE_VERSIONS,
-                             what="AutoAttack version") or "standard",
-        pgd_steps=table.integer("pgd_steps", 20, minimum=1) or 20,
-        seed=table.integer("seed", 0, minimum=0) or 0,
-        split=table.string("split", "test", choices=SPLITS, what="split") or "test",
+        version=table.string("version", D.version, choices=AUTOATTACK_SUITE_VERSIONS,
+                             what="AutoAttack version") or D.version,
+        pgd_steps=table.integer("pgd_steps", D.pgd_steps, minimum=1) or D.pgd_steps,
+        seed=table.integer("seed", D.seed, minimum=0) or D.seed,
+        split=table.string("split", D.split, choices=SPLITS, what="split") or D.split,
         checkpoint=table.string("checkpoint", "best", choices=CHECKPOINTS,
                                 what="checkpoint") or "best",
         device=table.string("device"),

@@ -238,3 +238,9 @@ class AutoAttackAttack:
         """Adversarial images (N, C, H, W): AutoAttack's worst case per point."""
         self.last_result = run_autoattack(self.model, x, y, **self.options)
         return self.last_result.x_adv
+
+    def evaluate(self, x: Tensor, y: Tensor) -> tuple[float, dict[str, Any]]:
+        """Robust accuracy on all of (x, y) in one cascade, and the cascade's JSON part
+        (version, attacks, robust accuracy after each attack, sanity flags)."""
+        result = self.last_result = run_autoattack(self.model, x, y, **self.options)
+        return result.robust_accuracy, result.to_dict()

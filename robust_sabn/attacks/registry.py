@@ -12,44 +12,105 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
 from torch import Tensor, nn
 
 from robust_sabn.attacks import torchattacks_adapter as ta
-from robust_sabn.attacks.autoattack_adapter import AutoAttackAttack
+from robust_sabn.attacks.autoattack_adapter import AUTOATTACK_PRESETS, AutoAttackAttack
 from robust_sabn.errors import UserInputError
 
 Attack = Callable[[Tensor, Tensor], Tensor]
 
 
+@runtime_checkable
+class WholeSetAttack(Protocol):
+    """An attack that scores a whole set at once and explains its result (AutoAttack: the
+    cascade and its sanity flags); others are scored batch by batch."""
+
+    def evaluate(self, x: Tensor, y: Tensor) -> tuple[float, dict[str, Any]]:
+        """Robust accuracy on (x, y) and the JSON details of the run."""
+        ...
+
+
 @dataclass(frozen=True)
 class AttackInfo:
-    """A registered attack.
+    """A registered attack: what it is, how it names its record key and settings, how it is
+    built.
 
     Attributes:
         name: registry name ("pgd", "autoattack", ...).
         threat_models: the norms it attacks in ("Linf", "L2").
-        iterative: whether ``steps`` and ``step_size`` apply.
+        iterative: whether ``steps`` and ``step_size`` apply (its key then ends in ``-k``).
         description: one line for listings.
+        build: ``build(model, *, eps, threat_model, steps, step_size, random_start, version,
+            autoattack_attacks, seed, batch_size) -> attack(x, y) -> x_adv``.
+        versioned: whether its key names the version (AutoAttack: ``autoattack-standard``).
     """
 
     name: str
     threat_models: tuple[str, ...]
     iterative: bool
     description: str
+    build: Callable[..., Attack]
+    versioned: bool = False
+
+    def key(self, *, steps: int, version: str) -> str:
+        """The record key of its robust accuracy: ``pgd-20``, ``fgsm``,
+        ``autoattack-standard``."""
+        if self.versioned:
+            return f"{self.name}-{version}"
+        return f"{self.name}-{steps}" if self.iterative else self.name
+
+    def settings(self, *, eps: float, steps: int, step_size: float | None, version: str,
+                 autoattack_attacks: Sequence[str] | None) -> dict[str, Any]:
+        """What the record says it ran with (steps and step size, or version and cascade)."""
+        entry: dict[str, Any] = {"attack": self.name}
+        if self.versioned:
+            preset = AUTOATTACK_PRESETS.get(version, autoattack_attacks or ())
+            entry.update(version=version, attacks=list(preset))
+        elif self.iterative:
+            step = ta.default_step_size(eps, steps) if step_size is None else step_size
+            entry.update(steps=steps, step_size=step, random_start=True)
+        return entry
+
+
+def _torchattacks(builder: Callable[..., Attack]) -> Callable[..., Attack]:
+    """A table ``build`` for a k-step torchattacks adapter."""
+    def build(model: nn.Module, *, eps: float, steps: int, step_size: float | None,
+              random_start: bool, **_: Any) -> Attack:
+        return builder(model, eps=eps, steps=steps, step_size=step_size,
+                       random_start=random_start)
+    return build
+
+
+def _fgsm(model: nn.Module, *, eps: float, **_: Any) -> Attack:
+    return ta.fgsm(model, eps=eps)
+
+
+def _autoattack(model: nn.Module, *, eps: float, threat_model: str, version: str,
+                autoattack_attacks: Sequence[str] | None, seed: int, batch_size: int,
+                **_: Any) -> Attack:
+    return AutoAttackAttack(model, eps=eps, version=version, attacks=autoattack_attacks,
+                            norm=threat_model, seed=seed, batch_size=batch_size)
 
 
 ATTACKS: dict[str, AttackInfo] = {
     info.name: info
     for info in (
         AttackInfo("pgd", ("Linf",), True,
-                   "L-inf PGD with random start (torchattacks.PGD), step 2.5*eps/steps"),
+                   "L-inf PGD with random start (torchattacks.PGD), step 2.5*eps/steps",
+                   _torchattacks(ta.pgd_linf)),
         AttackInfo("pgd-l2", ("L2",), True,
-                   "L2 PGD with random start (torchattacks.PGDL2), step 2.5*eps/steps"),
-        AttackInfo("fgsm", ("Linf",), False, "one signed-gradient step of size eps (torchattacks)"),
-        AttackInfo("cw", ("Linf",), True, "L-inf PGD on the Carlini-Wagner margin loss (CW-inf)"),
+                   "L2 PGD with random start (torchattacks.PGDL2), step 2.5*eps/steps",
+                   _torchattacks(ta.pgd_l2)),
+        AttackInfo("fgsm", ("Linf",), False, "one signed-gradient step of size eps (torchattacks)",
+                   _fgsm),
+        AttackInfo("cw", ("Linf",), True, "L-inf PGD on the Carlini-Wagner margin loss (CW-inf)",
+                   _torchattacks(ta.cw_linf)),
         AttackInfo("autoattack", ("Linf", "L2"), False,
-                   "AutoAttack cascade (pyautoattack): standard, plus, rand or custom"),
+                   "AutoAttack cascade (pyautoattack): standard, plus, rand or custom",
+                   _autoattack, versioned=True),
     )
 }
 
@@ -83,10 +144,7 @@ def check_attack_threat_model(name: str, threat_model: str) -> None:
 
 def attack_key(name: str, *, steps: int = 20, version: str = "standard") -> str:
     """The record key of an attack's robust accuracy: "pgd-20", "fgsm", "autoattack-standard"."""
-    info = get_attack_info(name)
-    if name == "autoattack":
-        return f"autoattack-{version}"
-    return f"{name}-{steps}" if info.iterative else name
+    return get_attack_info(name).key(steps=steps, version=version)
 
 
 def make_attack(
@@ -121,10 +179,8 @@ def make_attack(
             version or AutoAttack attack.
     """
     check_attack_threat_model(name, threat_model)
-    if name == "autoattack":
-        return AutoAttackAttack(model, eps=eps, version=version, attacks=autoattack_attacks,
-                                norm=threat_model, seed=seed, batch_size=batch_size)
-    if name == "fgsm":
-        return ta.fgsm(model, eps=eps)
-    builder = {"pgd": ta.pgd_linf, "pgd-l2": ta.pgd_l2, "cw": ta.cw_linf}[name]
-    return builder(model, eps=eps, steps=steps, step_size=step_size, random_start=random_start)
+    return ATTACKS[name].build(
+        model, eps=eps, threat_model=threat_model, steps=steps, step_size=step_size,
+        random_start=random_start, version=version, autoattack_attacks=autoattack_attacks,
+        seed=seed, batch_size=batch_size,
+    )

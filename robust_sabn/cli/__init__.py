@@ -15,6 +15,7 @@ from rich.markup import escape
 from robust_sabn.cli.console import output_console
 from robust_sabn.cli.eval import eval_command
 from robust_sabn.cli.report import report_command
+from robust_sabn.cli.schema import schema_command
 from robust_sabn.cli.suite import app as suite_app
 from robust_sabn.cli.train import train_command
 from robust_sabn.cli.zoo import app as zoo_app
@@ -33,6 +34,7 @@ _TASK_EPILOG = ("This is the adversarial task. For another benchmark, add --task
 app.command("train", epilog=_TASK_EPILOG.format("train"))(train_command)
 app.command("eval", epilog=_TASK_EPILOG.format("eval"))(eval_command)
 app.command("report")(report_command)
+app.command("schema")(schema_command)
 app.add_typer(suite_app, name="suite", help="Declarative benchmark suites: list, run.")
 app.add_typer(zoo_app, name="zoo", help="RobustBench model zoo: export, info, benchmark.")
 

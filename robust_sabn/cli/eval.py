@@ -12,6 +12,7 @@ from robust_sabn.attacks.autoattack_adapter import AUTOATTACK_ATTACKS, AUTOATTAC
 from robust_sabn.attacks.registry import list_attacks
 from robust_sabn.cli.console import output_console
 from robust_sabn.cli.parse import parse_device, parse_list
+from robust_sabn.evaluate.config import EVAL_DEFAULTS as D
 
 
 def eval_command(
@@ -20,23 +21,23 @@ def eval_command(
              "a state dict with --arch, or robustbench:NAME for a RobustBench zoo model.")],
     attacks: Annotated[str, typer.Option(
         help=f"Comma-separated attacks from {', '.join(list_attacks())}; an empty string for "
-             "clean accuracy only.")] = "pgd,autoattack",
+             "clean accuracy only.")] = ",".join(D.attacks),
     eps: Annotated[str | None, typer.Option(
         help="L-inf radius on the [0, 1] pixel scale, e.g. 0.1 or 8/255 (not 8) "
              "(default: the dataset's, 0.1 for fashion-mnist, 8/255 for CIFAR).")] = None,
     n_examples: Annotated[int, typer.Option(
-        help="Evaluate the first N test images, in order (N >= 1).")] = 1000,
-    batch_size: Annotated[int, typer.Option(help="Images per attack batch.")] = 256,
+        help="Evaluate the first N test images, in order (N >= 1).")] = D.n_examples,
+    batch_size: Annotated[int, typer.Option(help="Images per attack batch.")] = D.batch_size,
     branch: Annotated[str | None, typer.Option(
         help="Evaluate only this branch: clean or adv (shared for a plain-BN model) "
              "(default: every branch).")] = None,
     version: Annotated[str, typer.Option(
-        help=f"AutoAttack version: {', '.join(AUTOATTACK_VERSIONS)}.")] = "standard",
+        help=f"AutoAttack version: {', '.join(AUTOATTACK_VERSIONS)}.")] = D.version,
     aa_attacks: Annotated[str | None, typer.Option(
         help=f"Cascade for --version custom, from {', '.join(AUTOATTACK_ATTACKS)}.")] = None,
     pgd_steps: Annotated[int, typer.Option(
-        help="Steps k of PGD-k (step size 2.5 * eps / k).")] = 20,
-    seed: Annotated[int, typer.Option(help="Seed for the attacks' random starts.")] = 0,
+        help="Steps k of PGD-k (step size 2.5 * eps / k).")] = D.pgd_steps,
+    seed: Annotated[int, typer.Option(help="Seed for the attacks' random starts.")] = D.seed,
     dataset: Annotated[str | None, typer.Option(
         help="Dataset for robustbench:NAME models (default cifar10); required for archives "
              "and state dicts; for a checkpoint it must be the one it was trained on (default: "

@@ -23,13 +23,17 @@ from torch import Tensor, nn
 from robust_sabn.adversarial.record import evaluation_record
 from robust_sabn.artifacts import file_sha256, load_model
 from robust_sabn.artifacts.result import ResultRecord
-from robust_sabn.attacks.autoattack_adapter import AUTOATTACK_PRESETS, run_autoattack
 from robust_sabn.attacks.mode import model_mode
-from robust_sabn.attacks.registry import attack_key, get_attack_info, make_attack
-from robust_sabn.attacks.torchattacks_adapter import default_step_size
+from robust_sabn.attacks.registry import (
+    WholeSetAttack,
+    attack_key,
+    get_attack_info,
+    make_attack,
+)
 from robust_sabn.data import default_eps, load_split
 from robust_sabn.data.check import check_data_fits_model
 from robust_sabn.errors import UserInputError
+from robust_sabn.evaluate.config import EVAL_DEFAULTS
 from robust_sabn.evaluate.options import (
     check_attacks,
     check_eps,
@@ -39,7 +43,7 @@ from robust_sabn.evaluate.options import (
 )
 from robust_sabn.nn import branch_names, fixed_branch
 
-DEFAULT_ATTACKS = ("pgd", "autoattack")
+DEFAULT_ATTACKS = EVAL_DEFAULTS.attacks
 
 
 class LabelledImages(Protocol):
@@ -88,15 +92,10 @@ def attack_settings(attacks: Sequence[str], *, eps: float, pgd_steps: int,
     """Per record key, the settings an attack ran with (steps, step size, version ...)."""
     settings: dict[str, dict[str, Any]] = {}
     for name in attacks:
-        entry: dict[str, Any] = {"attack": name}
-        if name == "autoattack":
-            entry["version"] = version
-            preset = AUTOATTACK_PRESETS.get(version, autoattack_attacks or ())
-            entry["attacks"] = list(preset)
-        elif get_attack_info(name).iterative:
-            step = default_step_size(eps, pgd_steps) if pgd_step_size is None else pgd_step_size
-            entry.update(steps=pgd_steps, step_size=step, random_start=True)
-        settings[attack_key(name, steps=pgd_steps, version=version)] = entry
+        info = get_attack_info(name)
+        settings[info.key(steps=pgd_steps, version=version)] = info.settings(
+            eps=eps, steps=pgd_steps, step_size=pgd_step_size, version=version,
+            autoattack_attacks=autoattack_attacks)
     return settings
 
 
@@ -106,17 +105,17 @@ def evaluate_model(
     *,
     eps: float | None = None,
     attacks: Sequence[str] = DEFAULT_ATTACKS,
-    n_examples: int | None = 1000,
-    batch_size: int = 256,
+    n_examples: int | None = EVAL_DEFAULTS.n_examples,
+    batch_size: int = EVAL_DEFAULTS.batch_size,
     branches: Sequence[str] | None = None,
-    version: str = "standard",
-    seed: int = 0,
+    version: str = EVAL_DEFAULTS.version,
+    seed: int = EVAL_DEFAULTS.seed,
     device: str | torch.device | None = None,
-    pgd_steps: int = 20,
+    pgd_steps: int = EVAL_DEFAULTS.pgd_steps,
     pgd_step_size: float | None = None,
     autoattack_attacks: Sequence[str] | None = None,
-    threat_model: str = "Linf",
-    split: str = "test",
+    threat_model: str = EVAL_DEFAULTS.threat_model,
+    split: str = EVAL_DEFAULTS.split,
     model_info: dict[str, Any] | None = None,
     checkpoint: str | Path | None = None,
 ) -> ResultRecord:
@@ -211,15 +210,13 @@ def _evaluate_branch(view: nn.Module, x: Tensor, y: Tensor, *, attacks: list[str
         key = attack_key(name, steps=pgd_steps, version=version)
         t0 = time.perf_counter()
         torch.manual_seed(seed)
-        if name == "autoattack":
-            result = run_autoattack(view, x, y, eps=eps, version=version,
-                                    attacks=autoattack_attacks, norm=threat_model, seed=seed,
-                                    batch_size=batch_size)
-            entry["robust_accuracy"][key] = result.robust_accuracy
-            entry["autoattack"] = result.to_dict()
+        attack = make_attack(name, view, eps=eps, threat_model=threat_model, steps=pgd_steps,
+                             step_size=pgd_step_size, version=version,
+                             autoattack_attacks=autoattack_attacks, seed=seed,
+                             batch_size=batch_size)
+        if isinstance(attack, WholeSetAttack):
+            entry["robust_accuracy"][key], entry[name] = attack.evaluate(x, y)
         else:
-            attack = make_attack(name, view, eps=eps, threat_model=threat_model, steps=pgd_steps,
-                                 step_size=pgd_step_size)
             entry["robust_accuracy"][key] = _attack_accuracy(attack, view, x, y, batch_size)
         times[key] = time.perf_counter() - t0
     entry["time_s"] = times
@@ -231,18 +228,18 @@ def evaluate_checkpoint(
     *,
     attacks: Sequence[str] = DEFAULT_ATTACKS,
     eps: float | None = None,
-    n_examples: int | None = 1000,
-    batch_size: int = 256,
+    n_examples: int | None = EVAL_DEFAULTS.n_examples,
+    batch_size: int = EVAL_DEFAULTS.batch_size,
     branches: Sequence[str] | None = None,
-    version: str = "standard",
-    seed: int = 0,
+    version: str = EVAL_DEFAULTS.version,
+    seed: int = EVAL_DEFAULTS.seed,
     data_dir: str | Path | None = None,
     device: str | torch.device = "cpu",
-    pgd_steps: int = 20,
-    split: str = "test",
+    pgd_steps: int = EVAL_DEFAULTS.pgd_steps,
+    split: str = EVAL_DEFAULTS.split,
     pgd_step_size: float | None = None,
     autoattack_attacks: Sequence[str] | None = None,
-    threat_model: str = "Linf",
+    threat_model: str = EVAL_DEFAULTS.threat_model,
     dataset: str | None = None,
     model_dir: str | Path = "models",
 ) -> ResultRecord:

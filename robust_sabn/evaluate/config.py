@@ -1,0 +1,47 @@
+"""``EvalConfig``: the one set of evaluation settings and their defaults, beside ``TrainConfig``.
+
+The CLI's ``robust-sabn eval`` options, the suites' ``[[evaluations]]`` tables and
+:func:`robust_sabn.evaluate.evaluate_model` all take their defaults from :data:`EVAL_DEFAULTS`.
+Torch-free. eps is on the [0, 1] pixel scale (None: the dataset's standard L-inf radius).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """How a model is evaluated.
+
+    Attributes:
+        attacks: attack names (``robust_sabn.attacks.registry.list_attacks()``); () for clean
+            accuracy only.
+        eps: attack radius, [0, 1] pixel scale; None takes the dataset's L-inf default.
+        n_examples: the first N examples of the split, in order (the functions also take None:
+            all).
+        batch_size: examples per forward/backward pass.
+        version: AutoAttack version (``standard``, ``plus``, ``rand``, ``custom``).
+        autoattack_attacks: the cascade of version ``custom``.
+        pgd_steps: steps k of PGD-k and CW; step size 2.5 * eps / k unless ``pgd_step_size``.
+        pgd_step_size: PGD step, [0, 1] pixel scale; None for 2.5 * eps / k.
+        seed: seed of the attacks' random starts and AutoAttack's seed.
+        threat_model: ``Linf`` or ``L2``.
+        split: ``test`` or ``val``.
+    """
+
+    attacks: tuple[str, ...] = ("pgd", "autoattack")
+    eps: float | None = None
+    n_examples: int = 1000
+    batch_size: int = 256
+    version: str = "standard"
+    autoattack_attacks: tuple[str, ...] | None = None
+    pgd_steps: int = 20
+    pgd_step_size: float | None = None
+    seed: int = 0
+    threat_model: str = "Linf"
+    split: str = "test"
+
+
+EVAL_DEFAULTS = EvalConfig()
+"""The defaults every evaluation entry point shares."""
