@@ -25,6 +25,14 @@ from robust_sabn.nas.ops import ResidualReduction, make_cell_norm, make_op
 from robust_sabn.nas.space import EDGES, NUM_NODES, OPS, Genotype, branch_index, num_branches
 
 
+def _total(parts: Sequence[Tensor]) -> Tensor:
+    """Sum of same-shaped tensors, left to right."""
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total
+
+
 class SearchCell(nn.Module):
     """A cell whose every edge holds every op of :data:`OPS` (``edges[e][o]``)."""
 
@@ -48,7 +56,7 @@ class SearchCell(nn.Module):
         """
         nodes = [x]
         for target in range(1, NUM_NODES):
-            total: Tensor | float = 0.0
+            inputs = []
             for source in range(target):
                 e = EDGES.index((target, source))
                 branch = branch_index(sampled, source)
@@ -56,12 +64,11 @@ class SearchCell(nn.Module):
                 if hard:
                     chosen = int(sampled[e])
                     out = weights[e, chosen] * self.edges[e][chosen](h, branch)
-                    out = out + (weights[e].sum() - weights[e, chosen])
+                    inputs.append(out + (weights[e].sum() - weights[e, chosen]))
                 else:
-                    out = sum(w * op(h, branch) for w, op in zip(weights[e], self.edges[e],
-                                                                  strict=True))
-                total = total + out
-            nodes.append(total)  # type: ignore[arg-type]
+                    inputs.append(_total([w * op(h, branch) for w, op in zip(
+                        weights[e], self.edges[e], strict=True)]))
+            nodes.append(_total(inputs))
         return nodes[-1]
 
 
@@ -80,11 +87,11 @@ class InferCell(nn.Module):
         """Cell output (N, C, H, W) for input x (N, C, H, W)."""
         nodes = [x]
         for target in range(1, NUM_NODES):
-            total: Tensor | float = 0.0
-            for source in range(target):
-                e = EDGES.index((target, source))
-                total = total + self.edges[e](nodes[source], branch_index(self.codes, source))
-            nodes.append(total)  # type: ignore[arg-type]
+            nodes.append(_total([
+                self.edges[EDGES.index((target, source))](
+                    nodes[source], branch_index(self.codes, source))
+                for source in range(target)
+            ]))
         return nodes[-1]
 
 

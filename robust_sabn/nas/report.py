@@ -90,8 +90,9 @@ def _collapse(searches: Sequence[ResultRecord]) -> dict[Group, dict[int, list[fl
     out: dict[Group, dict[int, list[float]]] = {}
     for record in searches:
         for m in record.find("parameter_free_ops"):
-            epoch = int(m.condition["epoch"])  # type: ignore[arg-type]
-            out.setdefault(_group(record), {}).setdefault(epoch, []).append(m.value)
+            epoch = m.condition.get("epoch")
+            if isinstance(epoch, int):
+                out.setdefault(_group(record), {}).setdefault(epoch, []).append(m.value)
     return out
 
 
