@@ -24,14 +24,14 @@ INPUTS: dict[int, tuple[int, tuple[float, ...], tuple[float, ...]]] = {
 
 
 def test_registry_lists_the_models_with_small_test_sizes() -> None:
-    assert list_models() == sorted(SMALL_SIZES)
+    assert list_models("classifier") == sorted(SMALL_SIZES)
     assert all(is_model(name) for name in SMALL_SIZES)
     assert not is_model("resnet50")
 
 
 @pytest.mark.parametrize("in_channels", list(INPUTS))
 @pytest.mark.parametrize("norm", NORM_KINDS)
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", list_models("classifier"))
 def test_model_forward_backward_and_branches(name: str, norm: str, in_channels: int) -> None:
     side, mean, std = INPUTS[in_channels]
     model = create_model(name, norm=norm, num_classes=7, in_channels=in_channels, mean=mean,
@@ -68,7 +68,7 @@ def test_model_forward_backward_and_branches(name: str, norm: str, in_channels: 
                                        rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", list_models("classifier"))
 def test_no_submodule_named_model_or_module(name: str) -> None:
     model = create_model(name, norm="saauxbn", **SMALL_SIZES[name])
     parts = {part for module_name, _ in model.named_modules() for part in module_name.split(".")}
@@ -117,4 +117,4 @@ def test_create_model_errors_name_the_problem() -> None:
 def test_register_model_rejects_a_duplicate_name() -> None:
     with pytest.raises(ValueError, match="model 'small_cnn' is registered twice"):
         register_model("small_cnn")(lambda **kwargs: nn.Identity())
-    assert list_models() == sorted(SMALL_SIZES)
+    assert list_models("classifier") == sorted(SMALL_SIZES)

@@ -135,9 +135,9 @@ class TrainConfig:
         from robust_sabn.models import list_models
         from robust_sabn.nn import NORM_KINDS
 
-        if self.model not in list_models():
+        if self.model not in list_models("classifier"):
             raise UserInputError(
-                f"unknown model {self.model!r}; choose one of {', '.join(list_models())}"
+                f"unknown model {self.model!r}; choose one of {', '.join(list_models("classifier"))}"
             )
         if self.norm not in NORM_KINDS:
             raise UserInputError(
