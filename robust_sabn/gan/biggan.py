@@ -18,8 +18,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from robust_sabn.errors import UserInputError
 from robust_sabn.gan.generators import BOTTOM, Generator
-from robust_sabn.gan.layers import block_sizes, output_layer, upsample, xavier_init
+from robust_sabn.gan.layers import output_layer, upsample, xavier_init
 from robust_sabn.nn import SandwichNorm2d
 
 
@@ -84,12 +85,11 @@ class BigGANGenerator(Generator):
                  image_size: int = 32, latent_dim: int = 128, width: int = 256,
                  shared_dim: int = 128) -> None:
         super().__init__(norm=norm, num_classes=num_classes, latent_dim=latent_dim,
-                         out_channels=out_channels, image_size=image_size)
-        self.sizes = block_sizes(image_size)
+                         out_channels=out_channels, image_size=image_size, width=width)
         slots = len(self.sizes) + 1
         if latent_dim % slots:
-            raise ValueError(f"latent_dim {latent_dim} must divide into {slots} chunks")
-        self.width = width
+            raise UserInputError(f"BigGAN splits z into {slots} equal chunks; latent_dim "
+                                 f"{latent_dim} does not divide by {slots}")
         self.chunk = latent_dim // slots
         first = latent_dim if norm == "bn" else self.chunk
         self.shared = nn.Embedding(num_classes, shared_dim) if self.conditional else None

@@ -32,10 +32,12 @@ class Generator(nn.Module):
         num_classes: K classes of the labels.
         latent_dim: length of z.
         out_channels, image_size: shape of the images made.
+        width: channels of the 4x4 bottom and of every block.
+        sizes: output side of each of the three up-sampling blocks.
     """
 
     def __init__(self, *, norm: str, num_classes: int, latent_dim: int, out_channels: int,
-                 image_size: int) -> None:
+                 image_size: int, width: int) -> None:
         super().__init__()
         check_gan_norm(norm)
         self.norm = norm
@@ -43,6 +45,8 @@ class Generator(nn.Module):
         self.latent_dim = latent_dim
         self.out_channels = out_channels
         self.image_size = image_size
+        self.width = width
+        self.sizes = block_sizes(image_size)
 
     @property
     def conditional(self) -> bool:
@@ -77,9 +81,7 @@ class SNGANGenerator(Generator):
     def __init__(self, *, norm: str, num_classes: int = 10, out_channels: int = 3,
                  image_size: int = 32, latent_dim: int = 128, width: int = 256) -> None:
         super().__init__(norm=norm, num_classes=num_classes, latent_dim=latent_dim,
-                         out_channels=out_channels, image_size=image_size)
-        self.width = width
-        self.sizes = block_sizes(image_size)
+                         out_channels=out_channels, image_size=image_size, width=width)
         self.l1 = nn.Linear(latent_dim, BOTTOM * BOTTOM * width)
         self.blocks = nn.ModuleList(
             SNGANBlock(width, width, norm, num_classes) for _ in self.sizes
@@ -136,9 +138,7 @@ class AutoGANGenerator(Generator):
     def __init__(self, *, norm: str, num_classes: int = 10, out_channels: int = 3,
                  image_size: int = 32, latent_dim: int = 128, width: int = 256) -> None:
         super().__init__(norm=norm, num_classes=num_classes, latent_dim=latent_dim,
-                         out_channels=out_channels, image_size=image_size)
-        self.width = width
-        self.sizes = block_sizes(image_size)
+                         out_channels=out_channels, image_size=image_size, width=width)
         self.l1 = nn.Linear(latent_dim, BOTTOM * BOTTOM * width)
         self.cell1 = AutoGANCell(width, norm, num_classes, "nearest", 0, shortcut=True)
         self.cell2 = AutoGANCell(width, norm, num_classes, "bilinear", 1, shortcut=True)
