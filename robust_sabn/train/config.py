@@ -135,9 +135,10 @@ class TrainConfig:
         from robust_sabn.models import list_models
         from robust_sabn.nn import NORM_KINDS
 
-        if self.model not in list_models("classifier"):
+        classifiers = list_models("classifier")
+        if self.model not in classifiers:
             raise UserInputError(
-                f"unknown model {self.model!r}; choose one of {', '.join(list_models("classifier"))}"
+                f"unknown model {self.model!r}; choose one of {', '.join(classifiers)}"
             )
         if self.norm not in NORM_KINDS:
             raise UserInputError(
