@@ -27,7 +27,7 @@ from torch import nn
 from robust_sabn.artifacts import file_sha256
 from robust_sabn.artifacts import load_model as load_checkpoint_model
 from robust_sabn.nn import fixed_branch
-from robust_sabn.zoo import export_model
+from robust_sabn.zoo import export_model, export_state_dict
 
 REPO = Path(__file__).resolve().parents[1]
 SNIPPET = Path(__file__).parent / "fixtures" / "zoo" / "readme_snippet.py"
@@ -86,24 +86,34 @@ assert not model.training
 with torch.no_grad():
     torch.save(model(torch.load(sys.argv[1], weights_only=True)), sys.argv[2])
 found = {m.name: m.in_robustbench for m in robust_sabn.zoo.register_models("models")}
-assert found == {"Mine2026_SmallCNN": True, "Mine2026_Fmnist": False}, found
+assert found == {"Mine2026_SmallCNN": True, "Mine2026_Fmnist": False,
+                 "Croce2020Example_R18": True}, found
+example = load_model(model_name="Croce2020Example_R18", model_dir="models", dataset="cifar10",
+                     threat_model="Linf")
+with torch.no_grad():
+    torch.save(example(torch.load(sys.argv[1], weights_only=True)), sys.argv[3])
 """
 
 
-def test_readme_snippet_loads_an_export_through_robustbench_in_a_new_process(tmp_path) -> None:
+def test_readme_snippet_loads_exports_through_robustbench_in_a_new_process(tmp_path) -> None:
     checkpoint = _checkpoint(tmp_path / "c.pt", "saauxbn")
     export_model(checkpoint, name=SNIPPET_MODEL, model_dir=tmp_path / "models")
     fmnist = _checkpoint(tmp_path / "f.pt", "bn", "fashion-mnist", in_channels=1)
     export_model(fmnist, name="Mine2026_Fmnist", model_dir=tmp_path / "models")
+    export_state_dict(PYAUTOATTACK_R18, arch="pyautoattack.examples.resnet:ResNet18",
+                      dataset="cifar10", name="Croce2020Example_R18", model_dir=tmp_path / "models")
     x = torch.rand(4, 3, 32, 32)
     torch.save(x, tmp_path / "x.pt")
 
     # The snippet runs verbatim, after a check that import robust_sabn alone imports no torch.
     _python(_CHEAP_IMPORT + SNIPPET.read_text() + _SNIPPET_CHECK, tmp_path / "x.pt",
-            tmp_path / "y.pt", cwd=tmp_path)
+            tmp_path / "y.pt", tmp_path / "y_example.pt", cwd=tmp_path)
     model, _ = load_checkpoint_model(checkpoint)
+    example = ResNet18()
+    example.load_state_dict(torch.load(PYAUTOATTACK_R18, map_location="cpu", weights_only=True))
     with torch.no_grad():
         assert torch.equal(torch.load(tmp_path / "y.pt"), fixed_branch(model, "adv")(x))
+        assert torch.equal(torch.load(tmp_path / "y_example.pt"), example.eval()(x))
 
 
 def test_readme_robustbench_section_shows_the_tested_snippet() -> None:

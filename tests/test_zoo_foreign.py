@@ -10,10 +10,13 @@ import numpy as np
 import pytest
 import torch
 from test_robustbench_fresh import save_archive, small_cifar_net
-from test_zoo import PYAUTOATTACK_R18, _checkpoint
+from test_zoo import PYAUTOATTACK_R18, _checkpoint, _record
 from torch import nn
+from typer.testing import CliRunner
 
+from robust_sabn.artifacts.result import write_result
 from robust_sabn.attacks.mode import model_mode
+from robust_sabn.cli.zoo import app as zoo_app
 from robust_sabn.data import ImageTensors, iterate_batches
 from robust_sabn.errors import UserInputError
 from robust_sabn.evaluate import evaluate_model
@@ -182,6 +185,59 @@ def test_register_models_refuses_a_missing_folder_and_a_damaged_entry(tmp_path) 
     entry.write_text(json.dumps({**json.loads(entry.read_text()), "threat_model": "L2"}))
     with pytest.raises(UserInputError, match="records cifar10/L2 but lies under cifar10/Linf"):
         register_models(tmp_path)
+
+
+# --- zoo export of anyone's state dict -------------------------------------------------------
+
+NET_ARCH = "test_robustbench_fresh:small_cifar_net"
+
+
+class _HoldsModel(nn.Module):
+    """Keys "model.*": RobustBench's loader would cut them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model = nn.Linear(2, 2)
+
+
+def test_cli_exports_a_state_dict_with_its_record_and_it_loads_back(archives, tmp_path) -> None:
+    record = tmp_path / "r.json"
+    write_result(record, _record(archives["net"], {"shared": (0.75, 0.5)}, "npz"))
+    result = CliRunner().invoke(zoo_app, [
+        "export", str(archives["net"]), "--arch", NET_ARCH, "--dataset", "npz",
+        "--name", "SabnTest_Foreign", "--model-dir", str(tmp_path / "m"),
+        "--evaluation", str(record)])
+    assert result.exit_code == 0, result.output
+    assert "RobustBench has no npz benchmark; load with robust_sabn.zoo.load_model(" in (
+        " ".join(result.output.split()))
+    paths = zoo_paths(tmp_path / "m", "npz", "Linf", "SabnTest_Foreign")
+    info = json.loads(paths.model_info.read_text())
+    assert (info["clean_acc"], info["autoattack_acc"]) == ("75.00", "50.00")
+    assert info["architecture"] == "small_cifar_net" and info["eps"] == "8/255"
+    assert json.loads(paths.entry.read_text())["model"] == {"arch": NET_ARCH}
+    net = small_cifar_net()
+    net.load_state_dict(torch.load(archives["net"], weights_only=True))
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(load_model("SabnTest_Foreign", tmp_path / "m", "npz")(x), net(x))
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["torchscript"], "is a torchscript, not a robust-sabn checkpoint: RobustBench loads a "
+                      "state dict"),
+    (["net", "--arch", NET_ARCH], "--arch and --dataset go together"),
+    (["model_keys", "--arch", "test_zoo_foreign:_HoldsModel", "--dataset", "cifar10"],
+     "contain 'module.' or 'model.'"),
+])
+def test_bad_state_dict_exports_are_user_errors(archives, tmp_path, args: list[str],
+                                                message: str) -> None:
+    torch.save(_HoldsModel().state_dict(), tmp_path / "model_keys.pt")
+    files = {**archives, "model_keys": tmp_path / "model_keys.pt"}
+    result = CliRunner().invoke(zoo_app, ["export", str(files[args[0]]), *args[1:], "--name",
+                                          "SabnTest_Bad", "--model-dir", str(tmp_path / "m")])
+    assert isinstance(result.exception, UserInputError)
+    assert message in str(result.exception)
+    assert not (tmp_path / "m" / "cifar10").exists()
 
 
 # --- float images ---------------------------------------------------------------------------

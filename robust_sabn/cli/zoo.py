@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -24,7 +24,8 @@ ThreatModelOption = Annotated[str, typer.Option(help="Linf or L2.")]
 
 @app.command("export")
 def export_command(
-    checkpoint: Annotated[Path, typer.Argument(help="A robust-sabn checkpoint (.pt).")],
+    checkpoint: Annotated[Path, typer.Argument(
+        help="A robust-sabn checkpoint (.pt), or anyone's state dict with --arch.")],
     name: Annotated[str, typer.Option(help="Zoo name, RobustBench style (Sabn2024Demo_R18).")],
     model_dir: ModelDir = Path("models"),
     branch: Annotated[str, typer.Option(help="Branch to export: adv or clean.")] = "adv",
@@ -39,27 +40,54 @@ def export_command(
     venue: Annotated[str, typer.Option(help="Venue, e.g. 'ICLR 2024'.")] = "",
     additional_data: Annotated[bool, typer.Option(
         "--additional-data/--no-additional-data", help="Trained with extra data.")] = False,
+    arch: Annotated[str | None, typer.Option(
+        help="Architecture of a state dict, as package.module:factory (an importable factory "
+             "that builds the model with no arguments).")] = None,
+    dataset: Annotated[str | None, typer.Option(
+        help="Dataset of a --arch state dict (a checkpoint records its own).")] = None,
 ) -> None:
-    """Write one branch of a checkpoint as a plain-BN RobustBench zoo model."""
+    """Write one branch of a checkpoint, or a state dict with --arch, as a RobustBench model."""
     from robust_sabn.artifacts.paths import check_output_dir
+    from robust_sabn.errors import UserInputError
     from robust_sabn.evaluate import check_eps
-    from robust_sabn.zoo import export_model, zoo_paths_of
+    from robust_sabn.evaluate.foreign import FOREIGN_KINDS, model_file_kind
+    from robust_sabn.zoo import ROBUSTBENCH_DATASETS, export_model, export_state_dict, zoo_paths_of
 
     check_output_dir(model_dir, option="--model-dir")
-    weights = export_model(
-        checkpoint, name=name, model_dir=model_dir, branch=branch, threat_model=threat_model,
-        evaluation=evaluation,
-        eps=check_eps(parse_eps(eps), threat_model) if eps is not None else None, title=title,
-        authors=authors, link=link, venue=venue, additional_data=additional_data,
-    )
+    kind = model_file_kind(checkpoint)
+    if arch is None and kind in FOREIGN_KINDS:
+        raise UserInputError(
+            f"{checkpoint} is a {kind}, not a robust-sabn checkpoint: RobustBench loads a state "
+            "dict into an architecture it can build, so export a state dict with --arch "
+            "package.module:factory --dataset DATASET"
+        )
+    if (arch is None) != (dataset is None):
+        raise UserInputError("--arch and --dataset go together (a state dict from elsewhere); "
+                             "a robust-sabn checkpoint records its architecture and dataset")
+    info: dict[str, Any] = dict(
+        title=title, authors=authors, link=link, venue=venue, additional_data=additional_data,
+        threat_model=threat_model, evaluation=evaluation,
+        eps=check_eps(parse_eps(eps), threat_model) if eps is not None else None)
+    if arch is not None and dataset is not None:
+        weights = export_state_dict(checkpoint, arch=arch, dataset=dataset, name=name,
+                                    model_dir=model_dir, **info)
+    else:
+        weights = export_model(checkpoint, name=name, model_dir=model_dir, branch=branch, **info)
     paths = zoo_paths_of(weights)
     console = output_console()
     for label, path in (("weights", paths.weights), ("entry", paths.entry),
                         ("model_info", paths.model_info)):
         console.print(f"{label:>10}: {path}")
-    dataset = weights.parent.parent.name
-    console.print(f"load with robust_sabn.zoo.load_model({name!r}, {str(model_dir)!r}, "
-                  f"{dataset!r}, {threat_model!r})")
+    exported = weights.parent.parent.name
+    if exported in ROBUSTBENCH_DATASETS:
+        console.print(f"load in RobustBench with robust_sabn.zoo.register_models("
+                      f"{str(model_dir)!r}), then robustbench.utils.load_model(model_name="
+                      f"{name!r}, model_dir={str(model_dir)!r}, dataset={exported!r}, "
+                      f"threat_model={threat_model!r})")
+    else:
+        console.print(f"RobustBench has no {exported} benchmark; load with "
+                      f"robust_sabn.zoo.load_model({name!r}, {str(model_dir)!r}, "
+                      f"{exported!r}, {threat_model!r})")
 
 
 @app.command("info")

@@ -18,7 +18,12 @@ Datasets RobustBench has no enum for (``fashion-mnist``, ``svhn``, ``npz``) load
 
 from robust_sabn.units import eps_text
 from robust_sabn.zoo.benchmark import BENCHMARK_DATASETS, require_test_set, run_benchmark
-from robust_sabn.zoo.export import build_model_info, evaluation_accuracies, export_model
+from robust_sabn.zoo.export import (
+    build_model_info,
+    evaluation_accuracies,
+    export_model,
+    export_state_dict,
+)
 from robust_sabn.zoo.layout import (
     EXPORT_THREAT_MODELS,
     ROBUSTBENCH_DATASETS,
@@ -42,6 +47,7 @@ __all__ = [
     "eps_text",
     "evaluation_accuracies",
     "export_model",
+    "export_state_dict",
     "exported_models",
     "load_model",
     "load_robustbench_model",

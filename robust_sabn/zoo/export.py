@@ -1,10 +1,11 @@
-"""``export_model``: one branch of a checkpoint as a RobustBench-style zoo model.
+"""``export_model``: one branch of a checkpoint as a RobustBench-style zoo model;
+``export_state_dict``: anyone's model (a state dict and its ``package.module:factory``) likewise.
 
 The chosen branch is collapsed into a plain-BN model
 (:func:`robust_sabn.nn.collapse.collapse_branch`), whose state dict, entry JSON (the ModelSpec
 with ``norm="bn"``) and RobustBench model_info JSON are written in the layout of
 :mod:`robust_sabn.zoo.layout`. The model_info accuracies come from an evaluation record of the
-same checkpoint (``robust-sabn eval``).
+same checkpoint or state dict (``robust-sabn eval``).
 """
 
 from __future__ import annotations
@@ -25,13 +26,17 @@ from robust_sabn.artifacts import (
     write_record,
 )
 from robust_sabn.artifacts.result import ResultRecord, read_result
+from robust_sabn.data.registry import check_dataset_name
 from robust_sabn.errors import UserInputError
+from robust_sabn.evaluate.foreign import load_foreign_model
+from robust_sabn.evaluate.options import SHARED_BRANCH
 from robust_sabn.nn import branch_names
 from robust_sabn.nn.collapse import collapse_branch
 from robust_sabn.units import check_threat_model, eps_text
 from robust_sabn.zoo.layout import (
     ENTRY_KIND,
     ROBUSTBENCH_DATASETS,
+    ZooPaths,
     check_model_name,
     zoo_paths,
 )
@@ -120,6 +125,38 @@ def build_model_info(*, name: str, title: str | None, authors: str, link: str, v
     }
 
 
+def _record_accuracies(evaluation: ResultRecord | str | Path | None, *, weights: Path,
+                       branch: str, dataset: str, threat_model: str, eps: float | None
+                       ) -> tuple[dict[str, Any] | None, float | None]:
+    """The model_info accuracies from ``evaluation`` (if any) and the eps to record.
+
+    Raises:
+        UserInputError: the record does not match (see :func:`evaluation_accuracies`), or
+            ``eps`` differs from the record's.
+    """
+    if evaluation is None:
+        return None, eps
+    record = evaluation if isinstance(evaluation, ResultRecord) else read_result(evaluation)
+    accuracies = evaluation_accuracies(record, checkpoint=weights, branch=branch,
+                                       dataset=dataset, threat_model=threat_model)
+    recorded_eps = accuracies["eps"]
+    if eps is not None and recorded_eps is not None and abs(eps - recorded_eps) > 1e-9:
+        raise UserInputError(f"eps {eps} differs from the evaluation record's "
+                             f"{recorded_eps}; leave --eps out")
+    return accuracies, recorded_eps if recorded_eps is not None else eps
+
+
+def _write_export(paths: ZooPaths, state: dict[str, torch.Tensor], *, entry: dict[str, Any],
+                  model_info: dict[str, Any]) -> Path:
+    """Write the weights, then the entry (``entry`` plus the weights' name and SHA-256) and the
+    model_info; returns the weights path."""
+    atomic_write_bytes(paths.weights, lambda f: torch.save(state, f))
+    write_record(paths.entry, new_record(ENTRY_KIND, **entry, weights=paths.weights.name,
+                                         weights_sha256=file_sha256(paths.weights)))
+    write_record(paths.model_info, model_info)
+    return paths.weights
+
+
 def export_model(checkpoint: str | Path, *, name: str, model_dir: str | Path,
                  branch: str = "adv", threat_model: str = "Linf",
                  evaluation: ResultRecord | str | Path | None = None,
@@ -160,36 +197,67 @@ def export_model(checkpoint: str | Path, *, name: str, model_dir: str | Path,
     if names and branch not in names:
         raise UserInputError(f"unknown branch {branch!r}; the checkpoint's branches are {names}")
     record_branch = branch if names else "shared"
-    accuracies = None
-    if evaluation is not None:
-        record = (evaluation if isinstance(evaluation, ResultRecord)
-                  else read_result(evaluation))
-        accuracies = evaluation_accuracies(record, checkpoint=checkpoint, branch=record_branch,
-                                           dataset=dataset, threat_model=threat_model)
-        recorded_eps = accuracies["eps"]
-        if eps is not None and recorded_eps is not None and abs(eps - recorded_eps) > 1e-9:
-            raise UserInputError(f"eps {eps} differs from the evaluation record's "
-                                 f"{recorded_eps}; leave --eps out")
-        eps = recorded_eps if recorded_eps is not None else eps
+    accuracies, eps = _record_accuracies(evaluation, weights=checkpoint, branch=record_branch,
+                                         dataset=dataset, threat_model=threat_model, eps=eps)
 
     spec = ModelSpec.from_dict(ckpt["model"])
     bn_spec = dataclasses.replace(spec, norm="bn", num_branches=1)
     state = {k: v.detach().clone() for k, v in collapse_branch(model, branch).state_dict().items()}
     check_state_dict_keys(state)
     bn_spec.build().load_state_dict(state)
+    return _write_export(
+        zoo_paths(model_dir, dataset, threat_model, name), state,
+        entry={"name": name, "dataset": dataset, "threat_model": threat_model,
+               "model": bn_spec.to_dict(),
+               "source": {"checkpoint": str(checkpoint),
+                          "checkpoint_sha256": file_sha256(checkpoint), "branch": record_branch,
+                          "norm": spec.norm, "epoch": ckpt.get("epoch")}},
+        model_info=build_model_info(
+            name=name, title=title, authors=authors, link=link, venue=venue,
+            additional_data=additional_data, dataset=dataset,
+            architecture=architecture_text(spec, record_branch), eps=eps,
+            accuracies=accuracies),
+    )
 
-    paths = zoo_paths(model_dir, dataset, threat_model, name)
-    atomic_write_bytes(paths.weights, lambda f: torch.save(state, f))
-    write_record(paths.entry, new_record(
-        ENTRY_KIND, name=name, dataset=dataset, threat_model=threat_model,
-        model=bn_spec.to_dict(), weights=paths.weights.name,
-        weights_sha256=file_sha256(paths.weights),
-        source={"checkpoint": str(checkpoint), "checkpoint_sha256": file_sha256(checkpoint),
-                "branch": record_branch, "norm": spec.norm, "epoch": ckpt.get("epoch")},
-    ))
-    write_record(paths.model_info, build_model_info(
-        name=name, title=title, authors=authors, link=link, venue=venue,
-        additional_data=additional_data, dataset=dataset,
-        architecture=architecture_text(spec, record_branch), eps=eps, accuracies=accuracies,
-    ))
-    return paths.weights
+
+def export_state_dict(weights: str | Path, *, arch: str, dataset: str, name: str,
+                      model_dir: str | Path, threat_model: str = "Linf",
+                      evaluation: ResultRecord | str | Path | None = None,
+                      eps: float | None = None, title: str | None = None, authors: str = "",
+                      link: str = "", venue: str = "", additional_data: bool = False) -> Path:
+    """Write anyone's model, a state dict of ``arch``, as zoo model ``name``.
+
+    The entry records ``{"arch": "package.module:factory"}`` as the model, so
+    :func:`robust_sabn.zoo.register_models` and :func:`robust_sabn.zoo.load_model` rebuild it
+    in a new process by importing that (installed) factory. Other arguments as
+    :func:`export_model`; ``evaluation`` is a record of ``robust-sabn eval WEIGHTS --arch ARCH``.
+
+    Raises:
+        UserInputError: weights that do not load strictly into ``arch`` (read with
+            ``weights_only=True``), an unknown dataset, a bad name or threat model, keys
+            RobustBench's loader would rewrite, or a record that does not match.
+    """
+    weights = Path(weights)
+    check_model_name(name)
+    check_threat_model(threat_model)
+    check_dataset_name(dataset)
+    foreign = load_foreign_model(weights, arch=arch)
+    if dataset in ROBUSTBENCH_DATASETS:
+        check_name_free(name, dataset, threat_model)
+    accuracies, eps = _record_accuracies(evaluation, weights=weights, branch=SHARED_BRANCH,
+                                         dataset=dataset, threat_model=threat_model, eps=eps)
+    state = {k: v.detach().clone() for k, v in foreign.model.state_dict().items()}
+    try:
+        check_state_dict_keys(state)
+    except ValueError as exc:
+        raise UserInputError(f"{weights}: {exc}; RobustBench could not load it") from exc
+    return _write_export(
+        zoo_paths(model_dir, dataset, threat_model, name), state,
+        entry={"name": name, "dataset": dataset, "threat_model": threat_model,
+               "model": {"arch": arch},
+               "source": {"file": str(weights), "sha256": file_sha256(weights), "arch": arch}},
+        model_info=build_model_info(
+            name=name, title=title, authors=authors, link=link, venue=venue,
+            additional_data=additional_data, dataset=dataset,
+            architecture=foreign.describe()["name"], eps=eps, accuracies=accuracies),
+    )

@@ -1,8 +1,9 @@
 """``load_model``: RobustBench's signature and file layout, for exported and registered models.
 
-An exported model (``export_model``) carries its architecture in the entry JSON beside the
-weights, so it loads in a fresh process from the files alone. A third-party architecture is made
-known with :func:`register_architecture` first. For RobustBench's datasets the entry goes into
+An exported model carries its architecture in the entry JSON beside the weights (a ModelSpec
+from ``export_model``, a ``package.module:factory`` from ``export_state_dict``), so it loads in a
+fresh process from the files alone. A third-party architecture without an entry is made known
+with :func:`register_architecture` first. For RobustBench's datasets the entry goes into
 RobustBench's model dictionary and the weights load through ``robustbench.utils.load_model``
 itself; for the others (and with ``loader="local"``) the same files load here, strictly, with
 ``torch.load(weights_only=True)``.
@@ -17,7 +18,7 @@ from torch import nn
 
 from robust_sabn.artifacts import ModelSpec, read_record
 from robust_sabn.errors import UserInputError
-from robust_sabn.evaluate.foreign import load_state_dict_file
+from robust_sabn.evaluate.foreign import import_factory, load_state_dict_file
 from robust_sabn.units import check_threat_model
 from robust_sabn.zoo.layout import (
     ENTRY_KIND,
@@ -94,12 +95,15 @@ def _missing_model_message(name: str, model_dir: str | Path, dataset: str,
 
 def architecture_factory(name: str, model_dir: str | Path, dataset: str, threat_model: str
                          ) -> ModelFactory:
-    """How to build ``name``: its entry's ModelSpec, else a registered architecture.
+    """How to build ``name``: its entry's ModelSpec or ``arch`` factory (imported), else a
+    registered architecture.
 
     Raises:
         UserInputError: neither exists (the message names the entry file expected).
     """
     entry = read_entry(model_dir, dataset, threat_model, name)
+    if entry is not None and "arch" in entry["model"]:
+        return import_factory(entry["model"]["arch"])
     if entry is not None:
         return ModelSpec.from_dict(entry["model"]).build
     factory = _ARCHITECTURES.get((dataset, threat_model, name))
