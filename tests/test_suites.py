@@ -126,7 +126,7 @@ BAD_FILES = [
     ("unknown attack", ('attacks = ["pgd"]', 'attacks = ["pdg"]', 1),
      ["evaluations[0].attacks[0]: unknown attack 'pdg'"]),
     ("bad eps", ("eps = [0.05, 0.1]", 'eps = [0.05, "8/0"]', 1),
-     ["evaluations[0].eps[1]: cannot read '8/0'"]),
+     ["evaluations[0].eps[1]: cannot read eps '8/0'"]),
     ("override seed", ("seeds = [1]", "seeds = [7]", 1),
      ["runs.override[0].seeds[0]: seed 7 is not in runs.seeds"]),
     ("unmeasured metric", ('metrics = ["clean", "pgd-20", "autoattack-standard"]',
@@ -337,6 +337,11 @@ def test_suite_runs_by_name_from_the_suites_folder(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- suite list
 
 
+def row(table: str, name: str) -> str:
+    """The line of a rich table whose first cell is ``name``."""
+    return next(line for line in table.splitlines() if line.strip("│ ").startswith(name + " "))
+
+
 def test_suite_list_shows_status(tmp_path: Path) -> None:
     suites = tmp_path / "suites"
     path = write_suite(suites)
@@ -346,14 +351,13 @@ def test_suite_list_shows_status(tmp_path: Path) -> None:
     args = ["list", "--suites-dir", str(suites), "--out", str(out)]
     before = runner.invoke(suite_app, args)
     assert before.exit_code == 0, before.output
-    tiny = next(line for line in before.output.splitlines() if "tiny" in line)
-    assert "0/4" in tiny and "0/12" in tiny and "adversarial" in tiny
-    assert "invalid" in next(line for line in before.output.splitlines() if "broken" in line)
+    tiny = row(before.output, "tiny")
+    assert "train 0/4, evaluate 0/12" in tiny and "adversarial" in tiny
+    assert "invalid" in row(before.output, "broken")
 
     trainer = FakeTrainer()
     trainer.kill = "saauxbn-seed1"
     with pytest.raises(KeyboardInterrupt):
         run_fake(path, out, trainer, FakeEvaluator())
     after = runner.invoke(suite_app, args)
-    tiny = next(line for line in after.output.splitlines() if "tiny" in line)
-    assert "3/4" in tiny and "9/12" in tiny
+    assert "train 3/4, evaluate 9/12" in row(after.output, "tiny")

@@ -29,10 +29,11 @@ Sections (see ``suites/adversarial-fmnist.toml`` for a full example)::
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from robust_sabn.adversarial.report import ROWS, ReportOptions
 from robust_sabn.adversarial.suite_baselines import BaselineSpec, parse_baselines
@@ -40,11 +41,10 @@ from robust_sabn.errors import UserInputError
 from robust_sabn.evaluate.config import EVAL_DEFAULTS as D
 from robust_sabn.suites.checked import CheckedTable
 from robust_sabn.train.config import CHOICES
+from robust_sabn.units import parse_eps
+from robust_sabn.vocabulary import ADV_BRANCH_NAMES
 
-BRANCHES = ("clean", "adv")
-SPLITS = ("test", "val")
-CHECKPOINTS = ("best", "last")
-AUTOATTACK_SUITE_VERSIONS = ("standard", "plus", "rand")
+BRANCHES = ADV_BRANCH_NAMES
 # TrainConfig options a suite may set in [runs.train] and [[runs.override]] tables; dataset,
 # model, norm and seed come from the [runs] matrix.
 _INTEGERS = ("width", "epochs", "batch_size", "warmup_iters", "max_train_examples", "val_size",
@@ -52,7 +52,6 @@ _INTEGERS = ("width", "epochs", "batch_size", "warmup_iters", "max_train_example
 _NUMBERS = ("lr", "momentum", "weight_decay", "gamma", "eps", "step_size")
 _STRINGS = ("data_dir", "device", "preset")
 TRAIN_OPTIONS = (*_INTEGERS, *_NUMBERS, *CHOICES, *_STRINGS, "milestones")
-_EVAL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
 @dataclass(frozen=True)
@@ -65,22 +64,56 @@ class AdversarialRun:
     config: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class EvaluationSpec:
-    """One ``[[evaluations]]`` entry: evaluate every run at each eps with these settings."""
+def _known_attack(name: str) -> str:
+    from robust_sabn.attacks.registry import list_attacks
 
-    name: str
-    attacks: tuple[str, ...]
-    eps: tuple[float, ...]
-    n_examples: int
-    batch_size: int
-    branches: tuple[str, ...] | None
-    version: str
-    pgd_steps: int
-    seed: int
-    split: str
-    checkpoint: str
-    device: str | None
+    if name not in list_attacks():
+        raise ValueError(f"unknown attack {name!r}; choose one of {', '.join(list_attacks())}")
+    return name
+
+
+def _fraction(value: Any) -> Any:
+    """``"8/255"`` -> 8/255; other values pass on to pydantic's float check."""
+    if isinstance(value, str):
+        try:
+            return parse_eps(value)
+        except UserInputError as exc:
+            raise ValueError(str(exc)) from None
+    return value
+
+
+def _distinct(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    for i, value in enumerate(values):
+        if value in values[:i]:
+            raise ValueError(f"{value!r} appears twice; list each once")
+    return values
+
+
+AttackName = Annotated[str, Field(strict=True), AfterValidator(_known_attack)]
+Radius = Annotated[float, BeforeValidator(_fraction), Field(strict=True, ge=0,
+                                                             allow_inf_nan=False)]
+Count = Annotated[int, Field(strict=True, ge=1)]
+
+
+class EvaluationSpec(BaseModel):
+    """One ``[[evaluations]]`` table: evaluate every run at each eps with these settings;
+    unset settings take :data:`robust_sabn.evaluate.config.EVAL_DEFAULTS`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[str, Field(strict=True, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+    attacks: Annotated[tuple[AttackName, ...], Field(min_length=1), AfterValidator(_distinct)]
+    eps: Annotated[tuple[Radius, ...], Field(min_length=1), AfterValidator(_distinct)]
+    n_examples: Count = D.n_examples
+    batch_size: Count = D.batch_size
+    branches: Annotated[tuple[Literal["clean", "adv"], ...], Field(min_length=1),
+                        AfterValidator(_distinct)] | None = None
+    version: Literal["standard", "plus", "rand"] = "standard"
+    pgd_steps: Count = D.pgd_steps
+    seed: Annotated[int, Field(strict=True, ge=0)] = D.seed
+    split: Literal["test", "val"] = "test"
+    checkpoint: Literal["best", "last"] = "best"
+    device: Annotated[str, Field(strict=True)] | None = None
 
     def metrics(self) -> list[str]:
         """The robust-accuracy keys its records hold (``pgd-20``, ``autoattack-standard``)."""
@@ -164,36 +197,6 @@ def _parse_runs(doc: CheckedTable) -> tuple[str, str, list[AdversarialRun]]:
     return dataset, model, plan
 
 
-def _parse_evaluation(table: CheckedTable) -> EvaluationSpec:
-    from robust_sabn.attacks.registry import list_attacks
-
-    table.only(["name", "attacks", "eps", "n_examples", "batch_size", "branches", "version",
-                "pgd_steps", "seed", "split", "checkpoint", "device"])
-    table.require("name")
-    name = table.string("name") or ""
-    if not _EVAL_NAME.match(name):
-        table.fail("name", f"{name!r} must be lowercase letters, digits, '-' or '_' "
-                           "(it names the record file)")
-    branches = table.strings("branches", choices=BRANCHES, what="branch")
-    return EvaluationSpec(
-        name=name,
-        attacks=tuple(table.strings("attacks", choices=list_attacks(), what="attack",
-                                    required=True) or ()),
-        eps=tuple(table.numbers("eps", required=True) or ()),
-        n_examples=table.integer("n_examples", D.n_examples, minimum=1) or D.n_examples,
-        batch_size=table.integer("batch_size", D.batch_size, minimum=1) or D.batch_size,
-        branches=tuple(branches) if branches else None,
-        version=table.string("version", D.version, choices=AUTOATTACK_SUITE_VERSIONS,
-                             what="AutoAttack version") or D.version,
-        pgd_steps=table.integer("pgd_steps", D.pgd_steps, minimum=1) or D.pgd_steps,
-        seed=table.integer("seed", D.seed, minimum=0) or D.seed,
-        split=table.string("split", D.split, choices=SPLITS, what="split") or D.split,
-        checkpoint=table.string("checkpoint", "best", choices=CHECKPOINTS,
-                                what="checkpoint") or "best",
-        device=table.string("device"),
-    )
-
-
 def _parse_evaluations(doc: CheckedTable) -> list[EvaluationSpec]:
     tables = doc.tables("evaluations")
     if not tables:
@@ -202,7 +205,7 @@ def _parse_evaluations(doc: CheckedTable) -> list[EvaluationSpec]:
     specs: list[EvaluationSpec] = []
     measured: dict[tuple[str, float], str] = {}
     for table in tables:
-        spec = _parse_evaluation(table)
+        spec = table.validate(EvaluationSpec)
         if spec.name in [s.name for s in specs]:
             table.fail("name", f"{spec.name!r} is used by another evaluation; names must differ")
         for metric in spec.metrics():

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import difflib
 import math
-import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from robust_sabn.errors import UserInputError
+from robust_sabn.units import parse_eps
 
-_FRACTION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*/\s*([0-9]*\.?[0-9]+)\s*$")
+Model = TypeVar("Model", bound=BaseModel)
+
 _TOML_TYPES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
                list: "a list", dict: "a table"}
 
@@ -54,6 +57,24 @@ class CheckedTable:
                 close = difflib.get_close_matches(key, allowed, n=1)
                 hint = f"did you mean '{close[0]}'? " if close else ""
                 self.fail(key, f"unknown key; {hint}allowed keys: {', '.join(allowed)}")
+
+    def validate(self, model: type[Model]) -> Model:
+        """This table as the pydantic ``model`` (a typed section schema); the first problem
+        becomes a one-line error naming the file, the dotted key and what was expected."""
+        try:
+            return model.model_validate(self.data)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
+            key = loc.lstrip(".")
+            if error["type"] == "extra_forbidden":
+                allowed = list(model.model_fields)
+                close = difflib.get_close_matches(key, allowed, n=1)
+                hint = f"did you mean '{close[0]}'? " if close else ""
+                self.fail(key, f"unknown key; {hint}allowed keys: {', '.join(allowed)}")
+            if error["type"] == "missing":
+                self.require(key)
+            self.fail(key, str(error["msg"]).removeprefix("Value error, "))
 
     def has(self, key: str) -> bool:
         """Whether ``key`` is set."""
@@ -136,10 +157,10 @@ class CheckedTable:
 
     def _number(self, value: Any, key: str) -> float:
         if isinstance(value, str):
-            match = _FRACTION.match(value)
-            if match is None or float(match[2]) == 0:
-                self.fail(key, f"cannot read {value!r}; write a number such as 0.1 or '8/255'")
-            value = float(match[1]) / float(match[2])
+            try:
+                value = parse_eps(value)
+            except UserInputError as exc:
+                self.fail(key, str(exc))
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.fail(key, f"expected a number, got {_kind(value)}")
         if not math.isfinite(value) or value < 0:
