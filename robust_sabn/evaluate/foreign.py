@@ -79,6 +79,16 @@ class ForeignModel:
         return {"name": name, "source": self.kind, "file": str(self.path), "arch": self.arch}
 
 
+def _as_state_dict(content: Any) -> dict[str, Tensor] | None:
+    """``content`` if it is a dict of tensors, its ``"state_dict"`` if that is one (RobustBench's
+    checkpoint wrapping), else None."""
+    if isinstance(content, dict) and isinstance(content.get("state_dict"), dict):
+        content = content["state_dict"]
+    if isinstance(content, dict) and all(isinstance(v, Tensor) for v in content.values()):
+        return content
+    return None
+
+
 def load_state_dict_file(path: Path) -> dict[str, Tensor]:
     """A state dict from ``path`` with ``torch.load(weights_only=True)``.
 
@@ -95,11 +105,10 @@ def load_state_dict_file(path: Path) -> dict[str, Tensor]:
         raise UserInputError(
             f"cannot read weights {path} with weights_only=True: {str(exc).splitlines()[0][:200]}"
         ) from exc
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+    found = _as_state_dict(state)
+    if found is None:
         raise UserInputError(f"{path} is not a state dict (a dict of tensors)")
-    return state
+    return found
 
 
 def model_file_kind(path: str | Path) -> ModelFileKind | None:
@@ -113,8 +122,10 @@ def model_file_kind(path: str | Path) -> ModelFileKind | None:
     if not path.is_file():
         return None
     is_zip = zipfile.is_zipfile(path)  # torch.save's format since torch 1.6; before: legacy
-    names = zipfile.ZipFile(path).namelist() if is_zip else []
-    leaves = {name.partition("/")[2] for name in names}
+    leaves: set[str] = set()
+    if is_zip:
+        with zipfile.ZipFile(path) as archive:
+            leaves = {name.partition("/")[2] for name in archive.namelist()}
     if "archive_format" in leaves:
         return "torch-export"
     if "constants.pkl" in leaves:
@@ -127,10 +138,7 @@ def model_file_kind(path: str | Path) -> ModelFileKind | None:
         return None
     if isinstance(content, dict) and all(key in content for key in _CHECKPOINT_KEYS):
         return "checkpoint"
-    if isinstance(content, dict) and isinstance(content.get("state_dict"), dict):
-        content = content["state_dict"]
-    is_state = isinstance(content, dict) and all(isinstance(v, Tensor) for v in content.values())
-    return "state-dict" if is_state else None
+    return "state-dict" if _as_state_dict(content) is not None else None
 
 
 def import_factory(arch: str) -> ModelFactory:
