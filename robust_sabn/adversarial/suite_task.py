@@ -39,7 +39,7 @@ from robust_sabn.adversarial.suite_baselines import (
     baseline_state,
     weight_hashes,
 )
-from robust_sabn.artifacts.result import ResultRecord, read_result, write_result
+from robust_sabn.artifacts.result import ResultRecord, read_result_if_valid, write_result
 from robust_sabn.errors import UserInputError
 from robust_sabn.suites.checked import CheckedTable
 from robust_sabn.suites.tasks import Hooks, Step, StepState, Suite
@@ -82,16 +82,6 @@ def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
-        return None
-
-
-def _read_result(path: Path) -> ResultRecord | None:
-    """The record at ``path``, or None when it is missing or unreadable (then: redo it)."""
-    if not path.is_file():
-        return None
-    try:
-        return read_result(path)
-    except UserInputError:
         return None
 
 
@@ -171,7 +161,7 @@ class AdversarialTask:
                           eps: float) -> StepState:
         if train_state(run, run_dir) != "done":
             return "todo"
-        record = _read_result(evaluation_path(run_dir, spec, eps))
+        record = read_result_if_valid(evaluation_path(run_dir, spec, eps))
         if record is None:
             return "todo"
         identity = self._identity(self.evaluation_settings(run, spec, eps), spec)
@@ -218,7 +208,7 @@ class AdversarialTask:
 
     def _baseline_state(self, plan: AdversarialPlan, baseline: BaselineSpec, suite_dir: Path,
                         spec: EvaluationSpec, eps: float) -> StepState:
-        record = _read_result(evaluation_path(suite_dir / baseline.run_id, spec, eps))
+        record = read_result_if_valid(evaluation_path(suite_dir / baseline.run_id, spec, eps))
         identity = baseline_identity(baseline, spec,
                                      self._baseline_settings(plan, baseline, spec, eps))
         return baseline_state(record, identity, weight_hashes(baseline, plan.dataset,

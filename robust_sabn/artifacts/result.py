@@ -247,6 +247,18 @@ def read_result(path: str | Path) -> ResultRecord:
     return parse_result(data, str(path))
 
 
+def read_result_if_valid(path: str | Path) -> ResultRecord | None:
+    """The record at ``path``, or None when it is missing or unreadable: what a resumable step
+    asks to decide whether its result is there (an unreadable one is redone)."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        return read_result(path)
+    except UserInputError:
+        return None
+
+
 def _refuse_constant(name: str) -> float:
     raise ValueError(f"{name} is not allowed in a result record (non-finite number)")
 
