@@ -3,13 +3,12 @@ the length of the paths it names (rich wrapped lines at ``COLUMNS`` or 80 column
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
+from npz_helpers import run_cli
 from rich.table import Table
 
-from robust_sabn.cli import main
 from robust_sabn.cli.console import output_console
 
 FIXTURES = Path(__file__).parent / "fixtures" / "report" / "suite"
@@ -17,16 +16,8 @@ FIXTURES = Path(__file__).parent / "fixtures" / "report" / "suite"
 
 def _run(args: list[str], capsys: pytest.CaptureFixture[str],
          monkeypatch: pytest.MonkeyPatch, columns: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["robust-sabn", *args])
     monkeypatch.setenv("COLUMNS", columns)
-    capsys.readouterr()
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_cli(args, capsys, monkeypatch)
 
 
 @pytest.mark.parametrize("columns", ["20", "80"])
