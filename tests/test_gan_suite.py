@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from evaluation_helpers import single_torch_thread  # noqa: F401 (autouse fixture)
 from test_cli import assert_one_line_error, run_main
+from test_gan_metrics import random_inception_weights  # noqa: F401 (fixture)
 
 from robust_sabn.artifacts.result import read_result
 from robust_sabn.errors import UserInputError
@@ -111,3 +112,20 @@ def test_adversarial_norm_in_a_gan_suite_names_file_and_key(tmp_path: Path) -> N
     suite_file.write_text(TINY_SUITE.replace('["ccbn", "sabn"]', '["ccbn", "saauxbn"]'))
     with pytest.raises(UserInputError, match=r"bad.toml: runs.norms\[1\]: unknown GAN norm"):
         load_suite(suite_file)
+
+
+@pytest.mark.slow
+def test_eval_with_standard_inception_weights(finished_suite: tuple[Path, Path, Path],
+                                              request: pytest.FixtureRequest,
+                                              tmp_path: Path) -> None:
+    """The Inception path end to end (random weights in torch-fidelity's file format)."""
+    from robust_sabn.gan.workflow import evaluate_run
+
+    _, suite_dir, _ = finished_suite
+    weights = request.getfixturevalue("random_inception_weights")
+    record = evaluate_run(suite_dir / "sngan32-sabn-seed0" / "generator.pt",
+                          suite_dir / "reference" / "classifier.pt", tmp_path / "e.json",
+                          n_samples=20, inception_weights=weights)
+    assert {m.condition["features"] for m in record.metrics} == {"inception"}
+    assert {m.name for m in record.metrics} >= {"fid", "is", "cond_acc", "intra_fid"}
+    assert "Inception" in record.extras["features_label"]

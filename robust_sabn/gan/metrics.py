@@ -97,7 +97,8 @@ def evaluate_samples(fake_features: Tensor, fake_logits: Tensor, fake_labels: Te
         fake_features, fake_logits: extractor outputs on the fakes, (M, D) and (M, K').
         fake_labels: the labels the fakes were generated for, (M,).
         real_features, real_labels: extractor features (N, D) of real test images and their
-            labels; FID uses the first ``n_real``, intra-FID every real image of each class.
+            labels; FID uses the first ``n_real``, intra-FID every real image of each class
+            (the mean over classes with at least 2 real and 2 fake images).
         class_logits: the reference classifier's logits on the fakes (M, K) for conditional
             accuracy (share of class-k fakes it calls k); None skips it.
         conditional: whether labels mean anything (CCBN/SaBN); intra-FID only then.
@@ -112,8 +113,10 @@ def evaluate_samples(fake_features: Tensor, fake_logits: Tensor, fake_labels: Te
     per_class = [
         frechet_distance(real_features[real_labels == k], fake_features[fake_labels == k])
         for k in torch.unique(fake_labels).tolist()
+        if int((real_labels == k).sum()) >= 2 and int((fake_labels == k).sum()) >= 2
     ]
-    result["intra_fid"] = sum(per_class) / len(per_class)
+    if per_class:
+        result["intra_fid"] = sum(per_class) / len(per_class)
     return result
 
 
