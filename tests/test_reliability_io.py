@@ -68,7 +68,7 @@ def test_the_path_check_leaves_nothing_behind(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("command", ["train", "report", "zoo", "eval"])
+@pytest.mark.parametrize("command", ["train", "report", "zoo", "eval", "suite"])
 @pytest.mark.parametrize("where", ["file-parent", "unwritable"])
 def test_every_writing_command_refuses_an_unwritable_output_with_one_line(
         tmp_path: Path, command: str, where: str, capsys: pytest.CaptureFixture[str],
@@ -88,6 +88,7 @@ def test_every_writing_command_refuses_an_unwritable_output_with_one_line(
         "zoo": ["zoo", "export", str(checkpoint), "--name", "Mine2026_Out",
                 "--model-dir", str(target)],
         "eval": ["eval", str(checkpoint), "--attacks", "", "--out", str(target / "e.json")],
+        "suite": ["suite", "run", "adversarial-fmnist", "--out", str(target)],
     }[command]
     code, out, err = run_cli(args, capsys, monkeypatch)
     reason = "is a file, not a folder" if where == "file-parent" else "is not writable"

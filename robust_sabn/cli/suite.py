@@ -49,10 +49,14 @@ def run_command(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress display.")] = False,
 ) -> None:
     """Train and evaluate what is not done yet (a killed suite resumes), then write the report."""
+    from robust_sabn.artifacts.paths import check_output_dir, check_output_file
     from robust_sabn.suites import run_suite
 
+    check_output_dir(out, option="--out")
+    if report is not None:
+        check_output_file(report, option="--report")
     result = run_suite(suite, out_root=out, force=force, progress=not quiet,
                        report_path=report, suites_dir=suites_dir)
     output_console().print(f"{result.suite.name}: ran {len(result.executed)} steps, skipped "
-                    f"{len(result.skipped)} already done; results in {result.suite_dir}; "
-                    f"report: {result.report}", highlight=False)
+                           f"{len(result.skipped)} already done; results in "
+                           f"{result.suite_dir}; report: {result.report}", highlight=False)
