@@ -26,7 +26,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from robust_sabn.artifacts.result import ResultRecord, read_result
+from robust_sabn.artifacts.result import ResultRecord, read_result_if_valid
 from robust_sabn.errors import UserInputError
 from robust_sabn.suites.checked import CheckedTable
 from robust_sabn.suites.tasks import Hooks, Step, StepState, Suite
@@ -113,16 +113,6 @@ def parse_style(doc: CheckedTable) -> StylePlan:
                      comparison.string("title"))
 
 
-def _record(path: Path) -> ResultRecord | None:
-    """The record at ``path``, or None when it is missing or unreadable (then: redo it)."""
-    if not path.is_file():
-        return None
-    try:
-        return read_result(path)
-    except UserInputError:
-        return None
-
-
 def _sha(path: Path) -> str | None:
     from robust_sabn.artifacts.checkpoint import file_sha256
 
@@ -153,7 +143,7 @@ def _train(run: StyleRun, run_dir: Path, train_fn: Callable[..., Any], quiet: bo
 def _evaluation_state(run: StyleRun, run_dir: Path) -> StepState:
     if train_state(run, run_dir) != "done":
         return "todo"
-    record = _record(run_dir / EVAL_RECORD)
+    record = read_result_if_valid(run_dir / EVAL_RECORD)
     if record is None or (record.suite or {}).get("checkpoint_sha256") != _sha(
             run_dir / "last.pt"):
         return "todo"
@@ -185,7 +175,7 @@ def _grid_identity(plan: StylePlan, suite_dir: Path) -> dict[str, Any]:
 
 
 def _grid_state(plan: StylePlan, suite_dir: Path) -> StepState:
-    record = _record(suite_dir / GRID_FOLDER / "grid.json")
+    record = read_result_if_valid(suite_dir / GRID_FOLDER / "grid.json")
     if record is None or not (suite_dir / GRID_FOLDER / "grid.png").is_file():
         return "todo"
     identity = _grid_identity(plan, suite_dir)
