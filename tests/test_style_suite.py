@@ -154,3 +154,28 @@ def test_cli_bad_input_is_one_line_and_exit_2(trained_checkpoint, tmp_path, caps
     ]
     for args, expected in cases:
         assert_one_line_error(*run_main(args, capsys, monkeypatch), expected)
+
+
+def test_report_says_which_differences_the_intervals_resolve(tmp_path: Path) -> None:
+    from robust_sabn.artifacts.result import Metric, new_result
+    from robust_sabn.style.report import render_style_report
+
+    records = []
+    # SaAdaIN's content loss is lower by 0.1 +- 0.01 on every seed; its style loss is not
+    for seed, (noise, style_diff) in enumerate(((0.0, 0.5), (0.01, -0.4), (-0.01, 0.1))):
+        for norm, content, style in (("adain", 1.0, 2.0),
+                                     ("saadain", 0.9 + noise, 2.0 + style_diff)):
+            metrics = [Metric(name=name, value=value, n=8,
+                              condition={"split": "val", "features": "training encoder",
+                                         "step": 10})
+                       for name, value in (("content_loss", content), ("style_loss", style))]
+            record = new_result("style", "evaluation", metrics=metrics, subject={
+                "run": f"{norm}-seed{seed}", "norm": norm, "seed": seed,
+                "encoder": RANDOM_ENCODER_LABEL, "dataset": "test images"})
+            records.append((tmp_path / f"{norm}-{seed}.json", record))
+    text = render_style_report(records, tmp_path / "r.md", title="t", command="c").read_text()
+    assert "| content loss | SaAdaIN | AdaIN | -0.1000 [-0.1248, -0.0752] | 3 |" in text
+    assert "SaAdaIN - AdaIN = -0.1000 over 3 seeds; SaAdaIN is lower (better)" in text
+    assert "style loss: SaAdaIN - AdaIN = +0.0667 over 3 seeds; the difference is not " \
+           "resolved" in text
+    assert "| AdaIN | 1.0000 ± 0.0000 | **2.0000 ± 0.0000** |" in text
