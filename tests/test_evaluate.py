@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 from pathlib import Path
@@ -17,11 +18,18 @@ from evaluation_helpers import (
     synthetic_split,
     train_tiny_model,
 )
+from hypothesis import given
+from hypothesis import strategies as st
 from pyautoattack import AutoAttack
 from rich.console import Console
 from torch import nn
 
-from robust_sabn.adversarial.record import branch_results
+from robust_sabn.adversarial.record import (
+    branch_results,
+    decode_flags,
+    encode_flags,
+    example_flags,
+)
 from robust_sabn.artifacts import ModelSpec, file_sha256, save_checkpoint
 from robust_sabn.artifacts.result import (
     ResultRecord,
@@ -125,18 +133,21 @@ def test_cascade_is_non_increasing_and_ends_at_the_reported_accuracy(
 
 @pytest.mark.parametrize("branch", ["clean", "adv"])
 def test_agrees_with_the_libraries_called_directly(
-    branch: str, tiny: nn.Module, data: Any, record: dict[str, Any]
+    branch: str, tiny: nn.Module, data: Any, record: dict[str, Any], result: ResultRecord
 ) -> None:
     x, y = as_unit_float(data.images[:12]), data.labels[:12]
     # a new view is in train mode, and torchattacks restores the mode it finds: eval() first
     view = fixed_branch(tiny, branch).eval()
     entry = record["branches"][branch]
+    flags = example_flags(result)
     with torch.no_grad():
         assert entry["clean_accuracy"] == view(x).argmax(1).eq(y).sum().item() / 12
+        assert flags[(branch, "clean")] == view(x).argmax(1).eq(y).tolist()
 
     adversary = AutoAttack(view, eps=EPS, version="custom", attacks=["apgd-ce", "apgd-t"], seed=1)
     _, y_adv = adversary.run_standard_evaluation(x, y, batch_size=8)
     assert entry["robust_accuracy"]["autoattack-custom"] == y_adv.eq(y).sum().item() / 12
+    assert flags[(branch, "autoattack-custom")] == y_adv.eq(y).tolist()
 
     torch.manual_seed(1)
     pgd = torchattacks.PGD(view, eps=EPS, alpha=2.5 * EPS / 5, steps=5, random_start=True)
@@ -146,6 +157,39 @@ def test_agrees_with_the_libraries_called_directly(
         with torch.no_grad():
             correct += view(x_adv).argmax(1).eq(y[i:i + 8]).sum().item()
     assert entry["robust_accuracy"]["pgd-5"] == correct / 12
+    assert sum(flags[(branch, "pgd-5")]) == correct
+
+
+def test_every_branch_and_attack_stores_its_per_example_flags(result: ResultRecord,
+                                                              tmp_path: Path) -> None:
+    again = read_result(write_result(tmp_path / "eval.json", result))
+    flags = example_flags(again)
+    assert set(flags) == {(b, a) for b in ("clean", "adv")
+                          for a in ("clean", "pgd-5", "autoattack-custom")}
+    for (branch, attack), bits in flags.items():
+        assert len(bits) == 12
+        assert again.value("accuracy", branch, attack=attack) == sum(bits) / 12
+    assert again.extras["flags"]["encoding"] == "packbits-msb-base64"
+
+
+@given(st.lists(st.booleans(), max_size=70))
+def test_flags_round_trip_exactly(bits: list[bool]) -> None:
+    assert decode_flags(encode_flags(bits), len(bits)) == bits
+
+
+def test_flags_use_the_numpy_packbits_layout() -> None:
+    bits = [True, False, False, False, False, False, False, True, True, True]
+    assert encode_flags(bits) == base64.b64encode(np.packbits(bits).tobytes()).decode()
+    assert encode_flags(bits) == "gcA="
+
+
+@pytest.mark.parametrize(("text", "n", "message"), [
+    ("gcA=", 17, "hold 2 bytes, not the 3 of 17 examples"),
+    ("not base64!", 8, "not base64"),
+])
+def test_malformed_flags_are_named(text: str, n: int, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        decode_flags(text, n)
 
 
 def test_train_mode_and_running_stats_survive_evaluation(data: Any) -> None:

@@ -8,12 +8,22 @@ Metrics are ``accuracy`` rows, one per branch and attack::
 ``subject`` names what was evaluated (``model``, ``norm``, ``dataset``, ``split``,
 ``checkpoint``, ``checkpoint_sha256``); ``extras["settings"]`` how (``eps``, ``threat_model``,
 ``n_examples``, ``seed``, ``batch_size``, ``attack_settings``); ``extras["autoattack"]`` the
-cascade and sanity flags per branch; ``extras["time_s"]`` seconds per branch and attack.
+cascade and sanity flags per branch; ``extras["time_s"]`` seconds per branch and attack;
+``extras["flags"]`` which examples each branch got right, per attack (``"clean"`` too)::
+
+    {"n": 500, "encoding": "packbits-msb-base64",
+     "branches": {"adv": {"clean": "//8=...", "pgd-20": "7f4=..."}}}
+
+one bit per example in the evaluated order (example i is bit ``7 - i % 8`` of byte ``i // 8``,
+the layout of ``numpy.packbits``), base64-encoded; :func:`example_flags` decodes them.
 :func:`branch_results` gives the per-branch view that tables and the zoo read. Torch-free.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+from collections.abc import Sequence
 from typing import Any
 
 from robust_sabn.artifacts.result import Metric, ResultRecord, new_provenance
@@ -21,6 +31,50 @@ from robust_sabn.vocabulary import CLEAN_ATTACK
 
 TASK = "adversarial"
 ACCURACY = "accuracy"
+FLAGS_ENCODING = "packbits-msb-base64"
+
+
+def encode_flags(flags: Sequence[bool]) -> str:
+    """Per-example booleans packed 8 to a byte (first example in the highest bit), base64."""
+    packed = bytearray((len(flags) + 7) // 8)
+    for i, flag in enumerate(flags):
+        if flag:
+            packed[i // 8] |= 0x80 >> (i % 8)
+    return base64.b64encode(bytes(packed)).decode("ascii")
+
+
+def decode_flags(text: str, n: int) -> list[bool]:
+    """The ``n`` booleans :func:`encode_flags` packed into ``text``.
+
+    Raises:
+        ValueError: ``text`` is not base64 of exactly ``ceil(n / 8)`` bytes.
+    """
+    try:
+        packed = base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError) as exc:
+        raise ValueError(f"per-example flags are not base64: {exc}") from exc
+    if len(packed) != (n + 7) // 8:
+        raise ValueError(f"per-example flags hold {len(packed)} bytes, not the "
+                         f"{(n + 7) // 8} of {n} examples")
+    return [bool(packed[i // 8] & (0x80 >> (i % 8))) for i in range(n)]
+
+
+def example_flags(record: ResultRecord) -> dict[tuple[str, str], list[bool]]:
+    """Per (branch, attack key or ``"clean"``): whether each evaluated example was classified
+    correctly after that attack, in the evaluated order; {} for a record without flags.
+
+    Raises:
+        ValueError: the record's flags are malformed.
+    """
+    stored = record.extras.get("flags") or {}
+    if not stored:
+        return {}
+    if stored.get("encoding") != FLAGS_ENCODING:
+        raise ValueError(f"unknown per-example flag encoding {stored.get('encoding')!r}")
+    n = int(stored["n"])
+    return {(branch, attack): decode_flags(text, n)
+            for branch, per_attack in (stored.get("branches") or {}).items()
+            for attack, text in per_attack.items()}
 
 
 def branch_metrics(branches: dict[str, dict[str, Any]], *, eps: float, n: int) -> list[Metric]:
@@ -40,7 +94,8 @@ def evaluation_record(*, subject: dict[str, Any], settings: dict[str, Any],
                       branches: dict[str, dict[str, Any]], wall_time_s: float | None
                       ) -> ResultRecord:
     """A new evaluation record from per-branch results (``clean_accuracy``,
-    ``robust_accuracy``, optional ``autoattack`` and ``time_s``)."""
+    ``robust_accuracy``, optional ``autoattack``, ``time_s`` and ``flags``: attack key or
+    ``"clean"`` -> per-example booleans)."""
     extras: dict[str, Any] = {"settings": settings}
     autoattack = {b: r["autoattack"] for b, r in branches.items() if r.get("autoattack")}
     if autoattack:
@@ -48,6 +103,11 @@ def evaluation_record(*, subject: dict[str, Any], settings: dict[str, Any],
     times = {b: r["time_s"] for b, r in branches.items() if r.get("time_s")}
     if times:
         extras["time_s"] = times
+    flags = {b: {attack: encode_flags(bits) for attack, bits in r["flags"].items()}
+             for b, r in branches.items() if r.get("flags")}
+    if flags:
+        extras["flags"] = {"n": settings["n_examples"], "encoding": FLAGS_ENCODING,
+                           "branches": flags}
     return ResultRecord(
         task=TASK, kind="evaluation", subject=subject,
         metrics=branch_metrics(branches, eps=settings["eps"], n=settings["n_examples"]),

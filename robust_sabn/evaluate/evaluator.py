@@ -42,6 +42,7 @@ from robust_sabn.evaluate.options import (
     resolve_branches,
 )
 from robust_sabn.nn import branch_names, fixed_branch
+from robust_sabn.vocabulary import CLEAN_ATTACK
 
 DEFAULT_ATTACKS = EVAL_DEFAULTS.attacks
 
@@ -65,25 +66,29 @@ def as_unit_float(images: Tensor) -> Tensor:
     return images.float().div(255) if images.dtype == torch.uint8 else images.float()
 
 
-def _accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int) -> float:
-    """Fraction of (x, y) that ``model`` classifies correctly (no gradients)."""
-    correct = 0
+def _correct(model: nn.Module, x: Tensor, y: Tensor, batch_size: int) -> Tensor:
+    """(N,) bool: whether ``model`` classifies each of (x, y) correctly (no gradients)."""
     with torch.no_grad():
-        for i in range(0, len(x), batch_size):
-            correct += model(x[i:i + batch_size]).argmax(1).eq(y[i:i + batch_size]).sum().item()
-    return correct / max(len(x), 1)
+        return torch.cat([model(x[i:i + batch_size]).argmax(1).eq(y[i:i + batch_size])
+                          for i in range(0, len(x), batch_size)]).cpu()
 
 
-def _attack_accuracy(attack: Any, model: nn.Module, x: Tensor, y: Tensor,
-                     batch_size: int) -> float:
-    """Fraction of (x, y) still classified correctly after ``attack``, batch by batch."""
-    correct = 0
+def _correct_under_attack(attack: Any, model: nn.Module, x: Tensor, y: Tensor,
+                          batch_size: int) -> Tensor:
+    """(N,) bool: whether each of (x, y) is still classified correctly after ``attack``,
+    batch by batch."""
+    correct = []
     for i in range(0, len(x), batch_size):
         xb, yb = x[i:i + batch_size], y[i:i + batch_size]
         x_adv = attack(xb, yb)
         with torch.no_grad():
-            correct += model(x_adv).argmax(1).eq(yb).sum().item()
-    return correct / max(len(x), 1)
+            correct.append(model(x_adv).argmax(1).eq(yb).cpu())
+    return torch.cat(correct)
+
+
+def _fraction(flags: Tensor) -> float:
+    """Fraction of True in a (N,) bool tensor (0 for N = 0)."""
+    return flags.sum().item() / max(len(flags), 1)
 
 
 def attack_settings(attacks: Sequence[str], *, eps: float, pgd_steps: int,
@@ -201,10 +206,14 @@ def _evaluate_branch(view: nn.Module, x: Tensor, y: Tensor, *, attacks: list[str
                      batch_size: int, version: str, seed: int, pgd_steps: int,
                      pgd_step_size: float | None, autoattack_attacks: Sequence[str] | None,
                      threat_model: str) -> dict[str, Any]:
-    """One branch's entry: clean_accuracy, robust_accuracy per attack key, autoattack, time_s."""
+    """One branch's entry: clean_accuracy, robust_accuracy per attack key, autoattack, time_s,
+    and flags (attack key or "clean" -> per-example correctness, a list of N booleans; a
+    whole-set attack gives them when its ``last_result.robust`` is a (N,) bool tensor, as
+    AutoAttack's does)."""
     t0 = time.perf_counter()
-    entry: dict[str, Any] = {"clean_accuracy": _accuracy(view, x, y, batch_size),
-                             "robust_accuracy": {}}
+    clean = _correct(view, x, y, batch_size)
+    entry: dict[str, Any] = {"clean_accuracy": _fraction(clean), "robust_accuracy": {},
+                             "flags": {CLEAN_ATTACK: clean.tolist()}}
     times = {"clean": time.perf_counter() - t0}
     for name in attacks:
         key = attack_key(name, steps=pgd_steps, version=version)
@@ -216,8 +225,13 @@ def _evaluate_branch(view: nn.Module, x: Tensor, y: Tensor, *, attacks: list[str
                              batch_size=batch_size)
         if isinstance(attack, WholeSetAttack):
             entry["robust_accuracy"][key], entry[name] = attack.evaluate(x, y)
+            robust = getattr(getattr(attack, "last_result", None), "robust", None)
+            if isinstance(robust, Tensor):
+                entry["flags"][key] = robust.cpu().tolist()
         else:
-            entry["robust_accuracy"][key] = _attack_accuracy(attack, view, x, y, batch_size)
+            robust = _correct_under_attack(attack, view, x, y, batch_size)
+            entry["robust_accuracy"][key] = _fraction(robust)
+            entry["flags"][key] = robust.tolist()
         times[key] = time.perf_counter() - t0
     entry["time_s"] = times
     return entry
