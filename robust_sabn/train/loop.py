@@ -66,7 +66,8 @@ def _accuracy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def validate(model: nn.Module, data: ImageTensors, config: TrainConfig) -> dict[str, dict]:
-    """Clean and PGD accuracy (fractions) per branch on ``data``, model in eval mode.
+    """Clean and PGD accuracy (fractions) and mean cross-entropy (nats) per branch on ``data``,
+    model in eval mode.
 
     PGD uses the training attack's eps, step size and steps, with a fixed random start.
     """
@@ -75,20 +76,25 @@ def validate(model: nn.Module, data: ImageTensors, config: TrainConfig) -> dict[
     generator = _epoch_generator(config.seed, -1, config.device)
     with model_mode(model, False):
         for branch in branches:
-            correct = robust = 0.0
+            correct = robust = clean_loss = pgd_loss = 0.0
             for x, y in iterate_batches(data, 256, shuffle=False, augment=False,
                                         device=config.device):
                 with torch.no_grad():
-                    correct += float(_accuracy(model(x, branch=branch), y))
+                    logits = model(x, branch=branch)
+                    correct += float(_accuracy(logits, y))
+                    clean_loss += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
                 x_adv = pgd_attack(
                     lambda z, b=branch: model(z, branch=b), x, y, eps=config.eps,
                     step_size=config.step_size, steps=max(config.attack_steps, 1),
                     norm=config.attack_norm, generator=generator,
                 )
                 with torch.no_grad():
-                    robust += float(_accuracy(model(x_adv, branch=branch), y))
+                    logits = model(x_adv, branch=branch)
+                    robust += float(_accuracy(logits, y))
+                    pgd_loss += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
             n = len(data.labels)
-            result[branch] = {"clean_acc": correct / n, "pgd_acc": robust / n}
+            result[branch] = {"clean_acc": correct / n, "pgd_acc": robust / n,
+                              "clean_loss": clean_loss / n, "pgd_loss": pgd_loss / n}
     return result
 
 
