@@ -32,7 +32,8 @@ from torch import Tensor, nn
 from robust_sabn.artifacts.result import ResultRecord
 from robust_sabn.data import get_dataset_info, list_datasets, load_split
 from robust_sabn.errors import UserInputError
-from robust_sabn.evaluate.evaluator import DEFAULT_ATTACKS, as_unit_float, evaluate_model
+from robust_sabn.evaluate.config import EVAL_DEFAULTS
+from robust_sabn.evaluate.evaluator import as_unit_float, evaluate_model
 from robust_sabn.evaluate.options import check_attacks, check_eps
 
 ModelFileKind = Literal["checkpoint", "state-dict", "torchscript", "torch-export"]
@@ -262,20 +263,21 @@ def evaluate_foreign(
     *,
     dataset: str | None,
     arch: str | None = None,
-    attacks: Sequence[str] = DEFAULT_ATTACKS,
-    eps: float | None = None,
-    n_examples: int | None = 1000,
+    attacks: Sequence[str] = EVAL_DEFAULTS.attacks,
+    eps: float | None = EVAL_DEFAULTS.eps,
+    n_examples: int | None = EVAL_DEFAULTS.n_examples,
     data_dir: str | Path | None = None,
     device: str | torch.device = "cpu",
-    threat_model: str = "Linf",
-    version: str = "standard",
-    autoattack_attacks: Sequence[str] | None = None,
+    threat_model: str = EVAL_DEFAULTS.threat_model,
+    version: str = EVAL_DEFAULTS.version,
+    autoattack_attacks: Sequence[str] | None = EVAL_DEFAULTS.autoattack_attacks,
     **options: Any,
 ) -> ResultRecord:
     """Evaluate a model file from elsewhere on the first ``n_examples`` test images of ``dataset``.
 
-    ``options`` are :func:`robust_sabn.evaluate.evaluate_model`'s (batch_size, seed, pgd_steps,
-    ...). The record is ``evaluate_model``'s, with ``checkpoint`` the file and its SHA-256.
+    Defaults are :data:`robust_sabn.evaluate.config.EVAL_DEFAULTS`; ``options`` are
+    :func:`robust_sabn.evaluate.evaluate_model`'s (batch_size, seed, pgd_steps, ...). The record
+    is ``evaluate_model``'s, with ``checkpoint`` the file and its SHA-256. Always the test split.
 
     Raises:
         UserInputError: no dataset, bad options (checked before loading), or a model file that
