@@ -40,7 +40,7 @@ def _smallest_side(view: nn.Module, channels: int, device: torch.device) -> int 
 
 
 def model_input_channels(model: nn.Module) -> int | None:
-    """Input channels C of the model's first convolution, or None when it has none."""
+    """Input channels C of the model's first registered convolution, or None when it has none."""
     first = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
     return first.in_channels if first is not None else None
 
@@ -49,7 +49,9 @@ def check_data_fits_model(model: nn.Module, images: Tensor, labels: Tensor, *,
                           what: str, model_name: str) -> None:
     """Refuse data the model cannot classify, before any training or attack starts.
 
-    One forward pass of a black image of the data's shape, in eval mode, with no gradient.
+    One forward pass of a black image of the data's shape, in eval mode, with no gradient; only
+    when it fails are the channels (of the first convolution) and the smallest image size the
+    model takes looked up, to say why.
 
     Args:
         model: a classifier, ours (``forward(x, branch=...)``) or any ``forward(x)`` module.
@@ -64,21 +66,26 @@ def check_data_fits_model(model: nn.Module, images: Tensor, labels: Tensor, *,
     """
     _, channels, height, width = images.shape
     device = next(model.parameters()).device
-    expected = model_input_channels(model)
-    if expected is not None and expected != channels:
-        raise UserInputError(
-            f"{what} have {channels} channel(s) but {model_name} takes {expected}; use data "
-            "of the kind the model was trained on"
-        )
     view = _probe_view(model)
     with model_mode(model, False):
         logits = _logits_of_blank(view, channels, height, width, device)
         if logits is None:
+            expected = model_input_channels(model)
+            if expected is not None and expected != channels:
+                raise UserInputError(
+                    f"{what} have {channels} channel(s) but {model_name} takes {expected}; use "
+                    "data of the kind the model was trained on"
+                )
             side = _smallest_side(view, channels, device)
-            need = f"at least {side}x{side} pixels" if side else "a different shape"
+            if side is None:
+                raise UserInputError(
+                    f"{model_name} cannot classify {what} ({channels} x {height} x {width}); "
+                    "use data of the kind the model was trained on"
+                )
             raise UserInputError(
                 f"{what} are {height}x{width} pixels, too small for {model_name} (its "
-                f"pooling needs {need}); use larger images or another --model"
+                f"pooling needs at least {side}x{side} pixels); use larger images or another "
+                "--model"
             )
     classes = logits.shape[-1]
     if len(labels) and int(labels.max()) >= classes:
