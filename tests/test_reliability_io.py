@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import signal
 import subprocess
 import sys
@@ -195,3 +196,19 @@ def test_a_raw_pickle_gets_our_line_and_no_torch_warning(tmp_path: Path) -> None
         warnings.simplefilter("error")  # any warning torch prints would fail here
         with pytest.raises(UserInputError, match="cannot read checkpoint"):
             load_checkpoint(path)
+
+
+def test_report_names_a_truncated_record_among_valid_ones(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    suite = tmp_path / "suite"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "report" / "suite", suite)
+    valid = sorted(suite.glob("bn-seed0/eval-*.json"))[0]
+    torn = suite / "bn-seed0" / "eval-torn.json"
+    torn.write_bytes(valid.read_bytes()[:200])  # a writer killed mid-file (not ours: atomic)
+    code, out, err = run_cli(["report", str(suite), "-o", str(tmp_path / "r.md")],
+                             capsys, monkeypatch)
+    assert code == 0, err
+    assert "1 unreadable records skipped" in out
+    warnings_section = (tmp_path / "r.md").read_text().split("## Warnings", 1)[1]
+    assert f"skipped {torn} is not valid JSON" in warnings_section
