@@ -15,10 +15,12 @@ Sections (see ``suites/adversarial-fmnist.toml`` for a full example)::
 
     [[evaluations]]             # each (evaluation, eps) is one evaluation record per run
     name = "pgd"                # names the record file eval-<name>-eps<eps>.json
-    attacks = ["pgd"]           # robust_sabn.attacks.registry.list_attacks()
+    attacks = ["pgd"]           # robust_sabn.attacks.registry.list_attacks(); [] or absent:
+                                #   clean accuracy only
     eps = [0.05, 0.1, "8/255"]  # [0, 1] pixel scale; fractions as strings
     n_examples = 500            # also: batch_size, branches, version, pgd_steps, seed, split,
-                                #       checkpoint ("best" | "last"), device
+                                #       checkpoint ("best" | "last"), device, and with
+                                #       version "custom" autoattack_attacks (the cascade)
 
     [comparison]                # the report: metrics, branches, branch, eps, rows,
     metrics = ["clean", "pgd-20"]   # curve_metric, title, output
@@ -33,7 +35,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 
 from robust_sabn.adversarial.report import ROWS, ReportOptions
 from robust_sabn.adversarial.suite_baselines import BaselineSpec, parse_baselines
@@ -102,18 +111,28 @@ class EvaluationSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: Annotated[str, Field(strict=True, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
-    attacks: Annotated[tuple[AttackName, ...], Field(min_length=1), AfterValidator(_distinct)]
+    attacks: Annotated[tuple[AttackName, ...], AfterValidator(_distinct)] = ()
     eps: Annotated[tuple[Radius, ...], Field(min_length=1), AfterValidator(_distinct)]
     n_examples: Count = D.n_examples
     batch_size: Count = D.batch_size
     branches: Annotated[tuple[Literal["clean", "adv"], ...], Field(min_length=1),
                         AfterValidator(_distinct)] | None = None
-    version: Literal["standard", "plus", "rand"] = "standard"
+    version: Literal["standard", "plus", "rand", "custom"] = "standard"
+    autoattack_attacks: Annotated[
+        tuple[Literal["apgd-ce", "apgd-dlr", "fab", "square", "apgd-t", "fab-t"], ...],
+        Field(min_length=1), AfterValidator(_distinct)] | None = None
     pgd_steps: Count = D.pgd_steps
     seed: Annotated[int, Field(strict=True, ge=0)] = D.seed
     split: Literal["test", "val"] = "test"
     checkpoint: Literal["best", "last"] = "best"
     device: Annotated[str, Field(strict=True)] | None = None
+
+    @model_validator(mode="after")
+    def _cascade_only_for_custom(self) -> EvaluationSpec:
+        if (self.version == "custom") != (self.autoattack_attacks is not None):
+            raise ValueError("AutoAttack version \"custom\" and autoattack_attacks go together "
+                             "(e.g. autoattack_attacks = [\"apgd-ce\", \"apgd-t\"])")
+        return self
 
     def metrics(self) -> list[str]:
         """The robust-accuracy keys its records hold (``pgd-20``, ``autoattack-standard``)."""

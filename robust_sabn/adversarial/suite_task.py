@@ -141,9 +141,10 @@ class AdversarialTask:
                             ) -> dict[str, Any]:
         """The keyword arguments of ``evaluate_checkpoint`` for one run and eps.
 
-        A plain-BN run has one ("shared") branch, so ``branches`` is not passed for it.
+        A plain-BN run has one ("shared") branch, so ``branches`` is not passed for it;
+        ``autoattack_attacks`` is passed only for a custom AutoAttack cascade.
         """
-        return {
+        settings = {
             "attacks": list(spec.attacks), "eps": eps, "n_examples": spec.n_examples,
             "batch_size": spec.batch_size,
             "branches": None if run.norm == "bn" or spec.branches is None else list(spec.branches),
@@ -151,6 +152,9 @@ class AdversarialTask:
             "split": spec.split, "data_dir": run.config.get("data_dir"),
             "device": spec.device or run.config.get("device") or "cpu",
         }
+        if spec.autoattack_attacks is not None:
+            settings["autoattack_attacks"] = list(spec.autoattack_attacks)
+        return settings
 
     def _identity(self, settings: dict[str, Any], spec: EvaluationSpec) -> dict[str, Any]:
         kept = {k: v for k, v in settings.items()
