@@ -71,6 +71,7 @@ def test_suite_runs_end_to_end_and_reports(finished_suite: tuple[Path, Path, Pat
     assert CLASSIFIER_LABEL in text
     assert "| SNGAN | CCBN | 2 |" in text and "| SNGAN | SaBN | 2 |" in text
     assert "SaBN | CCBN |" in text  # the difference-with-CI rows
+    assert "| real test images | - | - |" in text and "Scale: real test images" in text
     assert "## What it shows" in text and "SNGAN SaBN vs CCBN over 2 seeds" in text
     for png in ("tiny-gan-fid-curve.png", "tiny-gan-sngan32-ccbn.png",
                 "tiny-gan-sngan32-sabn.png"):

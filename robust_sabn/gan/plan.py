@@ -101,12 +101,14 @@ def parse_gan(doc: CheckedTable) -> GANPlan:
            "seed": reference.integer("seed", 0, minimum=0)}
     evaluation = doc.table("evaluation")
     evaluation.only(["n_samples", "seed", "inception_weights"])
+    n_samples = evaluation.integer("n_samples", 2000, minimum=20) or 2000
+    ref["real_samples"] = n_samples
     report = doc.table("report")
     report.only(["reference", "grid_per_class", "output"])
     output = report.string("output", None)
     return GANPlan(
         dataset=dataset, runs=plan_runs, reference=ref,
-        n_samples=evaluation.integer("n_samples", 2000, minimum=20) or 2000,
+        n_samples=n_samples,
         eval_seed=evaluation.integer("seed", 0, minimum=0) or 0,
         inception_weights=evaluation.string("inception_weights", None) or None,
         reference_norm=report.string("reference", "ccbn", choices=norms,

@@ -18,6 +18,7 @@ from robust_sabn.artifacts import ModelSpec, load_model, save_checkpoint
 from robust_sabn.data import get_dataset_info, iterate_batches, load_split
 from robust_sabn.errors import UserInputError
 from robust_sabn.gan.features import ClassifierFeatures
+from robust_sabn.gan.metrics import frechet_distance, inception_score
 from robust_sabn.gan.train import to_signed
 
 REFERENCE_MODEL = "small_cnn"
@@ -26,10 +27,14 @@ REFERENCE_MODEL = "small_cnn"
 def train_reference_classifier(dataset: str, path: str | Path, *, data_dir: str | None = None,
                                seed: int = 0, epochs: int = 3, width: int = 32,
                                max_train_examples: int | None = None,
-                               real_examples: int = 10_000, device: str = "cpu"
-                               ) -> dict[str, Any]:
+                               real_examples: int = 10_000, real_samples: int = 2000,
+                               device: str = "cpu") -> dict[str, Any]:
     """Train ``small_cnn`` (plain BN) with cross-entropy and Adam, cache it with its test accuracy
-    and the features of the first ``real_examples`` test images; returns the cache's summary."""
+    and the features of the first ``real_examples`` test images; returns the cache's summary.
+
+    The summary also holds the scores of real images, the scale a generator's numbers are read
+    against: ``real_is``, the classifier IS of the first ``real_samples`` test images, and
+    ``real_fid``, the classifier FID between them and the next ``real_samples``."""
     info = get_dataset_info(dataset, data_dir=data_dir)
     spec = ModelSpec(name=REFERENCE_MODEL, norm="bn", num_classes=info.num_classes,
                      in_channels=info.in_channels, mean=tuple(info.mean), std=tuple(info.std),
@@ -56,8 +61,11 @@ def train_reference_classifier(dataset: str, path: str | Path, *, data_dir: str 
         "model": spec.to_dict(), "state_dict": model.state_dict(), "dataset": dataset,
         "test_accuracy": accuracy, "train_examples": len(train), "epochs": epochs,
         "real_features": features[:n_real].contiguous(), "real_labels": test.labels[:n_real]})
+    n = min(real_samples, len(test) // 2)
     return {"dataset": dataset, "test_accuracy": accuracy, "train_examples": len(train),
-            "epochs": epochs, "real_examples": n_real, "path": str(path)}
+            "epochs": epochs, "real_examples": n_real, "path": str(path), "real_samples": n,
+            "real_is": inception_score(logits[:n])[0],
+            "real_fid": frechet_distance(features[:n], features[n:2 * n])}
 
 
 class ReferenceClassifier:

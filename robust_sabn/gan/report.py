@@ -69,9 +69,21 @@ def _features(groups: Groups) -> str:
     return "inception" if kinds == {"inception"} else "classifier"
 
 
-def score_table(groups: Groups, features: str) -> str:
+def real_row(reference: ResultRecord | None, features: str, width: int) -> list[str] | None:
+    """The table row of real test images (classifier features only): their IS, the FID of
+    one half against the other, the classifier's test accuracy; None without those numbers."""
+    if reference is None or features != "classifier" or reference.value("fid") is None:
+        return None
+    accuracy = reference.value("test_accuracy") or 0.0
+    row = ["real test images", kit.DASH, kit.DASH, f"{reference.value('is'):.2f}",
+           f"{reference.value('fid'):.2f}", kit.DASH, f"{100 * accuracy:.2f}"]
+    return row + [kit.DASH] * (width - len(row))
+
+
+def score_table(groups: Groups, features: str, reference: ResultRecord | None = None) -> str:
     """IS / FID / intra-FID / conditional accuracy, mean ± std over seeds, best per generator
-    in bold; the paper's CIFAR-10 numbers beside when the records are CIFAR-10."""
+    in bold; the paper's CIFAR-10 numbers beside when the records are CIFAR-10; a last row of
+    real test images when the reference classifier's record holds their scores."""
     cifar = any(r.subject.get("dataset") == "cifar10" for runs in groups.values()
                 for r in runs.values())
     header = ["generator", "norm", "seeds",
@@ -95,6 +107,9 @@ def score_table(groups: Groups, features: str) -> str:
                 paper = PAPER_CIFAR10.get(key)
                 row += [f"{paper[0]:.2f}", f"{paper[1]:.2f}"] if paper else [kit.DASH] * 2
             rows.append(row)
+    real = real_row(reference, features, len(header))
+    if real is not None:
+        rows.append(real)
     return kit.markdown_table(header, rows, align="llr" + "r" * (len(header) - 3))
 
 
@@ -221,9 +236,25 @@ def render_gan_report(records: Sequence[tuple[Path, ResultRecord]], output: str 
     curves = _curves(train)
     parts += ["## What it shows", ""]
     shown = findings(evals, reference, features) + curve_findings(curves, features)
+    if refs and features == "classifier" and refs[0].value("fid") is not None:
+        best_is = max((kit.mean_std(list(_values(r, "is").values()))[0]
+                       for r in evals.values() if _values(r, "is")), default=None)
+        best_fid = min((kit.mean_std(list(_values(r, "fid").values()))[0]
+                        for r in evals.values() if _values(r, "fid")), default=None)
+        if best_is is not None and best_fid is not None:
+            shown.append(f"Scale: real test images score classifier IS "
+                         f"{refs[0].value('is'):.2f} and classifier FID "
+                         f"{refs[0].value('fid'):.2f} against other real images; the best "
+                         f"generator rows reach {best_is:.2f} and {best_fid:.2f}.")
     shown.append(PAPER_CLAIM)
     parts += [f"- {line}" for line in shown] or ["- Nothing to compare yet."]
-    parts += ["", "## IS and FID (mean ± std over seeds)", "", score_table(evals, features), ""]
+    table = score_table(evals, features, refs[0] if refs else None)
+    parts += ["", "## IS and FID (mean ± std over seeds)", "", table, ""]
+    if refs and refs[0].value("fid") is not None and features == "classifier":
+        n_real = refs[0].find("fid")[0].n
+        parts += [f"The real-images row scores {n_real} test images against the next {n_real} "
+                  "(FID) and by themselves (IS); its accuracy column is the reference "
+                  "classifier's test accuracy. It is the scale the generators are read on.", ""]
     differences = difference_tables(evals, reference, features)
     if differences:
         parts += [f"## Differences vs {norm_label(reference)} (paired over seeds, 95 % CI)", "",

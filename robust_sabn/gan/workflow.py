@@ -33,7 +33,10 @@ def reference_record(summary: dict[str, Any], wall_time_s: float) -> ResultRecor
         subject={"dataset": summary["dataset"], "model": "small_cnn", "norm": "bn",
                  "checkpoint": Path(summary["path"]).name},
         metrics=[Metric(name="test_accuracy", value=summary["test_accuracy"],
-                        n=None, condition={"split": "test"})],
+                        n=None, condition={"split": "test"}),
+                 *[Metric(name=name, value=summary[f"real_{name}"], n=summary["real_samples"],
+                          condition={"features": "classifier", "split": "test"})
+                   for name in ("is", "fid")]],
         extras={"epochs": summary["epochs"], "train_examples": summary["train_examples"],
                 "real_examples": summary["real_examples"]},
         wall_time_s=wall_time_s)
