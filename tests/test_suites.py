@@ -94,9 +94,12 @@ def test_valid_suite_expands_norms_times_seeds_with_overrides(tmp_path: Path) ->
 
 def test_shipped_suites_parse() -> None:
     fmnist = load_suite(SUITES_DIR / "adversarial-fmnist.toml")
-    assert len(fmnist.plan.runs) == 9
+    assert len(fmnist.plan.runs) == 15
     assert {r.norm for r in fmnist.plan.runs} == {"bn", "auxbn", "saauxbn"}
-    assert sum(len(e.eps) for e in fmnist.plan.evaluations) == 4
+    assert sum(len(e.eps) for e in fmnist.plan.evaluations) == 3
+    assert fmnist.plan.evaluations[2].autoattack_attacks == ("apgd-ce", "apgd-t")
+    quick = load_suite(SUITES_DIR / "adversarial-fmnist-quick.toml")
+    assert len(quick.plan.runs) == 9 and quick.plan.evaluations[0].attacks == ()
     cifar = load_suite(SUITES_DIR / "adversarial-cifar10.toml")
     assert {r.config["preset"] for r in cifar.plan.runs} == {"paper-cifar10"}
     assert cifar.plan.comparison.eps == pytest.approx(8 / 255)
