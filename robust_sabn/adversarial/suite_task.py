@@ -298,6 +298,25 @@ class AdversarialTask:
         return report.path
 
 
+    def power_plan(self, suite: Suite, suite_dir: Path, target: float) -> str:
+        """``robust-sabn suite plan``: from the suite's finished evaluations, the noise of each
+        comparison and the seeds or test points a ``target`` difference (fraction) needs, as
+        Markdown."""
+        from robust_sabn.adversarial.report import collect_results
+        from robust_sabn.adversarial.report.power import power_rows, power_table
+
+        plan: AdversarialPlan = suite.plan
+        paths = self.record_paths(suite, suite_dir)
+        if not paths:
+            raise UserInputError(f"{suite.name} has no finished evaluations in {suite_dir}; run "
+                                 f"`robust-sabn suite run {suite.name}` (or a pilot) first")
+        results = collect_results(paths)
+        options = plan.comparison
+        metrics = list(options.metrics or results.metrics())
+        branches = list(options.branches or ("clean", "adv"))
+        rows = power_rows(results, metrics, branches, options.eps, target)
+        return power_table(rows, target)
+
     def render_records(self, records: list[tuple[Path, ResultRecord]], output: Path, *,
                        command: str, warnings: list[str], options: Mapping[str, Any]) -> Path:
         """``robust-sabn report``: the comparison of these evaluation records (training and

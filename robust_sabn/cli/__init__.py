@@ -12,6 +12,7 @@ import sys
 import typer
 from rich.markup import escape
 
+from robust_sabn.cli.claims import claims_command
 from robust_sabn.cli.console import output_console
 from robust_sabn.cli.eval import eval_command
 from robust_sabn.cli.report import report_command
@@ -35,6 +36,7 @@ app.command("train", epilog=_TASK_EPILOG.format("train"))(train_command)
 app.command("eval", epilog=_TASK_EPILOG.format("eval"))(eval_command)
 app.command("report")(report_command)
 app.command("schema")(schema_command)
+app.command("claims")(claims_command)
 app.add_typer(suite_app, name="suite", help="Declarative benchmark suites: list, run.")
 app.add_typer(zoo_app, name="zoo", help="RobustBench model zoo: export, info, benchmark.")
 

@@ -60,3 +60,27 @@ def run_command(
     output_console().print(f"{result.suite.name}: ran {len(result.executed)} steps, skipped "
                            f"{len(result.skipped)} already done; results in "
                            f"{result.suite_dir}; report: {result.report}", highlight=False)
+
+
+@app.command("plan")
+def plan_command(
+    suite: Annotated[str, typer.Argument(help="Suite name (in --suites-dir) or suite file.")],
+    target: Annotated[float, typer.Option(
+        help="The difference to resolve at 95 %, in percentage points.")] = 1.0,
+    out: OutRoot = Path("runs"),
+    suites_dir: SuitesDir = None,
+) -> None:
+    """Power analysis from the suite's finished runs (or a pilot's): seed-to-seed and
+    test-sample noise of each comparison, the smallest difference they resolve, and the seeds
+    or test points a TARGET-point difference needs."""
+    from robust_sabn.suites.spec import find_suite, load_suite
+    from robust_sabn.suites.tasks import get_task
+
+    if not target > 0:
+        raise UserInputError(f"--target must be a positive number of points, got {target:g}")
+    loaded = load_suite(find_suite(suite, suites_dir))
+    task = get_task(loaded.task)
+    if not hasattr(task, "power_plan"):
+        raise UserInputError(f"suite {loaded.name}: the {loaded.task} task has no power plan")
+    text = task.power_plan(loaded, out / loaded.name, target / 100.0)
+    output_console().print(text, highlight=False, markup=False, soft_wrap=True)

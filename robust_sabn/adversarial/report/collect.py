@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from robust_sabn.adversarial.record import ACCURACY, TASK, settings_of
+from robust_sabn.adversarial.record import ACCURACY, TASK, example_flags, settings_of
 from robust_sabn.adversarial.report.baselines import baseline_of
 from robust_sabn.artifacts.result import ResultRecord, read_result
 from robust_sabn.artifacts.result import collect_results as read_all
@@ -38,6 +38,20 @@ def eps_key(eps: float) -> float:
     return round(float(eps), 9)
 
 
+@dataclass(frozen=True)
+class ExampleFlags:
+    """Which test points one run got right under one attack, and which points those were.
+
+    Attributes:
+        flags: one boolean per evaluated example, in the evaluated order.
+        points: what makes two runs' flags comparable point by point: dataset, split, number
+            of examples (the first N of the split) and the attack seed.
+    """
+
+    flags: tuple[bool, ...]
+    points: tuple[str, str, int, int]
+
+
 @dataclass
 class RunResults:
     """Everything the records say about one trained model.
@@ -49,6 +63,8 @@ class RunResults:
         model_kwargs: the architecture's extra arguments (e.g. ``{"width": 16}``).
         values: ``(branch, metric, eps) -> (accuracy, n_examples)``; ``metric`` is ``"clean"``
             (eps ``None``) or a record key such as ``"pgd-20"`` or ``"autoattack-standard"``.
+        example_flags: the per-example flags behind ``values``, same keys, where the records
+            hold them (a clean accuracy comes from the record with the most examples).
         cascades: ``(branch, eps) -> [(stage, robust accuracy), ...]`` of AutoAttack.
         flags: ``(branch, eps, message)`` AutoAttack sanity-check warnings.
         curve: the run's ``metrics.jsonl`` rows (one per epoch), empty if unknown.
@@ -69,6 +85,8 @@ class RunResults:
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     threat_model: str = "Linf"
     values: dict[tuple[str, str, float | None], tuple[float, int]] = field(default_factory=dict)
+    example_flags: dict[tuple[str, str, float | None], ExampleFlags] = field(
+        default_factory=dict)
     cascades: dict[tuple[str, float], list[tuple[str, float]]] = field(default_factory=dict)
     flags: list[tuple[str, float, str]] = field(default_factory=list)
     curve: list[dict[str, Any]] = field(default_factory=list)
@@ -189,18 +207,23 @@ def _describe_model(run: RunResults, record: ResultRecord) -> None:
     run.threat_model = str(settings_of(record).get("threat_model", "Linf"))
 
 
-def _merge_evaluation(run: RunResults, record: ResultRecord) -> None:
-    eps = eps_key(settings_of(record)["eps"])
+def _merge_evaluation(run: RunResults, record: ResultRecord,
+                      flags: dict[tuple[str, str], list[bool]]) -> None:
+    settings = settings_of(record)
+    eps = eps_key(settings["eps"])
+    points = (str(record.subject.get("dataset")), str(record.subject.get("split")),
+              int(settings.get("n_examples") or 0), int(settings.get("seed") or 0))
     for metric in record.find(ACCURACY):
         branch = metric.branch or SHARED_BRANCH
         attack = str(metric.condition.get("attack"))
         n = metric.n or 0
-        if attack == CLEAN:
-            clean_key = (branch, CLEAN, None)
-            if clean_key not in run.values or run.values[clean_key][1] < n:
-                run.values[clean_key] = (metric.value, n)
-        else:
-            run.values[(branch, attack, eps)] = (metric.value, n)
+        key = (branch, CLEAN, None) if attack == CLEAN else (branch, attack, eps)
+        if attack == CLEAN and key in run.values and run.values[key][1] >= n:
+            continue
+        run.values[key] = (metric.value, n)
+        run.example_flags.pop(key, None)
+        if (branch, attack) in flags:
+            run.example_flags[key] = ExampleFlags(tuple(flags[(branch, attack)]), points)
     for branch, autoattack in (record.extras.get("autoattack") or {}).items():
         run.cascades[(branch, eps)] = [
             (str(stage["attack"]), float(stage["robust_accuracy"]))
@@ -249,6 +272,12 @@ def collect_results(paths: Iterable[str | Path]) -> ResultSet:
             _describe_model(run, record)
             if run_dir is not None:
                 _attach_training(run, run_dir)
-        _merge_evaluation(run, record)
+        try:
+            flags = example_flags(record)
+        except (ValueError, KeyError, TypeError) as exc:
+            warnings.append(f"{path}: per-example flags unreadable ({exc}); its accuracies are "
+                            "used without them")
+            flags = {}
+        _merge_evaluation(run, record, flags)
     return ResultSet(runs=list(runs.values()), record_files=[p for p, _ in found],
                      warnings=warnings)

@@ -14,12 +14,14 @@ from pathlib import Path
 from robust_sabn.adversarial.report.baselines import baseline_note
 from robust_sabn.adversarial.report.collect import CLEAN, SHARED_BRANCH, ResultSet, collect_results
 from robust_sabn.adversarial.report.differences import differences_section
+from robust_sabn.adversarial.report.paired import per_example_section
 from robust_sabn.adversarial.report.paper import paper_section
 from robust_sabn.adversarial.report.plots import (
     has_curves,
     plot_robust_vs_eps,
     plot_training_curves,
 )
+from robust_sabn.adversarial.report.power import power_section
 from robust_sabn.adversarial.report.tables import (
     Group,
     cascade_table,
@@ -207,6 +209,8 @@ def render_markdown(results: ResultSet, options: ReportOptions, *, plot_names: d
                 f"seeds, {options.branch} branch.", "",
                 f"![training curves]({plot_names['training']})", ""]
     out += differences_section(groups, branches, metrics, eps)
+    out += per_example_section(groups, branches, metrics, eps)
+    out += power_section(results, metrics, branches, eps)
     out += [warnings_section(_warnings(results), "None: no AutoAttack sanity check raised a "
                              "flag and every record was read."),
             "", "## Runs", "", _runs_table(groups), "", _footer(results, command, suite_command),

@@ -1,0 +1,119 @@
+"""How many seeds and test points does a comparison need? Noise estimates and sample sizes.
+
+A comparison of two models (say SaAuxBN minus AuxBN) averages, over S training seeds, the
+difference of two accuracies measured on the same N test points. Its variance has two parts:
+
+* seed-to-seed: training the same pair again with another seed changes the true difference
+  (variance ``seed_var``, a property of the training recipe, not of N);
+* test-sample: each seed's difference is measured on N points; with per-example paired
+  differences ``d_i = a_i - b_i`` (each -1, 0 or +1) its variance is ``example_var / N``.
+
+So ``Var(mean difference) = (seed_var + example_var / N) / S``, and the 95 % paired-t interval
+over seeds has half-width ``t(0.975, S - 1) * sqrt(that)``: the smallest difference a run of S
+seeds and N points can call resolved. The observed variance of the per-seed differences
+contains both parts; :func:`estimate_noise` subtracts the test-sample part to get
+``seed_var`` (clipped at 0). Torch-free; values are fractions (scale by 100 for points).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+MAX_SEEDS = 1000
+"""The largest number of seeds :func:`seeds_needed` considers."""
+
+
+@dataclass(frozen=True)
+class Noise:
+    """The two variance parts of a paired comparison (fractions squared).
+
+    Attributes:
+        seed_var: variance of the true per-seed difference across training seeds.
+        example_var: variance of one example's paired difference ``a_i - b_i``.
+        seeds: how many seeds the estimate rests on.
+        examples: test points per seed in the runs it was estimated from.
+        example_var_from_flags: whether ``example_var`` came from per-example flags (else from
+            the two accuracies, as if the examples' outcomes were independent).
+    """
+
+    seed_var: float
+    example_var: float
+    seeds: int
+    examples: int
+    example_var_from_flags: bool = True
+
+
+def estimate_noise(seed_differences: Sequence[float], examples: int,
+                   example_differences: Sequence[Sequence[float]] | None = None,
+                   accuracies: tuple[float, float] | None = None) -> Noise:
+    """Split the spread of per-seed differences into its seed and test-sample parts.
+
+    Args:
+        seed_differences: one measured difference ``acc_a - acc_b`` per seed.
+        examples: the test points each difference was measured on.
+        example_differences: per seed, the per-example differences ``a_i - b_i`` (0/±1);
+            their pooled variance is ``example_var``.
+        accuracies: without per-example differences, the mean accuracies (a, b); then
+            ``example_var = a (1 - a) + b (1 - b)`` (independent outcomes; an upper bound
+            when the two models tend to get the same points right).
+
+    Raises:
+        ValueError: no seeds, ``examples`` < 1, or neither ``example_differences`` nor
+            ``accuracies``.
+    """
+    if not seed_differences or examples < 1:
+        raise ValueError("need at least one seed's difference and one example")
+    if example_differences:
+        example_var = float(np.mean([np.var(np.asarray(d, dtype=float), ddof=1)
+                                     for d in example_differences if len(d) > 1]))
+        from_flags = True
+    elif accuracies is not None:
+        a, b = accuracies
+        example_var = a * (1 - a) + b * (1 - b)
+        from_flags = False
+    else:
+        raise ValueError("need per-example differences or the two accuracies")
+    observed = float(np.var(np.asarray(seed_differences, dtype=float), ddof=1)) \
+        if len(seed_differences) > 1 else 0.0
+    return Noise(seed_var=max(observed - example_var / examples, 0.0), example_var=example_var,
+                 seeds=len(seed_differences), examples=examples,
+                 example_var_from_flags=from_flags)
+
+
+def half_width(noise: Noise, seeds: int, examples: int, confidence: float = 0.95) -> float:
+    """Half-width of the paired-t interval of the mean difference over ``seeds`` seeds of
+    ``examples`` points each (``inf`` for fewer than 2 seeds)."""
+    if seeds < 2:
+        return math.inf
+    t = float(stats.t.ppf(0.5 + confidence / 2, df=seeds - 1))
+    return t * math.sqrt((noise.seed_var + noise.example_var / examples) / seeds)
+
+
+def seeds_needed(noise: Noise, target: float, examples: int, confidence: float = 0.95
+                 ) -> int | None:
+    """Fewest seeds (at least 2) whose interval half-width is at most ``target`` at
+    ``examples`` points per seed; None if more than :data:`MAX_SEEDS`."""
+    for seeds in range(2, MAX_SEEDS + 1):
+        if half_width(noise, seeds, examples, confidence) <= target:
+            return seeds
+    return None
+
+
+def examples_needed(noise: Noise, target: float, seeds: int, confidence: float = 0.95
+                    ) -> int | None:
+    """Fewest test points per seed whose interval half-width over ``seeds`` seeds is at most
+    ``target``; None when seed-to-seed noise alone is too large (more seeds are needed)."""
+    if seeds < 2:
+        return None
+    t = float(stats.t.ppf(0.5 + confidence / 2, df=seeds - 1))
+    room = (target / t) ** 2 * seeds - noise.seed_var
+    if room <= 0:
+        return None
+    if noise.example_var == 0:
+        return 1
+    return max(1, math.ceil(noise.example_var / room))
