@@ -65,3 +65,34 @@ def assert_one_line_error(code: int, out: str, err: str, *expected: str) -> str:
 
 TINY = ["--model", "small_cnn", "--width", "4", "--epochs", "1", "--batch-size", "32",
         "--val-examples", "16", "--attack-steps", "1", "--quiet"]
+
+
+def tiny_suite(folder: Path, data: Path) -> Path:
+    """A suite of 4 tiny runs (BN and SaAuxBN, seeds 0 and 1) on ``data``, one PGD evaluation
+    each; its report goes to ``folder/report.md``."""
+    path = folder / "tiny-faults.toml"
+    path.write_text(f"""
+task = "adversarial"
+[runs]
+dataset = "npz"
+model = "small_cnn"
+norms = ["bn", "saauxbn"]
+seeds = [0, 1]
+[runs.train]
+data_dir = "{data}"
+width = 4
+epochs = 2
+batch_size = 16
+val_examples = 8
+attack_steps = 1
+[[evaluations]]
+name = "pgd"
+attacks = ["pgd"]
+eps = ["8/255"]
+n_examples = 8
+pgd_steps = 2
+[comparison]
+metrics = ["clean", "pgd-2"]
+output = "{folder / 'report.md'}"
+""")
+    return path

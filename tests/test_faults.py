@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from npz_helpers import write_image_npz
+from npz_helpers import tiny_suite, write_image_npz
 
 from robust_sabn.artifacts import load_checkpoint, read_record
+from robust_sabn.artifacts.lock import LOCK_NAME
 
 SCRIPT = Path(sys.executable).parent / "robust-sabn"
 EPOCHS = 3
@@ -82,24 +83,59 @@ def test_kill_after_the_first_epoch_then_resume_gives_the_same_weights(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_kill_at_random_instants_until_done_gives_the_same_weights(
+def test_kill_at_random_instants_then_resume_gives_the_same_weights(
         reference: tuple[Path, Path], tmp_path: Path, seed: int) -> None:
     data, uninterrupted = reference
     run = tmp_path / "killed"
     rng = random.Random(seed)
-    kills = 0
-    while not (run / "train_record.json").exists():
+    start = time.perf_counter()
+    _run_to_completion(_train_args(data, tmp_path / "timing"))
+    duration = time.perf_counter() - start
+    for _ in range(4):  # four kills at random instants of a whole run, then one to the end
         args = [*_train_args(data, run), *(["--resume"] if run.exists() else [])]
         process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                    text=True, env=_env())
         try:
-            process.wait(timeout=rng.uniform(1.0, 6.0))
+            _, err = process.communicate(timeout=rng.uniform(0.2, 1.2) * duration)
         except subprocess.TimeoutExpired:
             process.send_signal(signal.SIGKILL)
-            process.wait(timeout=60)
-            kills += 1
-        assert process.returncode in (0, -signal.SIGKILL), process.stderr
-        assert kills < 40
-        time.sleep(0.05)
+            _, err = process.communicate(timeout=60)
+        assert process.returncode in (0, -signal.SIGKILL), err
+    if not (run / "train_record.json").exists():
+        _run_to_completion([*_train_args(data, run), "--resume"])
     _assert_same_weights(run / "last.pt", uninterrupted / "last.pt")
     assert not list(run.glob(".*.tmp"))
+
+
+def _suite_results(suite_dir: Path) -> dict[str, object]:
+    """Per run: the final weights and the evaluation's metrics (provenance left out)."""
+    from robust_sabn.artifacts.result import read_result
+
+    results: dict[str, object] = {}
+    for run in sorted(p for p in suite_dir.iterdir() if p.is_dir()):
+        weights = load_checkpoint(run / "last.pt")["state_dict"]
+        results[f"{run.name}/weights"] = {k: v.tolist() for k, v in weights.items()}
+        for record in sorted(run.glob("eval-*.json")):
+            results[f"{run.name}/{record.name}"] = [
+                metric.model_dump() for metric in read_result(record).metrics]
+    return results
+
+
+@pytest.mark.slow
+def test_a_killed_suite_resumes_to_the_records_of_an_uninterrupted_one(tmp_path: Path) -> None:
+    data = write_image_npz(tmp_path / "d.npz", size=12, train=96, test=16)
+    suite = tiny_suite(tmp_path, data)
+    command = [str(SCRIPT), "suite", "run", str(suite), "--quiet"]
+    _run_to_completion([*command, "--out", str(tmp_path / "uninterrupted")])
+    killed = tmp_path / "killed"
+    process = subprocess.Popen([*command, "--out", str(killed)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, env=_env())
+    deadline = time.monotonic() + 300
+    while not list(killed.glob("*/eval-*.json")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait(timeout=60) == -signal.SIGKILL  # killed with work left (4 runs)
+    assert (killed / "tiny-faults" / LOCK_NAME).exists()  # stale: taken over below
+    _run_to_completion([*command, "--out", str(killed)])
+    assert _suite_results(killed / "tiny-faults") == _suite_results(
+        tmp_path / "uninterrupted" / "tiny-faults")
