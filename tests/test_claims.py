@@ -1,0 +1,258 @@
+"""The claims page from fixture records of every verdict kind, the per-example comparisons and
+the power table of the adversarial report, and `robust-sabn claims` / `suite plan`.
+
+Fixture (written per test into tmp_path): a suite ``fx`` of BN, AuxBN and SaAuxBN at seeds 0-4,
+each with a clean record on 200 points (both branches) and a PGD-20 record on 200 points
+(adversarial branch), flags included, and metrics.jsonl with a validation PGD loss per epoch.
+AuxBN's clean branch beats BN by 10 points in every seed (reproduced); SaAuxBN's PGD-20 is 6
+points below BN in every seed (contradicted); SaAuxBN minus AuxBN PGD-20 alternates +-1 point
+(not resolved); GAN records give SaBN a lower FID in all three seeds (reproduced); no NAS or
+style records (not run).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from robust_sabn.adversarial.record import evaluation_record
+from robust_sabn.adversarial.report import collect_results, render_report
+from robust_sabn.adversarial.report.paired import seed_comparisons
+from robust_sabn.adversarial.report.power import power_rows
+from robust_sabn.adversarial.report.tables import group_runs
+from robust_sabn.artifacts.result import Metric, new_result, write_result
+from robust_sabn.cli import app, main
+from robust_sabn.report.claims import (
+    CONTRADICTED,
+    NOT_RESOLVED,
+    NOT_RUN,
+    REPRODUCED,
+    collect_findings,
+    write_claims,
+)
+
+N = 200
+FX_SUITE = """
+task = "adversarial"
+[runs]
+dataset = "fashion-mnist"
+model = "small_cnn"
+norms = ["bn", "auxbn", "saauxbn"]
+seeds = [0, 1, 2, 3, 4]
+[[evaluations]]
+name = "clean"
+eps = [0.1]
+[[evaluations]]
+name = "pgd"
+attacks = ["pgd"]
+eps = [0.1]
+[comparison]
+metrics = ["clean", "pgd-20"]
+eps = 0.1
+"""
+SEEDS = range(5)
+# correct examples (out of N) per norm: clean on the clean branch, clean and PGD-20 on adv
+CLEAN_BRANCH = {"bn": 160, "auxbn": 180, "saauxbn": 182}
+PGD = {"bn": 100, "auxbn": 90}
+
+
+def _pgd(norm: str, seed: int) -> int:
+    """SaAuxBN: 6 points below BN; AuxBN: +-1 point around SaAuxBN, alternating by seed."""
+    if norm == "saauxbn":
+        return 88
+    return PGD[norm] if norm == "bn" else 88 + (2 if seed % 2 else -2)
+
+
+def _flags(correct: int, shift: int) -> list[bool]:
+    """N flags, ``correct`` of them true, starting at ``shift`` (so runs differ per example)."""
+    return [(i - shift) % N < correct for i in range(N)]
+
+
+def _branches(norm: str, seed: int, attack: str | None) -> dict[str, dict]:
+    names = ["shared"] if norm == "bn" else (["clean", "adv"] if attack is None else ["adv"])
+    out = {}
+    for branch in names:
+        clean = CLEAN_BRANCH[norm] if branch != "adv" else 150
+        entry: dict = {"clean_accuracy": clean / N, "robust_accuracy": {},
+                       "flags": {"clean": _flags(clean, seed)}}
+        if attack:
+            k = _pgd(norm, seed)
+            entry["robust_accuracy"][attack] = k / N
+            entry["flags"][attack] = _flags(k, 3 * seed)
+        out[branch] = entry
+    return out
+
+
+def write_adversarial_fixture(root: Path) -> Path:
+    """The suite folder ``root/fx`` (see the module docstring)."""
+    suite = root / "fx"
+    for norm in CLEAN_BRANCH:
+        for seed in SEEDS:
+            run = suite / f"{norm}-seed{seed}"
+            run.mkdir(parents=True)
+            config = {"seed": seed, "eps": 0.1, "norm": norm}
+            write_result(run / "train_record.json", new_result(
+                "adversarial", "training", subject={"config": config}))
+            losses = [1.5, 1.2, 1.3 if norm == "auxbn" else 1.25]
+            (run / "metrics.jsonl").write_text("".join(
+                json.dumps({"epoch": e, "val": {("shared" if norm == "bn" else "adv"): {
+                    "pgd_loss": loss}}}) + "\n" for e, loss in enumerate(losses)))
+            for name, attack in (("clean", None), ("pgd", "pgd-20")):
+                record = evaluation_record(
+                    subject={"model": {"name": "small_cnn", "norm": norm}, "norm": norm,
+                             "dataset": "fashion-mnist", "split": "test"},
+                    settings={"eps": 0.1, "n_examples": N, "seed": 0, "threat_model": "Linf"},
+                    branches=_branches(norm, seed, attack), wall_time_s=1.0)
+                record.suite = {"name": "fx", "run": run.name}
+                write_result(run / f"eval-{name}-eps0.1.json", record)
+    return suite
+
+
+def write_gan_fixture(root: Path) -> None:
+    for norm, fid in (("ccbn", 30.0), ("sabn", 27.0)):
+        for seed in range(3):
+            run = root / "gx" / f"sngan32-{norm}-seed{seed}"
+            run.mkdir(parents=True)
+            record = new_result("gan", "evaluation", subject={
+                "generator": "sngan32", "norm": norm, "seed": seed, "dataset": "fashion-mnist"},
+                metrics=[Metric(name="fid", value=fid + 0.3 * seed, n=500,
+                                condition={"features": "classifier"}),
+                         Metric(name="is", value=2.0 + 0.1 * seed, n=500,
+                                condition={"features": "classifier"})])
+            record.suite = {"name": "gx", "run": run.name}
+            write_result(run / "eval.json", record)
+
+
+@pytest.fixture
+def runs(tmp_path: Path) -> Path:
+    root = tmp_path / "runs"
+    write_adversarial_fixture(root)
+    write_gan_fixture(root)
+    return root
+
+
+def _verdicts(root: Path) -> dict[str, list[tuple[str, str]]]:
+    from robust_sabn.artifacts.result import collect_results as read_all
+
+    records, _ = read_all([root])
+    found: dict[str, list[tuple[str, str]]] = {}
+    for f in collect_findings(records):
+        found.setdefault(f.claim.key, []).append((f.verdict, f.ours))
+    return found
+
+
+def test_every_verdict_kind_from_fixture_records(runs: Path) -> None:
+    found = _verdicts(runs)
+    clean_gain = found["adv-clean-auxbn"]
+    assert clean_gain[0] == (REPRODUCED, "+10.00 [+10.00, +10.00] (90.00 vs 80.00 %, 5 seeds)")
+    assert clean_gain[1][0] == NOT_RUN and "needs a GPU and CIFAR-10" in clean_gain[1][1]
+    assert found["adv-pgd-saauxbn-bn"][0] == (
+        CONTRADICTED, "-6.00 [-6.00, -6.00] (44.00 vs 50.00 %, 5 seeds)")
+    verdict, ours = found["adv-pgd-saauxbn-auxbn"][0]
+    # differences +1, -1, +1, -1, +1 points: mean 0.2, t half-width 2.776 * 1.095 / sqrt(5)
+    assert (verdict, ours) == (NOT_RESOLVED,
+                               "+0.20 [-1.16, +1.56] not resolved (44.00 vs 43.80 %, 5 seeds)")
+    # AuxBN's adversarial loss rises 0.1 nats from its lowest epoch, SaAuxBN's 0.05
+    assert found["adv-overfitting"][0][0] == REPRODUCED
+    assert found["adv-overfitting"][0][1].startswith("-0.050 [-0.050, -0.050]")
+    assert found["adv-aa-saauxbn-bn"] == [(NOT_RUN, found["adv-aa-saauxbn-bn"][0][1])]
+    assert found["gan-fid"][0][0] == REPRODUCED and found["gan-is"][0][0] == NOT_RESOLVED
+    for key in ("nas-mean", "nas-spread", "style-content", "style-style"):
+        assert [v for v, _ in found[key]] == [NOT_RUN]
+        assert "no " in found[key][0][1] and "needs" in found[key][0][1]
+
+
+def test_claims_page_renders_through_the_cli(runs: Path, tmp_path: Path) -> None:
+    output = tmp_path / "reports" / "claims.md"
+    result = CliRunner().invoke(app, ["claims", str(runs), "-o", str(output)],
+                                env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    text = output.read_text()
+    assert "Verdicts: 4 reproduced, 2 not resolved, 2 contradicted, 14 not run." in text
+    row = next(line for line in text.splitlines() if "AuxBN clean branch minus BN" in line)
+    assert "fx: fashion-mnist, small_cnn, clean on 200 test points" in row
+    assert "| **reproduced** |" in row
+    assert f"robust-sabn claims {runs} -o {output}" in text
+
+
+def test_claims_of_no_records_are_all_not_run(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    path = write_claims([tmp_path / "empty"], tmp_path / "claims.md")
+    text = path.read_text()
+    assert "0 reproduced, 0 not resolved, 0 contradicted, 14 not run" in text
+
+
+def test_per_example_comparison_pairs_runs_of_the_same_seed(runs: Path) -> None:
+    groups = {g.norm: g for g in group_runs(collect_results([runs / "fx"]))}
+    comparisons = seed_comparisons(groups["auxbn"], groups["bn"], "clean", "clean", None)
+    assert [c.seed for c in comparisons] == list(SEEDS)
+    for c in comparisons:  # 180 vs 160 of 200, nested: 20 discordant points, all for AuxBN
+        assert c.interval.estimate == pytest.approx(0.10) and c.interval.resolved
+        assert c.mcnemar == pytest.approx(2 * 0.5 ** 20)
+
+
+def test_report_prints_pair_differences_and_what_it_can_resolve(runs: Path,
+                                                                 tmp_path: Path) -> None:
+    output = tmp_path / "fx.md"
+    render_report([runs / "fx"], output)
+    text = " ".join(output.read_text().split())
+    assert ("| PGD-20 | adv | SaAuxBN | AuxBN | +0.20 [-1.16, +1.56] not resolved | 5 | "
+            "0 of 5 (0 +, 0 -) |") in text
+    assert ("| Clean accuracy | clean | AuxBN | BN | +10.00 [+10.00, +10.00] | 5 | "
+            "5 of 5 (5 +, 0 -) |") in text
+    assert "## Per-example differences within each seed" in text
+    assert "## What this run can resolve" in text
+
+
+def test_power_rows_split_seed_and_test_noise(runs: Path) -> None:
+    results = collect_results([runs / "fx"])
+    rows = {(r.metric, r.row, r.minus): r for r in power_rows(
+        results, ["clean", "pgd-20"], ["clean", "adv"], 0.1, 0.01)}
+    same = rows[("clean", "AuxBN", "BN")]
+    assert same.noise.seeds == 5 and same.noise.examples == N
+    assert same.noise.example_var_from_flags and same.noise.seed_var == 0.0
+    noisy = rows[("pgd-20", "SaAuxBN", "AuxBN")]
+    assert noisy.noise.seed_var > 0 and noisy.resolvable > 0.01
+
+
+def _main(args: list[str], capsys: pytest.CaptureFixture[str],
+          monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
+    """The console script on ``args``: (exit code, stdout + stderr)."""
+    monkeypatch.setattr(sys, "argv", ["robust-sabn", *args])
+    monkeypatch.setenv("COLUMNS", "200")
+    capsys.readouterr()
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out, err = capsys.readouterr()
+    return code, out + err
+
+
+def test_suite_plan_tables_a_finished_suite(runs: Path, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    suite_file = tmp_path / "fx.toml"
+    suite_file.write_text(FX_SUITE)
+    code, out = _main(["suite", "plan", str(suite_file), "--out", str(runs)], capsys,
+                      monkeypatch)
+    assert code == 0, out
+    rows = [" ".join(line.split()) for line in out.splitlines()]
+    assert any(r.startswith("| PGD-20 | adv | SaAuxBN | AuxBN | 5 x 200 |") for r in rows)
+    assert any(r.startswith("| Clean accuracy | clean | AuxBN | BN | 5 x 200 | 0.00 |")
+               for r in rows)
+
+
+def test_suite_plan_needs_finished_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    code, out = _main(["suite", "plan", "adversarial-fmnist-quick", "--out", str(tmp_path)],
+                      capsys, monkeypatch)
+    assert code == 2 and "has no finished evaluations" in out
+    code, out = _main(["suite", "plan", "adversarial-fmnist-quick", "--target", "0"], capsys,
+                      monkeypatch)
+    assert code == 2 and "--target must be a positive number" in out
