@@ -206,6 +206,8 @@ def test_report_prints_pair_differences_and_what_it_can_resolve(runs: Path,
             "5 of 5 (5 +, 0 -) |") in text
     assert "## Per-example differences within each seed" in text
     assert "## What this run can resolve" in text
+    # robust overfitting: AuxBN's loss 1.5, 1.2, 1.3 rises 0.1 nats above its lowest epoch
+    assert ("| AuxBN | 1.200 ± 0.000 | 1.300 ± 0.000 | 0.100 ± 0.000 | - | - | 3 |") in text
 
 
 def test_power_rows_split_seed_and_test_noise(runs: Path) -> None:

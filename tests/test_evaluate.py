@@ -353,3 +353,23 @@ def test_standard_autoattack_on_fashion_mnist(tmp_path: Path) -> None:
     assert [s["attack"] for s in entry["autoattack"]["cascade"]] == [
         "apgd-ce", "apgd-t", "fab-t", "square"]
     assert entry["robust_accuracy"]["autoattack-standard"] <= entry["robust_accuracy"]["pgd-20"]
+
+
+def test_validation_logs_the_mean_cross_entropy_behind_each_accuracy(tiny: nn.Module,
+                                                                      data: Any) -> None:
+    from robust_sabn.data import ImageTensors
+    from robust_sabn.train import TrainConfig
+    from robust_sabn.train.loop import validate
+
+    config = TrainConfig(eps=EPS, step_size=EPS / 4, attack_steps=3, attack_norm="Linf", seed=0,
+                         device="cpu")
+    split = ImageTensors(images=data.images, labels=data.labels, name="synthetic",
+                         augment_pad=0, augment_flip=False)
+    result = validate(tiny, split, config)
+    x, y = as_unit_float(data.images), data.labels
+    for branch in ("clean", "adv"):
+        view = fixed_branch(tiny, branch).eval()
+        with torch.no_grad():
+            expected = torch.nn.functional.cross_entropy(view(x), y).item()
+        assert result[branch]["clean_loss"] == pytest.approx(expected, rel=1e-5)
+        assert result[branch]["pgd_loss"] > result[branch]["clean_loss"]

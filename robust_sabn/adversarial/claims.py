@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from robust_sabn.adversarial.record import TASK
 from robust_sabn.adversarial.report.collect import CLEAN, RunResults, eps_key
 from robust_sabn.adversarial.report.collect import collect_results as collect_runs
+from robust_sabn.adversarial.report.overfitting import loss_rise
 from robust_sabn.report.claims import (
     Claim,
     Finding,
@@ -95,17 +96,6 @@ def _metric_key(run: RunResults, metric: str, eps: float | None) -> str | None:
     return preferred[0] if preferred else None
 
 
-def _loss_rise(run: RunResults, branch: str) -> float | None:
-    """Last epoch's adversarial validation loss minus its lowest, or None without losses."""
-    losses = []
-    for row in run.curve:
-        val = row.get("val") or {}
-        entry = val.get(branch) or (val.get("shared") if list(val) == ["shared"] else None)
-        if entry and entry.get("pgd_loss") is not None:
-            losses.append(float(entry["pgd_loss"]))
-    return losses[-1] - min(losses) if len(losses) >= 2 else None
-
-
 def _values(runs: Sequence[RunResults], test: _Test, norm: str
             ) -> tuple[dict[int, float], str | None, int]:
     """By seed: the norm's value of the test's metric; the metric key read; test points."""
@@ -114,7 +104,7 @@ def _values(runs: Sequence[RunResults], test: _Test, norm: str
     for index, run in enumerate(r for r in runs if r.norm == norm):
         seed = run.seed if run.seed is not None else index
         if test.metric == "overfitting":
-            value = _loss_rise(run, test.branch)
+            value = loss_rise(run, test.branch)
         else:
             eps = _training_eps(run)
             key = _metric_key(run, test.metric, eps)

@@ -14,6 +14,7 @@ from pathlib import Path
 from robust_sabn.adversarial.report.baselines import baseline_note
 from robust_sabn.adversarial.report.collect import CLEAN, SHARED_BRANCH, ResultSet, collect_results
 from robust_sabn.adversarial.report.differences import differences_section
+from robust_sabn.adversarial.report.overfitting import overfitting_section
 from robust_sabn.adversarial.report.paired import per_example_section
 from robust_sabn.adversarial.report.paper import paper_section
 from robust_sabn.adversarial.report.plots import (
@@ -205,9 +206,10 @@ def render_markdown(results: ResultSet, options: ReportOptions, *, plot_names: d
                 f"![{metric_label(curve_metric)} against eps]({plot_names['eps']})", ""]
     if "training" in plot_names:
         out += ["## Training curves", "",
-                "Train loss and per-epoch validation accuracy (clean and PGD), mean ± std over "
-                f"seeds, {options.branch} branch.", "",
+                "Train loss and per-epoch validation accuracy (clean and PGD) and PGD loss, "
+                f"mean ± std over seeds, {options.branch} branch.", "",
                 f"![training curves]({plot_names['training']})", ""]
+        out += overfitting_section(groups, options.branch)
     out += differences_section(groups, branches, metrics, eps)
     out += per_example_section(groups, branches, metrics, eps)
     out += power_section(results, metrics, branches, eps)

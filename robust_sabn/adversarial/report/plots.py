@@ -57,7 +57,8 @@ def plot_robust_vs_eps(groups: Sequence[Group], metric: str, branch: str,
     return path
 
 
-def _val_branch(row: dict[str, Any], branch: str) -> dict[str, float] | None:
+def val_branch(row: dict[str, Any], branch: str) -> dict[str, float] | None:
+    """One epoch's validation entry of ``branch`` (a plain-BN run's shared one), or None."""
     val = row.get("val") or {}
     if branch in val:
         return val[branch]
@@ -83,15 +84,18 @@ def has_curves(groups: Sequence[Group]) -> bool:
 
 
 def plot_training_curves(groups: Sequence[Group], branch: str, path: Path) -> Path:
-    """Three panels per epoch, mean ± std over seeds: train loss, val clean and PGD accuracy
-    (%) of ``branch`` (the single branch of plain-BN models)."""
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    """Four panels per epoch, mean ± std over seeds: train loss, val clean and PGD accuracy
+    (%) and val PGD cross-entropy (the robust-overfitting curve) of ``branch`` (the single
+    branch of plain-BN models)."""
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.8))
     panels = [
         ("train loss", lambda row: row.get("train_loss"), 1.0),
         (f"val clean accuracy, {branch} branch (%)",
-         lambda row: (_val_branch(row, branch) or {}).get("clean_acc"), 100.0),
+         lambda row: (val_branch(row, branch) or {}).get("clean_acc"), 100.0),
         (f"val PGD accuracy, {branch} branch (%)",
-         lambda row: (_val_branch(row, branch) or {}).get("pgd_acc"), 100.0),
+         lambda row: (val_branch(row, branch) or {}).get("pgd_acc"), 100.0),
+        (f"val PGD loss, {branch} branch (nats)",
+         lambda row: (val_branch(row, branch) or {}).get("pgd_loss"), 1.0),
     ]
     for ax, (title, read, scale) in zip(axes, panels, strict=True):
         for group in groups:
@@ -102,7 +106,8 @@ def plot_training_curves(groups: Sequence[Group], branch: str, path: Path) -> Pa
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-    axes[0].legend()
+    if axes[0].get_legend_handles_labels()[0]:
+        axes[0].legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
