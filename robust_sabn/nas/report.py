@@ -11,6 +11,7 @@ from typing import Any
 
 from robust_sabn.artifacts.result import ResultRecord
 from robust_sabn.nas.config import ALGORITHM_LABELS
+from robust_sabn.nas.space import Genotype
 from robust_sabn.report import kit
 from robust_sabn.report.stats import paired_t_interval
 from robust_sabn.vocabulary import norm_label
@@ -106,6 +107,33 @@ def _final_entropy(searches: Sequence[ResultRecord]) -> dict[Group, float]:
         values.setdefault(_group(record), []).extend(
             m.value for m in record.find("alpha_entropy", epoch=last))
     return {g: sum(v) / len(v) for g, v in values.items() if v}
+
+
+def _search_caveats(searches: Sequence[ResultRecord], entropy: dict[Group, float]
+                    ) -> list[str]:
+    """Sentences on what limits the searches: alpha that barely moved, cells with no path."""
+    lines = []
+    if entropy and max(math.log(5) - e for e in entropy.values()) < 0.01:
+        config = searches[0].extras.get("config", {})
+        steps = (int(config.get("epochs", 0))
+                 * (int(config.get("search_examples", 0)) // 2 // max(int(config.get(
+                     "batch_size", 1)), 1)))
+        lines.append(
+            f"Alpha barely left its start in every search (less than 0.01 nats of entropy "
+            f"lost per edge): {steps} Adam steps at the authors' learning rate "
+            f"{config.get('arch_lr')} move each alpha by at most about "
+            f"{steps * float(config.get('arch_lr', 0)):.2f}, so the argmax cells here come "
+            "from the first small alpha differences, not from a converged search; the "
+            "authors' searches take 14,000 to 27,000 alpha steps (35 epochs at batch 64 over "
+            "25,000 to 50,000 CIFAR images).")
+    cut = [r for r in searches if not Genotype.parse(r.extras["genotype"])
+           .has_input_output_path()]
+    if cut:
+        names = ", ".join(f"{_label(_group(r))} seed {r.subject['seed']}" for r in cut)
+        lines.append(f"{len(cut)} of {len(searches)} found cells have no path from input to "
+                     f"output (the 'none' op won the argmax on the cutting edges) and score "
+                     f"chance: {names}. They cause the large spreads of those rows.")
+    return lines
 
 
 def _plot(collapse: dict[Group, dict[int, list[float]]], reference: str, path: Path) -> Path:
@@ -225,9 +253,10 @@ def render_nas_report(records: Sequence[tuple[Path, ResultRecord]], output: str 
             findings.append(
                 f"{_label(g)}: parameter-free ops in the argmax cell go from "
                 f"{sum(first) / len(first):.2f} after epoch {min(collapse[g])} to "
-                f"{sum(last) / len(last):.2f} of 6 after epoch {max(collapse[g])}; mean alpha "
-                f"entropy per edge at the end {entropy.get(g, float('nan')):.3f} nats "
-                f"(uniform: {math.log(5):.3f}).")
+                f"{sum(last) / len(last):.2f} of 6 after epoch {max(collapse[g])}; the mean "
+                f"alpha entropy per edge ends {math.log(5) - entropy.get(g, math.nan):.2e} "
+                f"nats below uniform ({math.log(5):.4f}).")
+        findings += _search_caveats(searches, entropy)
     if searches:
         parts += ["## Cells found per seed", "", _genotype_table(searches, scores, reference), ""]
     if retrain or analog:
