@@ -22,6 +22,7 @@ PAPER_NB201: dict[tuple[str, str], dict[str, str]] = {
 }
 """The authors' DARTS results on NAS-Bench-201 (top-1 %, README of their code)."""
 
+AUTHORS_ARCH_LR = 3e-4
 DATASET_LABELS = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
                   "ImageNet16-120": "ImageNet16-120", "fashion-mnist": "Fashion-MNIST"}
 Group = tuple[str, str]
@@ -118,10 +119,11 @@ def _search_caveats(searches: Sequence[ResultRecord], entropy: dict[Group, float
         steps = (int(config.get("epochs", 0))
                  * (int(config.get("search_examples", 0)) // 2 // max(int(config.get(
                      "batch_size", 1)), 1)))
+        whose = " (the authors')" if config.get("arch_lr") == AUTHORS_ARCH_LR else ""
         lines.append(
             f"Alpha barely left its start in every search (less than 0.01 nats of entropy "
-            f"lost per edge): {steps} Adam steps at the authors' learning rate "
-            f"{config.get('arch_lr')} move each alpha by at most about "
+            f"lost per edge): {steps} Adam steps at learning rate {config.get('arch_lr')}"
+            f"{whose} move each alpha by at most about "
             f"{steps * float(config.get('arch_lr', 0)):.2f}, so the argmax cells here come "
             "from the first small alpha differences, not from a converged search; the "
             "authors' searches take 14,000 to 27,000 alpha steps (35 epochs at batch 64 over "
