@@ -45,6 +45,17 @@ class NASPlan:
     reference: str
 
 
+RESULT_NEUTRAL = ("device", "data_dir")
+"""Settings that do not change results: ignored when deciding whether a step is done."""
+
+
+def identity(settings: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``settings`` without :data:`RESULT_NEUTRAL` keys (None stays None)."""
+    if settings is None:
+        return None
+    return {k: v for k, v in settings.items() if k not in RESULT_NEUTRAL}
+
+
 def run_id(config: SearchConfig) -> str:
     """``darts-sabn-seed0``."""
     return f"{config.algorithm}-{config.norm}-seed{config.seed}"

@@ -12,6 +12,7 @@ from typing import Any
 from robust_sabn.artifacts.checkpoint import atomic_write_bytes
 from robust_sabn.artifacts.result import ResultRecord
 from robust_sabn.nas.config import RetrainConfig
+from robust_sabn.nas.plan import identity
 from robust_sabn.nas.records import score_record
 from robust_sabn.nas.space import Genotype
 from robust_sabn.nas.tables import CellTable
@@ -20,8 +21,7 @@ from robust_sabn.nas.tables import CellTable
 def cell_hash(genotype: str, retrain: dict[str, Any]) -> str:
     """A short name for (cell, retraining settings) in the retraining cache; ``device`` and
     ``data_dir`` do not change results and are left out."""
-    settings = {k: v for k, v in retrain.items() if k not in ("device", "data_dir")}
-    text = json.dumps({"genotype": genotype, "retrain": settings}, sort_keys=True)
+    text = json.dumps({"genotype": genotype, "retrain": identity(retrain)}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -21,16 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from robust_sabn.errors import UserInputError
+from robust_sabn.nas.plan import identity
 from robust_sabn.suites.checked import CheckedTable
 from robust_sabn.suites.tasks import Hooks, Step, StepState, Suite
-
-_IDENTITY_SKIP = ("device", "data_dir")
-
-
-def _identity(settings: dict[str, Any] | None) -> dict[str, Any] | None:
-    if settings is None:
-        return None
-    return {k: v for k, v in settings.items() if k not in _IDENTITY_SKIP}
 
 
 def _read(path: Path) -> Any:
@@ -84,8 +77,8 @@ class NASTask:
     @staticmethod
     def _search_state(config: Any, run_dir: Path) -> StepState:
         record = _read(run_dir / "search.json")
-        wanted = _identity(config.to_dict())
-        if record is not None and record.suite is not None and _identity(
+        wanted = identity(config.to_dict())
+        if record is not None and record.suite is not None and identity(
                 record.suite.get("config")) == wanted:
             return "done"
         return "partial" if (run_dir / "search.pt").is_file() else "todo"
@@ -108,16 +101,16 @@ class NASTask:
         write_result(run_dir / "search.json", record)
 
     @staticmethod
-    def _score_identity(plan: Any, run_dir: Path, tables: _TableCache) -> dict[str, Any] | None:
+    def _scoreidentity(plan: Any, run_dir: Path, tables: _TableCache) -> dict[str, Any] | None:
         search = _read(run_dir / "search.json")
         if search is None:
             return None
         return {"genotype": search.extras["genotype"],
-                "retrain": _identity(plan.retrain.to_dict()) if plan.retrain else None,
+                "retrain": identity(plan.retrain.to_dict()) if plan.retrain else None,
                 "retrain_seeds": list(plan.retrain_seeds), "tables": tables.names()}
 
     def _score_state(self, plan: Any, run_dir: Path, tables: _TableCache) -> StepState:
-        wanted = self._score_identity(plan, run_dir, tables)
+        wanted = self._scoreidentity(plan, run_dir, tables)
         record = _read(run_dir / "score.json")
         if wanted is not None and record is not None and record.suite == wanted:
             return "done"
@@ -135,7 +128,7 @@ class NASTask:
             search.extras["genotype"], subject=dict(search.subject), retrain=plan.retrain,
             retrain_seeds=plan.retrain_seeds, tables=tables.get(),
             cache_dir=suite_dir / "retrain-cache", retrain_fn=hook)
-        record.suite = self._score_identity(plan, run_dir, tables)
+        record.suite = self._scoreidentity(plan, run_dir, tables)
         write_result(run_dir / "score.json", record)
 
     def report_path(self, suite: Suite) -> Path:
