@@ -23,6 +23,7 @@ from robust_sabn.style.encoder import (
     CAFFE_BGR_MEAN,
     IMAGENET_MEAN,
     IMAGENET_STD,
+    EncoderSpec,
     VGGEncoder,
     build_encoder,
     random_encoder,
@@ -73,6 +74,24 @@ def test_encoder_and_decoder_are_in_the_model_registry() -> None:
     decoder = create_model("adain_decoder")
     assert decoder(torch.rand(1, 512, 3, 3), [(24, 24), (12, 12), (6, 6), (3, 3)]).shape == (
         1, 3, 24, 24)
+
+
+def test_same_seed_gives_adain_and_saadain_the_same_decoder() -> None:
+    from robust_sabn.style.trainer import build_network
+
+    config = make_config(None, seed=3)
+    adain = build_network(config.model_copy(update={"norm": "adain"}), random_spec())
+    saadain = build_network(config.model_copy(update={"norm": "saadain"}), random_spec())
+    for (key, a), b in zip(adain.decoder.state_dict().items(),
+                           saadain.decoder.state_dict().values(), strict=True):
+        assert torch.equal(a, b), key
+    other = build_network(make_config(None, seed=4, norm="adain"), random_spec())
+    assert not torch.equal(other.decoder.convs[0].weight, adain.decoder.convs[0].weight)
+
+
+def random_spec() -> EncoderSpec:
+    """The seeded random encoder of seed 0."""
+    return resolve_encoder_spec("random", 0)
 
 
 def test_style_loss_of_an_image_against_itself_is_zero_and_positive_otherwise() -> None:

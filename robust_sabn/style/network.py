@@ -88,8 +88,8 @@ class StyleTransferNet(nn.Module):
         super().__init__()
         self.encoder = encoder
         self.norm = norm
+        self.decoder = Decoder()  # first: its init draws the same numbers for either norm
         self.transfer = make_transfer_layer(norm)
-        self.decoder = Decoder()
 
     def trainable_state(self) -> dict[str, Tensor]:
         """State of the transfer layer and decoder (the encoder is rebuilt from its spec)."""

@@ -157,7 +157,7 @@ def _setup(finals: dict[str, ResultRecord], records: Records) -> list[str]:
                        "Content, held out"), ("train_style", "Style, training"),
                        ("val_style", "Style, held out")):
         if images.get(key):
-            names = [f"{n} ({licences[n]})" if n in licences else n for n in images[key]]
+            names = [f"{n} [{licences[n]}]" if n in licences else n for n in images[key]]
             lines.append(f"  - {title}: {', '.join(names)}.")
     lines += [
         f"- Each run: {config.get('iterations')} iterations of {config.get('batch_size')} "
