@@ -266,6 +266,11 @@ def render_nas_report(records: Sequence[tuple[Path, ResultRecord]], output: str 
             "For scale: the paper's gain (DARTS on NAS-Bench-201, CIFAR-100) is SaBN minus BN = "
             "+27.51 points (71.56 vs 44.05). Retraining and transfer rows are not NB201 rows; "
             "they show whether the direction holds in this setting, not the paper's size.")
+    differences = [line for line in findings if " points [" in line]
+    if differences:
+        resolved = sum(", resolved." in line for line in differences)
+        findings.insert(0, f"{resolved} of {len(differences)} differences against "
+                           f"{norm_label(reference)} are resolved (95 % CI excludes 0).")
     parts += ["## What it shows", ""]
     parts += [f"- {line}" for line in findings] or ["- No finished searches to compare."]
     parts += ["", kit.warnings_section(list(warnings)), "",
