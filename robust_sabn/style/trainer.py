@@ -95,7 +95,13 @@ def _resume_from(out_dir: Path, config: StyleConfig, resume: bool) -> dict[str, 
         return None
     if not last.exists():
         return None
-    before = StyleConfig(**json.loads((out_dir / "config.json").read_text())["config"])
+    try:
+        before = StyleConfig(**json.loads((out_dir / "config.json").read_text())["config"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserInputError(
+            f"cannot resume {out_dir}: its config.json is missing or damaged "
+            f"({type(exc).__name__}); start a new --out"
+        ) from exc
     changed = [k for k in config.differences(before) if k not in _RESUMABLE_CHANGES]
     if changed:
         raise UserInputError(
