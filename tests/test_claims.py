@@ -13,10 +13,10 @@ style records (not run).
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from npz_helpers import run_cli
 from typer.testing import CliRunner
 
 from robust_sabn.adversarial.record import evaluation_record
@@ -25,7 +25,7 @@ from robust_sabn.adversarial.report.paired import seed_comparisons
 from robust_sabn.adversarial.report.power import power_rows
 from robust_sabn.adversarial.report.tables import group_runs
 from robust_sabn.artifacts.result import Metric, new_result, write_result
-from robust_sabn.cli import app, main
+from robust_sabn.cli import app
 from robust_sabn.report.claims import (
     CONTRADICTED,
     NOT_RESOLVED,
@@ -221,29 +221,15 @@ def test_power_rows_split_seed_and_test_noise(runs: Path) -> None:
     assert noisy.noise.seed_var > 0 and noisy.resolvable > 0.01
 
 
-def _main(args: list[str], capsys: pytest.CaptureFixture[str],
-          monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
-    """The console script on ``args``: (exit code, stdout + stderr)."""
-    monkeypatch.setattr(sys, "argv", ["robust-sabn", *args])
-    monkeypatch.setenv("COLUMNS", "200")
-    capsys.readouterr()
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out + err
-
-
 def test_suite_plan_tables_a_finished_suite(runs: Path, tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str],
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     suite_file = tmp_path / "fx.toml"
     suite_file.write_text(FX_SUITE)
-    code, out = _main(["suite", "plan", str(suite_file), "--out", str(runs)], capsys,
-                      monkeypatch)
-    assert code == 0, out
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, err = run_cli(["suite", "plan", str(suite_file), "--out", str(runs)], capsys,
+                             monkeypatch)
+    assert code == 0, err
     rows = [" ".join(line.split()) for line in out.splitlines()]
     assert any(r.startswith("| PGD-20 | adv | SaAuxBN | AuxBN | 5 x 200 |") for r in rows)
     assert any(r.startswith("| Clean accuracy | clean | AuxBN | BN | 5 x 200 | 0.00 |")
@@ -252,9 +238,9 @@ def test_suite_plan_tables_a_finished_suite(runs: Path, tmp_path: Path,
 
 def test_suite_plan_needs_finished_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    code, out = _main(["suite", "plan", "adversarial-fmnist-quick", "--out", str(tmp_path)],
-                      capsys, monkeypatch)
-    assert code == 2 and "has no finished evaluations" in out
-    code, out = _main(["suite", "plan", "adversarial-fmnist-quick", "--target", "0"], capsys,
-                      monkeypatch)
-    assert code == 2 and "--target must be a positive number" in out
+    code, _, err = run_cli(["suite", "plan", "adversarial-fmnist-quick", "--out",
+                            str(tmp_path)], capsys, monkeypatch)
+    assert code == 2 and "has no finished evaluations" in err
+    code, _, err = run_cli(["suite", "plan", "adversarial-fmnist-quick", "--target", "0"],
+                           capsys, monkeypatch)
+    assert code == 2 and "--target must be a positive number" in err
