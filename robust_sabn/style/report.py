@@ -114,6 +114,54 @@ def _curves(records: Records) -> dict[str, dict[int, list[dict[str, Any]]]]:
     return dict(sorted(curves.items(), key=lambda item: item[0] != REFERENCE))
 
 
+CURVE_KEYS: tuple[tuple[str, str], ...] = (
+    ("content_loss", "content loss"), ("style_loss", "style loss"),
+    ("second_content_loss", "content loss, second encoder"),
+    ("second_style_loss", "style loss, second encoder"),
+)
+
+
+def curve_sentences(curves: dict[str, dict[int, list[dict[str, Any]]]]) -> list[str]:
+    """Per validation loss: at which validations along training the paired (over seeds)
+    difference to AdaIN is resolved, and in which direction."""
+    others = [label for label in curves if label != REFERENCE]
+    if REFERENCE not in curves or not others:
+        return []
+    other = others[0]
+    seeds = sorted(set(curves[other]) & set(curves[REFERENCE]))
+    if len(seeds) < 2:
+        return []
+
+    def values(label: str, seed: int, key: str) -> dict[int, float]:
+        return {row["iteration"]: row[key] for row in curves[label][seed]
+                if row["split"] == "val" and key in row}
+
+    sentences = []
+    for key, title in CURVE_KEYS:
+        series = {(label, seed): values(label, seed, key) for label in (other, REFERENCE)
+                  for seed in seeds}
+        shared = sorted(set.intersection(*(set(v) for v in series.values())))
+        if not shared:
+            continue
+        resolved = []
+        for iteration in shared:
+            interval = paired_t_interval([series[(other, s)][iteration] for s in seeds],
+                                         [series[(REFERENCE, s)][iteration] for s in seeds])
+            if interval.resolved:
+                side = "lower" if interval.estimate < 0 else "higher"
+                resolved.append(f"{iteration} ({other} {side}, {interval.estimate:+.4f})")
+        where = (f"resolved at iteration {', '.join(resolved)}; not resolved at the other "
+                 f"{len(shared) - len(resolved)}" if resolved
+                 else f"not resolved at any of the {len(shared)} validations")
+        sentences.append(f"Along training, validation {title} ({other} - {REFERENCE}, paired "
+                         f"over {len(seeds)} seeds): {where}.")
+    if sentences:
+        sentences.append("Each validation is its own 95 % interval, so about one in twenty "
+                         "excludes 0 by chance alone: an isolated resolved iteration is weak "
+                         "evidence.")
+    return sentences
+
+
 def plot_curves(curves: dict[str, dict[int, list[dict[str, Any]]]], path: Path) -> Path:
     """Four panels (training/validation x content/style loss) against iterations: thin lines
     per seed, a thick line for the mean over seeds at the iterations all seeds share."""
@@ -197,6 +245,7 @@ def render_style_report(records: Records, output: Path, *, title: str, command: 
               "## What this shows", "", *[f"- {s}" for s in sentences], ""]
     curves = _curves(records)
     if curves:
+        parts[-1:-1] = [f"- {s}" for s in curve_sentences(curves)]
         png = plot_curves(curves, output.with_name(f"{output.stem}-curves.png"))
         parts += ["## Loss curves", "", kit.image(png.name, "training and validation losses"),
                   ""]
