@@ -112,12 +112,13 @@ def gan_findings(records: Records) -> list[Finding]:
 
 _NAS_SETUP = ("not run: the paper's setup needs a GPU, CIFAR-100 / ImageNet16-120 and the "
               "NAS-Bench-201 table file (suites/nas-cifar.toml)")
-NAS_MEAN = Claim("nas-mean", "nas", "DARTS-SaBN minus DARTS-BN: accuracy of the found cell "
-                 "(points)", "71.56 vs 44.05: +27.51 (NAS-Bench-201, CIFAR-100); ImageNet16-120 "
-                 "45.85 vs 36.47", 1, _NAS_SETUP)
-NAS_SPREAD = Claim("nas-spread", "nas", "DARTS-SaBN vs DARTS-BN: spread of the found cell's "
-                   "accuracy over search seeds (std, points)", "1.39 vs 7.47 (CIFAR-100); 0.72 "
-                   "vs 7.06 (ImageNet16-120)", -1, _NAS_SETUP)
+NAS_MEAN = Claim("nas-mean", "nas", "SaBN minus BN in the supernet: accuracy of the found "
+                 "cell (points; the paper: DARTS)",
+                 "71.56 vs 44.05: +27.51 (NAS-Bench-201, CIFAR-100); ImageNet16-120 45.85 vs "
+                 "36.47", 1, _NAS_SETUP)
+NAS_SPREAD = Claim("nas-spread", "nas", "SaBN vs BN in the supernet: spread of the found "
+                   "cell's accuracy over search seeds (std, points; the paper: DARTS)",
+                   "1.39 vs 7.47 (CIFAR-100); 0.72 vs 7.06 (ImageNet16-120)", -1, _NAS_SETUP)
 
 
 def _nas_rows(path: Path, record: ResultRecord) -> list[tuple[Key, str, int, float]]:
