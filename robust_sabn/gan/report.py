@@ -182,6 +182,23 @@ def curve_findings(curves: dict[str, dict[int, list[tuple[float, float]]]], feat
     return lines
 
 
+def chance_findings(evals: Groups, train: Groups) -> list[str]:
+    """A sentence per row whose conditional accuracy is within 1.5x of chance (1 / classes):
+    its generator has not learned to follow the class label."""
+    lines = []
+    for key, runs in evals.items():
+        accuracies = list(_values(runs, "cond_acc").values())
+        models = [r.subject.get("model") or {} for r in train.get(key, {}).values()]
+        classes = next((m.get("num_classes") for m in models if m.get("num_classes")), None)
+        if accuracies and classes and kit.mean_std(accuracies)[0] < 1.5 / classes:
+            lines.append(f"{_label(key)}: conditional accuracy "
+                         f"{100 * kit.mean_std(accuracies)[0]:.1f} % is at chance level "
+                         f"({100 / classes:.0f} % for {classes} classes): the generator does "
+                         "not yet follow the class label, so its numbers compare sample "
+                         "quality, not the class-conditional generation the paper measures.")
+    return lines
+
+
 def _grids(records: Sequence[tuple[Path, ResultRecord]], output: Path) -> list[str]:
     lines = []
     for path, record in records:
@@ -235,7 +252,8 @@ def render_gan_report(records: Sequence[tuple[Path, ResultRecord]], output: str 
               "reference classifier calls k.", *[f"\n{n}" for n in notes], ""]
     curves = _curves(train)
     parts += ["## What it shows", ""]
-    shown = findings(evals, reference, features) + curve_findings(curves, features)
+    shown = (findings(evals, reference, features) + chance_findings(evals, train)
+             + curve_findings(curves, features))
     if refs and features == "classifier" and refs[0].value("fid") is not None:
         best_is = max((kit.mean_std(list(_values(r, "is").values()))[0]
                        for r in evals.values() if _values(r, "is")), default=None)
