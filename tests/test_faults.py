@@ -131,7 +131,7 @@ def test_a_killed_suite_resumes_to_the_records_of_an_uninterrupted_one(tmp_path:
     process = subprocess.Popen([*command, "--out", str(killed)], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, env=_env())
     deadline = time.monotonic() + 300
-    while not list(killed.glob("*/eval-*.json")) and time.monotonic() < deadline:
+    while not list(killed.glob("tiny-faults/*/eval-*.json")) and time.monotonic() < deadline:
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     assert process.wait(timeout=60) == -signal.SIGKILL  # killed with work left (4 runs)
