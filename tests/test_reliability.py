@@ -157,6 +157,9 @@ def test_the_guard_names_the_step_and_a_moderate_lr_cause(tmp_path: Path) -> Non
     with pytest.raises(TrainingDiverged, match=r"epoch 4, step 12: the loss is inf; likely a "
                                                r"learning rate too high for this data"):
         guard.check(torch.tensor(math.inf), epoch=3, step=11)
+    with pytest.raises(TrainingDiverged, match=r"^training diverged at step 100: the loss is "
+                                               r"nan; .* \(no epoch finished"):
+        guard.check(torch.tensor(math.nan), step=99)  # an iteration-based trainer (a GAN's)
 
 
 # ------------------------------------------------------------- item 4: data vs model

@@ -29,13 +29,13 @@ class TrainingDiverged(UserInputError):
     """The loss became NaN or infinite; the run stopped before saving anything non-finite.
 
     Attributes:
-        epoch: 0-based epoch of the first non-finite loss.
+        epoch: 0-based epoch of the first non-finite loss (None for iteration-based trainers).
         step: 0-based global optimizer step of that loss.
         loss: the loss as text ("nan", "inf", "-inf"), so records stay strict JSON.
         checkpoint: the last finite checkpoint on disk, or None when no epoch finished.
     """
 
-    def __init__(self, message: str, *, epoch: int, step: int, loss: str,
+    def __init__(self, message: str, *, epoch: int | None, step: int, loss: str,
                  checkpoint: Path | None) -> None:
         super().__init__(message)
         self.epoch, self.step, self.loss, self.checkpoint = epoch, step, loss, checkpoint
@@ -55,10 +55,12 @@ class FiniteLossGuard:
     checkpoint: Path
     lr_option: str = "--lr"
 
-    def check(self, loss: Tensor, *, epoch: int, step: int) -> None:
+    def check(self, loss: Tensor, *, step: int, epoch: int | None = None) -> None:
         """Raise :class:`TrainingDiverged` unless ``loss`` (a scalar tensor) is finite.
 
-        Costs one device-to-host copy of a scalar per step.
+        ``step`` is the 0-based global optimizer step, ``epoch`` the 0-based epoch (left out by
+        trainers counted in iterations, e.g. a GAN's). Costs one device-to-host copy of a scalar
+        per call.
         """
         value = float(loss.detach())
         if math.isfinite(value):
@@ -70,8 +72,9 @@ class FiniteLossGuard:
         kept = self.checkpoint if self.checkpoint.is_file() else None
         kept_text = (f"the last finite checkpoint is {kept}" if kept is not None
                      else "no epoch finished, so no checkpoint was kept")
+        where = f"epoch {epoch + 1}, step {step + 1}" if epoch is not None else f"step {step + 1}"
         raise TrainingDiverged(
-            f"training diverged at epoch {epoch + 1}, step {step + 1}: the loss is {value}; "
+            f"training diverged at {where}: the loss is {value}; "
             f"{cause} ({kept_text})",
             epoch=epoch, step=step, loss=str(value), checkpoint=kept,
         )
