@@ -154,8 +154,10 @@ def test_autoattack_cascade_is_returned_and_non_increasing(
     assert result.to_dict() == {
         "version": "custom", "attacks": ["apgd-ce", "apgd-t"],
         "cascade": [{"attack": a, "robust_accuracy": acc} for a, acc in result.cascade],
-        "flags": [],
+        "flags": [], "time_s": dict(result.stage_time_s),
     }
+    assert [a for a, _ in result.stage_time_s] == ["apgd-ce", "apgd-t"]
+    assert all(seconds > 0 for _, seconds in result.stage_time_s)
     assert (result.x_adv - x).abs().max() <= EPS + 1e-6
 
 

@@ -14,6 +14,7 @@ never dropped.
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -51,6 +52,7 @@ class AutoAttackResult:
         flags: AutoAttack's sanity-check messages, in the order raised, without repeats.
         robust: (N,) bool, True where no attack of the cascade fooled the model.
         x_adv: (N, C, H, W) the successful adversarial image per fooled point, else the clean one.
+        stage_time_s: (attack, wall seconds it ran) for every attack of the cascade.
     """
 
     version: str
@@ -60,6 +62,7 @@ class AutoAttackResult:
     flags: tuple[str, ...]
     robust: Tensor
     x_adv: Tensor
+    stage_time_s: tuple[tuple[str, float], ...] = ()
 
     @property
     def robust_accuracy(self) -> float:
@@ -67,12 +70,14 @@ class AutoAttackResult:
         return self.cascade[-1][1] if self.cascade else self.clean_accuracy
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON part: version, attacks, cascade [{attack, robust_accuracy}], flags."""
+        """The JSON part: version, attacks, cascade [{attack, robust_accuracy}], flags, and
+        time_s (attack -> wall seconds)."""
         return {
             "version": self.version,
             "attacks": list(self.attacks),
             "cascade": [{"attack": a, "robust_accuracy": acc} for a, acc in self.cascade],
             "flags": list(self.flags),
+            "time_s": dict(self.stage_time_s),
         }
 
 
@@ -195,7 +200,9 @@ def run_autoattack(
         x_adv = x.clone()
         accuracy = {"clean": clean_accuracy}
         cascade: list[tuple[str, float]] = []
+        stage_time_s: list[tuple[str, float]] = []
         for i, attack in enumerate(cascade_attacks):
+            start = time.perf_counter()
             # the first call sees every point (and runs the checks, as one full call would)
             idx = torch.arange(len(y), device=y.device) if i == 0 else robust.nonzero().squeeze(1)
             if i == 0 or idx.numel():
@@ -208,10 +215,12 @@ def run_autoattack(
                 x_adv[idx[fooled]] = adv[fooled]
             accuracy[attack] = robust.sum().item() / len(y)
             cascade.append((attack, accuracy[attack]))
+            stage_time_s.append((attack, time.perf_counter() - start))
         checks.check_square_sr(accuracy, logger=adversary.logger)
     return AutoAttackResult(
         version=version, attacks=cascade_attacks, clean_accuracy=clean_accuracy,
         cascade=tuple(cascade), flags=tuple(dict.fromkeys(flags)), robust=robust, x_adv=x_adv,
+        stage_time_s=tuple(stage_time_s),
     )
 
 

@@ -50,11 +50,24 @@ def eval_command(
              "locations).")] = None,
     model_dir: Annotated[Path, typer.Option(
         help="RobustBench model folder for robustbench:NAME.")] = Path("models"),
-    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1 or mps.")] = "cpu",
+    device: Annotated[str, typer.Option(
+        help="auto (the GPU when there is one, else the CPU), cpu, cuda, cuda:1 or mps.")
+    ] = "auto",
     out: Annotated[Path | None, typer.Option(
         help="Write the JSON result record to this file (checked before evaluating).")] = None,
+    nproc: Annotated[int, typer.Option(
+        help="Evaluate with N local processes (torchrun's elastic agent), each on a block of "
+             "batches; the same flags as one process. Under torchrun leave it at 1.")] = 1,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", help="No live progress (the result tables are still printed).")] = False,
 ) -> None:
-    """Evaluate a model: clean and robust accuracy per branch, one JSON result record."""
+    """Evaluate a model: clean and robust accuracy per branch, one JSON result record.
+
+    Under torchrun (or with --nproc N) each rank evaluates a contiguous block of batches; rank 0
+    gathers the flags and the AutoAttack cascade, prints the tables and writes the record.
+    """
+    import sys
+
     from robust_sabn.artifacts.result import write_result
     from robust_sabn.evaluate import (
         evaluate_checkpoint,
@@ -63,9 +76,14 @@ def eval_command(
         render_evaluation_table,
     )
     from robust_sabn.evaluate.foreign import FOREIGN_KINDS, evaluate_foreign, model_file_kind
+    from robust_sabn.parallel.context import is_main_process
+    from robust_sabn.parallel.launch import launch, strip_nproc, under_torchrun
 
     if out is not None:
         check_output_file(out, option="--out")
+    if nproc > 1 and not under_torchrun():
+        launch(nproc, strip_nproc(sys.argv[1:]))
+        return
     options: dict[str, Any] = dict(
         attacks=tuple(parse_list(attacks)), eps=parse_eps(eps) if eps is not None else None,
         n_examples=n_examples, batch_size=batch_size, branches=[branch] if branch else None,
@@ -76,7 +94,10 @@ def eval_command(
     if arch is not None or model_file_kind(checkpoint) in FOREIGN_KINDS:
         record = evaluate_foreign(checkpoint, arch=arch, **options)
     else:
-        record = evaluate_checkpoint(checkpoint, model_dir=model_dir, **options)
+        record = evaluate_checkpoint(checkpoint, model_dir=model_dir, progress=not quiet,
+                                     **options)
+    if not is_main_process():
+        return
     console = output_console()
     console.print(render_evaluation_table(record))
     autoattack = record.extras.get("autoattack") or {}

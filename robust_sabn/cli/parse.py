@@ -13,15 +13,21 @@ def parse_list(text: str) -> list[str]:
 
 
 def parse_device(text: str) -> str:
-    """``text`` if it names a device this machine has: cpu, cuda, cuda:N or mps.
+    """``text`` if it names a device this machine has: cpu, cuda, cuda:N or mps; ``auto`` is
+    the GPU when there is one, else the CPU (:func:`robust_sabn.parallel.resolve_device`).
 
     Raises:
         UserInputError: an unknown device name, or a GPU this machine does not have.
     """
+    if text == "auto":
+        from robust_sabn.parallel.devices import resolve_device
+
+        return resolve_device(text)
     try:
         device = torch.device(text)
     except RuntimeError:
-        raise UserInputError(f"unknown device {text!r}; use cpu, cuda, cuda:N or mps") from None
+        raise UserInputError(
+            f"unknown device {text!r}; use cpu, cuda, cuda:N, mps or auto") from None
     if device.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:

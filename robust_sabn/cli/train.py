@@ -68,7 +68,9 @@ def train_command(
     seed: Annotated[int, typer.Option(help="Seed for init, data order, augmentation, PGD.")] = 0,
     data_dir: Annotated[Path | None, typer.Option(
         help="Folder with the dataset files (default: system / cache locations).")] = None,
-    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1 or mps.")] = "cpu",
+    device: Annotated[str, typer.Option(
+        help="auto (the GPU when there is one, else the CPU), cpu, cuda, cuda:1 or mps.")
+    ] = "auto",
     out: Annotated[Path, typer.Option(
         help="Run folder: checkpoints, metrics.jsonl, config.json, train_record.json. An "
              "existing run is never overwritten.")] = Path("runs/train"),

@@ -6,8 +6,10 @@
 
 The model is in eval mode for every forward pass and attack, and every module gets its previous
 mode back afterwards; running statistics never change. Examples are the first ``n_examples`` of
-the split, in order, so runs are comparable; ``seed`` seeds torch before each attack and is
-AutoAttack's seed.
+the split, in order, so runs are comparable; batch b of ``batch_size`` examples seeds torch with
+``seed + b`` before each attack and is AutoAttack's seed for that batch, so under torchrun (or
+``robust-sabn eval --nproc N``) each rank evaluates a block of batches and the gathered record
+has the same per-example flags as one process (:mod:`robust_sabn.evaluate.sharded`).
 """
 
 from __future__ import annotations
@@ -24,12 +26,7 @@ from robust_sabn.adversarial.record import evaluation_record
 from robust_sabn.artifacts import file_sha256, load_model
 from robust_sabn.artifacts.result import ResultRecord
 from robust_sabn.attacks.mode import model_mode
-from robust_sabn.attacks.registry import (
-    WholeSetAttack,
-    attack_key,
-    get_attack_info,
-    make_attack,
-)
+from robust_sabn.attacks.registry import get_attack_info
 from robust_sabn.data import default_eps, load_split
 from robust_sabn.data.check import check_data_fits_model
 from robust_sabn.errors import UserInputError
@@ -41,8 +38,11 @@ from robust_sabn.evaluate.options import (
     check_threat_model,
     resolve_branches,
 )
+from robust_sabn.evaluate.progress import EvaluationProgress
+from robust_sabn.evaluate.sharded import combine_branch, plan_batches, run_branch_shard
 from robust_sabn.nn import branch_names, fixed_branch
-from robust_sabn.vocabulary import CLEAN_ATTACK
+from robust_sabn.parallel.context import distributed_context
+from robust_sabn.parallel.devices import resolve_device, speed_settings
 
 DEFAULT_ATTACKS = EVAL_DEFAULTS.attacks
 
@@ -64,31 +64,6 @@ class LabelledImages(Protocol):
 def as_unit_float(images: Tensor) -> Tensor:
     """Images as float32 in [0, 1]: uint8 is divided by 255, floats are kept."""
     return images.float().div(255) if images.dtype == torch.uint8 else images.float()
-
-
-def _correct(model: nn.Module, x: Tensor, y: Tensor, batch_size: int) -> Tensor:
-    """(N,) bool: whether ``model`` classifies each of (x, y) correctly (no gradients)."""
-    with torch.no_grad():
-        return torch.cat([model(x[i:i + batch_size]).argmax(1).eq(y[i:i + batch_size])
-                          for i in range(0, len(x), batch_size)]).cpu()
-
-
-def _correct_under_attack(attack: Any, model: nn.Module, x: Tensor, y: Tensor,
-                          batch_size: int) -> Tensor:
-    """(N,) bool: whether each of (x, y) is still classified correctly after ``attack``,
-    batch by batch."""
-    correct = []
-    for i in range(0, len(x), batch_size):
-        xb, yb = x[i:i + batch_size], y[i:i + batch_size]
-        x_adv = attack(xb, yb)
-        with torch.no_grad():
-            correct.append(model(x_adv).argmax(1).eq(yb).cpu())
-    return torch.cat(correct)
-
-
-def _fraction(flags: Tensor) -> float:
-    """Fraction of True in a (N,) bool tensor (0 for N = 0)."""
-    return flags.sum().item() / max(len(flags), 1)
 
 
 def attack_settings(attacks: Sequence[str], *, eps: float, pgd_steps: int,
@@ -123,6 +98,7 @@ def evaluate_model(
     split: str = EVAL_DEFAULTS.split,
     model_info: dict[str, Any] | None = None,
     checkpoint: str | Path | None = None,
+    progress: bool = False,
 ) -> ResultRecord:
     """Evaluate every (or each given) branch of ``model`` on the first ``n_examples`` of ``data``.
 
@@ -137,13 +113,15 @@ def evaluate_model(
         branches: branch names to evaluate; None for all ("shared" for a plain-BN model).
         version: AutoAttack version ("standard", "plus", "rand", "custom").
         seed: torch seed before each attack, and AutoAttack's seed.
-        device: where to run; None keeps the model's device.
+        device: where to run; None keeps the model's device, "auto" takes the GPU when there
+            is one.
         pgd_steps, pgd_step_size: PGD-k (and CW) steps; step size default 2.5 * eps / steps.
         autoattack_attacks: the cascade for version "custom", e.g. ["apgd-ce", "apgd-t"].
         threat_model: "Linf" or "L2".
         split: recorded as the split's name.
         model_info: recorded as the model (a spec dict or {"robustbench": name}).
         checkpoint: recorded, with its SHA-256, when the model came from a file.
+        progress: show live progress per branch and attack on stderr (rank 0 only).
 
     Returns:
         The evaluation record (layout: :mod:`robust_sabn.adversarial.record`).
@@ -158,8 +136,9 @@ def evaluate_model(
     check_positive("pgd_steps", pgd_steps)
     eps = check_eps(_default_eps(data.name, threat_model) if eps is None else eps, threat_model)
     branch_list = resolve_branches(model, branches)
-    if device is None:
-        device = next(model.parameters()).device
+    device = (next(model.parameters()).device if device is None
+              else torch.device(resolve_device(str(device))))
+    ctx = distributed_context(str(device))
     model = model.to(device)
     x = as_unit_float(data.images[:n_examples]).to(device)
     y = data.labels[:n_examples].long().to(device)
@@ -174,7 +153,7 @@ def evaluate_model(
     }
     settings = {
         "eps": eps, "threat_model": threat_model, "n_examples": len(x), "seed": seed,
-        "batch_size": batch_size,
+        "batch_size": batch_size, "seeding": "seed + batch index",
         "attack_settings": attack_settings(
             attacks, eps=eps, pgd_steps=pgd_steps, pgd_step_size=pgd_step_size,
             version=version, autoattack_attacks=autoattack_attacks,
@@ -182,17 +161,24 @@ def evaluate_model(
     }
     start = time.perf_counter()
     has_branches = bool(branch_names(model))
+    plan = plan_batches(len(x), batch_size, ctx)
     results: dict[str, Any] = {}
-    with model_mode(model, False):
+    with model_mode(model, False), EvaluationProgress(
+            progress and (ctx is None or ctx.is_main)) as display:
         for branch in branch_list:
             view = fixed_branch(model, branch) if has_branches else model
-            results[branch] = _evaluate_branch(
-                view, x, y, attacks=attacks, eps=eps, batch_size=batch_size, version=version,
-                seed=seed, pgd_steps=pgd_steps, pgd_step_size=pgd_step_size,
-                autoattack_attacks=autoattack_attacks, threat_model=threat_model,
+            part = run_branch_shard(
+                view, x, y, plan, attacks=attacks, seed=seed, progress=display, branch=branch,
+                eps=eps, threat_model=threat_model, steps=pgd_steps, step_size=pgd_step_size,
+                version=version, autoattack_attacks=autoattack_attacks, batch_size=batch_size,
             )
-    return evaluation_record(subject=subject, settings=settings, branches=results,
-                             wall_time_s=time.perf_counter() - start)
+            results[branch] = combine_branch([part] if ctx is None else ctx.all_gather(part),
+                                             plan)
+    record = evaluation_record(subject=subject, settings=settings, branches=results,
+                               wall_time_s=time.perf_counter() - start)
+    record.extras["runtime"] = {**speed_settings(str(device)),
+                                "world_size": 1 if ctx is None else ctx.world_size}
+    return record
 
 
 def _default_eps(dataset: str, threat_model: str) -> float:
@@ -200,41 +186,6 @@ def _default_eps(dataset: str, threat_model: str) -> float:
     if threat_model != "Linf":
         raise UserInputError(f"give eps for the {threat_model} threat model (no default)")
     return default_eps(dataset)
-
-
-def _evaluate_branch(view: nn.Module, x: Tensor, y: Tensor, *, attacks: list[str], eps: float,
-                     batch_size: int, version: str, seed: int, pgd_steps: int,
-                     pgd_step_size: float | None, autoattack_attacks: Sequence[str] | None,
-                     threat_model: str) -> dict[str, Any]:
-    """One branch's entry: clean_accuracy, robust_accuracy per attack key, autoattack, time_s,
-    and flags (attack key or "clean" -> per-example correctness, a list of N booleans; a
-    whole-set attack gives them when its ``last_result.robust`` is a (N,) bool tensor, as
-    AutoAttack's does)."""
-    t0 = time.perf_counter()
-    clean = _correct(view, x, y, batch_size)
-    entry: dict[str, Any] = {"clean_accuracy": _fraction(clean), "robust_accuracy": {},
-                             "flags": {CLEAN_ATTACK: clean.tolist()}}
-    times = {"clean": time.perf_counter() - t0}
-    for name in attacks:
-        key = attack_key(name, steps=pgd_steps, version=version)
-        t0 = time.perf_counter()
-        torch.manual_seed(seed)
-        attack = make_attack(name, view, eps=eps, threat_model=threat_model, steps=pgd_steps,
-                             step_size=pgd_step_size, version=version,
-                             autoattack_attacks=autoattack_attacks, seed=seed,
-                             batch_size=batch_size)
-        if isinstance(attack, WholeSetAttack):
-            entry["robust_accuracy"][key], entry[name] = attack.evaluate(x, y)
-            robust = getattr(getattr(attack, "last_result", None), "robust", None)
-            if isinstance(robust, Tensor):
-                entry["flags"][key] = robust.cpu().tolist()
-        else:
-            robust = _correct_under_attack(attack, view, x, y, batch_size)
-            entry["robust_accuracy"][key] = _fraction(robust)
-            entry["flags"][key] = robust.tolist()
-        times[key] = time.perf_counter() - t0
-    entry["time_s"] = times
-    return entry
 
 
 def evaluate_checkpoint(
@@ -248,7 +199,7 @@ def evaluate_checkpoint(
     version: str = EVAL_DEFAULTS.version,
     seed: int = EVAL_DEFAULTS.seed,
     data_dir: str | Path | None = None,
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "auto",
     pgd_steps: int = EVAL_DEFAULTS.pgd_steps,
     split: str = EVAL_DEFAULTS.split,
     pgd_step_size: float | None = None,
@@ -256,6 +207,7 @@ def evaluate_checkpoint(
     threat_model: str = EVAL_DEFAULTS.threat_model,
     dataset: str | None = None,
     model_dir: str | Path = "models",
+    progress: bool = False,
 ) -> ResultRecord:
     """Load a robust-sabn checkpoint (or a RobustBench model) and evaluate it on ``split``.
 
@@ -276,6 +228,7 @@ def evaluate_checkpoint(
     check_positive("batch_size", batch_size)
     if eps is not None:
         check_eps(eps, threat_model)
+    device = resolve_device(str(device))
     if str(checkpoint).startswith(ROBUSTBENCH_PREFIX):
         model, ckpt = _load_robustbench(str(checkpoint), dataset or "cifar10", model_dir,
                                         threat_model, device)
@@ -303,6 +256,7 @@ def evaluate_checkpoint(
         branches=branches, version=version, seed=seed, device=device, pgd_steps=pgd_steps,
         pgd_step_size=pgd_step_size, autoattack_attacks=autoattack_attacks,
         threat_model=threat_model, split=split, model_info=ckpt["model"], checkpoint=weights,
+        progress=progress,
     )
 
 

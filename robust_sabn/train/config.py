@@ -35,7 +35,7 @@ GENERAL_DEFAULTS: dict[str, Any] = {
     "batch_size": 128, "lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4,
     "schedule": "multistep", "milestones": None, "gamma": 0.1, "warmup_iters": None, "seed": 0,
     "val_examples": 1000, "loss": "hybrid", "attack_norm": "Linf", "attack_mode": "train",
-    "device": "cpu",
+    "device": "auto",
 }
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -126,6 +126,9 @@ class TrainConfig:
         for key, value in defaults.items():
             if values[key] is None:
                 values[key] = value
+        from robust_sabn.parallel.devices import resolve_device
+
+        values["device"] = resolve_device(values["device"])
         config = replace(self, **values)
         config.validate()
         return config

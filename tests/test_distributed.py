@@ -1,0 +1,141 @@
+"""Beyond one process: sharded evaluation with 2 gloo ranks, failing ranks, device choice."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from evaluation_helpers import synthetic_split, train_tiny_model
+
+from robust_sabn.adversarial.record import example_flags
+from robust_sabn.artifacts import ModelSpec, save_checkpoint
+from robust_sabn.artifacts.result import read_result
+from robust_sabn.cli.parse import parse_device
+from robust_sabn.evaluate import evaluate_checkpoint
+from robust_sabn.evaluate.sharded import plan_batches
+from robust_sabn.parallel.context import DistContext
+from robust_sabn.parallel.launch import DistributedRunFailed, launch, strip_nproc
+
+EVAL_ARGS = {"attacks": ("pgd", "autoattack"), "eps": 0.05, "n_examples": 12, "batch_size": 4,
+             "version": "custom", "autoattack_attacks": ["apgd-ce", "apgd-t"], "pgd_steps": 3,
+             "seed": 1, "device": "cpu"}
+
+
+def _env() -> dict[str, str]:
+    src = str(Path(__file__).resolve().parents[1])
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": src,
+            "ROBUST_SABN_DIST_TIMEOUT": "60"}
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("sharded")
+    data = synthetic_split(20)
+    images = data.images[:, 0].numpy()
+    np.savez(folder / "synthetic.npz", x_train=images, y_train=data.labels.numpy(),
+             x_test=images, y_test=data.labels.numpy(), num_classes=10)
+    spec = ModelSpec("small_cnn", "saauxbn", 10, 1, kwargs={"width": 4})
+    return save_checkpoint(folder / "tiny.pt", {"model": spec.to_dict(), "dataset": "npz",
+                                                "state_dict": train_tiny_model().state_dict()})
+
+
+@pytest.mark.parametrize(("n", "batch_size", "world", "blocks"), [
+    (12, 4, 2, [(0,), (1, 2)]), (10, 4, 3, [(0,), (1,), (2,)]), (8, 8, 1, [(0,)]),
+    (17, 2, 4, [(0, 1), (2, 3), (4, 5), (6, 7, 8)]), (4, 4, 2, [(), (0,)]),
+])
+def test_each_rank_takes_a_contiguous_balanced_block_of_batches(
+        n: int, batch_size: int, world: int, blocks: list[tuple[int, ...]]) -> None:
+    plans = [plan_batches(n, batch_size, DistContext(r, world, r, "gloo")) for r in range(world)]
+    assert [p.batches for p in plans] == blocks
+    covered = [i for p in plans for b in p.batches for i in range(*p.bounds(b))]
+    assert covered == list(range(n))
+
+
+@pytest.mark.slow
+def test_two_gloo_ranks_give_the_flags_of_one_process(checkpoint: Path, tmp_path: Path) -> None:
+    single = evaluate_checkpoint(checkpoint, data_dir=checkpoint.parent, **EVAL_ARGS)
+    out = tmp_path / "sharded.json"
+    command = [sys.executable, "-m", "robust_sabn", "eval", str(checkpoint),
+               "--data-dir", str(checkpoint.parent), "--attacks", "pgd,autoattack",
+               "--eps", "0.05", "--n-examples", "12", "--batch-size", "4", "--version", "custom",
+               "--aa-attacks", "apgd-ce,apgd-t", "--pgd-steps", "3", "--seed", "1",
+               "--device", "cpu", "--quiet", "--out", str(out), "--nproc", "2"]
+    done = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    sharded = read_result(out)
+    assert example_flags(sharded) == example_flags(single)
+    assert sharded.metrics == single.metrics
+    for branch, entry in single.extras["autoattack"].items():
+        assert sharded.extras["autoattack"][branch]["cascade"] == entry["cascade"]
+        assert set(sharded.extras["autoattack"][branch]["time_s"]) == {"apgd-ce", "apgd-t"}
+    assert sharded.extras["runtime"]["world_size"] == 2
+    assert single.extras["runtime"] == {**single.extras["runtime"], "world_size": 1,
+                                        "device": "cpu", "tf32": False}
+
+
+def _script(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "rank.py"
+    path.write_text(textwrap.dedent("""
+        import sys, time
+        from torch.distributed.elastic.multiprocessing.errors import record
+        from robust_sabn.parallel.context import distributed_context
+
+        @record
+        def main() -> None:
+            ctx = distributed_context("cpu")
+        """) + textwrap.indent(textwrap.dedent(body), "    ") + "\nmain()\n")
+    return path
+
+
+def _launch(script: Path, monkeypatch: pytest.MonkeyPatch, timeout_s: str) -> str:
+    for key, value in {**_env(), "ROBUST_SABN_DIST_TIMEOUT": timeout_s}.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(DistributedRunFailed) as caught:
+        launch(2, [str(script)], python_args=())
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+def test_a_rank_that_exits_stops_the_run_with_one_line(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    script = _script(tmp_path, """
+        if ctx.rank == 1:
+            sys.exit(3)
+        ctx.barrier()
+        """)
+    message = _launch(script, monkeypatch, "60")
+    assert message == ("rank 1 of the distributed run exited with code 3; "
+                       "the other ranks were stopped")
+
+
+@pytest.mark.slow
+def test_a_hung_rank_times_out_the_collective(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    script = _script(tmp_path, """
+        if ctx.rank == 1:
+            time.sleep(600)
+        ctx.barrier()
+        """)
+    message = _launch(script, monkeypatch, "3")
+    assert message.startswith("rank 0 of the distributed run exited with code 1 (")
+    assert message.endswith("; the other ranks were stopped")
+
+
+def test_nproc_is_dropped_from_what_each_rank_runs() -> None:
+    argv = ["eval", "ck.pt", "--nproc", "2", "--seed", "1", "--nproc=3"]
+    assert strip_nproc(argv) == ["eval", "ck.pt", "--seed", "1"]
+
+
+def test_device_auto_is_the_gpu_when_there_is_one() -> None:
+    expected = "cuda" if torch.cuda.is_available() else (
+        "mps" if torch.backends.mps.is_available() else "cpu")
+    assert parse_device("auto") == expected
+
+
