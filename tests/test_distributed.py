@@ -13,7 +13,9 @@ import pytest
 import torch
 from evaluation_helpers import synthetic_split, train_tiny_model
 
-from robust_sabn.adversarial.record import example_flags
+from robust_sabn.adversarial.record import evaluation_record, example_flags
+from robust_sabn.adversarial.report.collect import ResultSet, RunResults
+from robust_sabn.adversarial.report.timing import evaluation_seconds, timing_section
 from robust_sabn.artifacts import ModelSpec, save_checkpoint
 from robust_sabn.artifacts.result import read_result
 from robust_sabn.cli.parse import parse_device
@@ -139,3 +141,23 @@ def test_device_auto_is_the_gpu_when_there_is_one() -> None:
     assert parse_device("auto") == expected
 
 
+
+
+def test_report_splits_the_evaluation_time_by_pass_and_autoattack_stage() -> None:
+    branch = {"clean_accuracy": 1.0, "robust_accuracy": {"pgd-20": 0.5,
+                                                         "autoattack-standard": 0.25},
+              "flags": {}, "time_s": {"clean": 1.0, "pgd-20": 9.0, "autoattack-standard": 90.0},
+              "autoattack": {"version": "standard", "attacks": ["apgd-ce", "apgd-t"],
+                             "cascade": [], "flags": [],
+                             "time_s": {"apgd-ce": 20.0, "apgd-t": 70.0}}}
+    record = evaluation_record(subject={}, settings={"eps": 0.1, "n_examples": 4},
+                               branches={"adv": branch, "clean": branch}, wall_time_s=100.0)
+    results = ResultSet(runs=[RunResults(key="a", name="a", records=[record])],
+                        record_files=[])
+    assert evaluation_seconds(results) == {
+        "clean": 2.0, "pgd-20": 18.0, "autoattack-standard / apgd-ce": 40.0,
+        "autoattack-standard / apgd-t": 140.0}
+    text = "\n".join(timing_section(results))
+    assert "| autoattack-standard / apgd-t | 2m 20s | 70.0% |" in text
+    assert "| clean | 2s | 1.0% |" in text
+    assert timing_section(ResultSet(runs=[], record_files=[])) == []

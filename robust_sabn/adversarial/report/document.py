@@ -32,6 +32,7 @@ from robust_sabn.adversarial.report.tables import (
     markdown_table,
     metric_label,
 )
+from robust_sabn.adversarial.report.timing import timing_section
 from robust_sabn.errors import UserInputError
 from robust_sabn.report.kit import format_duration, provenance_footer, warnings_section
 from robust_sabn.units import format_eps
@@ -213,6 +214,7 @@ def render_markdown(results: ResultSet, options: ReportOptions, *, plot_names: d
     out += differences_section(groups, branches, metrics, eps)
     out += per_example_section(groups, branches, metrics, eps)
     out += power_section(results, metrics, branches, eps)
+    out += timing_section(results)
     out += [warnings_section(_warnings(results), "None: no AutoAttack sanity check raised a "
                              "flag and every record was read."),
             "", "## Runs", "", _runs_table(groups), "", _footer(results, command, suite_command),
