@@ -46,6 +46,7 @@ def pgd_attack(
     norm: Literal["Linf", "L2"] = "Linf",
     random_start: bool = True,
     generator: torch.Generator | None = None,
+    start: Tensor | None = None,
 ) -> Tensor:
     """Maximise cross-entropy of ``model`` within the ``norm`` ball of radius ``eps`` around x.
 
@@ -58,6 +59,8 @@ def pgd_attack(
         steps: gradient steps; 0 returns x (or the random start).
         random_start: start from a uniform point of the ball (Madry et al.) instead of x.
         generator: the random start's source, for reproducible training.
+        start: the first point (N, C, H, W), instead of drawing one (a data-parallel rank
+            passes its slice of the global batch's :func:`random_point`).
 
     Returns:
         Adversarial images (N, C, H, W), detached, inside the ball and [0, 1].
@@ -65,7 +68,10 @@ def pgd_attack(
     if norm not in ("Linf", "L2"):
         raise ValueError(f"norm must be 'Linf' or 'L2', got {norm!r}")
     x = x.detach()
-    x_adv = random_point(x, eps, norm, generator) if random_start else x.clone()
+    if start is not None:
+        x_adv = start.detach().clone()
+    else:
+        x_adv = random_point(x, eps, norm, generator) if random_start else x.clone()
     for _ in range(steps):
         x_adv.requires_grad_(True)
         loss = F.cross_entropy(model(x_adv), y)

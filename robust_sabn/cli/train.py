@@ -79,12 +79,33 @@ def train_command(
     ] = False,
     quiet: Annotated[bool, typer.Option(
         "--quiet", help="No progress display (the result table is still printed).")] = False,
+    nproc: Annotated[int, typer.Option(
+        help="Train data-parallel with N local processes (torchrun's elastic agent; gloo on "
+             "CPU, NCCL on GPU); --batch-size is the global batch. Under torchrun leave it "
+             "at 1.")] = 1,
+    sync_norm: Annotated[bool, typer.Option(
+        "--sync-norm", help="Data-parallel: normalise with the global batch's statistics, "
+             "per branch (default: each rank's own, as PyTorch's BN under DDP).")] = False,
+    tf32: Annotated[bool, typer.Option(
+        "--tf32", help="Allow TF32 matmuls on the GPU (faster, changes the numbers).")] = False,
+    amp: Annotated[bool, typer.Option(
+        "--amp", help="Run the training step under bf16 autocast (faster on GPUs, changes "
+             "the numbers).")] = False,
 ) -> None:
     """Train a model with PGD adversarial training (the SaBN paper's hybrid loss by default).
 
     Options left out come from --preset, then the dataset's attack defaults, then general defaults.
-    Progress goes to stderr; the validation table goes to stdout.
+    Progress goes to stderr; the validation table goes to stdout. Under torchrun (or with
+    --nproc N) rank 0 alone writes the run folder and prints.
     """
+    import sys
+
+    from robust_sabn.parallel.context import is_main_process
+    from robust_sabn.parallel.launch import launch, strip_nproc, under_torchrun
+
+    if nproc > 1 and not under_torchrun():
+        launch(nproc, strip_nproc(sys.argv[1:]))
+        return
     config = TrainConfig(
         dataset=dataset, model=model, norm=norm, preset=preset, epochs=epochs,
         batch_size=batch_size, lr=lr, width=width, max_train_examples=max_train_examples,
@@ -94,8 +115,11 @@ def train_command(
         attack_steps=attack_steps, attack_mode=attack_mode, loss=loss, schedule=schedule,
         warmup_iters=warmup_iters,
         seed=seed, data_dir=str(data_dir) if data_dir else None, device=parse_device(device),
+        sync_norm=sync_norm or None, tf32=tf32 or None, amp=amp or None,
     )
     record = train(config, check_output_dir(out, option="--out"), resume=resume, quiet=quiet)
+    if not is_main_process():
+        return
     console = output_console()
     console.print(
         f"trained {record['model']['name']} ({record['norm']}) on {record['dataset']}: "

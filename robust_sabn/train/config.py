@@ -58,7 +58,11 @@ class TrainConfig:
     milestones scale with ``epochs`` when it is changed (paper-cifar10's [50, 150] of 200 epochs
     become [0.5, 1.5] of 2). ``warmup_iters`` ramps lr linearly from 0 over the first
     iterations; None (the default) takes 10% of the run's steps, at most 200 (see
-    :mod:`robust_sabn.train.objective`).
+    :mod:`robust_sabn.train.objective`). Under torchrun ``batch_size`` is the global batch
+    (each of W ranks takes ``batch_size / W``); ``sync_norm`` normalises with the global batch's
+    statistics per branch (None/False: each rank's own, as PyTorch's BN under DDP). ``tf32``
+    allows TF32 matmuls on GPUs and ``amp`` runs the step under bf16 autocast; both change the
+    numbers, so None (off) is the default.
     """
 
     dataset: str | None = None
@@ -87,6 +91,9 @@ class TrainConfig:
     data_dir: str | None = None
     device: str | None = None
     preset: str | None = None
+    sync_norm: bool | None = None
+    tf32: bool | None = None
+    amp: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

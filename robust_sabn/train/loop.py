@@ -10,6 +10,12 @@ before the first step (:func:`robust_sabn.data.check.check_data_fits_model`).
 Randomness is derived from ``(seed, epoch)`` for shuffling, augmentation and PGD starts, and the
 lr is a function of the global step, so a run resumed from ``last.pt`` reaches the same weights
 as an uninterrupted one (on CPU).
+
+Under torchrun (or ``robust-sabn train --nproc N``) every rank draws the same global batch
+(order, augmentation and PGD starts from ``(seed, epoch)``, as one process would) and trains on
+its slice of ``batch_size / world_size`` images through DistributedDataParallel; with
+``sync_norm`` the result is one process's run up to float rounding. Rank 0 alone validates and
+writes the folder; the others wait at a barrier after each epoch.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +40,14 @@ from robust_sabn.artifacts import (
 from robust_sabn.artifacts.checkpoint import atomic_write_bytes, remove_stale_temp_files
 from robust_sabn.artifacts.lock import folder_lock
 from robust_sabn.attacks import model_mode, pgd_attack
+from robust_sabn.attacks.pgd import random_point
 from robust_sabn.data import ImageTensors, get_dataset_info, iterate_batches, load_split
 from robust_sabn.data.check import check_data_fits_model
 from robust_sabn.errors import UserInputError
 from robust_sabn.nn import branch_names
+from robust_sabn.parallel.context import DistContext, distributed_context
+from robust_sabn.parallel.data_parallel import DataParallelStep, wrap_data_parallel
+from robust_sabn.parallel.devices import apply_tf32, speed_settings
 from robust_sabn.train.config import TrainConfig
 from robust_sabn.train.divergence import FiniteLossGuard, TrainingDiverged, diverged_fields
 from robust_sabn.train.objective import ADV, lr_factor, training_loss, warmup_steps
@@ -148,18 +159,29 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False,
         UserInputError: bad options, missing data, data the model cannot take, a run folder
             that would be overwritten or that another process is writing.
         TrainingDiverged: the loss became non-finite (the record says ``"diverged"``).
+
+    Under torchrun every rank calls this; rank 0 returns the record, the others ``{}``.
     """
     config = config.resolved()
     out_dir = Path(out_dir)
-    with folder_lock(out_dir):
-        remove_stale_temp_files(out_dir)
-        return _train_locked(config, out_dir, resume=resume, quiet=quiet,
-                             on_epoch_end=on_epoch_end)
+    ctx = distributed_context(config.device)
+    if ctx is not None and config.batch_size % ctx.world_size:
+        raise UserInputError(
+            f"batch_size {config.batch_size} (the global batch) does not split over "
+            f"{ctx.world_size} ranks; pass a multiple of {ctx.world_size}")
+    main = ctx is None or ctx.is_main
+    with folder_lock(out_dir) if main else nullcontext():
+        if main:
+            remove_stale_temp_files(out_dir)
+        return _train_locked(config, out_dir, resume=resume, quiet=quiet or not main,
+                             on_epoch_end=on_epoch_end, ctx=ctx)
 
 
 def _train_locked(config: TrainConfig, out_dir: Path, *, resume: bool, quiet: bool,
-                  on_epoch_end: EpochCallback | None) -> dict[str, Any]:
-    """:func:`train` on a resolved config while ``out_dir`` is locked."""
+                  on_epoch_end: EpochCallback | None, ctx: DistContext | None
+                  ) -> dict[str, Any]:
+    """:func:`train` on a resolved config while ``out_dir`` is locked (by rank 0)."""
+    apply_tf32(bool(config.tf32))
     ckpt = _check_run_folder(out_dir, config, resume)
     spec = model_spec_for(config)
     train_data = load_split(config.dataset, "train", data_dir=config.data_dir, seed=config.seed,
@@ -184,6 +206,9 @@ def _train_locked(config: TrainConfig, out_dir: Path, *, resume: bool, quiet: bo
         optimizer.load_state_dict(ckpt["optimizer"])
         start_epoch, best_score = ckpt["epoch"] + 1, ckpt["best_score"]
         history, elapsed = list(ckpt["history"]), ckpt["elapsed_s"]
+    step = wrap_data_parallel(model, config, ctx)
+    if ctx is not None and not ctx.is_main:
+        return _follow(model, optimizer, train_data, config, start_epoch, guard, step)
     out_dir.mkdir(parents=True, exist_ok=True)
     config_json = json.dumps({"config": config.to_dict(), "model": spec.to_dict()}, indent=2)
     atomic_write_bytes(out_dir / "config.json", lambda f: f.write(config_json.encode()))
@@ -194,13 +219,16 @@ def _train_locked(config: TrainConfig, out_dir: Path, *, resume: bool, quiet: bo
         "dataset": config.dataset, "norm": config.norm, "seed": config.seed,
         "epochs": config.epochs, "best_checkpoint": str(out_dir / "best.pt"),
         "last_checkpoint": str(out_dir / "last.pt"), "train_examples": len(train_data.labels),
+        "runtime": {**speed_settings(config.device, tf32=bool(config.tf32),
+                                     amp=bool(config.amp)),
+                    "world_size": step.world_size, "sync_norm": bool(config.sync_norm)},
     }
     try:
         with TrainingProgress(config.epochs, steps_per_epoch, start_epoch, quiet) as display:
             for epoch in range(start_epoch, config.epochs):
                 t0 = time.perf_counter()
                 seen, (loss_sum, clean_sum, adv_sum) = _train_epoch(
-                    model, optimizer, train_data, config, epoch, guard, display, quiet)
+                    model, optimizer, train_data, config, epoch, guard, display, quiet, step)
                 train_time = time.perf_counter() - t0
                 val = validate(model, val_data, config)
                 epoch_time = time.perf_counter() - t0
@@ -226,6 +254,7 @@ def _train_locked(config: TrainConfig, out_dir: Path, *, resume: bool, quiet: bo
                 display.epoch_done(row)
                 if on_epoch_end is not None:
                     on_epoch_end(row)
+                step.barrier()
     except TrainingDiverged as error:
         write_record(out_dir / "train_record.json", new_record(
             "training", **record_fields, final=history[-1] if history else None,
@@ -237,14 +266,28 @@ def _train_locked(config: TrainConfig, out_dir: Path, *, resume: bool, quiet: bo
     return record
 
 
+def _follow(model: nn.Module, optimizer: torch.optim.Optimizer, data: ImageTensors,
+            config: TrainConfig, start_epoch: int, guard: FiniteLossGuard,
+            step: DataParallelStep) -> dict[str, Any]:
+    """A rank other than 0: train its shard of every epoch, then wait while rank 0 validates
+    and writes; returns ``{}``."""
+    with TrainingProgress(config.epochs, 1, start_epoch, True) as display:
+        for epoch in range(start_epoch, config.epochs):
+            _train_epoch(model, optimizer, data, config, epoch, guard, display, True, step)
+            step.barrier()
+    return {}
+
+
 def _train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: ImageTensors,
                  config: TrainConfig, epoch: int, guard: FiniteLossGuard,
-                 display: TrainingProgress, quiet: bool) -> tuple[int, list[float]]:
+                 display: TrainingProgress, quiet: bool, step_fn: DataParallelStep
+                 ) -> tuple[int, list[float]]:
     """One epoch of optimizer steps; returns (images seen, [loss sum, clean correct, adv
-    correct]) with the loss summed over images.
+    correct]) with the loss summed over images (over every rank's slice of each global batch).
 
     Raises:
-        TrainingDiverged: a step's loss is not finite (checked before its optimizer step).
+        TrainingDiverged: a step's loss (the global batch's) is not finite (checked before its
+            optimizer step, on every rank alike).
     """
     display.start_epoch(epoch)
     t0 = time.perf_counter()
@@ -259,8 +302,14 @@ def _train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: Image
         step = epoch * steps_per_epoch + i
         for group in optimizer.param_groups:
             group["lr"] = config.lr * lr_factor(step, steps_per_epoch, config)
-        loss, clean_logits, adv_logits = training_loss(model, x, y, config, attack_rng)
-        guard.check(loss, epoch=epoch, step=step)
+        start = None
+        if step_fn.world_size > 1:  # the global draw, as one process makes it, then our slice
+            start = step_fn.shard(random_point(x, config.eps, config.attack_norm, attack_rng))
+            x, y = step_fn.shard(x), step_fn.shard(y)
+        with step_fn.autocast():
+            loss, clean_logits, adv_logits = training_loss(
+                model, x, y, config, attack_rng, start=start, pair=step_fn.pair)
+        guard.check(step_fn.mean_over_ranks(loss), epoch=epoch, step=step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -272,5 +321,5 @@ def _train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: Image
         seen += len(y)
         if not quiet:
             display.batch_done(float(sums[0]) / seen, float(sums[2]) / seen,
-                               seen / (time.perf_counter() - t0))
-    return seen, sums.tolist()
+                               seen * step_fn.world_size / (time.perf_counter() - t0))
+    return seen * step_fn.world_size, step_fn.sum_over_ranks(sums).tolist()

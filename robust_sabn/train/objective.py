@@ -7,6 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 
 from robust_sabn.attacks import model_mode, pgd_attack
 from robust_sabn.errors import UserInputError
@@ -15,40 +16,72 @@ from robust_sabn.train.config import TrainConfig
 CLEAN, ADV = "clean", "adv"
 
 
+class BranchPair(nn.Module):
+    """One forward of the training loss: clean images through the clean branch (when given),
+    adversarial ones through the adversarial branch; what DistributedDataParallel wraps, so a
+    step is one DDP forward and one backward.
+
+    Shapes: x and x_adv (N, C, H, W) -> (clean logits (N, K) or None, adv logits (N, K)).
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor | None, x_adv: Tensor) -> tuple[Tensor | None, Tensor]:
+        clean_logits = None if x is None else self.model(x, branch=CLEAN)
+        return clean_logits, self.model(x_adv, branch=ADV)
+
+
 def hybrid_adversarial_loss(model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor
                             ) -> tuple[Tensor, Tensor, Tensor]:
     """``0.5*CE(f(x, clean), y) + 0.5*CE(f(x_adv, adv), y)`` (AdvProp style, the SaBN paper).
 
     Clean images only pass the clean branch, adversarial ones only the adversarial branch (a
     plain-BN model has one branch, so both pass the same layers in separate batches).
+    ``model`` is the network or its (DDP-wrapped) :class:`BranchPair`.
 
     Returns:
         (loss, clean logits (N, K), adversarial logits (N, K)).
     """
-    clean_logits = model(x, branch=CLEAN)
-    adv_logits = model(x_adv, branch=ADV)
+    pair = model if isinstance(model, BranchPair | DistributedDataParallel) else BranchPair(model)
+    clean_logits, adv_logits = pair(x, x_adv)
     loss = 0.5 * F.cross_entropy(clean_logits, y) + 0.5 * F.cross_entropy(adv_logits, y)
     return loss, clean_logits, adv_logits
 
 
 def adversarial_examples(model: nn.Module, x: Tensor, y: Tensor, config: TrainConfig,
-                         generator: torch.Generator | None) -> Tensor:
-    """PGD examples for (x, y) through the adversarial branch, in the configured model mode."""
+                         generator: torch.Generator | None, start: Tensor | None = None
+                         ) -> Tensor:
+    """PGD examples for (x, y) through the adversarial branch, in the configured model mode,
+    from ``start`` when given (else a random start drawn from ``generator``)."""
     with model_mode(model, config.attack_mode == "train"):
         return pgd_attack(
             lambda z: model(z, branch=ADV), x, y, eps=config.eps, step_size=config.step_size,
             steps=config.attack_steps, norm=config.attack_norm, generator=generator,
+            start=start,
         )
 
 
 def training_loss(model: nn.Module, x: Tensor, y: Tensor, config: TrainConfig,
-                  generator: torch.Generator | None) -> tuple[Tensor, Tensor | None, Tensor]:
-    """The configured loss on one batch; returns (loss, clean logits or None, adv logits)."""
-    x_adv = adversarial_examples(model, x, y, config, generator)
+                  generator: torch.Generator | None, *, start: Tensor | None = None,
+                  pair: nn.Module | None = None) -> tuple[Tensor, Tensor | None, Tensor]:
+    """The configured loss on one batch; returns (loss, clean logits or None, adv logits).
+
+    Args:
+        model: the network (attacked directly, never through DDP).
+        x, y: the batch (N, C, H, W) in [0, 1] and labels (N,).
+        config: the run's loss, attack and mode.
+        generator: the PGD random start's source.
+        start: the PGD start (a data-parallel rank's slice of the global draw) instead.
+        pair: the loss forward (``BranchPair(model)``, or it wrapped in DDP); None: direct.
+    """
+    x_adv = adversarial_examples(model, x, y, config, generator, start)
     model.train()
+    pair = BranchPair(model) if pair is None else pair
     if config.loss == "hybrid":
-        return hybrid_adversarial_loss(model, x, x_adv, y)
-    adv_logits = model(x_adv, branch=ADV)
+        return hybrid_adversarial_loss(pair, x, x_adv, y)
+    _, adv_logits = pair(None, x_adv)
     return F.cross_entropy(adv_logits, y), None, adv_logits
 
 

@@ -1,0 +1,94 @@
+"""Data-parallel training pieces: the DDP-wrapped loss forward and each rank's slice.
+
+:func:`wrap_data_parallel` returns a :class:`DataParallelStep` for any trainer: in one process
+it is a no-op (the plain :class:`~robust_sabn.train.objective.BranchPair`, whole batches); under
+torchrun it wraps the loss forward in ``DistributedDataParallel`` (gradients averaged over
+ranks), optionally synchronises the norm statistics (:mod:`robust_sabn.parallel.sync_norm`),
+and slices every global batch so rank r of W takes images ``r*B/W .. (r+1)*B/W - 1``.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+
+from robust_sabn.parallel.context import DistContext
+from robust_sabn.parallel.sync_norm import convert_sync_norm
+from robust_sabn.train.config import TrainConfig
+from robust_sabn.train.objective import BranchPair
+
+
+@dataclass(frozen=True)
+class DataParallelStep:
+    """How one training step runs on this rank.
+
+    Attributes:
+        pair: the loss forward, DDP-wrapped under torchrun.
+        ctx: the distributed context (None: one process).
+        device_type: "cpu", "cuda", "mps" (for autocast).
+        amp: whether the step runs under bf16 autocast.
+    """
+
+    pair: nn.Module
+    ctx: DistContext | None
+    device_type: str
+    amp: bool = False
+
+    @property
+    def world_size(self) -> int:
+        return 1 if self.ctx is None else self.ctx.world_size
+
+    def shard(self, batch: Tensor) -> Tensor:
+        """This rank's contiguous slice of a global batch (B, ...) -> (B / W, ...)."""
+        if self.ctx is None:
+            return batch
+        size = batch.shape[0] // self.ctx.world_size
+        return batch[self.ctx.rank * size:(self.ctx.rank + 1) * size]
+
+    def autocast(self) -> AbstractContextManager[object]:
+        """bf16 autocast when ``amp`` is on, else nothing."""
+        if not self.amp:
+            return nullcontext()
+        return torch.autocast(device_type=self.device_type, dtype=torch.bfloat16)
+
+    def mean_over_ranks(self, value: Tensor) -> Tensor:
+        """The mean of a scalar over ranks (the global batch's loss), detached."""
+        value = value.detach()
+        if self.ctx is None:
+            return value
+        total = value.clone()
+        dist.all_reduce(total)
+        return total / self.ctx.world_size
+
+    def sum_over_ranks(self, values: Tensor) -> Tensor:
+        """Element-wise sum of a tensor over ranks (a copy in one process too)."""
+        total = values.detach().clone()
+        if self.ctx is not None:
+            dist.all_reduce(total)
+        return total
+
+    def barrier(self) -> None:
+        if self.ctx is not None:
+            self.ctx.barrier()
+
+
+def wrap_data_parallel(model: nn.Module, config: TrainConfig, ctx: DistContext | None
+                       ) -> DataParallelStep:
+    """The step of ``model`` for this process (see the module docstring); every rank calls it,
+    after loading any checkpoint (DDP then checks all ranks hold the same weights)."""
+    device = torch.device(config.device)
+    pair: nn.Module = BranchPair(model)
+    if ctx is not None:
+        ctx.barrier()
+        if config.sync_norm:
+            convert_sync_norm(model, dist.new_group(backend=ctx.backend))
+        pair = DistributedDataParallel(
+            pair, device_ids=[device] if device.type == "cuda" else None,
+            find_unused_parameters=config.loss != "hybrid",
+        )
+    return DataParallelStep(pair=pair, ctx=ctx, device_type=device.type, amp=bool(config.amp))
