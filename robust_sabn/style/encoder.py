@@ -192,22 +192,15 @@ def random_encoder(seed: int) -> VGGEncoder:
 
 
 def read_weights_file(path: Path) -> tuple[dict[str, Tensor], Convention]:
-    """Load a VGG-19 state dict safely and tell its layout (torchvision or AdaIN).
+    """Load a VGG-19 state dict safely (``weights_only``) and tell its layout (torchvision or
+    AdaIN).
 
     Raises:
-        UserInputError: missing or unreadable file, or a layout that is neither.
+        UserInputError: missing, unreadable or unsafe file, or not a dict of tensors.
     """
-    if not path.is_file():
-        raise UserInputError(f"encoder weights not found: {path} (give --encoder-weights PATH)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for corrupt or unsafe files
-        raise UserInputError(
-            f"cannot read encoder weights {path} ({type(exc).__name__}); give torchvision's "
-            f"{TORCHVISION_VGG19_FILE} or AdaIN's vgg_normalised.pth"
-        ) from exc
-    if not isinstance(state, dict):
-        raise UserInputError(f"{path} does not hold a state dict of VGG-19 weights")
+    from robust_sabn.evaluate.foreign import load_state_dict_file
+
+    state = load_state_dict_file(path)
     first = state.get("0.weight")
     if isinstance(first, Tensor) and first.shape == (3, 3, 1, 1):
         return state, "adain"
