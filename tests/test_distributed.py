@@ -161,3 +161,22 @@ def test_report_splits_the_evaluation_time_by_pass_and_autoattack_stage() -> Non
     assert "| autoattack-standard / apgd-t | 2m 20s | 70.0% |" in text
     assert "| clean | 2s | 1.0% |" in text
     assert timing_section(ResultSet(runs=[], record_files=[])) == []
+
+
+def test_eval_progress_writes_one_line_per_stage_off_a_terminal() -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from robust_sabn.evaluate.progress import EvaluationProgress
+
+    out = StringIO()
+    with EvaluationProgress(True, Console(file=out, force_terminal=False, width=200)) as shown:
+        with shown.stage("adv", "pgd-20", 2) as stage:
+            stage.advance(3, 4)
+            stage.advance(0, 4)
+    with EvaluationProgress(False, Console(file=out, force_terminal=False)) as hidden:
+        with hidden.stage("adv", "clean", 1) as stage:
+            stage.advance(1, 1)
+    assert out.getvalue().startswith("adv / pgd-20: 37.5% of 8 (")
+    assert out.getvalue().count("\n") == 1

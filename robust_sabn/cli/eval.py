@@ -60,6 +60,9 @@ def eval_command(
              "batches; the same flags as one process. Under torchrun leave it at 1.")] = 1,
     quiet: Annotated[bool, typer.Option(
         "--quiet", help="No live progress (the result tables are still printed).")] = False,
+    tf32: Annotated[bool, typer.Option(
+        "--tf32", help="Allow TF32 matmuls on the GPU (faster, changes the numbers; named in "
+             "the record).")] = False,
 ) -> None:
     """Evaluate a model: clean and robust accuracy per branch, one JSON result record.
 
@@ -77,6 +80,7 @@ def eval_command(
     )
     from robust_sabn.evaluate.foreign import FOREIGN_KINDS, evaluate_foreign, model_file_kind
     from robust_sabn.parallel.context import is_main_process
+    from robust_sabn.parallel.devices import apply_tf32
     from robust_sabn.parallel.launch import launch, strip_nproc, under_torchrun
 
     if out is not None:
@@ -84,6 +88,7 @@ def eval_command(
     if nproc > 1 and not under_torchrun():
         launch(nproc, strip_nproc(sys.argv[1:]))
         return
+    apply_tf32(tf32)
     options: dict[str, Any] = dict(
         attacks=tuple(parse_list(attacks)), eps=parse_eps(eps) if eps is not None else None,
         n_examples=n_examples, batch_size=batch_size, branches=[branch] if branch else None,

@@ -40,15 +40,17 @@ def apply_tf32(enabled: bool) -> None:
     torch.backends.cudnn.allow_tf32 = enabled
 
 
-def speed_settings(device: str, *, tf32: bool = False, amp: bool = False) -> dict[str, Any]:
-    """What a run's record says about its speed knobs: device, CPU threads, TF32, AMP.
+def speed_settings(device: str, *, amp: bool = False) -> dict[str, Any]:
+    """What a run's record says about its speed knobs: device, CPU threads, TF32 of matmuls
+    and of cuDNN convolutions (as torch has them now; PyTorch allows the latter by default,
+    ``robust-sabn train|eval`` forbid both unless ``--tf32``), AMP.
 
     Args:
         device: the concrete device (after :func:`resolve_device`).
-        tf32: whether TF32 was allowed.
         amp: whether bf16 autocast was on.
     """
     return {
-        "device": device, "cpu_threads": torch.get_num_threads(), "tf32": tf32,
-        "amp": "bf16" if amp else None,
+        "device": device, "cpu_threads": torch.get_num_threads(),
+        "tf32": bool(torch.backends.cuda.matmul.allow_tf32),
+        "cudnn_tf32": bool(torch.backends.cudnn.allow_tf32), "amp": "bf16" if amp else None,
     }

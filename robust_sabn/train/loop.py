@@ -219,8 +219,7 @@ def _train_locked(config: TrainConfig, out_dir: Path, *, resume: bool, quiet: bo
         "dataset": config.dataset, "norm": config.norm, "seed": config.seed,
         "epochs": config.epochs, "best_checkpoint": str(out_dir / "best.pt"),
         "last_checkpoint": str(out_dir / "last.pt"), "train_examples": len(train_data.labels),
-        "runtime": {**speed_settings(config.device, tf32=bool(config.tf32),
-                                     amp=bool(config.amp)),
+        "runtime": {**speed_settings(config.device, amp=bool(config.amp)),
                     "world_size": step.world_size, "sync_norm": bool(config.sync_norm)},
     }
     try:
