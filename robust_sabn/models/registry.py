@@ -9,6 +9,7 @@ Factories of the other families take their own keyword arguments.
 from __future__ import annotations
 
 from collections.abc import Callable
+from importlib import import_module
 from typing import Any
 
 from torch import nn
@@ -18,7 +19,31 @@ from robust_sabn.vocabulary import NORM_KINDS
 ModelFactory = Callable[..., nn.Module]
 FAMILIES: tuple[str, ...] = ("classifier", "generator", "discriminator", "supernet", "encoder",
                              "decoder")
+TASK_MODEL_MODULES: tuple[str, ...] = (
+    "robust_sabn.gan.models", "robust_sabn.nas.network", "robust_sabn.style.encoder",
+    "robust_sabn.style.network",
+)
+"""Modules of the other benchmarks that register models, imported when the registry is first
+asked about models beyond the classifiers (so their families are listed without importing the
+task first)."""
 _REGISTRY: dict[str, tuple[str, ModelFactory]] = {}
+_CLASSIFIER_DEFAULTS: dict[str, Any] = {"norm": "bn", "num_classes": 10, "in_channels": 3,
+                                        "num_branches": 2, "mean": None, "std": None}
+_loaded = False
+
+
+def _load_task_models() -> None:
+    """Import :data:`TASK_MODEL_MODULES` once (a missing one is skipped)."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for module in TASK_MODEL_MODULES:
+        try:
+            import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not module.startswith(exc.name):
+                raise
 
 
 def register_model(name: str, family: str = "classifier"
@@ -42,11 +67,15 @@ def register_model(name: str, family: str = "classifier"
 
 def list_models(family: str | None = None) -> list[str]:
     """Names of every registered model (of ``family``), sorted."""
+    if family != "classifier":
+        _load_task_models()
     return sorted(n for n, (f, _) in _REGISTRY.items() if family is None or f == family)
 
 
 def is_model(name: str, family: str | None = None) -> bool:
     """Whether ``name`` is a registered model (of ``family``)."""
+    if name not in _REGISTRY:
+        _load_task_models()
     return name in _REGISTRY and (family is None or _REGISTRY[name][0] == family)
 
 
@@ -56,51 +85,43 @@ def model_family(name: str) -> str:
     Raises:
         ValueError: unknown model.
     """
-    if name not in _REGISTRY:
+    if not is_model(name):
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(list_models())}")
     return _REGISTRY[name][0]
 
 
-def create_model(
-    name: str,
-    *,
-    norm: str = "bn",
-    num_classes: int = 10,
-    in_channels: int = 3,
-    num_branches: int = 2,
-    mean: tuple[float, ...] | None = None,
-    std: tuple[float, ...] | None = None,
-    **kwargs: Any,
-) -> nn.Module:
+def create_model(name: str, **kwargs: Any) -> nn.Module:
     """Build a registered model.
 
-    A classifier gets every norm layer of kind ``norm`` and the arguments below; a model of
-    another family gets ``kwargs`` only (see its factory).
+    A model of a family other than ``classifier`` gets ``kwargs`` as they are (see its
+    factory). A classifier gets every norm layer of kind ``norm`` and these arguments (defaults
+    in brackets):
 
     Args:
         name: a name from :func:`list_models`.
-        norm: one of ``bn``, ``ccbn``, ``sabn``, ``auxbn``, ``saauxbn`` (classifiers).
-        num_classes: logits per sample.
-        in_channels: image channels (1 for Fashion-MNIST, 3 for CIFAR).
-        num_branches: branches of multi-branch norms (2 = ``clean``/``adv``).
+        norm: one of ``bn``, ``ccbn``, ``sabn``, ``auxbn``, ``saauxbn`` [``bn``].
+        num_classes: logits per sample [10].
+        in_channels: image channels (1 for Fashion-MNIST, 3 for CIFAR) [3].
+        num_branches: branches of multi-branch norms (2 = ``clean``/``adv``) [2].
         mean, std: per-channel input normalization applied inside the model (inputs in [0, 1]);
-            default mean 0 and std 1 (no shift).
+            [None: mean 0 and std 1, no shift].
         kwargs: architecture options (``width`` and the like).
 
     Raises:
         ValueError: unknown model or norm kind, or mean/std of the wrong length.
     """
-    family, factory = _REGISTRY.get(name, (None, None))
-    if factory is None:
+    if not is_model(name):
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(list_models())}")
+    family, factory = _REGISTRY[name]
     if family != "classifier":
         return factory(**kwargs)
-    if norm not in NORM_KINDS:
-        raise ValueError(f"unknown norm kind {norm!r}; choose one of {', '.join(NORM_KINDS)}")
-    for label, values in (("mean", mean), ("std", std)):
-        if values is not None and len(values) != in_channels:
-            raise ValueError(f"{label} has {len(values)} values for {in_channels} input channels")
-    return factory(
-        norm=norm, num_classes=num_classes, in_channels=in_channels, num_branches=num_branches,
-        mean=mean, std=std, **kwargs,
-    )
+    options = {**_CLASSIFIER_DEFAULTS, **kwargs}
+    if options["norm"] not in NORM_KINDS:
+        raise ValueError(f"unknown norm kind {options['norm']!r}; choose one of "
+                         f"{', '.join(NORM_KINDS)}")
+    for label in ("mean", "std"):
+        values = options[label]
+        if values is not None and len(values) != options["in_channels"]:
+            raise ValueError(f"{label} has {len(values)} values for {options['in_channels']} "
+                             "input channels")
+    return factory(**options)
