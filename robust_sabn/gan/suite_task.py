@@ -25,6 +25,7 @@ from robust_sabn.artifacts.result import (
     ResultRecord,
     collect_results,
     read_result,
+    read_result_if_valid,
     write_result,
 )
 from robust_sabn.errors import UserInputError
@@ -35,15 +36,6 @@ from robust_sabn.suites.tasks import Hooks, Step, StepState, Suite
 _RUN_OUTPUTS = ("train_record.json", "config.json", "metrics.jsonl", "last.pt", "generator.pt",
                 "eval.json")
 _SKIP = ("device", "data_dir")
-
-
-def _record(path: Path) -> ResultRecord | None:
-    if not path.is_file():
-        return None
-    try:
-        return read_result(path)
-    except UserInputError:
-        return None
 
 
 def _sha(path: Path) -> str | None:
@@ -67,7 +59,7 @@ def train_state(run: GANRun, run_dir: Path) -> StepState:
     wanted = _full_config(run)
     if any(saved.get(k) != v for k, v in wanted.items() if k not in _SKIP):
         return "todo"
-    if _record(run_dir / "train_record.json") is not None:
+    if read_result_if_valid(run_dir / "train_record.json") is not None:
         return "done"
     return "partial" if (run_dir / "last.pt").is_file() else "todo"
 
@@ -87,7 +79,7 @@ class GANTask:
         return {"dataset": plan.dataset, **plan.reference}
 
     def _reference_state(self, plan: GANPlan, suite_dir: Path) -> StepState:
-        record = _record(suite_dir / "reference" / "reference.json")
+        record = read_result_if_valid(suite_dir / "reference" / "reference.json")
         ok = (record is not None and (suite_dir / "reference" / "classifier.pt").is_file()
               and (record.suite or {}).get("settings") == self._reference_settings(plan))
         return "done" if ok else "todo"
@@ -125,7 +117,7 @@ class GANTask:
         run_dir = suite_dir / run.run_id
         if train_state(run, run_dir) != "done":
             return "todo"
-        record = _record(run_dir / "eval.json")
+        record = read_result_if_valid(run_dir / "eval.json")
         if record is None or (record.suite or {}).get("settings") != self._eval_settings(plan):
             return "todo"
         current = _sha(run_dir / "generator.pt")
@@ -152,7 +144,7 @@ class GANTask:
 
     def _sample_state(self, plan: GANPlan, run: GANRun, suite_dir: Path) -> StepState:
         png, path = self._sample_paths(suite_dir, run)
-        record = _record(path)
+        record = read_result_if_valid(path)
         if record is None or not png.is_file():
             return "todo"
         settings = {"per_class": plan.grid_per_class, "run": run.run_id,
