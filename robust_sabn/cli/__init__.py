@@ -24,7 +24,9 @@ from robust_sabn.errors import UserInputError
 
 app = typer.Typer(
     name="robust-sabn",
-    help="Adversarial-robustness benchmarks around Sandwich Batch Normalization (SaBN).",
+    help="Benchmarks around Sandwich Batch Normalization (SaBN): adversarial training and "
+         "evaluation (train, eval), conditional GANs (gan), weight-sharing NAS (nas) and style "
+         "transfer (style), run as suites and compared in reports.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -37,13 +39,14 @@ app.command("eval", epilog=_TASK_EPILOG.format("eval"))(eval_command)
 app.command("report")(report_command)
 app.command("schema")(schema_command)
 app.command("claims")(claims_command)
-app.add_typer(suite_app, name="suite", help="Declarative benchmark suites: list, run.")
+app.add_typer(suite_app, name="suite", help="Declarative benchmark suites: list, plan, run.")
 app.add_typer(zoo_app, name="zoo", help="RobustBench model zoo: export, info, benchmark.")
 
 
 def _mount_task_apps() -> None:
     """Mount each built-in task's own commands (``robust_sabn/<task>/cli.py``, a typer ``app``)
-    as ``robust-sabn <task> ...``; a task without a CLI module is skipped."""
+    as ``robust-sabn <task> ...``, and the ones its ``TOP_LEVEL`` names also as
+    ``robust-sabn <command>``; a task without a CLI module is skipped."""
     from importlib import import_module
 
     from robust_sabn.suites.tasks import BUILTIN_TASKS
@@ -56,6 +59,9 @@ def _mount_task_apps() -> None:
                 raise
             continue
         app.add_typer(module.app, name=task)
+        for command in module.app.registered_commands:
+            if command.name in getattr(module, "TOP_LEVEL", ()):
+                app.command(command.name, help=command.help)(command.callback)
 
 
 _mount_task_apps()

@@ -22,6 +22,10 @@ app = typer.Typer(no_args_is_help=True, add_completion=False,
 _FROM_PRESET = "default: the preset's, else the built-in"
 
 
+TOP_LEVEL = ("sample",)
+"""Commands also mounted at the top level (``robust-sabn sample``)."""
+
+
 @app.command("reference")
 def reference_command(
     out: Annotated[Path, typer.Option(help="Folder for classifier.pt and reference.json.")],

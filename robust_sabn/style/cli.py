@@ -23,6 +23,10 @@ _WEIGHTS_HELP = ("Encoder: 'random' (offline; a seeded random-feature encoder, n
                  "of torchvision's vgg19 file or AdaIN's vgg_normalised.pth")
 
 
+TOP_LEVEL = ("stylize",)
+"""Commands also mounted at the top level (``robust-sabn stylize``)."""
+
+
 @app.command("train")
 def train_command(
     out: Annotated[Path, typer.Option(help="Run folder (config, metrics.jsonl, last.pt, "
