@@ -202,6 +202,18 @@ def render_nas_report(records: Sequence[tuple[Path, ResultRecord]], output: str 
                   f"N={s.get('cells_per_stage')} cells per stage, searched on "
                   f"{DATASET_LABELS.get(str(s.get('dataset')), s.get('dataset'))}. Each found "
                   "cell is scored three ways where available, each labelled below.", ""]
+        config = searches[0].extras.get("config", {})
+        if config:
+            parts += [
+                f"Search settings: {config['epochs']} epochs of a {config['schedule_epochs']}-"
+                f"epoch cosine schedule, {config['search_examples']} training images (half for "
+                f"the weights, half for alpha) at {config['resolution'] or 'native'} px, batch "
+                f"{config['batch_size']}; weights SGD lr {config['lr']} (Nesterov "
+                f"{config['momentum']}, weight decay {config['weight_decay']}, clip "
+                f"{config['grad_clip']}); alpha Adam lr {config['arch_lr']} (betas "
+                f"{config['arch_beta1']}, {config['arch_beta2']}, weight decay "
+                f"{config['arch_weight_decay']}); GDAS tau {config['tau_max']} to "
+                f"{config['tau_min']}.", ""]
     findings: list[str] = []
     parts += ["## Final cell accuracy", ""]
     retrain = _score_values(scores, method="retrain")
