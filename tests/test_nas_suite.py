@@ -75,6 +75,16 @@ def test_tiny_suite_end_to_end(tmp_path: Path) -> None:
     assert again.executed == [] and len(again.skipped) == 8
 
 
+def test_missing_nb201_file_is_named_with_the_suite_key(tmp_path: Path) -> None:
+    path = write_suite(tmp_path, TINY + '[tables]\nnb201 = "missing-NAS-Bench-201.pth"\n')
+    with pytest.raises(UserInputError) as info:
+        run_suite(path, out_root=tmp_path / "runs", progress=False,
+                  report_path=tmp_path / "r.md")
+    message = str(info.value)
+    assert f"{path}: tables.nb201: NAS-Bench-201 table not found" in message
+    assert not (tmp_path / "runs" / "nas-tiny" / "darts-bn-seed0" / "search.pt").exists()
+
+
 @pytest.mark.parametrize(("change", "problem"), [
     (("norms = [\"bn\", \"sabn\"]", "norms = [\"bn\", \"saauxbn\"]"),
      "search.norms[1]: unknown norm for the nas task 'saauxbn'"),

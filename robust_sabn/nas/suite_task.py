@@ -56,7 +56,7 @@ class NASTask:
         from robust_sabn.nas.plan import run_id
 
         plan = suite.plan
-        tables = _TableCache(plan.analog, plan.nb201)
+        tables = _TableCache(plan.analog, plan.nb201, where=f"{suite.path}: tables.nb201")
         steps: list[Step] = []
         for config in plan.searches:
             run_dir = suite_dir / run_id(config)
@@ -159,8 +159,8 @@ class NASTask:
 class _TableCache:
     """The suite's scoring tables, loaded once when first needed."""
 
-    def __init__(self, analog: bool, nb201: str | None) -> None:
-        self.analog, self.nb201 = analog, nb201
+    def __init__(self, analog: bool, nb201: str | None, where: str) -> None:
+        self.analog, self.nb201, self.where = analog, nb201, where
         self._tables: list[Any] | None = None
 
     def names(self) -> list[str]:
@@ -170,8 +170,13 @@ class _TableCache:
         if self._tables is None:
             from robust_sabn.nas.tables import load_analog_table, load_nb201_table
 
-            self._tables = ([load_analog_table()] if self.analog else []) + (
-                [load_nb201_table(self.nb201)] if self.nb201 else [])
+            tables = [load_analog_table()] if self.analog else []
+            if self.nb201:
+                try:
+                    tables.append(load_nb201_table(self.nb201))
+                except UserInputError as exc:
+                    raise UserInputError(f"{self.where}: {exc}") from exc
+            self._tables = tables
         return self._tables
 
 
