@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from robust_sabn.adversarial.record import evaluation_record
 from robust_sabn.adversarial.suite_task import AdversarialTask
-from robust_sabn.artifacts.result import ResultRecord
+from robust_sabn.artifacts.result import ResultRecord, read_result
 from robust_sabn.cli.suite import app as suite_app
 from robust_sabn.errors import UserInputError
 from robust_sabn.suites import load_suite, register_task, run_suite, suite_status, task_kinds
@@ -364,3 +364,45 @@ def test_suite_list_shows_status(tmp_path: Path) -> None:
         run_fake(path, out, trainer, FakeEvaluator())
     after = runner.invoke(suite_app, args)
     assert "train 3/4, evaluate 9/12" in row(after.output, "tiny")
+
+
+class DivergingTrainer(FakeTrainer):
+    """Writes what robust_sabn.train leaves when the loss becomes NaN in the first epoch."""
+
+    def __call__(self, fields: dict[str, Any], out_dir: Path, *, resume: bool,
+                 quiet: bool) -> dict[str, Any]:
+        self.calls.append((out_dir.name, resume))
+        (out_dir / "config.json").write_text(json.dumps({"config": {**fields, "gamma": 0.1}}))
+        message = "training diverged at epoch 0, step 3: the loss is nan; lower --lr"
+        record = {"kind": "training", "schema_version": 1, "status": "diverged",
+                  "diverged": {"epoch": 0, "step": 3, "loss": "nan", "message": message}}
+        (out_dir / "train_record.json").write_text(json.dumps(record))
+        raise UserInputError(message)
+
+
+def test_a_diverged_run_is_not_evaluated_and_stops_the_suite_with_its_message(
+        tmp_path: Path) -> None:
+    path = write_suite(tmp_path / "suites")
+    out = tmp_path / "runs"
+    trainer, evaluator = DivergingTrainer(), FakeEvaluator()
+    with pytest.raises(UserInputError, match="diverged at epoch 0, step 3"):
+        run_fake(path, out, trainer, evaluator)
+    assert evaluator.calls == []
+    assert suite_status(path, out_root=out).counts["train"] == (0, 4)
+    # running again does not retrain the diverged run: it names it and what to do
+    with pytest.raises(UserInputError, match=r"bn-seed0 diverged: .*change its options"):
+        run_fake(path, out, trainer, evaluator)
+    assert trainer.calls == [("bn-seed0", False)]
+    record = read_result(out / "tiny" / "bn-seed0" / "train_record.json")
+    assert record.status == "diverged"
+
+
+def test_a_temporary_file_left_by_a_killed_write_is_removed_by_the_next_suite_run(
+        tmp_path: Path) -> None:
+    path = write_suite(tmp_path / "suites")
+    out = tmp_path / "runs"
+    torn = out / "tiny" / "bn-seed0" / ".eval-pgd-eps0.1.json.x1y2z3ab.tmp"
+    torn.parent.mkdir(parents=True)
+    torn.write_text("{")
+    run_fake(path, out, FakeTrainer(), FakeEvaluator())
+    assert not torn.exists()

@@ -140,7 +140,7 @@ def settings_of(record: ResultRecord) -> dict[str, Any]:
 _V1_SUBJECT = ("model", "norm", "dataset", "split", "checkpoint", "checkpoint_sha256")
 _V1_SETTINGS = ("eps", "threat_model", "n_examples", "seed", "batch_size", "attack_settings")
 _V1_COMMON = ("kind", "schema_version", "created", "command", "versions", "hardware",
-              "wall_time_s", "suite")
+              "wall_time_s", "suite", "status")
 
 
 def upgrade_v1(data: dict[str, Any]) -> dict[str, Any]:
@@ -150,6 +150,7 @@ def upgrade_v1(data: dict[str, Any]) -> dict[str, Any]:
                   "versions": data.get("versions") or {}, "hardware": data.get("hardware") or {},
                   "wall_time_s": data.get("wall_time_s")}
     upgraded: dict[str, Any] = {"schema_version": 2, "task": TASK, "kind": data.get("kind"),
+                                "status": data.get("status", "ok"),
                                 "provenance": provenance, "suite": data.get("suite")}
     if data.get("kind") == "evaluation":
         branches = data.get("branches") or {}

@@ -101,9 +101,18 @@ def train_state(run: AdversarialRun, run_dir: Path) -> StepState:
         return "todo"
     if not config_matches(run.config, saved["config"]):
         return "todo"
-    if (run_dir / "train_record.json").is_file():
-        return "done"
+    record = _read_json(run_dir / "train_record.json")
+    if isinstance(record, dict):
+        return "todo" if record.get("status") == "diverged" else "done"
     return "partial" if (run_dir / "last.pt").is_file() else "todo"
+
+
+def diverged_message(run_dir: Path) -> str | None:
+    """The one-line message of a run whose training diverged with these options, else None."""
+    record = _read_json(run_dir / "train_record.json")
+    if isinstance(record, dict) and record.get("status") == "diverged":
+        return str((record.get("diverged") or {}).get("message") or "the loss became non-finite")
+    return None
 
 
 class _Hashes:
@@ -177,6 +186,14 @@ class AdversarialTask:
 
     def _train(self, run: AdversarialRun, run_dir: Path, train_fn: TrainFn, quiet: bool,
                resume: bool) -> None:
+        """Train the run (from scratch unless ``resume``); a run that diverged with the same
+        options is not retrained: the suite stops with its message."""
+        saved = _read_json(run_dir / "config.json")
+        message = diverged_message(run_dir)
+        if message and isinstance(saved, dict) and config_matches(run.config,
+                                                                 saved.get("config") or {}):
+            raise UserInputError(f"{run.run_id} diverged: {message}; change its options in the "
+                                 f"suite file, or delete {run_dir} to try again")
         if not resume:
             for name in _RUN_OUTPUTS:
                 (run_dir / name).unlink(missing_ok=True)

@@ -103,6 +103,7 @@ def run_suite(
         UserInputError: a bad suite file, bad options found by a step, or the suite folder
             locked by another running process.
     """
+    from robust_sabn.artifacts.checkpoint import remove_stale_temp_files
     from robust_sabn.artifacts.lock import folder_lock
 
     start = time.perf_counter()
@@ -113,6 +114,8 @@ def run_suite(
     result = SuiteRunResult(suite=suite, suite_dir=suite_dir)
     suite_dir.mkdir(parents=True, exist_ok=True)
     with folder_lock(suite_dir):
+        for folder in [suite_dir, *(p for p in suite_dir.rglob("*") if p.is_dir())]:
+            remove_stale_temp_files(folder)  # left by writes killed in an earlier run
         steps = task.steps(suite, suite_dir, quiet=not progress, hooks=hooks or {})
         _run_steps(suite, steps, result, force=force, progress=progress, console=console)
         output = Path(report_path) if report_path is not None else task.report_path(suite)
