@@ -19,11 +19,13 @@ import pytest
 import torch
 import typer.main
 from evaluation_helpers import flat, single_torch_thread  # noqa: F401 (autouse fixture)
+from npz_helpers import assert_one_line_error
+from npz_helpers import run_cli as run_main
 from typer.testing import CliRunner
 
 from robust_sabn.artifacts import ModelSpec, file_sha256, load_model, read_record, save_checkpoint
 from robust_sabn.artifacts.result import read_result
-from robust_sabn.cli import app, main
+from robust_sabn.cli import app
 from robust_sabn.data import load_split
 from robust_sabn.evaluate import as_unit_float
 from robust_sabn.nn import fixed_branch
@@ -33,33 +35,6 @@ SCRIPT = Path(sys.executable).parent / "robust-sabn"
 TINY_TRAIN = ["--dataset", "fashion-mnist", "--model", "small_cnn", "--width", "4",
               "--epochs", "1", "--batch-size", "32", "--max-train-examples", "64",
               "--val-examples", "16", "--attack-steps", "1", "--data-dir", str(FASHION_MNIST)]
-
-
-def run_main(args: list[str], capsys: pytest.CaptureFixture[str],
-             monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str]:
-    """Run the console script's ``main()`` on ``args``: (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["robust-sabn", *args])
-    monkeypatch.setenv("COLUMNS", "120")
-    capsys.readouterr()
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code: int, out: str, err: str, *expected: str) -> None:
-    """Exit code 2, nothing on stdout, one ``error:`` line on stderr holding ``expected``."""
-    assert code == 2, err
-    assert out == ""
-    assert "Traceback" not in err
-    line = err.strip()
-    assert "\n" not in line, err
-    assert line.startswith("error: ")
-    for part in expected:
-        assert part in line, line
 
 
 def sha256(path: Path) -> str:
