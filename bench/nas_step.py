@@ -6,7 +6,7 @@ a weight step (cross-entropy, backward, clip 5, step) on one batch, then an alph
 another. Ours is ``robust_sabn.nas.search.search_step`` (it also counts correct predictions and
 reads the losses, as the search loop logs them); the peer is the six lines a DARTS user writes.
 Two copies of the supernet start from the same weights; timings are medians of interleaved
-repeats in one process, so machine load hits both sides alike.
+repeats in one process (the side that goes first alternates), so machine load hits both alike.
 
     .venv/bin/python bench/nas_step.py --norm sabn --channels 8 --cells 1 --size 14 --batch 64
 """
@@ -70,8 +70,9 @@ def main() -> None:
             peer, *peer_opts, batches[0], batches[1], g),
     }
     times: dict[str, list[float]] = {name: [] for name in sides}
+    order = list(sides.items())
     for repeat in range(args.repeats + 2):
-        for name, step in sides.items():
+        for name, step in order if repeat % 2 == 0 else order[::-1]:
             start = time.perf_counter()
             step(torch.Generator().manual_seed(repeat))
             if repeat >= 2:  # the first two are warm-up

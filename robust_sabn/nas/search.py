@@ -68,6 +68,22 @@ def _correct(logits: Tensor, y: Tensor) -> int:
     return int((logits.argmax(dim=1) == y).sum())
 
 
+def _optimizer_step(forward: Callable[[Tensor], Tensor], batch: tuple[Tensor, Tensor],
+                    optimizer: torch.optim.Optimizer, clip: Sequence[Tensor] | None,
+                    grad_clip: float) -> tuple[float, int]:
+    """Cross-entropy on ``batch``, backward, optional clip, step; returns (loss, correct).
+
+    Its own function so that the forward graph is released before the next forward."""
+    x, y = batch
+    logits = forward(x)
+    loss = F.cross_entropy(logits, y)
+    loss.backward()
+    if clip is not None and grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(clip, grad_clip)
+    optimizer.step()
+    return loss.item(), _correct(logits.detach(), y)
+
+
 def search_step(net: Supernet, w_opt: torch.optim.Optimizer, a_opt: torch.optim.Optimizer,
                 weight_batch: tuple[Tensor, Tensor], arch_batch: tuple[Tensor, Tensor], *,
                 algorithm: str, grad_clip: float, generator: torch.Generator,
@@ -81,21 +97,12 @@ def search_step(net: Supernet, w_opt: torch.optim.Optimizer, a_opt: torch.optim.
             return net(x, weights=weights, hard_ops=ops)
         return net(x, generator=generator)
 
-    (xw, yw), (xa, ya) = weight_batch, arch_batch
     net.zero_grad(set_to_none=True)
-    logits = forward(xw)
-    weight_loss = F.cross_entropy(logits, yw)
-    weight_loss.backward()
-    if grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_(net.weight_parameters(), grad_clip)
-    w_opt.step()
+    weight_loss, weight_correct = _optimizer_step(forward, weight_batch, w_opt,
+                                                  net.weight_parameters(), grad_clip)
     a_opt.zero_grad(set_to_none=True)
-    arch_logits = forward(xa)
-    arch_loss = F.cross_entropy(arch_logits, ya)
-    arch_loss.backward()
-    a_opt.step()
-    return StepStats(weight_loss.item(), _correct(logits, yw), arch_loss.item(),
-                     _correct(arch_logits, ya))
+    arch_loss, arch_correct = _optimizer_step(forward, arch_batch, a_opt, None, grad_clip)
+    return StepStats(weight_loss, weight_correct, arch_loss, arch_correct)
 
 
 def make_optimizers(net: Supernet, config: SearchConfig
