@@ -125,3 +125,28 @@ def test_bad_sampling_and_evaluation_input_is_one_line(
     code, out, err = run_main(["gan", "sample", str(sabn), "--classes", "1,2", "-n", "2",
                                "-o", str(tmp_path / "ok.png")], capsys, monkeypatch)
     assert code == 0 and (tmp_path / "ok.png").is_file(), err
+
+
+def test_a_non_finite_loss_stops_training_with_a_diverged_record(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import robust_sabn.gan.train as gan_train
+    from robust_sabn.train.divergence import TrainingDiverged
+
+    calls: list[int] = []
+    real_loss = gan_train.discriminator_hinge_loss
+
+    def loss_that_turns_nan(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        calls.append(1)  # 2 D steps per iteration: the 7th call is in the 4th iteration
+        loss = real_loss(real, fake)
+        return loss * float("nan") if len(calls) >= 7 else loss
+
+    monkeypatch.setattr(gan_train, "discriminator_hinge_loss", loss_that_turns_nan)
+    with pytest.raises(TrainingDiverged, match=r"at step 4: the loss is nan"):
+        train_run(tiny_config(norm="sabn"), tmp_path, reference=None)
+    record = read_result(tmp_path / "train_record.json")
+    assert record.status == "diverged" and record.extras["diverged"]["loss"] == "nan"
+    last = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert last["iteration"] == 2
+    assert all(torch.isfinite(t).all() for t in last["generator"].values())
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").open()]
+    assert [r["iteration"] for r in rows] == [1, 2]

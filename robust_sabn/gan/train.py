@@ -29,6 +29,7 @@ from robust_sabn.errors import UserInputError
 from robust_sabn.gan.config import GANConfig
 from robust_sabn.gan.models import GANSpec
 from robust_sabn.gan.progress import GANProgress
+from robust_sabn.train.divergence import FiniteLossGuard
 
 Probe = Callable[[nn.Module], dict[str, float]]
 """Called with the EMA generator (eval mode) every ``eval_every`` iterations; returns metrics."""
@@ -111,8 +112,12 @@ def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
 
 def gan_iteration(generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim.Optimizer,
                   opt_d: torch.optim.Optimizer, real_batch: Callable[[int], tuple[Tensor, Tensor]],
-                  config: GANConfig, num_classes: int, iteration: int) -> tuple[float, float]:
-    """One G-iteration: ``n_critic`` hinge D steps, then one G step; returns (loss_d, loss_g)."""
+                  config: GANConfig, num_classes: int, iteration: int,
+                  guard: FiniteLossGuard | None = None) -> tuple[float, float]:
+    """One G-iteration: ``n_critic`` hinge D steps, then one G step; returns (loss_d, loss_g).
+
+    ``guard`` checks each loss before its optimizer step (:class:`TrainingDiverged` on a
+    non-finite one, nothing stepped)."""
     rng = iteration_generator(config.seed, iteration)
     loss_d = torch.zeros(())
     for k in range(config.n_critic):
@@ -123,11 +128,15 @@ def gan_iteration(generator: nn.Module, discriminator: nn.Module, opt_g: torch.o
             x_fake = generator(z, y_fake)
         loss_d = discriminator_hinge_loss(discriminator(x_real, y_real),
                                           discriminator(x_fake, y_fake))
+        if guard is not None:
+            guard.check(loss_d, step=iteration)
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
     z, y_fake = sample_latents(config.g_batch, config.latent_dim, num_classes, rng, config.device)
     loss_g = generator_hinge_loss(discriminator(generator(z, y_fake), y_fake))
+    if guard is not None:
+        guard.check(loss_g, step=iteration)
     opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
     opt_g.step()
@@ -172,6 +181,7 @@ def train_gan(config: GANConfig, out_dir: str | Path, *, resume: bool = False,
 
     Raises:
         UserInputError: bad options, missing data, or a run folder that would be overwritten.
+        TrainingDiverged: a non-finite loss; ``last.pt`` (if any) is the last finite state.
     """
     config.check()
     out_dir = Path(out_dir)
@@ -211,13 +221,15 @@ def train_gan(config: GANConfig, out_dir: str | Path, *, resume: bool = False,
         _write_text(out_dir / "metrics.jsonl",
                     "".join(json.dumps(row, allow_nan=False) + "\n" for row in history))
 
+    guard = FiniteLossGuard(lr=max(config.lr_g, config.lr_d), checkpoint=out_dir / "last.pt",
+                            lr_option="lr_g/lr_d (GANConfig)")
     generator.train()
     discriminator.train()
     with GANProgress(config.iterations, start, quiet) as display:
         t0 = time.perf_counter()
         for it in range(start, config.iterations):
             loss_d, loss_g = gan_iteration(generator, discriminator, opt_g, opt_d, real_batch,
-                                           config, spec.num_classes, it)
+                                           config, spec.num_classes, it, guard)
             update_ema(ema, generator, config.ema_decay if it >= config.ema_start else 0.0)
             done = it + 1
             row: dict[str, Any] = {"iteration": done, "loss_d": loss_d, "loss_g": loss_g}

@@ -69,12 +69,20 @@ def train_run(config: GANConfig, out_dir: str | Path, *, reference: str | Path |
     from robust_sabn.gan.evaluate import classifier_probe
     from robust_sabn.gan.reference import ReferenceClassifier
     from robust_sabn.gan.train import train_gan
+    from robust_sabn.train.divergence import TrainingDiverged, diverged_fields
 
     probe = None
     if reference is not None and config.eval_every:
         probe = classifier_probe(ReferenceClassifier(reference, config.dataset),
                                  config.probe_samples)
-    summary = train_gan(config, out_dir, resume=resume, quiet=quiet, probe=probe)
+    try:
+        summary = train_gan(config, out_dir, resume=resume, quiet=quiet, probe=probe)
+    except TrainingDiverged as error:
+        record = new_result(TASK, "training", subject=_subject(config, run_id),
+                            extras={"config": config.to_dict(), **diverged_fields(error)},
+                            status="diverged")
+        write_result(Path(out_dir) / "train_record.json", record)
+        raise
     history = summary["history"]
     metrics = []
     for row in history:
