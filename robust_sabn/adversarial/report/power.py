@@ -116,10 +116,10 @@ def power_table(rows: Sequence[PowerRow], target: float) -> str:
         sample_sd = f"{POINTS * (n.example_var / n.examples) ** 0.5:.2f}" + (
             "" if n.example_var_from_flags else " (no flags: binomial)")
         now = "needs 2 seeds" if r.resolvable == float("inf") else f"±{POINTS * r.resolvable:.2f}"
+        needs = ([_cell(r.seeds_for_target, "seeds"), _cell(r.examples_for_target, "points")]
+                 if n.seeds >= 2 else ["unknown (1 seed)"] * 2)
         body.append([metric_label(r.metric), r.branch, r.row, r.minus,
-                     f"{n.seeds} x {n.examples}", seed_sd, sample_sd, now,
-                     _cell(r.seeds_for_target, "seeds"),
-                     _cell(r.examples_for_target, "points")])
+                     f"{n.seeds} x {n.examples}", seed_sd, sample_sd, now, *needs])
     return markdown_table(header, body, align="llllrrrrrr")
 
 
