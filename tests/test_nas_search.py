@@ -144,3 +144,28 @@ def test_resize_keeps_labels_and_scales_padding() -> None:
     small = resize(data, 14)
     assert small.images.shape[2:] == (14, 14) and small.augment_pad == 1
     assert torch.equal(small.labels, data.labels)
+
+
+def test_a_non_finite_loss_stops_the_search_and_keeps_the_last_finite_epoch(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch.nn.functional as F
+
+    import robust_sabn.nas.search as search
+    from robust_sabn.train.divergence import TrainingDiverged
+
+    data = fake_data()  # 16 weight examples, batch 8: 2 steps (4 losses) per epoch
+    calls: list[int] = []
+    real_cross_entropy = F.cross_entropy
+
+    def cross_entropy_that_turns_nan(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        calls.append(1)
+        loss = real_cross_entropy(logits, y)
+        return loss * float("nan") if len(calls) > 4 else loss  # from epoch 2's first step
+
+    monkeypatch.setattr(search.F, "cross_entropy", cross_entropy_that_turns_nan)
+    with pytest.raises(TrainingDiverged, match="epoch 2"):
+        run_search(tiny_config(norm="sabn"), tmp_path, data=data)
+    state = torch.load(tmp_path / "search.pt", weights_only=True)
+    assert len(state["history"]) == 1
+    assert all(torch.isfinite(t).all() for t in state["state_dict"].values()
+               if t.is_floating_point())

@@ -16,6 +16,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -70,13 +71,17 @@ def _correct(logits: Tensor, y: Tensor) -> int:
 
 def _optimizer_step(forward: Callable[[Tensor], Tensor], batch: tuple[Tensor, Tensor],
                     optimizer: torch.optim.Optimizer, clip: Sequence[Tensor] | None,
-                    grad_clip: float) -> tuple[float, int]:
-    """Cross-entropy on ``batch``, backward, optional clip, step; returns (loss, correct).
+                    grad_clip: float, check: Callable[[Tensor], None] | None = None
+                    ) -> tuple[float, int]:
+    """Cross-entropy on ``batch``, ``check`` of the loss, backward, optional clip, step;
+    returns (loss, correct).
 
     Its own function so that the forward graph is released before the next forward."""
     x, y = batch
     logits = forward(x)
     loss = F.cross_entropy(logits, y)
+    if check is not None:
+        check(loss)
     loss.backward()
     if clip is not None and grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(clip, grad_clip)
@@ -87,9 +92,9 @@ def _optimizer_step(forward: Callable[[Tensor], Tensor], batch: tuple[Tensor, Te
 def search_step(net: Supernet, w_opt: torch.optim.Optimizer, a_opt: torch.optim.Optimizer,
                 weight_batch: tuple[Tensor, Tensor], arch_batch: tuple[Tensor, Tensor], *,
                 algorithm: str, grad_clip: float, generator: torch.Generator,
-                tau: float = 1.0) -> StepStats:
+                tau: float = 1.0, check: Callable[[Tensor], None] | None = None) -> StepStats:
     """One weight step then one alpha step (first order); batches are (x (B, C, H, W) in
-    [0, 1], y (B,))."""
+    [0, 1], y (B,)); ``check`` sees each loss before its step (the finite-loss guard)."""
 
     def forward(x: Tensor) -> Tensor:
         if algorithm == "gdas":
@@ -99,9 +104,10 @@ def search_step(net: Supernet, w_opt: torch.optim.Optimizer, a_opt: torch.optim.
 
     net.zero_grad(set_to_none=True)
     weight_loss, weight_correct = _optimizer_step(forward, weight_batch, w_opt,
-                                                  net.weight_parameters(), grad_clip)
+                                                  net.weight_parameters(), grad_clip, check)
     a_opt.zero_grad(set_to_none=True)
-    arch_loss, arch_correct = _optimizer_step(forward, arch_batch, a_opt, None, grad_clip)
+    arch_loss, arch_correct = _optimizer_step(forward, arch_batch, a_opt, None, grad_clip,
+                                              check)
     return StepStats(weight_loss, weight_correct, arch_loss, arch_correct)
 
 
@@ -188,8 +194,10 @@ def run_search(config: SearchConfig, out_dir: str | Path, *, resume: bool = Fals
 
     Raises:
         UserInputError: bad data settings, or a checkpoint in ``out_dir`` that does not match.
+        TrainingDiverged: a non-finite loss; ``search.pt`` (if any) holds the last finite epoch.
     """
     from robust_sabn.data import get_dataset_info
+    from robust_sabn.train.divergence import FiniteLossGuard
 
     out = Path(out_dir)
     ckpt_path = out / CHECKPOINT_NAME
@@ -209,6 +217,8 @@ def run_search(config: SearchConfig, out_dir: str | Path, *, resume: bool = Fals
         a_opt.load_state_dict(ckpt["a_optimizer"])
         history, wall = list(ckpt["history"]), float(ckpt["wall_time_s"])
     steps = len(data.weights) // config.batch_size
+    guard = FiniteLossGuard(lr=max(config.lr, config.arch_lr), checkpoint=ckpt_path,
+                            lr_option="lr/arch_lr (SearchConfig)")
     for epoch in range(len(history), config.epochs):
         start = time.perf_counter()
         net.train()
@@ -227,9 +237,10 @@ def run_search(config: SearchConfig, out_dir: str | Path, *, resume: bool = Fals
             lr = cosine_lr(config, epoch + step / steps)
             for group in w_opt.param_groups:
                 group["lr"] = lr
-            stats.append(search_step(net, w_opt, a_opt, weight_batch, arch_batch,
-                                     algorithm=config.algorithm, grad_clip=config.grad_clip,
-                                     generator=arch_rng, tau=tau or 1.0))
+            stats.append(search_step(
+                net, w_opt, a_opt, weight_batch, arch_batch, algorithm=config.algorithm,
+                grad_clip=config.grad_clip, generator=arch_rng, tau=tau or 1.0,
+                check=partial(guard.check, step=epoch * steps + step, epoch=epoch)))
         wall += time.perf_counter() - start
         summary = epoch_summary(net, epoch, stats, config.batch_size, tables,
                                 cosine_lr(config, epoch), tau)
