@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from robust_sabn.attacks.defaults import AttackDefaults, attack_defaults
 from robust_sabn.data import (
     ImageTensors,
     get_dataset_info,
@@ -126,13 +127,13 @@ def test_unknown_names_list_the_choices() -> None:
 
 def test_dataset_info_defaults() -> None:
     cifar = get_dataset_info("cifar10")
-    assert (cifar.default_eps, cifar.default_step_size, cifar.default_attack_steps) == (
-        8 / 255, 2 / 255, 7,
-    )
+    assert attack_defaults("cifar10") == AttackDefaults(8 / 255, 2 / 255, 7)
+    assert attack_defaults("npz") == attack_defaults("cifar100")
+    assert attack_defaults("fashion-mnist").eps == 0.1
     assert cifar.val_size == 5000 and cifar.augment_pad == 4 and cifar.augment_flip
     assert get_dataset_info("cifar100").num_classes == 100
     svhn = get_dataset_info("svhn")
-    assert svhn.default_step_size == 1 / 255 and not svhn.augment_flip
+    assert attack_defaults("svhn").step_size == 1 / 255 and not svhn.augment_flip
     fmnist = get_dataset_info("fashion-mnist")
     assert (fmnist.in_channels, fmnist.image_size, fmnist.mean) == (1, (28, 28), (0.2860,))
     assert fmnist.augment_pad == 2 and not fmnist.augment_flip

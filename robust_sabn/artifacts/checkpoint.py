@@ -173,7 +173,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise UserInputError(
             f"{path} is not a robust-sabn checkpoint (no 'format: {FORMAT}' entry); "
-            "third-party models load with robust-sabn eval robustbench:NAME"
+            "evaluate someone else's model as a state dict with --arch package.module:factory "
+            "--dataset D, as a TorchScript or torch.export archive, or as robustbench:NAME"
         )
     if int(ckpt.get("format_version", 0)) > FORMAT_VERSION:
         raise UserInputError(

@@ -6,7 +6,7 @@ user's own arrays; see :mod:`robust_sabn.data.sources` for the keys).
 
 from robust_sabn.data.batches import iterate_batches, random_crop_flip
 from robust_sabn.data.idx import read_idx
-from robust_sabn.data.registry import DatasetInfo, default_data_dir, default_eps, list_datasets
+from robust_sabn.data.registry import DatasetInfo, default_data_dir, list_datasets
 from robust_sabn.data.sources import NPZ_KEYS
 from robust_sabn.data.splits import SPLITS, ImageTensors, get_dataset_info, load_split
 
@@ -16,7 +16,6 @@ __all__ = [
     "DatasetInfo",
     "ImageTensors",
     "default_data_dir",
-    "default_eps",
     "get_dataset_info",
     "iterate_batches",
     "list_datasets",

@@ -8,10 +8,7 @@ from pathlib import Path
 import torch
 
 from robust_sabn.data.registry import (
-    NPZ_ATTACK_STEPS,
     NPZ_DATASET,
-    NPZ_EPS,
-    NPZ_STEP_SIZE,
     NPZ_VAL_FRACTION,
     DatasetInfo,
     check_dataset_name,
@@ -121,8 +118,7 @@ def get_dataset_info(name: str, *, data_dir: str | Path | None = None) -> Datase
     return DatasetInfo(
         name=NPZ_DATASET, display_name=NPZ_DATASET, num_classes=raw.num_classes,
         in_channels=channels, image_size=(height, width), mean=mean, std=std,
-        default_eps=NPZ_EPS, default_step_size=NPZ_STEP_SIZE,
-        default_attack_steps=NPZ_ATTACK_STEPS, val_size=_npz_val_size(raw),
+        val_size=_npz_val_size(raw),
         augment_pad=pad, augment_flip=flip,
     )
 

@@ -25,9 +25,10 @@ from torch import Tensor, nn
 from robust_sabn.adversarial.record import evaluation_record
 from robust_sabn.artifacts import file_sha256, load_model
 from robust_sabn.artifacts.result import ResultRecord
+from robust_sabn.attacks.defaults import default_eps
 from robust_sabn.attacks.mode import model_mode
 from robust_sabn.attacks.registry import get_attack_info
-from robust_sabn.data import default_eps, load_split
+from robust_sabn.data import load_split
 from robust_sabn.data.check import check_data_fits_model
 from robust_sabn.errors import UserInputError
 from robust_sabn.evaluate.config import EVAL_DEFAULTS
@@ -106,7 +107,7 @@ def evaluate_model(
         model: a classifier on images (N, C, H, W) in [0, 1]; ours or any ``forward(x)`` module.
         data: images and labels (see :class:`LabelledImages`).
         eps: attack radius on the [0, 1] pixel scale; None takes the dataset's default
-            (``robust_sabn.data.default_eps(data.name)``, L-inf only).
+            (``robust_sabn.attacks.defaults.default_eps(data.name)``, L-inf only).
         attacks: names from ``robust_sabn.attacks.registry.list_attacks()``; () for clean only.
         n_examples: how many examples, from the first; None for all.
         batch_size: examples per forward/backward pass.

@@ -30,7 +30,8 @@ import torch
 from torch import Tensor, nn
 
 from robust_sabn.artifacts.result import ResultRecord
-from robust_sabn.data import get_dataset_info, list_datasets, load_split
+from robust_sabn.attacks.defaults import default_eps
+from robust_sabn.data import list_datasets, load_split
 from robust_sabn.errors import UserInputError
 from robust_sabn.evaluate.config import EVAL_DEFAULTS
 from robust_sabn.evaluate.evaluator import as_unit_float, evaluate_model
@@ -291,9 +292,8 @@ def evaluate_foreign(
         raise UserInputError(f"give --dataset for a model from elsewhere ({path} records none): "
                              f"one of {', '.join(list_datasets())}")
     data = load_split(dataset, "test", data_dir=data_dir, max_examples=n_examples)
-    info = get_dataset_info(dataset, data_dir=data_dir)
     if eps is None and threat_model == "Linf":
-        eps = info.default_eps
+        eps = default_eps(dataset)
     check_classifier(foreign.model, data.images[:2].to(device), str(path))
     return evaluate_model(
         foreign.model, data, eps=eps, attacks=attacks, n_examples=n_examples, device=device,

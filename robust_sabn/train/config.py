@@ -11,6 +11,7 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from robust_sabn.attacks.defaults import attack_defaults
 from robust_sabn.errors import UserInputError
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -128,8 +129,9 @@ class TrainConfig:
             if values[key] is None:
                 values[key] = value
         info = get_dataset_info(values["dataset"], data_dir=values["data_dir"])
-        defaults = {"eps": info.default_eps, "step_size": info.default_step_size,
-                    "attack_steps": info.default_attack_steps, "val_size": info.val_size}
+        threat = attack_defaults(values["dataset"])
+        defaults = {"eps": threat.eps, "step_size": threat.step_size,
+                    "attack_steps": threat.attack_steps, "val_size": info.val_size}
         for key, value in defaults.items():
             if values[key] is None:
                 values[key] = value
