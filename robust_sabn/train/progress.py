@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from types import TracebackType
+from typing import Self
 
 from rich.console import Console
 from rich.progress import (
@@ -15,14 +16,11 @@ from rich.progress import (
 )
 
 
-class TrainingProgress:
-    """Progress on stderr: two live bars (epochs, batches) on a terminal, one line per epoch.
+class LiveProgress:
+    """Progress on stderr for any trainer: live bars on a terminal; when stderr is not a
+    terminal (a log file, a pipe) only the lines given to :meth:`note`; ``quiet``: nothing."""
 
-    When stderr is not a terminal (a log file, a pipe) only the per-epoch lines are written;
-    ``quiet`` writes nothing.
-    """
-
-    def __init__(self, epochs: int, steps_per_epoch: int, start_epoch: int, quiet: bool) -> None:
+    def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
         self.console = Console(stderr=True)
         self.progress = Progress(
@@ -30,18 +28,43 @@ class TrainingProgress:
             TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), TimeRemainingColumn(),
             console=self.console, disable=quiet or not self.console.is_terminal, transient=False,
         )
-        self.steps_per_epoch = steps_per_epoch
-        self.epoch_task = self.progress.add_task("epoch", total=epochs, completed=start_epoch,
-                                                 stats="")
-        self.batch_task = self.progress.add_task("batch", total=steps_per_epoch, stats="")
 
-    def __enter__(self) -> TrainingProgress:
+    def __enter__(self) -> Self:
         self.progress.__enter__()
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.progress.__exit__(exc_type, exc, tb)
+
+    def note(self, line: str) -> None:
+        """Print one line (an epoch's or a validation's summary) unless quiet."""
+        if not self.quiet:
+            self.console.print(line, soft_wrap=True, highlight=False)
+
+
+class IterationProgress(LiveProgress):
+    """One bar over a trainer's iterations (GAN, style transfer), with a stats text."""
+
+    def __init__(self, label: str, iterations: int, start: int, quiet: bool) -> None:
+        super().__init__(quiet)
+        self.task = self.progress.add_task(label, total=iterations, completed=start, stats="")
+
+    def advance(self, stats: str) -> None:
+        """One iteration done; ``stats`` is shown beside the bar."""
+        self.progress.update(self.task, advance=1, stats=stats)
+
+
+class TrainingProgress(LiveProgress):
+    """Adversarial training: two live bars (epochs, batches) on a terminal, one line per epoch
+    (see :class:`LiveProgress`)."""
+
+    def __init__(self, epochs: int, steps_per_epoch: int, start_epoch: int, quiet: bool) -> None:
+        super().__init__(quiet)
+        self.steps_per_epoch = steps_per_epoch
+        self.epoch_task = self.progress.add_task("epoch", total=epochs, completed=start_epoch,
+                                                 stats="")
+        self.batch_task = self.progress.add_task("batch", total=steps_per_epoch, stats="")
 
     def start_epoch(self, epoch: int) -> None:
         self.progress.reset(self.batch_task, total=self.steps_per_epoch,
@@ -57,9 +80,5 @@ class TrainingProgress:
                  for b, m in val.items()]
         self.progress.update(self.epoch_task, advance=1,
                              stats="val clean/pgd % " + "  ".join(parts))
-        if not self.quiet:
-            self.console.print(
-                f"epoch {row['epoch'] + 1}: loss {row['train_loss']:.4f}  "
-                f"val clean/pgd % {'  '.join(parts)}  ({row['time_s']:.1f} s)",
-                soft_wrap=True, highlight=False,
-            )
+        self.note(f"epoch {row['epoch'] + 1}: loss {row['train_loss']:.4f}  "
+                  f"val clean/pgd % {'  '.join(parts)}  ({row['time_s']:.1f} s)")
