@@ -20,21 +20,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from robust_sabn.artifacts.result import read_result_if_valid
 from robust_sabn.errors import UserInputError
 from robust_sabn.nas.plan import identity
 from robust_sabn.suites.checked import CheckedTable
 from robust_sabn.suites.tasks import Hooks, Step, StepState, Suite
-
-
-def _read(path: Path) -> Any:
-    from robust_sabn.artifacts.result import read_result
-
-    if not path.is_file():
-        return None
-    try:
-        return read_result(path)
-    except UserInputError:
-        return None
 
 
 class NASTask:
@@ -76,7 +66,7 @@ class NASTask:
 
     @staticmethod
     def _search_state(config: Any, run_dir: Path) -> StepState:
-        record = _read(run_dir / "search.json")
+        record = read_result_if_valid(run_dir / "search.json")
         wanted = identity(config.to_dict())
         if record is not None and record.suite is not None and identity(
                 record.suite.get("config")) == wanted:
@@ -102,7 +92,7 @@ class NASTask:
 
     @staticmethod
     def _scoreidentity(plan: Any, run_dir: Path, tables: _TableCache) -> dict[str, Any] | None:
-        search = _read(run_dir / "search.json")
+        search = read_result_if_valid(run_dir / "search.json")
         if search is None:
             return None
         return {"genotype": search.extras["genotype"],
@@ -111,7 +101,7 @@ class NASTask:
 
     def _score_state(self, plan: Any, run_dir: Path, tables: _TableCache) -> StepState:
         wanted = self._scoreidentity(plan, run_dir, tables)
-        record = _read(run_dir / "score.json")
+        record = read_result_if_valid(run_dir / "score.json")
         if wanted is not None and record is not None and record.suite == wanted:
             return "done"
         return "todo"
@@ -121,7 +111,7 @@ class NASTask:
         from robust_sabn.artifacts.result import write_result
         from robust_sabn.nas.scoring import score_genotype
 
-        search = _read(run_dir / "search.json")
+        search = read_result_if_valid(run_dir / "search.json")
         if search is None:
             raise UserInputError(f"{run_dir / 'search.json'} is missing; run the search first")
         record = score_genotype(
