@@ -47,7 +47,7 @@ from robust_sabn.errors import UserInputError
 from robust_sabn.nn import branch_names
 from robust_sabn.parallel.context import DistContext, distributed_context
 from robust_sabn.parallel.data_parallel import DataParallelStep, wrap_data_parallel
-from robust_sabn.parallel.devices import apply_tf32, speed_settings
+from robust_sabn.parallel.devices import apply_tf32, speed_settings, training_memory_format
 from robust_sabn.train.config import TrainConfig
 from robust_sabn.train.divergence import FiniteLossGuard, TrainingDiverged, diverged_fields
 from robust_sabn.train.objective import ADV, lr_factor, training_loss, warmup_steps
@@ -191,7 +191,8 @@ def _train_locked(config: TrainConfig, out_dir: Path, *, resume: bool, quiet: bo
     steps_per_epoch = len(train_data.labels) // config.batch_size
     warmup_steps(config, config.epochs * steps_per_epoch)
     torch.manual_seed(config.seed)
-    model = spec.build().to(config.device)
+    layout = training_memory_format(config.device)
+    model = spec.build().to(config.device, memory_format=layout)
     for data, split in ((train_data, "training"), (val_data, "validation")):
         check_data_fits_model(model, data.images, data.labels,
                               what=f"the {split} images of {config.dataset}",
@@ -219,7 +220,8 @@ def _train_locked(config: TrainConfig, out_dir: Path, *, resume: bool, quiet: bo
         "dataset": config.dataset, "norm": config.norm, "seed": config.seed,
         "epochs": config.epochs, "best_checkpoint": str(out_dir / "best.pt"),
         "last_checkpoint": str(out_dir / "last.pt"), "train_examples": len(train_data.labels),
-        "runtime": {**speed_settings(config.device, amp=bool(config.amp)),
+        "runtime": {**speed_settings(config.device, amp=bool(config.amp),
+                                     memory_format=str(layout).removeprefix("torch.")),
                     "world_size": step.world_size, "sync_norm": bool(config.sync_norm)},
     }
     try:
@@ -297,7 +299,9 @@ def _train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: Image
     seen = 0
     batches = iterate_batches(data, config.batch_size, shuffle=True, augment=True,
                               generator=data_rng, device=config.device, drop_last=True)
+    layout = training_memory_format(config.device)
     for i, (x, y) in enumerate(batches):
+        x = x.contiguous(memory_format=layout)
         step = epoch * steps_per_epoch + i
         for group in optimizer.param_groups:
             group["lr"] = config.lr * lr_factor(step, steps_per_epoch, config)
