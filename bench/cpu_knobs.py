@@ -2,8 +2,10 @@
 
 Knobs: flushing denormals to zero (``torch.set_flush_denormal``), channels_last memory format
 for the model and batches, and the thread count (2 against 1). Each knob is timed against the
-default on the same model, batch and seed, interleaved, median of repeats; a ratio below 1
-means the knob is faster. A knob becomes a default only when it wins here.
+plain setting (contiguous tensors, 1 thread, denormals kept) on the same model, batch and seed,
+interleaved, median of repeats; a ratio below 1 means the knob is faster. A knob becomes a
+default only when it wins here: channels_last did, and CPU training uses it
+(``robust_sabn.parallel.devices.training_memory_format``).
 
     .venv/bin/python bench/cpu_knobs.py --width 16 --batch-size 128 --attack-steps 5
 """
