@@ -15,6 +15,7 @@ one op per edge, and its branches are the genotype's own op codes.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 import torch
@@ -95,7 +96,7 @@ class InferCell(nn.Module):
         return nodes[-1]
 
 
-class NB201Skeleton(nn.Module):
+class NB201Skeleton(nn.Module, ABC):
     """Stem, three stages of cells with residual reductions, head. Subclasses make the cells.
 
     Args:
@@ -128,9 +129,9 @@ class NB201Skeleton(nn.Module):
         self.lastact = nn.Sequential(nn.BatchNorm2d(width), nn.ReLU())
         self.classifier = nn.Linear(width, num_classes)
 
+    @abstractmethod
     def make_cell(self, channels: int) -> nn.Module:
-        """A cell of width ``channels``."""
-        raise NotImplementedError
+        """A cell of width ``channels`` (the supernet's search cell or a genotype's cell)."""
 
     def head(self, h: Tensor) -> Tensor:
         """Logits (N, num_classes) of the last stage's features (N, 4C, H', W')."""
