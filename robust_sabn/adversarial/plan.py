@@ -49,6 +49,7 @@ from robust_sabn.adversarial.suite_baselines import BaselineSpec, parse_baseline
 from robust_sabn.errors import UserInputError
 from robust_sabn.evaluate.config import EVAL_DEFAULTS as D
 from robust_sabn.suites.checked import CheckedTable
+from robust_sabn.suites.tasks import SuiteRun
 from robust_sabn.train.config import CHOICES
 from robust_sabn.units import parse_eps
 from robust_sabn.vocabulary import ADV_BRANCH_NAMES
@@ -63,14 +64,8 @@ _STRINGS = ("data_dir", "device", "preset")
 TRAIN_OPTIONS = (*_INTEGERS, *_NUMBERS, *CHOICES, *_STRINGS, "milestones")
 
 
-@dataclass(frozen=True)
-class AdversarialRun:
+class AdversarialRun(SuiteRun):
     """One training run: ``config`` holds the TrainConfig fields the suite sets."""
-
-    run_id: str
-    norm: str
-    seed: int
-    config: dict[str, Any]
 
 
 def _known_attack(name: str) -> str:

@@ -32,6 +32,7 @@ from typing import Any
 from robust_sabn.gan.config import PRESETS, GANConfig
 from robust_sabn.gan.names import GENERATOR_LABELS
 from robust_sabn.suites.checked import CheckedTable
+from robust_sabn.suites.tasks import SuiteRun
 from robust_sabn.vocabulary import TASK_NORMS
 
 _CONFIG_KEYS = tuple(k for k in GANConfig.__dataclass_fields__
@@ -39,14 +40,10 @@ _CONFIG_KEYS = tuple(k for k in GANConfig.__dataclass_fields__
 
 
 @dataclass(frozen=True)
-class GANRun:
-    """One training run of the suite: its id and its GANConfig fields."""
+class GANRun(SuiteRun):
+    """One training run of the suite: its id, generator and its GANConfig fields."""
 
-    run_id: str
     generator: str
-    norm: str
-    seed: int
-    config: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -91,8 +88,9 @@ def parse_gan(doc: CheckedTable) -> GANPlan:
             for seed in seeds:
                 fields = {**base, "generator": generator, "norm": norm, "seed": seed}
                 GANConfig.from_preset(None, **fields)
-                plan_runs.append(GANRun(f"{generator}-{norm}-seed{seed}", generator, norm,
-                                        seed, fields))
+                plan_runs.append(GANRun(run_id=f"{generator}-{norm}-seed{seed}",
+                                        generator=generator, norm=norm, seed=seed,
+                                        config=fields))
     reference = doc.table("reference")
     reference.only(["epochs", "max_train_examples", "width", "seed"])
     ref = {"epochs": reference.integer("epochs", 3, minimum=1),

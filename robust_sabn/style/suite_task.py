@@ -29,7 +29,7 @@ from typing import Any
 from robust_sabn.artifacts.result import ResultRecord, read_result_if_valid
 from robust_sabn.errors import UserInputError
 from robust_sabn.suites.checked import CheckedTable
-from robust_sabn.suites.tasks import Hooks, Step, StepState, Suite
+from robust_sabn.suites.tasks import Hooks, Step, StepState, Suite, SuiteRun
 from robust_sabn.vocabulary import STYLE_NORM_KINDS
 
 EVAL_RECORD = "eval.json"
@@ -41,14 +41,8 @@ _CONFIG_KEYS = ("preset", "data_seed", "iterations", "batch_size", "crop", "resi
                 "encoder_weights", "encoder_seed", "second_encoder_seed", "device")
 
 
-@dataclass(frozen=True)
-class StyleRun:
+class StyleRun(SuiteRun):
     """One training run of a suite: its id, norm, seed and full config (a StyleConfig dump)."""
-
-    run_id: str
-    norm: str
-    seed: int
-    config: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -95,7 +89,8 @@ def parse_style(doc: CheckedTable) -> StylePlan:
                 config = make_config(preset, norm=norm, seed=seed, **options)
             except (UserInputError, TypeError) as exc:
                 train.fail("", str(exc))
-            runs.append(StyleRun(f"{norm}-seed{seed}", norm, seed, config.model_dump()))
+            runs.append(StyleRun(run_id=f"{norm}-seed{seed}", norm=norm, seed=seed,
+                                 config=config.model_dump()))
     grid_table = doc.table("grid")
     grid_table.only(("contents", "styles", "size", "seed"))
     grid = None

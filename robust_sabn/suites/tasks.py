@@ -51,6 +51,23 @@ class Step:
 
 
 @dataclass(frozen=True)
+class SuiteRun:
+    """One training run of a suite.
+
+    Attributes:
+        run_id: names its folder (``saauxbn-seed0``).
+        norm: its norm kind.
+        seed: its seed.
+        config: the task's training-config fields the suite sets for it.
+    """
+
+    run_id: str
+    norm: str
+    seed: int
+    config: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Suite:
     """A parsed suite file.
 
