@@ -296,6 +296,34 @@ def test_changed_evaluation_settings_rerun_evaluations_only(tmp_path: Path) -> N
         for eps in (0.05, 0.1)]
 
 
+def test_a_changed_batch_size_reruns_the_evaluations_it_seeds(tmp_path: Path) -> None:
+    """Batch b's attacks are seeded with seed + b, so the batch size decides the flags."""
+    path = write_suite(tmp_path / "suites")
+    out = tmp_path / "runs"
+    run_fake(path, out, FakeTrainer(), FakeEvaluator())
+    path.write_text(SMALL_SUITE.replace('name = "aa"', 'name = "aa"\nbatch_size = 8'))
+    trainer, evaluator = FakeTrainer(), FakeEvaluator()
+    run_fake(path, out, trainer, evaluator)
+    assert trainer.calls == []
+    assert sorted(name for name, _, _ in evaluator.calls) == [
+        "bn-seed0", "bn-seed1", "saauxbn-seed0", "saauxbn-seed1"]
+    assert {s["batch_size"] for _, _, s in evaluator.calls} == {8}
+
+
+def test_records_made_before_per_batch_seeding_are_not_done(tmp_path: Path) -> None:
+    path = write_suite(tmp_path / "suites")
+    out = tmp_path / "runs"
+    run_fake(path, out, FakeTrainer(), FakeEvaluator())
+    older = out / "tiny" / "bn-seed0" / "eval-pgd-eps0.1.json"
+    document = json.loads(older.read_text())
+    assert document["suite"]["settings"]["seeding"] == "seed + batch index"
+    del document["suite"]["settings"]["seeding"]
+    older.write_text(json.dumps(document))
+    evaluator = FakeEvaluator()
+    run_fake(path, out, FakeTrainer(), evaluator)
+    assert [(name, eps) for name, eps, _ in evaluator.calls] == [("bn-seed0", 0.1)]
+
+
 def test_killed_suite_resumes_the_half_trained_run(tmp_path: Path) -> None:
     path = write_suite(tmp_path / "suites")
     out = tmp_path / "runs"

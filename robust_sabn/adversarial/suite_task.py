@@ -10,7 +10,8 @@ Run folder layout (``suite_dir`` is ``<out_root>/<suite name>``)::
 ``train_record.json`` exists and ``config.json`` holds the suite's options (``device`` and
 ``data_dir`` aside); it is partial (resumed with ``resume=True``) when ``last.pt`` exists with
 matching options but training did not finish. An evaluation is done when its record exists, was
-made with the same settings (stored in the record's ``"suite"`` field) and from the run's current
+made with the same settings and seeding (stored in the record's ``"suite"`` field; the batch size
+counts, since batch b is seeded with ``seed + b``) and from the run's current
 checkpoint (same SHA-256). RobustBench baselines (``[[baselines]]``, see
 :mod:`robust_sabn.adversarial.suite_baselines`) are evaluated first, into
 ``runs/<suite>/baseline-<NAME>/``.
@@ -41,6 +42,7 @@ from robust_sabn.adversarial.suite_baselines import (
 )
 from robust_sabn.artifacts.result import ResultRecord, read_result_if_valid, write_result
 from robust_sabn.errors import UserInputError
+from robust_sabn.evaluate.config import SEEDING
 from robust_sabn.suites.checked import CheckedTable
 from robust_sabn.suites.tasks import Hooks, Step, StepState, Suite
 
@@ -166,9 +168,11 @@ class AdversarialTask:
         return settings
 
     def _identity(self, settings: dict[str, Any], spec: EvaluationSpec) -> dict[str, Any]:
-        kept = {k: v for k, v in settings.items()
-                if k not in ("batch_size", "data_dir", "device")}
-        return {**kept, "evaluation": spec.name, "checkpoint": spec.checkpoint}
+        """What makes an evaluation record this step's: its settings (the batch size too, since
+        batch b is seeded with ``seed + b``), the evaluator's seeding, name and checkpoint."""
+        kept = {k: v for k, v in settings.items() if k not in ("data_dir", "device")}
+        return {**kept, "seeding": SEEDING, "evaluation": spec.name,
+                "checkpoint": spec.checkpoint}
 
     def _evaluation_state(self, run: AdversarialRun, run_dir: Path, spec: EvaluationSpec,
                           eps: float) -> StepState:

@@ -9,6 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+SEEDING = "seed + batch index"
+"""How evaluation randomness is drawn: batch b's attacks are seeded with ``seed + b``, so the
+per-example flags depend on the seed and the batch boundaries (``batch_size``), not on how many
+processes share the batches. Records name it in ``extras.settings.seeding``; a suite counts an
+evaluation made another way as not done."""
+
 
 @dataclass(frozen=True)
 class EvalConfig:

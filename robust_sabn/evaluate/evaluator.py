@@ -31,7 +31,7 @@ from robust_sabn.attacks.registry import get_attack_info
 from robust_sabn.data import load_split
 from robust_sabn.data.check import check_data_fits_model
 from robust_sabn.errors import UserInputError
-from robust_sabn.evaluate.config import EVAL_DEFAULTS
+from robust_sabn.evaluate.config import EVAL_DEFAULTS, SEEDING
 from robust_sabn.evaluate.options import (
     check_attacks,
     check_eps,
@@ -154,7 +154,7 @@ def evaluate_model(
     }
     settings = {
         "eps": eps, "threat_model": threat_model, "n_examples": len(x), "seed": seed,
-        "batch_size": batch_size, "seeding": "seed + batch index",
+        "batch_size": batch_size, "seeding": SEEDING,
         "attack_settings": attack_settings(
             attacks, eps=eps, pgd_steps=pgd_steps, pgd_step_size=pgd_step_size,
             version=version, autoattack_attacks=autoattack_attacks,
