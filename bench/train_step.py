@@ -10,7 +10,9 @@ backward and an SGD step. Ours is ``create_model("small_cnn", norm="saauxbn")`` 
 * ``fused``: the same parameters folded into one ``F.batch_norm`` call per layer, as our core
   does, so the ratio against it is the cost of our routing, mode handling and loop.
 
-Timings are medians of interleaved repeats in one process.
+Ours runs in three settings: as is (NCHW), in channels_last (the trainer's CPU default) and in
+channels_last with ``fused_branches`` (the clean and adversarial batches in one forward,
+``--fused-branches``). Timings are medians of interleaved repeats in one process.
 
     .venv/bin/python bench/train_step.py --width 16 --batch-size 128 --attack-steps 5
 """
@@ -18,6 +20,7 @@ Timings are medians of interleaved repeats in one process.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import statistics
 import time
@@ -107,20 +110,29 @@ def main() -> None:
     config = TrainConfig(dataset="fashion-mnist", model="small_cnn", norm="saauxbn",
                          width=args.width, eps=eps, step_size=step,
                          attack_steps=args.attack_steps).resolved()
-    ours = create_model("small_cnn", norm="saauxbn", in_channels=1, width=args.width,
-                        mean=(0.286,), std=(0.353,))
+    variants = {"robust-sabn": (torch.contiguous_format, False),
+                "robust-sabn channels_last": (torch.channels_last, False),
+                "robust-sabn channels_last fused": (torch.channels_last, True)}
     peers = {name: PeerSmallCNN(args.width, fused=name == "fused") for name in ("plain", "fused")}
-    opt_ours = torch.optim.SGD(ours.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     opt_peers = {name: torch.optim.SGD(p.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
                  for name, p in peers.items()}
 
-    def our_step() -> None:
-        loss, _, _ = training_loss(ours, x, y, config, None)
-        opt_ours.zero_grad(set_to_none=True)
-        loss.backward()
-        opt_ours.step()
+    def our_step(layout: torch.memory_format, fused: bool) -> Callable[[], None]:
+        model = create_model("small_cnn", norm="saauxbn", in_channels=1, width=args.width,
+                             mean=(0.286,), std=(0.353,)).to(memory_format=layout)
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+        run_config = dataclasses.replace(config, fused_branches=fused)
+        images = x.contiguous(memory_format=layout)
 
-    steps: dict[str, Callable[[], None]] = {"robust-sabn": our_step}
+        def step() -> None:
+            loss, _, _ = training_loss(model, images, y, run_config, None)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return step
+
+    steps: dict[str, Callable[[], None]] = {
+        name: our_step(layout, fused) for name, (layout, fused) in variants.items()}
     for name, peer in peers.items():
         steps[f"hand-written {name}"] = functools.partial(
             peer_step, peer, opt_peers[name], x, y, eps, step, args.attack_steps)
@@ -135,10 +147,11 @@ def main() -> None:
     print(f"small_cnn width {args.width}, batch {args.batch_size}, PGD-{args.attack_steps}, "
           f"{torch.get_num_threads()} threads, {args.repeats} repeats")
     for name, ms in medians.items():
-        print(f"{name:<22}: {ms:8.2f} ms per step (median)")
-    for name in peers:
-        ratio = medians["robust-sabn"] / medians[f"hand-written {name}"]
-        print(f"ratio ours / hand-written {name}: {ratio:.3f}")
+        print(f"{name:<32}: {ms:8.2f} ms per step (median)")
+    for ours in variants:
+        for name in peers:
+            ratio = medians[ours] / medians[f"hand-written {name}"]
+            print(f"ratio {ours} / hand-written {name}: {ratio:.3f}")
 
 
 if __name__ == "__main__":

@@ -91,6 +91,10 @@ def train_command(
     amp: Annotated[bool, typer.Option(
         "--amp", help="Run the training step under bf16 autocast (faster on GPUs, changes "
              "the numbers).")] = False,
+    fused_branches: Annotated[bool, typer.Option(
+        "--fused-branches", help="Hybrid loss: one forward of the clean and adversarial "
+             "batches together, each half normalised on its branch (same math as two "
+             "forwards; SaBN-family norms only).")] = False,
 ) -> None:
     """Train a model with PGD adversarial training (the SaBN paper's hybrid loss by default).
 
@@ -116,6 +120,7 @@ def train_command(
         warmup_iters=warmup_iters,
         seed=seed, data_dir=str(data_dir) if data_dir else None, device=parse_device(device),
         sync_norm=sync_norm or None, tf32=tf32 or None, amp=amp or None,
+        fused_branches=fused_branches or None,
     )
     record = train(config, check_output_dir(out, option="--out"), resume=resume, quiet=quiet)
     if not is_main_process():

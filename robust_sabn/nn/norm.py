@@ -13,13 +13,16 @@ The public layers (:class:`CCBN`, :class:`SaBN`, :class:`AuxBN`, :class:`SaAuxBN
 :class:`AdaIN`, :class:`SaAdaIN`) are this core with fixed options; plain
 :class:`torch.nn.BatchNorm2d` is the BN baseline. Inputs are feature maps of shape (N, C, H, W).
 
-A branch is given per call as an ``int`` (whole batch), a branch name (``"clean"``/``"adv"``)
-or a ``LongTensor`` of shape (N,) (one branch per sample). When no branch is passed, the branch
-set by :func:`robust_sabn.nn.use_branch` on the enclosing model is used.
+A branch is given per call as an ``int`` (whole batch), a branch name (``"clean"``/``"adv"``),
+a ``LongTensor`` of shape (N,) (one branch per sample), or :class:`BranchSegments`
+(consecutive blocks of the batch, each on its own branch with its own batch statistics: one
+forward computes what separate forwards of the blocks compute). When no branch is passed, the
+branch set by :func:`robust_sabn.nn.use_branch` on the enclosing model is used.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -28,7 +31,30 @@ from torch import Tensor, nn
 
 from robust_sabn.vocabulary import ADV_BRANCH_NAMES
 
-Branch = int | str | Tensor
+
+@dataclass(frozen=True)
+class BranchSegments:
+    """A batch made of consecutive blocks: the first ``sizes[0]`` samples on ``branches[0]``,
+    the next ``sizes[1]`` on ``branches[1]``, and so on.
+
+    Every block is normalised with its own batch statistics (updating its branch's running
+    statistics in training), exactly as if the blocks went through the model one after the
+    other; the layers between norms see one batch. Used by the fused clean + adversarial forward
+    of the hybrid loss (``TrainConfig.fused_branches``).
+    """
+
+    branches: tuple[int | str, ...]
+    sizes: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.branches) != len(self.sizes) or not self.sizes:
+            raise ValueError(f"branch segments need one size per branch, got {self.branches} "
+                             f"and {self.sizes}")
+        if min(self.sizes) < 1:
+            raise ValueError(f"branch segment sizes must be positive, got {self.sizes}")
+
+
+Branch = int | str | Tensor | BranchSegments
 Stats = Literal["batch", "branch", "instance"]
 
 
@@ -199,6 +225,9 @@ class SandwichNorm2d(nn.Module):
         """Normalize ``x`` (N, C, H, W) on ``branch``; ``style`` (N, C, H', W') for AdaIN kinds."""
         if self.stats == "instance":
             return self._forward_instance(x, style)
+        segments = self.routed_branch if branch is None else branch
+        if isinstance(segments, BranchSegments):
+            return self._forward_segments(x, segments)
         k = self.resolve_branch(branch, x.shape[0])
         weight, bias = self.combined_affine(k)
         if isinstance(k, int):
@@ -219,6 +248,20 @@ class SandwichNorm2d(nn.Module):
         if weight.dim() == 2:
             return xh * weight[:, :, None, None] + bias[:, :, None, None]
         return xh * weight[None, :, None, None] + bias[None, :, None, None]
+
+    def _forward_segments(self, x: Tensor, segments: BranchSegments) -> Tensor:
+        """Each block of ``x`` (N, C, H, W) normalised on its branch, as separate calls would."""
+        if sum(segments.sizes) != x.shape[0]:
+            raise ValueError(f"branch segments of sizes {segments.sizes} do not add up to the "
+                             f"batch of {x.shape[0]}")
+        parts = []
+        for part, branch in zip(x.split(segments.sizes), segments.branches, strict=True):
+            k = self.resolve_branch(branch, part.shape[0])
+            assert isinstance(k, int)
+            weight, bias = self.combined_affine(k)
+            parts.append(self._batch_stats_norm(part, k if self.stats == "branch" else 0,
+                                                weight, bias))
+        return torch.cat(parts)
 
     def _forward_instance(self, x: Tensor, style: Tensor | None) -> Tensor:
         if style is None:

@@ -82,7 +82,7 @@ def wrap_data_parallel(model: nn.Module, config: TrainConfig, ctx: DistContext |
     """The step of ``model`` for this process (see the module docstring); every rank calls it,
     after loading any checkpoint (DDP then checks all ranks hold the same weights)."""
     device = torch.device(config.device)
-    pair: nn.Module = BranchPair(model)
+    pair: nn.Module = BranchPair(model, fused=bool(config.fused_branches))
     if ctx is not None:
         ctx.barrier()
         if config.sync_norm:

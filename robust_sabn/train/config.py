@@ -63,7 +63,10 @@ class TrainConfig:
     (each of W ranks takes ``batch_size / W``); ``sync_norm`` normalises with the global batch's
     statistics per branch (None/False: each rank's own, as PyTorch's BN under DDP). ``tf32``
     allows TF32 matmuls on GPUs and ``amp`` runs the step under bf16 autocast; both change the
-    numbers, so None (off) is the default.
+    numbers, so None (off) is the default. ``fused_branches`` runs the hybrid loss's clean and
+    adversarial batches through the network as one batch whose norm layers normalise each half
+    on its branch (:class:`robust_sabn.nn.BranchSegments`): the same math as two forwards up to
+    float rounding, opt-in because it wins only where larger batches run faster per image.
     """
 
     dataset: str | None = None
@@ -95,6 +98,7 @@ class TrainConfig:
     sync_norm: bool | None = None
     tf32: bool | None = None
     amp: bool | None = None
+    fused_branches: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -179,6 +183,12 @@ class TrainConfig:
         for key in ("lr", "momentum", "weight_decay", "gamma", "eps", "step_size"):
             if not math.isfinite(getattr(self, key)):
                 raise UserInputError(f"{key} must be a finite number, got {getattr(self, key)}")
+        if self.fused_branches and (self.norm == "bn" or self.loss != "hybrid"):
+            raise UserInputError(
+                "fused_branches fuses the hybrid loss's clean and adversarial forwards through "
+                f"SaBN-family norm layers; norm {self.norm!r} with loss {self.loss!r} has "
+                "nothing to fuse (plain BN would mix the halves' statistics): drop "
+                "--fused-branches or use --norm auxbn/saauxbn and --loss hybrid")
         if self.attack_steps < 0 or self.lr <= 0:
             raise UserInputError("attack_steps must be >= 0 and lr > 0")
         if self.warmup_iters is not None and self.warmup_iters < 0:

@@ -11,6 +11,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from robust_sabn.attacks import model_mode, pgd_attack
 from robust_sabn.errors import UserInputError
+from robust_sabn.nn import BranchSegments
 from robust_sabn.train.config import TrainConfig
 
 CLEAN, ADV = "clean", "adv"
@@ -21,16 +22,27 @@ class BranchPair(nn.Module):
     adversarial ones through the adversarial branch; what DistributedDataParallel wraps, so a
     step is one DDP forward and one backward.
 
+    With ``fused`` the two batches go through the network as one batch of 2N whose norm layers
+    normalise each half on its branch with its own statistics (:class:`BranchSegments`): the
+    same math as two forwards, in one pass (needs SaBN-family norm layers; plain BN layers
+    would mix the halves' statistics).
+
     Shapes: x and x_adv (N, C, H, W) -> (clean logits (N, K) or None, adv logits (N, K)).
     """
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, *, fused: bool = False) -> None:
         super().__init__()
         self.model = model
+        self.fused = fused
 
     def forward(self, x: Tensor | None, x_adv: Tensor) -> tuple[Tensor | None, Tensor]:
-        clean_logits = None if x is None else self.model(x, branch=CLEAN)
-        return clean_logits, self.model(x_adv, branch=ADV)
+        if x is None:
+            return None, self.model(x_adv, branch=ADV)
+        if self.fused:
+            segments = BranchSegments((CLEAN, ADV), (len(x), len(x_adv)))
+            logits = self.model(torch.cat([x, x_adv]), branch=segments)
+            return logits[:len(x)], logits[len(x):]
+        return self.model(x, branch=CLEAN), self.model(x_adv, branch=ADV)
 
 
 def hybrid_adversarial_loss(model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor
@@ -78,7 +90,7 @@ def training_loss(model: nn.Module, x: Tensor, y: Tensor, config: TrainConfig,
     """
     x_adv = adversarial_examples(model, x, y, config, generator, start)
     model.train()
-    pair = BranchPair(model) if pair is None else pair
+    pair = BranchPair(model, fused=bool(config.fused_branches)) if pair is None else pair
     if config.loss == "hybrid":
         return hybrid_adversarial_loss(pair, x, x_adv, y)
     _, adv_logits = pair(None, x_adv)
