@@ -1,15 +1,17 @@
 """Benchmark: our attacks against the libraries called directly, same model, points and seeds.
 
 * PGD: the evaluator's PGD-k pass (``evaluate_model(attacks=("pgd",))``: registry, mode
-  handling, per-batch seeding, flags) and the trainer's ``pgd_attack``, each against a loop of
-  ``torchattacks.PGD`` over the same batches with the same seeds;
+  handling, per-batch seeding, the clean and robust flags) against a loop of ``torchattacks.PGD``
+  over the same batches with the same seeds plus the same clean pass, and the trainer's
+  ``pgd_attack`` against ``torchattacks.PGD`` alone;
 * AutoAttack: the evaluator's AutoAttack pass (``evaluate_model(attacks=("autoattack",))``:
   the cascade one attack at a time per batch, flags, stage times) against
   ``pyautoattack.AutoAttack.run_standard_evaluation`` per batch with the same seeds; the
   per-example flags must be identical;
 * inference mode against ``no_grad`` for the clean pass.
 
-Medians of interleaved repeats in one process; a ratio < 1 means ours is faster.
+Medians of interleaved repeats in one process, CPU and wall time (:mod:`timing`); a ratio
+< 1 means ours is faster.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/attack_speed.py --n 256 --batch-size 128
 """
@@ -17,13 +19,12 @@ Medians of interleaved repeats in one process; a ratio < 1 means ours is faster.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from collections.abc import Callable
 
 import torch
 import torchattacks
 from pyautoattack import AutoAttack
+from timing import interleaved, ratios
 from torch import Tensor, nn
 
 from robust_sabn.adversarial.record import example_flags
@@ -45,20 +46,16 @@ class Split:
         self.labels = torch.randint(0, 10, (n,), generator=generator)
 
 
-def median_seconds(fn: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def torchattacks_pgd(view: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int,
-                     batch: int, seed: int) -> list[bool]:
+                     batch: int, seed: int, *, clean: bool = False) -> list[bool]:
+    """Robust flags of ``torchattacks.PGD`` per batch (seeded ``seed + b``); with ``clean``
+    also the clean pass the evaluator makes (its flags are not returned)."""
     pgd = torchattacks.PGD(view, eps=eps, alpha=2.5 * eps / steps, steps=steps)
     flags: list[bool] = []
     for b, i in enumerate(range(0, len(x), batch)):
+        if clean:
+            with torch.no_grad():
+                view(x[i:i + batch]).argmax(1).eq(y[i:i + batch]).tolist()
         torch.manual_seed(seed + b)
         x_adv = pgd(x[i:i + batch], y[i:i + batch])
         with torch.no_grad():
@@ -122,8 +119,9 @@ def main() -> None:
     assert ours_pgd() == torchattacks_pgd(view, x, y, eps, args.steps, bs, seed), "PGD flags"
     same_aa = ours_aa() == pyautoattack_direct(view, x, y, eps, bs, seed, aa)
     pairs = {
-        "PGD eval pass / torchattacks.PGD": (
-            ours_pgd, lambda: torchattacks_pgd(view, x, y, eps, args.steps, bs, seed)),
+        "PGD eval pass / torchattacks.PGD + clean pass": (
+            ours_pgd,
+            lambda: torchattacks_pgd(view, x, y, eps, args.steps, bs, seed, clean=True)),
         "training pgd_attack / torchattacks.PGD": (
             ours_train_pgd, lambda: torchattacks_pgd(view, x, y, eps, args.steps, bs, seed)),
         "AutoAttack eval pass / pyautoattack": (
@@ -136,13 +134,9 @@ def main() -> None:
           f"median of {args.repeats}")
     print(f"AutoAttack per-example flags identical to pyautoattack: {same_aa}")
     for name, (ours, peer) in pairs.items():
-        ours_s = peer_s = 0.0
-        ours_t, peer_t = [], []
-        for _ in range(args.repeats):  # interleaved
-            ours_t.append(median_seconds(ours, 1))
-            peer_t.append(median_seconds(peer, 1))
-        ours_s, peer_s = statistics.median(ours_t), statistics.median(peer_t)
-        print(f"{name:<40}: {ours_s:8.3f} s vs {peer_s:8.3f} s  ratio {ours_s / peer_s:.3f}")
+        timings = interleaved({"ours": ours, "peer": peer}, args.repeats, warmup=0)
+        print(f"{name:<46}: CPU {timings['ours'].cpu:7.3f} s vs {timings['peer'].cpu:7.3f} s; "
+              f"ratio {ratios(timings['ours'], timings['peer'])}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ validation (clean and PGD accuracy of both branches in eval mode). Ours is
 data, building the model, writing ``config.json``, ``metrics.jsonl`` and the checkpoints) and
 the epoch it logs (training + validation). The hand-written epoch gets its data and model
 ready-made and does the crop per image, as a torchvision ``RandomCrop`` in a ``DataLoader``
-would. Medians of interleaved repeats.
+would. Medians of interleaved repeats, CPU and wall time (:mod:`timing`); ours also runs with
+``--fused-branches``.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/train_epoch.py --examples 2048 --val 256
 """
@@ -16,14 +17,16 @@ would. Medians of interleaved repeats.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import statistics
 import tempfile
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from timing import interleaved, ratios
 from torch import Tensor, nn
 
 from robust_sabn.data import load_split
@@ -97,38 +100,40 @@ def main() -> None:
                      max_examples=args.val)
     val_x, val_y = val.images.float() / 255, val.labels
 
-    def ours() -> tuple[float, float]:
-        """(wall seconds of the whole call, seconds of its epoch: training + validation)."""
-        with tempfile.TemporaryDirectory() as folder:
-            start = time.perf_counter()
-            record = train(config, Path(folder) / "run", quiet=True)
-            return time.perf_counter() - start, record["final"]["time_s"]
+    logged: dict[str, list[float]] = {}
 
-    def peer() -> float:
+    def ours(fused: bool) -> Callable[[], None]:
+        """The whole ``train`` call; the epoch it logs (training + validation) goes to
+        ``logged``."""
+        run_config = dataclasses.replace(config, fused_branches=fused or None)
+
+        def run() -> None:
+            with tempfile.TemporaryDirectory() as folder:
+                record = train(run_config, Path(folder) / "run", quiet=True)
+            logged.setdefault(f"fused={fused}", []).append(record["final"]["time_s"])
+        return run
+
+    def peer() -> None:
         torch.manual_seed(0)
         model = create_model("small_cnn", norm="saauxbn", in_channels=1, width=args.width,
                              mean=(0.286,), std=(0.353,))
-        start = time.perf_counter()
         handwritten_epoch(model, data.images, data.labels, val_x, val_y, args.batch_size,
                           args.attack_steps, 0.05)
-        return time.perf_counter() - start
 
-    ours(), peer()  # warm-up
-    times: dict[str, list[float]] = {"robust-sabn train (whole call)": [],
-                                     "robust-sabn train (its epoch)": [], "hand-written": []}
-    for _ in range(args.repeats):
-        whole, epoch = ours()
-        times["robust-sabn train (whole call)"].append(whole)
-        times["robust-sabn train (its epoch)"].append(epoch)
-        times["hand-written"].append(peer())
-    medians = {name: statistics.median(t) for name, t in times.items()}
+    fns = {"robust-sabn train": ours(False), "robust-sabn train --fused-branches": ours(True),
+           "hand-written": peer}
+    timings = interleaved(fns, args.repeats, warmup=1)
     print(f"one epoch: {args.examples} fashion-mnist images, batch {args.batch_size}, "
           f"PGD-{args.attack_steps}, validation on {args.val}, small_cnn width {args.width}, "
           f"{torch.get_num_threads()} threads, median of {args.repeats}")
-    for name, seconds in medians.items():
-        print(f"{name:<31}: {seconds:7.2f} s")
-    for name in ("robust-sabn train (whole call)", "robust-sabn train (its epoch)"):
-        print(f"ratio {name} / hand-written: {medians[name] / medians['hand-written']:.3f}")
+    for name, t in timings.items():
+        print(f"{name:<36}: CPU {t.cpu:7.2f} s, wall {t.wall:7.2f} s (whole call)")
+    for fused in (False, True):
+        epoch = statistics.median(logged[f"fused={fused}"][1:])
+        print(f"epoch logged by train (fused={fused}): wall {epoch:7.2f} s, ratio to "
+              f"hand-written wall {epoch / timings['hand-written'].wall:.3f}")
+    for name in ("robust-sabn train", "robust-sabn train --fused-branches"):
+        print(f"ratio {name} / hand-written: {ratios(timings[name], timings['hand-written'])}")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ backward and an SGD step. Ours is ``create_model("small_cnn", norm="saauxbn")`` 
 
 Ours runs in three settings: as is (NCHW), in channels_last (the trainer's CPU default) and in
 channels_last with ``fused_branches`` (the clean and adversarial batches in one forward,
-``--fused-branches``). Timings are medians of interleaved repeats in one process.
+``--fused-branches``). Timings are medians of interleaved repeats in one process, CPU and wall time
+(:mod:`timing`).
 
     .venv/bin/python bench/train_step.py --width 16 --batch-size 128 --attack-steps 5
 """
@@ -22,12 +23,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import statistics
-import time
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from timing import interleaved, ratios
 from torch import Tensor, nn
 
 from robust_sabn.models import create_model
@@ -136,22 +136,16 @@ def main() -> None:
     for name, peer in peers.items():
         steps[f"hand-written {name}"] = functools.partial(
             peer_step, peer, opt_peers[name], x, y, eps, step, args.attack_steps)
-    times: dict[str, list[float]] = {name: [] for name in steps}
-    for i in range(args.warmup + args.repeats):
-        for name, fn in steps.items():
-            t0 = time.perf_counter()
-            fn()
-            if i >= args.warmup:
-                times[name].append(time.perf_counter() - t0)
-    medians = {name: 1000 * statistics.median(t) for name, t in times.items()}
+    timings = interleaved(steps, args.repeats, args.warmup)
     print(f"small_cnn width {args.width}, batch {args.batch_size}, PGD-{args.attack_steps}, "
           f"{torch.get_num_threads()} threads, {args.repeats} repeats")
-    for name, ms in medians.items():
-        print(f"{name:<32}: {ms:8.2f} ms per step (median)")
+    for name, t in timings.items():
+        print(f"{name:<32}: CPU {1000 * t.cpu:8.2f} ms, wall {1000 * t.wall:8.2f} ms per step "
+              "(medians)")
     for ours in variants:
         for name in peers:
-            ratio = medians[ours] / medians[f"hand-written {name}"]
-            print(f"ratio {ours} / hand-written {name}: {ratio:.3f}")
+            print(f"ratio {ours} / hand-written {name}: "
+                  f"{ratios(timings[ours], timings[f'hand-written {name}'])}")
 
 
 if __name__ == "__main__":

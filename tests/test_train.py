@@ -64,6 +64,27 @@ def test_pgd_stays_in_the_ball_and_the_pixel_range(norm_kind: str) -> None:
         assert F.cross_entropy(model(x_adv), y) > F.cross_entropy(model(x), y)
 
 
+@pytest.mark.parametrize("eps", [0.1, 8 / 255, 0.3])
+def test_linf_pgd_is_the_textbook_update_bit_for_bit(eps: float) -> None:
+    """x' = clip_[0,1](min(max(x' + a*sign(grad), x - eps), x + eps)), the projected step of
+    Madry et al., from the same start: equal, not just close."""
+    torch.manual_seed(0)
+    model = _tiny("bn").eval()
+    x = torch.rand(16, 1, 12, 12)
+    x[:, :, :3], x[:, :, -3:] = 0.0, 1.0  # pixels at both ends of the range
+    y = torch.randint(0, 10, (16,))
+    start = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1)
+    expected = start.clone()
+    for _ in range(6):
+        expected.requires_grad_(True)
+        (grad,) = torch.autograd.grad(F.cross_entropy(model(expected), y), expected)
+        with torch.no_grad():
+            stepped = expected + eps / 4 * grad.sign()
+            expected = torch.min(torch.max(stepped, x - eps), x + eps).clamp(0, 1)
+    ours = pgd_attack(model, x, y, eps=eps, step_size=eps / 4, steps=6, start=start)
+    assert torch.equal(ours, expected.detach())
+
+
 def test_pgd_zero_steps_without_random_start_returns_the_input() -> None:
     x = torch.rand(2, 1, 8, 8)
     out = pgd_attack(_tiny("bn"), x, torch.zeros(2, dtype=torch.long), eps=0.1,

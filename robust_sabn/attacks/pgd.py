@@ -72,18 +72,18 @@ def pgd_attack(
         x_adv = start.detach().clone()
     else:
         x_adv = random_point(x, eps, norm, generator) if random_start else x.clone()
+    if norm == "Linf" and steps:  # the ball and [0, 1] in one clamp: [max(x-eps, 0), ...]
+        low, high = (x - eps).clamp_(min=0.0), (x + eps).clamp_(max=1.0)
     for _ in range(steps):
         x_adv.requires_grad_(True)
         loss = F.cross_entropy(model(x_adv), y)
         (grad,) = torch.autograd.grad(loss, x_adv)
         with torch.no_grad():
             if norm == "Linf":
-                x_adv = x_adv + step_size * grad.sign()
-                x_adv = torch.min(torch.max(x_adv, x - eps), x + eps)
+                x_adv = torch.clamp(x_adv.add_(grad.sign_(), alpha=step_size), low, high)
             else:
                 x_adv = x_adv + step_size * grad / _l2_norm(grad)
                 delta = x_adv - x
                 delta = delta * (eps / _l2_norm(delta)).clamp(max=1.0)
-                x_adv = x + delta
-            x_adv = x_adv.clamp_(0.0, 1.0)
+                x_adv = (x + delta).clamp_(0.0, 1.0)
     return x_adv.detach()
