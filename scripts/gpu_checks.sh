@@ -24,8 +24,6 @@ DEVICE_LACKS="pydantic pydantic_core annotated-types typing-inspection typing_ex
 torchattacks pyautoattack"
 
 if [[ "${1:-}" == wheels ]]; then
-  exclude="$(git rev-parse --git-path info/exclude)"
-  grep -qx '/.whl/' "$exclude" 2>/dev/null || echo '/.whl/' >>"$exclude"
   # shellcheck disable=SC2086  # one argument per package name
   pins="$(.venv/bin/python -c "import sys; from importlib.metadata import version as v
 print(' '.join(f'{n}=={v(n)}' for n in sys.argv[1:]))" $DEVICE_LACKS)"
