@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -22,7 +23,15 @@ from robust_sabn.cli.parse import parse_device
 from robust_sabn.evaluate import evaluate_checkpoint
 from robust_sabn.evaluate.sharded import plan_batches
 from robust_sabn.parallel.context import DistContext
-from robust_sabn.parallel.launch import DistributedRunFailed, launch, strip_nproc
+from robust_sabn.parallel.launch import (
+    ERROR_FILE_ENV,
+    LAUNCHER_ENV,
+    DistributedRunFailed,
+    _failure_line,
+    launch,
+    strip_nproc,
+    write_rank_error,
+)
 
 EVAL_ARGS = {"attacks": ("pgd", "autoattack"), "eps": 0.05, "n_examples": 12, "batch_size": 4,
              "version": "custom", "autoattack_attacks": ["apgd-ce", "apgd-t"], "pgd_steps": 3,
@@ -128,6 +137,42 @@ def test_a_hung_rank_times_out_the_collective(tmp_path: Path,
     message = _launch(script, monkeypatch, "3")
     assert message.startswith("rank 0 of the distributed run exited with code 1 (")
     assert message.endswith("; the other ranks were stopped")
+
+
+def test_a_ranks_one_line_error_reaches_the_launcher_through_the_agents_error_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from npz_helpers import run_cli
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
+    from torch.distributed.elastic.multiprocessing.errors.error_handler import ErrorHandler
+
+    error_file = tmp_path / "error.json"
+    monkeypatch.setenv(ERROR_FILE_ENV, str(error_file))
+    monkeypatch.delenv(LAUNCHER_ENV, raising=False)
+    # a CLI error under plain torchrun: printed by the rank and written for the agent
+    code, _, err = run_cli(["train", "--lr", "nan", "--out", str(tmp_path / "r")], capsys,
+                           monkeypatch)
+    assert code == 2 and err.startswith("error: lr must be a finite number")
+    failure = ProcessFailure(local_rank=1, pid=123, exitcode=2, error_file=str(error_file))
+    assert _failure_line(ChildFailedError("robust_sabn", {1: failure})) == (
+        "rank 1 of the distributed run failed: " + err.removeprefix("error: ").strip())
+    # under --nproc the parent prints it, so the rank does not
+    monkeypatch.setenv(LAUNCHER_ENV, "1")
+    code, _, err = run_cli(["train", "--lr", "inf", "--out", str(tmp_path / "r")], capsys,
+                           monkeypatch)
+    assert (code, err) == (2, "")
+    assert json.loads(error_file.read_text())["message"].startswith("lr must be a finite")
+    # any other exception: @record's file, named with the rank's exit code
+    try:
+        raise RuntimeError("boom\nsecond line")
+    except RuntimeError as error:
+        ErrorHandler().record_exception(error)
+    failure = ProcessFailure(local_rank=0, pid=123, exitcode=1, error_file=str(error_file))
+    assert _failure_line(ChildFailedError("robust_sabn", {0: failure})) == (
+        "rank 0 of the distributed run exited with code 1 (RuntimeError: boom); "
+        "the other ranks were stopped")
+    monkeypatch.delenv(ERROR_FILE_ENV)
+    assert write_rank_error("not a torchrun rank") is False
 
 
 def test_nproc_is_dropped_from_what_each_rank_runs() -> None:

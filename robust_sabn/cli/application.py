@@ -21,6 +21,7 @@ from robust_sabn.cli.suite import app as suite_app
 from robust_sabn.cli.train import train_command
 from robust_sabn.cli.zoo import app as zoo_app
 from robust_sabn.errors import UserInputError
+from robust_sabn.parallel.launch import write_rank_error
 
 app = typer.Typer(
     name="robust-sabn",
@@ -101,9 +102,12 @@ INTERRUPTED = 130
 
 
 def _fail(message: str, code: int) -> None:
-    """Print ``error: message`` as one line on stderr and exit with ``code``."""
-    output_console(stderr=True).print(
-        f"[bold red]error:[/] {escape(' '.join(message.split()))}", highlight=False)
+    """Print ``error: message`` as one line on stderr and exit with ``code``. A torchrun rank
+    also writes the line where the agent reads it; under ``--nproc`` the parent prints it
+    (naming the rank) instead of this rank."""
+    if not write_rank_error(message):
+        output_console(stderr=True).print(
+            f"[bold red]error:[/] {escape(' '.join(message.split()))}", highlight=False)
     sys.exit(code)
 
 
