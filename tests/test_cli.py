@@ -341,3 +341,24 @@ def test_installed_script_exits_2_with_one_line_and_no_traceback(args, expected,
     assert "Traceback" not in result.stderr
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
     assert expected in result.stderr
+
+
+@pytest.mark.parametrize("command", [
+    ["gan", "train", "--out", "{tmp}/gan"],
+    ["gan", "eval", "{tmp}/g.pt", "--reference", "{tmp}/r.pt", "--out", "{tmp}/e.json"],
+    ["nas", "train", "--out", "{tmp}/nas"], ["nas", "eval", "{tmp}/nas"],
+    ["style", "train", "--out", "{tmp}/st"], ["style", "eval", "{tmp}/st.pt"],
+    ["style", "stylize", "{tmp}/st.pt", "--content", "{tmp}/c.png", "--style", "{tmp}/s.png",
+     "-o", "{tmp}/o.png"],
+])
+def test_every_task_command_checks_its_device_like_train(command: list[str], tmp_path,
+                                                         capsys, monkeypatch) -> None:
+    """--device takes auto (the default), cpu, cuda[:N], mps; a GPU this machine lacks gets
+    one line before any work."""
+    from npz_helpers import assert_one_line_error, run_cli
+
+    args = [part.replace("{tmp}", str(tmp_path)) for part in command]
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    code, out, err = run_cli([*args, "--device", f"cuda:{count}"], capsys, monkeypatch)
+    assert_one_line_error(code, out, err, f"cuda:{count}")
+    assert not any(tmp_path.iterdir())

@@ -1,10 +1,13 @@
-"""Parsing and checking helpers shared by the CLI commands; bad input raises UserInputError."""
+"""Parsing and checking helpers shared by the CLI commands; bad input raises UserInputError.
+
+Torch-free to import (task CLIs import it at the top); :func:`parse_device` imports torch.
+"""
 
 from __future__ import annotations
 
-import torch
-
 from robust_sabn.errors import UserInputError
+
+DEVICE_HELP = "auto (the GPU when there is one, else the CPU), cpu, cuda, cuda:1 or mps."
 
 
 def parse_list(text: str) -> list[str]:
@@ -19,6 +22,8 @@ def parse_device(text: str) -> str:
     Raises:
         UserInputError: an unknown device name, or a GPU this machine does not have.
     """
+    import torch
+
     if text == "auto":
         from robust_sabn.parallel.devices import resolve_device
 

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from robust_sabn.cli.console import output_console
+from robust_sabn.cli.parse import DEVICE_HELP, parse_device
 from robust_sabn.errors import UserInputError
 from robust_sabn.gan.config import PRESETS
 from robust_sabn.gan.names import CLASSIFIER_LABEL, GENERATOR_LABELS
@@ -79,7 +80,7 @@ def train_command(
     reference: Annotated[Path | None, typer.Option(
         help="Reference classifier (classifier.pt of `gan reference`) for the probe FID.")
     ] = None,
-    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
     data_dir: Annotated[str | None, typer.Option(help="Where the dataset files are.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress display.")] = False,
@@ -94,7 +95,7 @@ def train_command(
         iterations=iterations, g_batch=g_batch, d_batch=d_batch, n_critic=n_critic,
         g_width=g_width, d_width=d_width, ema_decay=ema_decay, ema_start=ema_start,
         eval_every=eval_every, probe_samples=probe_samples, checkpoint_every=checkpoint_every,
-        max_train_examples=max_train_examples, device=device, data_dir=data_dir)
+        max_train_examples=max_train_examples, device=parse_device(device), data_dir=data_dir)
     check_output_dir(out, option="--out")
     if reference is not None and not reference.is_file():
         raise UserInputError(f"--reference {reference} not found; make one with "
@@ -119,7 +120,7 @@ def eval_command(
         help="torch-fidelity's weights-inception-2015-12-05-6726825d.pth for standard "
              "Inception FID/IS (default: the torch hub cache if it holds it, else the "
              "reference classifier).")] = None,
-    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
     data_dir: Annotated[str | None, typer.Option(help="Where the dataset files are.")] = None,
 ) -> None:
     """FID, IS, intra-class FID and class-conditional accuracy of a generator."""
@@ -127,6 +128,7 @@ def eval_command(
     from robust_sabn.gan.features import check_inception_weights
     from robust_sabn.gan.workflow import evaluate_run
 
+    device = parse_device(device)
     check_output_file(out, option="--out")
     if inception_weights is not None:
         check_inception_weights(inception_weights)

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from robust_sabn.cli.console import output_console
+from robust_sabn.cli.parse import DEVICE_HELP, parse_device
 from robust_sabn.errors import UserInputError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
@@ -61,7 +62,7 @@ def train_command(
     channels: Annotated[int, typer.Option(help="C, the first stage's width.")] = 16,
     cells_per_stage: Annotated[int, typer.Option(help="N, cells per stage.")] = 5,
     batch_size: Annotated[int, typer.Option(help="Images per step in each half.")] = 64,
-    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
     data_dir: DataDir = None,
     nb201: Nb201 = None,
     analog: Analog = True,
@@ -78,7 +79,7 @@ def train_command(
         algorithm=algorithm, norm=norm, dataset=dataset, data_dir=data_dir, seed=seed,
         epochs=epochs, schedule_epochs=schedule_epochs, search_examples=search_examples,
         resolution=resolution, channels=channels, cells_per_stage=cells_per_stage,
-        batch_size=batch_size, device=device)
+        batch_size=batch_size, device=parse_device(device))
     check_output_dir(out, option="--out")
     tables = _tables(analog, nb201)
     console = output_console()
@@ -152,7 +153,7 @@ def eval_command(
     channels: Annotated[int, typer.Option(help="C of the retrained network.")] = 8,
     cells_per_stage: Annotated[int, typer.Option(help="N of the retrained network.")] = 1,
     epochs: Annotated[int, typer.Option(help="Retraining epochs.")] = 6,
-    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
     data_dir: DataDir = None,
     nb201: Nb201 = None,
     analog: Analog = True,
@@ -170,7 +171,7 @@ def eval_command(
         subject, cell = dict(record.subject), str(record.extras["genotype"])
     _score(cell, subject, out, retrain_seeds, _retrain_options(
         dataset, data_dir, search_examples, test_examples, resolution, channels,
-        cells_per_stage, epochs, device), analog, nb201)
+        cells_per_stage, epochs, parse_device(device)), analog, nb201)
 
 
 @app.command("score")

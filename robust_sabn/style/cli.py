@@ -13,6 +13,7 @@ from rich.table import Table
 
 from robust_sabn.artifacts.result import ResultRecord
 from robust_sabn.cli.console import output_console
+from robust_sabn.cli.parse import DEVICE_HELP, parse_device
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Arbitrary style transfer: AdaIN vs SaAdaIN with a frozen VGG-19 encoder.")
@@ -65,7 +66,7 @@ def train_command(
     second_encoder_seed: Annotated[int, typer.Option(
         help="Seed of the random encoder the validation losses are also measured with "
              "(never trained with); -1 turns it off.")] = 1,
-    device: Annotated[str | None, typer.Option(help=f"cpu or cuda ({_DEFAULT}).")] = None,
+    device: Annotated[str | None, typer.Option(help=f"{DEVICE_HELP} ({_DEFAULT})")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress display.")] = False,
 ) -> None:
@@ -79,7 +80,8 @@ def train_command(
         style_dir=str(style_dir) if style_dir else None, encoder_weights=encoder_weights,
         iterations=iterations, batch_size=batch_size, crop=crop, resize=resize, lr=lr,
         style_weight=style_weight, seed=seed, data_seed=data_seed, val_pairs=val_pairs,
-        val_images=val_images, val_every=val_every, device=device,
+        val_images=val_images, val_every=val_every,
+        device=parse_device(device) if device is not None else None,
     )
     config = config.model_copy(update={
         "second_encoder_seed": second_encoder_seed if second_encoder_seed >= 0 else None})
@@ -99,7 +101,7 @@ def eval_command(
     style_dir: Annotated[Path | None, typer.Option(help="Other style images.")] = None,
     encoder_weights: Annotated[str | None, typer.Option(
         help="New location of the run's VGG-19 file (checked by its SHA-256).")] = None,
-    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
 ) -> None:
     """Validation content and style losses of a checkpoint on its held-out pairs."""
     from robust_sabn.artifacts.paths import check_output_file
@@ -111,6 +113,7 @@ def eval_command(
     overrides = {k: v for k, v in (("val_pairs", val_pairs),
                                    ("content_dir", content_dir and str(content_dir)),
                                    ("style_dir", style_dir and str(style_dir))) if v is not None}
+    device = parse_device(device)
     record = evaluate_checkpoint(checkpoint, device=device, encoder_weights=encoder_weights,
                                  config_overrides=overrides)
     if out is not None:
@@ -130,7 +133,7 @@ def stylize_command(
                                            "pixels.")] = 512,
     encoder_weights: Annotated[str | None, typer.Option(
         help="New location of the run's VGG-19 file (checked by its SHA-256).")] = None,
-    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
 ) -> None:
     """Stylize one content image with one style image."""
     from robust_sabn.artifacts.paths import check_output_file
@@ -138,6 +141,7 @@ def stylize_command(
     from robust_sabn.style.checkpoint import load_style_network
     from robust_sabn.style.images import MIN_SIDE, stylize_file
 
+    device = parse_device(device)
     if not 0.0 <= alpha <= 1.0:
         raise UserInputError(f"--alpha {alpha} is outside [0, 1]; 1 is full style, 0 none")
     if size < MIN_SIDE:

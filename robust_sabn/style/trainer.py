@@ -66,8 +66,8 @@ def check_device(device: str) -> None:
     """Raises UserInputError for a device this machine lacks."""
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise UserInputError(f"--device {device}: no CUDA GPU here; use --device cpu")
-    if not (device == "cpu" or device.startswith("cuda")):
-        raise UserInputError(f"--device {device!r}: give cpu or cuda")
+    if not (device in ("cpu", "mps") or device.startswith("cuda")):
+        raise UserInputError(f"--device {device!r}: give auto, cpu, cuda or mps")
 
 
 def run_state(out_dir: Path, config: StyleConfig) -> str:
