@@ -3,7 +3,7 @@
 A process whose environment holds ``WORLD_SIZE`` > 1 joins the default process group once
 (gloo on CPU, NCCL on CUDA) with a collective timeout, so a rank that dies makes the others
 fail within that time instead of hanging. The timeout is ``ROBUST_SABN_DIST_TIMEOUT`` seconds
-(default 1800: rank 0 validates and writes checkpoints while the others wait at a barrier).
+(default 1800: rank 0 writes checkpoints while the others wait at a barrier).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch import Tensor, nn
 
 from robust_sabn.errors import UserInputError
 
@@ -51,6 +52,20 @@ class DistContext:
         gathered: list[Any] = [None] * self.world_size
         dist.all_gather_object(gathered, value)
         return gathered
+
+    def sum(self, values: Tensor) -> Tensor:
+        """Element-wise sum over ranks of ``values`` (any shape; a CPU tensor under gloo, a
+        CUDA one under NCCL), as a new tensor on every rank."""
+        total = values.detach().clone()
+        dist.all_reduce(total)
+        return total
+
+    def broadcast_buffers(self, module: nn.Module) -> None:
+        """Give every rank rank 0's buffers of ``module`` (the norm layers' running statistics
+        and batch counts), in place; the model DistributedDataParallel keeps is rank 0's."""
+        with torch.no_grad():
+            for buffer in module.buffers():
+                dist.broadcast(buffer, src=0)
 
 
 def _timeout() -> timedelta:

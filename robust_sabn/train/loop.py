@@ -14,8 +14,12 @@ as an uninterrupted one (on CPU).
 Under torchrun (or ``robust-sabn train --nproc N``) every rank draws the same global batch
 (order, augmentation and PGD starts from ``(seed, epoch)``, as one process would) and trains on
 its slice of ``batch_size / world_size`` images through DistributedDataParallel; with
-``sync_norm`` the result is one process's run up to float rounding. Rank 0 alone validates and
-writes the folder; the others wait at a barrier after each epoch.
+``sync_norm`` the result is one process's run up to float rounding. Without it each rank
+normalises with its own slice's statistics (as PyTorch's BN under DDP): gradients are still
+averaged, and the running statistics are rank 0's (DDP broadcasts rank 0's buffers at every
+forward, and every rank takes them before validating). Every rank validates its block of the
+validation batches and the sums are added over ranks (:func:`validate`); rank 0 alone writes the
+folder while the others wait at a barrier after each epoch.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import json
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +49,7 @@ from robust_sabn.attacks.pgd import random_point
 from robust_sabn.data import ImageTensors, get_dataset_info, iterate_batches, load_split
 from robust_sabn.data.check import check_data_fits_model
 from robust_sabn.errors import UserInputError
+from robust_sabn.evaluate.sharded import BatchPlan, plan_batches
 from robust_sabn.nn import branch_names
 from robust_sabn.parallel.context import DistContext, distributed_context
 from robust_sabn.parallel.data_parallel import DataParallelStep, wrap_data_parallel
@@ -76,37 +82,86 @@ def _accuracy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (logits.argmax(1) == y).float().sum()
 
 
-def validate(model: nn.Module, data: ImageTensors, config: TrainConfig) -> dict[str, dict]:
-    """Clean and PGD accuracy (fractions) and mean cross-entropy (nats) per branch on ``data``,
-    model in eval mode.
+VALIDATION_BATCH_SIZE = 256
+VALIDATION_SUMS = ("clean_acc", "pgd_acc", "clean_loss", "pgd_loss")
 
-    PGD uses the training attack's eps, step size and steps, with a fixed random start.
+
+def _validation_generator(seed: int, batch: int, device: str) -> torch.Generator:
+    """The PGD random start of validation batch ``batch`` (its global index), the same for
+    every branch: the generator of "epoch" ``-1 - batch``, which no training epoch uses."""
+    return _epoch_generator(seed, -1 - batch, device)
+
+
+def _branches(model: nn.Module) -> tuple[str, ...]:
+    return tuple(branch_names(model) or ("shared",))
+
+
+def validation_sums(model: nn.Module, data: ImageTensors, config: TrainConfig,
+                    plan: BatchPlan) -> torch.Tensor:
+    """Per-branch sums over the validation batches ``plan.batches``, model in eval mode.
+
+    Batch b holds ``data``'s examples ``plan.bounds(b)``; its PGD (the training attack's eps,
+    step size and steps) starts from a random point drawn from ``(config.seed, b)``
+    (:func:`_validation_generator`), so a batch's sums depend on nothing but the batch, and the
+    sums over any split of the batches add up to those over all of them.
+
+    Returns:
+        float64 CPU tensor (branches, 4): clean correct, PGD correct, clean cross-entropy and
+        PGD cross-entropy (nats), summed over the examples; rows in ``branch_names`` order.
     """
-    branches = branch_names(model) or ("shared",)
-    result = {}
-    generator = _epoch_generator(config.seed, -1, config.device)
+    branches = _branches(model)
+    sums = torch.zeros(len(branches), len(VALIDATION_SUMS), dtype=torch.float64)
+    if not plan.batches:
+        return sums
+    first, last = plan.bounds(plan.batches[0])[0], plan.bounds(plan.batches[-1])[1]
+    block = replace(data, images=data.images[first:last], labels=data.labels[first:last],
+                    indices=None)
+    batches = iterate_batches(block, plan.batch_size, shuffle=False, augment=False,
+                              device=config.device)
     with model_mode(model, False):
-        for branch in branches:
-            correct = robust = clean_loss = pgd_loss = 0.0
-            for x, y in iterate_batches(data, 256, shuffle=False, augment=False,
-                                        device=config.device):
+        for index, (x, y) in zip(plan.batches, batches, strict=True):
+            for row, branch in enumerate(branches):
                 with torch.no_grad():
                     logits = model(x, branch=branch)
-                    correct += float(_accuracy(logits, y))
-                    clean_loss += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
                 x_adv = pgd_attack(
                     lambda z, b=branch: model(z, branch=b), x, y, eps=config.eps,
                     step_size=config.step_size, steps=max(config.attack_steps, 1),
-                    norm=config.attack_norm, generator=generator,
+                    norm=config.attack_norm,
+                    generator=_validation_generator(config.seed, index, config.device),
                 )
                 with torch.no_grad():
-                    logits = model(x_adv, branch=branch)
-                    robust += float(_accuracy(logits, y))
-                    pgd_loss += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
-            n = len(data.labels)
-            result[branch] = {"clean_acc": correct / n, "pgd_acc": robust / n,
-                              "clean_loss": clean_loss / n, "pgd_loss": pgd_loss / n}
-    return result
+                    adv_logits = model(x_adv, branch=branch)
+                    sums[row] += torch.stack([
+                        _accuracy(logits, y), _accuracy(adv_logits, y),
+                        nn.functional.cross_entropy(logits, y, reduction="sum"),
+                        nn.functional.cross_entropy(adv_logits, y, reduction="sum"),
+                    ]).cpu().double()
+    return sums
+
+
+def validate(model: nn.Module, data: ImageTensors, config: TrainConfig,
+             ctx: DistContext | None = None) -> dict[str, dict]:
+    """Clean and PGD accuracy (fractions) and mean cross-entropy (nats) per branch on ``data``,
+    model in eval mode, in batches of :data:`VALIDATION_BATCH_SIZE`.
+
+    PGD uses the training attack's eps, step size and steps, from a random start tied to the
+    batch's index (:func:`validation_sums`). Under torchrun every rank calls this: each first
+    takes rank 0's running statistics (the model DDP keeps), validates its contiguous block of
+    the batches (:func:`robust_sabn.evaluate.sharded.plan_batches`) and the sums are added over
+    ranks, so every rank returns one process's metrics up to float rounding. The per-batch
+    seeding replaced one generator drawn through every batch in turn, so PGD numbers differ
+    slightly from those of runs made before it, in one process too.
+    """
+    plan = plan_batches(len(data.labels), VALIDATION_BATCH_SIZE, ctx)
+    if ctx is not None:
+        ctx.broadcast_buffers(model)
+    sums = validation_sums(model, data, config, plan)
+    if ctx is not None:
+        device = config.device if ctx.backend == "nccl" else "cpu"
+        sums = ctx.sum(sums.to(device)).cpu()
+    means = (sums / len(data.labels)).tolist()
+    return {branch: dict(zip(VALIDATION_SUMS, row, strict=True))
+            for branch, row in zip(_branches(model), means, strict=True)}
 
 
 def _selection_score(val: dict[str, dict]) -> float:
@@ -209,7 +264,8 @@ def _train_locked(config: TrainConfig, out_dir: Path, *, resume: bool, quiet: bo
         history, elapsed = list(ckpt["history"]), ckpt["elapsed_s"]
     step = wrap_data_parallel(model, config, ctx)
     if ctx is not None and not ctx.is_main:
-        return _follow(model, optimizer, train_data, config, start_epoch, guard, step)
+        return _follow(model, optimizer, (train_data, val_data), config, start_epoch, guard,
+                       step)
     out_dir.mkdir(parents=True, exist_ok=True)
     config_json = json.dumps({"config": config.to_dict(), "model": spec.to_dict()}, indent=2)
     atomic_write_bytes(out_dir / "config.json", lambda f: f.write(config_json.encode()))
@@ -231,7 +287,7 @@ def _train_locked(config: TrainConfig, out_dir: Path, *, resume: bool, quiet: bo
                 seen, (loss_sum, clean_sum, adv_sum) = _train_epoch(
                     model, optimizer, train_data, config, epoch, guard, display, quiet, step)
                 train_time = time.perf_counter() - t0
-                val = validate(model, val_data, config)
+                val = validate(model, val_data, config, ctx)
                 epoch_time = time.perf_counter() - t0
                 elapsed += epoch_time
                 row = {
@@ -267,14 +323,17 @@ def _train_locked(config: TrainConfig, out_dir: Path, *, resume: bool, quiet: bo
     return record
 
 
-def _follow(model: nn.Module, optimizer: torch.optim.Optimizer, data: ImageTensors,
-            config: TrainConfig, start_epoch: int, guard: FiniteLossGuard,
-            step: DataParallelStep) -> dict[str, Any]:
-    """A rank other than 0: train its shard of every epoch, then wait while rank 0 validates
-    and writes; returns ``{}``."""
+def _follow(model: nn.Module, optimizer: torch.optim.Optimizer,
+            data: tuple[ImageTensors, ImageTensors], config: TrainConfig, start_epoch: int,
+            guard: FiniteLossGuard, step: DataParallelStep) -> dict[str, Any]:
+    """A rank other than 0: train its slice of every epoch and validate its share of the
+    validation batches (``data``: train and validation split), then wait while rank 0 writes;
+    returns ``{}``."""
+    train_data, val_data = data
     with TrainingProgress(config.epochs, 1, start_epoch, True) as display:
         for epoch in range(start_epoch, config.epochs):
-            _train_epoch(model, optimizer, data, config, epoch, guard, display, True, step)
+            _train_epoch(model, optimizer, train_data, config, epoch, guard, display, True, step)
+            validate(model, val_data, config, step.ctx)
             step.barrier()
     return {}
 
