@@ -77,18 +77,35 @@ class DataParallelStep:
             self.ctx.barrier()
 
 
+def data_parallel_module(module: nn.Module, ctx: DistContext | None, device: str, *,
+                         sync_norm: bool = False, find_unused_parameters: bool = False
+                         ) -> nn.Module:
+    """``module`` as this process trains it: itself in one process; under torchrun wrapped in
+    ``DistributedDataParallel`` (gradients averaged over ranks at each backward), its norm
+    layers first synchronised when ``sync_norm`` (:func:`convert_sync_norm`). Every rank calls
+    it with the same weights (load any checkpoint first: DDP broadcasts rank 0's and checks).
+
+    Any trainer's piece: the adversarial step wraps its :class:`BranchPair`, a GAN its generator
+    and discriminator, style transfer its decoder.
+    """
+    if ctx is None:
+        return module
+    ctx.barrier()
+    if sync_norm:
+        convert_sync_norm(module, dist.new_group(backend=ctx.backend))
+    where = torch.device(device)
+    return DistributedDataParallel(
+        module, device_ids=[where] if where.type == "cuda" else None,
+        find_unused_parameters=find_unused_parameters,
+    )
+
+
 def wrap_data_parallel(model: nn.Module, config: TrainConfig, ctx: DistContext | None
                        ) -> DataParallelStep:
     """The step of ``model`` for this process (see the module docstring); every rank calls it,
     after loading any checkpoint (DDP then checks all ranks hold the same weights)."""
-    device = torch.device(config.device)
-    pair: nn.Module = BranchPair(model, fused=bool(config.fused_branches))
-    if ctx is not None:
-        ctx.barrier()
-        if config.sync_norm:
-            convert_sync_norm(model, dist.new_group(backend=ctx.backend))
-        pair = DistributedDataParallel(
-            pair, device_ids=[device] if device.type == "cuda" else None,
-            find_unused_parameters=config.loss != "hybrid",
-        )
-    return DataParallelStep(pair=pair, ctx=ctx, device_type=device.type, amp=bool(config.amp))
+    pair = data_parallel_module(
+        BranchPair(model, fused=bool(config.fused_branches)), ctx, config.device,
+        sync_norm=bool(config.sync_norm), find_unused_parameters=config.loss != "hybrid")
+    return DataParallelStep(pair=pair, ctx=ctx, device_type=torch.device(config.device).type,
+                            amp=bool(config.amp))
