@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.distributed as dist
@@ -19,8 +20,9 @@ from torch.nn.parallel import DistributedDataParallel
 
 from robust_sabn.parallel.context import DistContext
 from robust_sabn.parallel.sync_norm import convert_sync_norm
-from robust_sabn.train.config import TrainConfig
-from robust_sabn.train.objective import BranchPair
+
+if TYPE_CHECKING:  # robust_sabn.train imports this module: importing it first must work
+    from robust_sabn.train.config import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,8 @@ def wrap_data_parallel(model: nn.Module, config: TrainConfig, ctx: DistContext |
                        ) -> DataParallelStep:
     """The step of ``model`` for this process (see the module docstring); every rank calls it,
     after loading any checkpoint (DDP then checks all ranks hold the same weights)."""
+    from robust_sabn.train.objective import BranchPair
+
     pair = data_parallel_module(
         BranchPair(model, fused=bool(config.fused_branches)), ctx, config.device,
         sync_norm=bool(config.sync_norm), find_unused_parameters=config.loss != "hybrid")
