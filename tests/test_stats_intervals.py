@@ -106,3 +106,18 @@ def test_sample_sizes_are_the_smallest_that_reach_the_target() -> None:
     # seed-to-seed noise alone exceeds the target at 3 seeds: no number of points helps
     assert examples_needed(Noise(0.01, 0.1, 3, 100), target, 3) is None
     assert seeds_needed(Noise(1.0, 0.1, 3, 100), 1e-4, 100) is None
+
+
+def test_spread_difference_is_brown_forsythe_and_one_without_spread() -> None:
+    """Brown-Forsythe by hand: a one-way ANOVA on absolute deviations from each group's
+    median."""
+    from scipy import stats as scipy_stats
+
+    from robust_sabn.report.stats import spread_difference_p
+
+    a, b = [0.70, 0.71, 0.69, 0.70, 0.72], [0.60, 0.75, 0.68, 0.80, 0.55]
+    deviations = [[abs(v - sorted(g)[len(g) // 2]) for v in g] for g in (a, b)]
+    expected = scipy_stats.f_oneway(*deviations).pvalue
+    assert spread_difference_p(a, b) == pytest.approx(expected, rel=1e-12)
+    assert spread_difference_p(a, b) < 0.05
+    assert spread_difference_p([0.5, 0.5, 0.5], [0.4, 0.4, 0.4]) == 1.0

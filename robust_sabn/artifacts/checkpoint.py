@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from robust_sabn.errors import UserInputError
 
@@ -228,6 +228,38 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu"
             f"{str(exc).splitlines()[0][:200]}; the checkpoint is damaged, use another one"
         ) from exc
     return model.to(map_location).eval(), ckpt
+
+
+def as_state_dict(content: Any) -> dict[str, Tensor] | None:
+    """``content`` if it is a dict of tensors, its ``"state_dict"`` if that is one (RobustBench's
+    checkpoint wrapping), else None."""
+    if isinstance(content, dict) and isinstance(content.get("state_dict"), dict):
+        content = content["state_dict"]
+    if isinstance(content, dict) and all(isinstance(v, Tensor) for v in content.values()):
+        return content
+    return None
+
+
+def load_state_dict_file(path: Path) -> dict[str, Tensor]:
+    """A state dict from ``path`` with ``torch.load(weights_only=True)``.
+
+    RobustBench's ``{"state_dict": {...}}`` wrapping is accepted.
+
+    Raises:
+        UserInputError: missing, unreadable or unsafe, or not a dict of tensors.
+    """
+    if not path.is_file():
+        raise UserInputError(f"weights file not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for corrupt or unsafe files
+        raise UserInputError(
+            f"cannot read weights {path} with weights_only=True: {str(exc).splitlines()[0][:200]}"
+        ) from exc
+    found = as_state_dict(state)
+    if found is None:
+        raise UserInputError(f"{path} is not a state dict (a dict of tensors)")
+    return found
 
 
 def file_sha256(path: str | Path) -> str:

@@ -29,6 +29,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
+from robust_sabn.artifacts.checkpoint import as_state_dict, load_state_dict_file
 from robust_sabn.artifacts.result import ResultRecord
 from robust_sabn.attacks.defaults import default_eps
 from robust_sabn.data import list_datasets, load_split
@@ -81,38 +82,6 @@ class ForeignModel:
         return {"name": name, "source": self.kind, "file": str(self.path), "arch": self.arch}
 
 
-def _as_state_dict(content: Any) -> dict[str, Tensor] | None:
-    """``content`` if it is a dict of tensors, its ``"state_dict"`` if that is one (RobustBench's
-    checkpoint wrapping), else None."""
-    if isinstance(content, dict) and isinstance(content.get("state_dict"), dict):
-        content = content["state_dict"]
-    if isinstance(content, dict) and all(isinstance(v, Tensor) for v in content.values()):
-        return content
-    return None
-
-
-def load_state_dict_file(path: Path) -> dict[str, Tensor]:
-    """A state dict from ``path`` with ``torch.load(weights_only=True)``.
-
-    RobustBench's ``{"state_dict": {...}}`` wrapping is accepted.
-
-    Raises:
-        UserInputError: missing, unreadable or unsafe, or not a dict of tensors.
-    """
-    if not path.is_file():
-        raise UserInputError(f"weights file not found: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for corrupt or unsafe files
-        raise UserInputError(
-            f"cannot read weights {path} with weights_only=True: {str(exc).splitlines()[0][:200]}"
-        ) from exc
-    found = _as_state_dict(state)
-    if found is None:
-        raise UserInputError(f"{path} is not a state dict (a dict of tensors)")
-    return found
-
-
 def model_file_kind(path: str | Path) -> ModelFileKind | None:
     """What ``path`` holds, from its zip directory and, for ``torch.save`` files (zip or legacy),
     a ``weights_only=True`` read; None for anything else (missing, unreadable, unsafe pickles).
@@ -140,7 +109,7 @@ def model_file_kind(path: str | Path) -> ModelFileKind | None:
         return None
     if isinstance(content, dict) and all(key in content for key in _CHECKPOINT_KEYS):
         return "checkpoint"
-    return "state-dict" if _as_state_dict(content) is not None else None
+    return "state-dict" if as_state_dict(content) is not None else None
 
 
 def import_factory(arch: str) -> ModelFactory:

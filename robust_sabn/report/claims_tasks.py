@@ -21,8 +21,6 @@ from pathlib import Path
 from statistics import mean, stdev
 from typing import Any
 
-from scipy import stats
-
 from robust_sabn.artifacts.result import ResultRecord
 from robust_sabn.report.claims import (
     CONTRADICTED,
@@ -35,6 +33,7 @@ from robust_sabn.report.claims import (
     paired_finding,
     paper_setup_row,
 )
+from robust_sabn.report.stats import spread_difference_p
 
 Key = tuple[Any, ...]
 """A setup: (suite, then what else must match for two records to be compared)."""
@@ -146,8 +145,7 @@ def _spread_finding(setup: Key, sabn: dict[int, float], bn: dict[int, float]) ->
         return Finding(NAS_SPREAD, text, f"{len(sabn)} vs {len(bn)} seeds: a spread test needs "
                        f"at least {MIN_SPREAD_SEEDS} per norm", NOT_RESOLVED)
     a, b = list(sabn.values()), list(bn.values())
-    p = float(stats.levene(a, b, center="median").pvalue) if (max(a) > min(a)
-                                                              or max(b) > min(b)) else 1.0
+    p = spread_difference_p(a, b)
     smaller = stdev(a) < stdev(b)
     verdict = NOT_RESOLVED if not p < 0.05 else REPRODUCED if smaller else CONTRADICTED
     ours = (f"std {100 * stdev(a):.2f} vs {100 * stdev(b):.2f} ({len(a)} vs {len(b)} seeds; "

@@ -110,6 +110,14 @@ def mcnemar_p(flags_a: Sequence[bool] | np.ndarray, flags_b: Sequence[bool] | np
     return float(stats.binomtest(only_a, only_a + only_b, 0.5).pvalue)
 
 
+def spread_difference_p(a: Sequence[float], b: Sequence[float]) -> float:
+    """Brown-Forsythe p-value (Levene's test about the medians, robust to non-normal data):
+    do a and b differ in spread? 1.0 when neither varies."""
+    if max(a) == min(a) and max(b) == min(b):
+        return 1.0
+    return float(stats.levene(a, b, center="median").pvalue)
+
+
 def _signed(value: float, digits: int) -> str:
     return f"{value:+.{digits}f}"
 

@@ -198,7 +198,7 @@ def read_weights_file(path: Path) -> tuple[dict[str, Tensor], Convention]:
     Raises:
         UserInputError: missing, unreadable or unsafe file, or not a dict of tensors.
     """
-    from robust_sabn.evaluate.foreign import load_state_dict_file
+    from robust_sabn.artifacts.checkpoint import load_state_dict_file
 
     state = load_state_dict_file(path)
     first = state.get("0.weight")

@@ -17,8 +17,9 @@ from typing import Any, Literal
 from torch import nn
 
 from robust_sabn.artifacts import ModelSpec, read_record
+from robust_sabn.artifacts.checkpoint import load_state_dict_file
 from robust_sabn.errors import UserInputError
-from robust_sabn.evaluate.foreign import import_factory, load_state_dict_file
+from robust_sabn.evaluate.foreign import import_factory
 from robust_sabn.units import check_threat_model
 from robust_sabn.zoo.layout import (
     ENTRY_KIND,
