@@ -61,25 +61,40 @@ def train_command(
         help="Resample images to this many pixels square (default: as they are).")] = None,
     channels: Annotated[int, typer.Option(help="C, the first stage's width.")] = 16,
     cells_per_stage: Annotated[int, typer.Option(help="N, cells per stage.")] = 5,
-    batch_size: Annotated[int, typer.Option(help="Images per step in each half.")] = 64,
+    batch_size: Annotated[int, typer.Option(
+        help="Images per step in each half (the global batch with --nproc).")] = 64,
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
     data_dir: DataDir = None,
     nb201: Nb201 = None,
     analog: Analog = True,
     resume: Annotated[bool, typer.Option(help="Continue the search in --out.")] = False,
+    nproc: Annotated[int, typer.Option(
+        help="Search data-parallel with N local processes (torchrun's elastic agent; gloo on "
+             "CPU, NCCL on GPU). Under torchrun leave it at 1.")] = 1,
+    sync_norm: Annotated[bool, typer.Option(
+        "--sync-norm", help="Data-parallel: normalise with the global batch's statistics "
+             "(the search is then one process's; default: each rank's own).")] = False,
 ) -> None:
-    """Search a NAS-Bench-201 cell; prints the argmax cell after every epoch."""
+    """Search a NAS-Bench-201 cell; prints the argmax cell after every epoch. Under torchrun
+    (or with --nproc N) rank 0 alone writes --out and prints."""
+    import sys
+
     from robust_sabn.artifacts.paths import check_output_dir
     from robust_sabn.artifacts.result import write_result
     from robust_sabn.nas.config import SearchConfig
     from robust_sabn.nas.records import search_record
     from robust_sabn.nas.search import run_search
+    from robust_sabn.parallel.context import is_main_process
+    from robust_sabn.parallel.launch import launch, strip_nproc, under_torchrun
 
+    if nproc > 1 and not under_torchrun():
+        launch(nproc, strip_nproc(sys.argv[1:]))
+        return
     config = SearchConfig(
         algorithm=algorithm, norm=norm, dataset=dataset, data_dir=data_dir, seed=seed,
         epochs=epochs, schedule_epochs=schedule_epochs, search_examples=search_examples,
         resolution=resolution, channels=channels, cells_per_stage=cells_per_stage,
-        batch_size=batch_size, device=parse_device(device))
+        batch_size=batch_size, device=parse_device(device), sync_norm=sync_norm)
     check_output_dir(out, option="--out")
     tables = _tables(analog, nb201)
     console = output_console()
@@ -91,8 +106,12 @@ def train_command(
                       f"{row['parameter_free_ops']}/6 {scores}", highlight=False)
 
     result = run_search(config, out, resume=resume, tables=tables, on_epoch=show)
-    write_result(out / "search.json", search_record(config, result["history"],
-                                                    result["wall_time_s"]))
+    if not is_main_process():
+        return
+    record = search_record(config, result["history"], result["wall_time_s"])
+    runtime = {"world_size": result["world_size"], "sync_norm": result["sync_norm"]}
+    write_result(out / "search.json",
+                 record.model_copy(update={"extras": {**record.extras, "runtime": runtime}}))
     console.print(f"found: {result['genotype']} (record: {out / 'search.json'})",
                   highlight=False)
 

@@ -29,7 +29,9 @@ class SearchConfig:
     """One weight-sharing search: algorithm, norm in the supernet, data, schedule, seed.
 
     ``search_examples`` training images are split in two halves (weights / alpha);
-    ``resolution`` resamples images to that many pixels square (None keeps them).
+    ``resolution`` resamples images to that many pixels square (None keeps them);
+    ``batch_size`` is the global batch of each half under torchrun, and ``sync_norm`` makes the
+    ranks' norms use its statistics (no effect in one process).
     """
 
     algorithm: str = "darts"
@@ -58,6 +60,7 @@ class SearchConfig:
     seed: int = 0
     data_seed: int = 0
     device: str = "cpu"
+    sync_norm: bool = False
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:

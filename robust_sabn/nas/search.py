@@ -8,6 +8,17 @@ falling linearly from ``tau_max`` to ``tau_min`` over the epochs) and computes o
 Randomness (data order, augmentation, the sampled branches, Gumbel noise) comes from CPU
 generators derived from the seed and the epoch, so ``resume=True`` continues a killed search from
 its last finished epoch to the same alpha and weights an uninterrupted search reaches.
+
+Under torchrun (or ``robust-sabn nas train --nproc N``) every rank draws the same global batches,
+branch samples and Gumbel noise from those generators, as one process does, and computes its
+contiguous slice of each half's batch through one DistributedDataParallel wrap of the supernet.
+Both optimizer steps run through it: DDP's reducer works per backward, so the weight step's
+backward averages the weight gradients and the alpha step's backward averages alpha's (each
+step's other gradients are averaged too but never stepped: zeroed before they are used). GDAS
+computes only the sampled ops, so its wrap finds unused parameters; every rank samples the same
+ops, so an op is unused on all ranks alike and keeps no gradient, as in one process. With
+``sync_norm`` the norms use the global batch's statistics and the search is one process's up to
+float rounding; rank 0 alone writes ``search.pt`` while the others wait.
 """
 
 from __future__ import annotations
@@ -18,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -32,6 +43,10 @@ from robust_sabn.nas.data import SearchData, load_search_data
 from robust_sabn.nas.network import Supernet
 from robust_sabn.nas.space import EDGE_NAMES, Genotype
 from robust_sabn.nas.tables import CellTable
+from robust_sabn.parallel.context import distributed_context
+
+if TYPE_CHECKING:  # imported in run_search: this module loads before or after robust_sabn.train
+    from robust_sabn.parallel.data_parallel import DataParallelStep
 
 CHECKPOINT_NAME = "search.pt"
 
@@ -65,49 +80,59 @@ def gumbel_hard_weights(alpha: Tensor, tau: float, generator: torch.Generator
     return one_hot - probs.detach() + probs, index.tolist()
 
 
-def _correct(logits: Tensor, y: Tensor) -> int:
-    return int((logits.argmax(dim=1) == y).sum())
-
-
 def _optimizer_step(forward: Callable[[Tensor], Tensor], batch: tuple[Tensor, Tensor],
                     optimizer: torch.optim.Optimizer, clip: Sequence[Tensor] | None,
-                    grad_clip: float, check: Callable[[Tensor], None] | None = None
-                    ) -> tuple[float, int]:
+                    grad_clip: float, check: Callable[[Tensor], None] | None,
+                    parallel: DataParallelStep | None) -> tuple[float, int]:
     """Cross-entropy on ``batch``, ``check`` of the loss, backward, optional clip, step;
-    returns (loss, correct).
+    returns (loss, correct) of the global batch: the loss averaged and the correct predictions
+    summed over the ranks of ``parallel`` (this rank's alone when None).
 
     Its own function so that the forward graph is released before the next forward."""
     x, y = batch
     logits = forward(x)
     loss = F.cross_entropy(logits, y)
+    totals = torch.stack([loss.detach(), (logits.detach().argmax(dim=1) == y).sum().to(
+        loss.dtype)])
+    if parallel is not None:
+        totals = parallel.sum_over_ranks(totals) / torch.tensor([parallel.world_size, 1.0],
+                                                                device=totals.device)
     if check is not None:
-        check(loss)
+        check(totals[0])
     loss.backward()
     if clip is not None and grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(clip, grad_clip)
     optimizer.step()
-    return loss.item(), _correct(logits.detach(), y)
+    global_loss, correct = totals.tolist()
+    return global_loss, round(correct)
 
 
 def search_step(net: Supernet, w_opt: torch.optim.Optimizer, a_opt: torch.optim.Optimizer,
                 weight_batch: tuple[Tensor, Tensor], arch_batch: tuple[Tensor, Tensor], *,
                 algorithm: str, grad_clip: float, generator: torch.Generator,
-                tau: float = 1.0, check: Callable[[Tensor], None] | None = None) -> StepStats:
+                tau: float = 1.0, check: Callable[[Tensor], None] | None = None,
+                parallel: DataParallelStep | None = None) -> StepStats:
     """One weight step then one alpha step (first order); batches are (x (B, C, H, W) in
-    [0, 1], y (B,)); ``check`` sees each loss before its step (the finite-loss guard)."""
+    [0, 1], y (B,)); ``check`` sees each loss before its step (the finite-loss guard).
+
+    With ``parallel`` (its ``pair`` the DDP-wrapped ``net``) the batches are this rank's slices,
+    ``generator`` draws as on every other rank, and the stats and ``check`` see the global
+    batch's loss and correct count."""
+    model = net if parallel is None else parallel.pair
 
     def forward(x: Tensor) -> Tensor:
         if algorithm == "gdas":
             weights, ops = gumbel_hard_weights(net.alpha, tau, generator)
-            return net(x, weights=weights, hard_ops=ops)
-        return net(x, generator=generator)
+            return model(x, weights=weights, hard_ops=ops)
+        return model(x, generator=generator)
 
     net.zero_grad(set_to_none=True)
     weight_loss, weight_correct = _optimizer_step(forward, weight_batch, w_opt,
-                                                  net.weight_parameters(), grad_clip, check)
+                                                  net.weight_parameters(), grad_clip, check,
+                                                  parallel)
     a_opt.zero_grad(set_to_none=True)
     arch_loss, arch_correct = _optimizer_step(forward, arch_batch, a_opt, None, grad_clip,
-                                              check)
+                                              check, parallel)
     return StepStats(weight_loss, weight_correct, arch_loss, arch_correct)
 
 
@@ -178,11 +203,21 @@ def _resume_state(path: Path, config: SearchConfig, resume: bool) -> dict[str, A
         raise UserInputError(f"{path} holds a search already; pass --resume to continue it or "
                              "choose another --out")
     ckpt = load_checkpoint(path)
-    saved = ckpt.get("config")
-    if saved != config.to_dict():
-        raise UserInputError(f"{path} was written by a search with other settings; resume it "
-                             "with the same options or choose another --out")
+    changed = changed_settings(ckpt.get("config") or {}, config)
+    if changed:
+        raise UserInputError(f"{path} was written by a search with other settings "
+                             f"({', '.join(changed)}); resume it with the same options or "
+                             "choose another --out")
     return ckpt
+
+
+def changed_settings(saved: dict[str, Any], config: SearchConfig) -> list[str]:
+    """The settings of ``config`` that differ from a checkpoint's ``saved`` config dict; a
+    setting the checkpoint predates counts as its default, and ``device`` is left out (each
+    rank of a GPU run has its own)."""
+    defaults = SearchConfig().to_dict()
+    return sorted(name for name, value in config.to_dict().items()
+                  if name != "device" and saved.get(name, defaults[name]) != value)
 
 
 def run_search(config: SearchConfig, out_dir: str | Path, *, resume: bool = False,
@@ -190,15 +225,27 @@ def run_search(config: SearchConfig, out_dir: str | Path, *, resume: bool = Fals
                on_epoch: Callable[[dict[str, Any]], None] | None = None
                ) -> dict[str, Any]:
     """Search, checkpointing every epoch to ``out_dir/search.pt``; returns the final state
-    (``history``: one :func:`epoch_summary` per epoch, ``genotype``, ``wall_time_s``).
+    (``history``: one :func:`epoch_summary` per epoch, ``genotype``, ``wall_time_s``,
+    ``supernet``, ``world_size``, ``sync_norm``: whether the ranks shared norm statistics).
+
+    Under torchrun every rank calls it and gets the same history; rank 0 alone writes
+    ``search.pt`` and calls ``on_epoch``.
 
     Raises:
-        UserInputError: bad data settings, or a checkpoint in ``out_dir`` that does not match.
+        UserInputError: bad data settings, a checkpoint in ``out_dir`` that does not match, or
+            a batch size that does not split over the ranks.
         TrainingDiverged: a non-finite loss; ``search.pt`` (if any) holds the last finite epoch.
     """
     from robust_sabn.data import get_dataset_info
+    from robust_sabn.parallel.data_parallel import DataParallelStep, data_parallel_module
     from robust_sabn.train.divergence import FiniteLossGuard
 
+    ctx = distributed_context(config.device)
+    world_size = 1 if ctx is None else ctx.world_size
+    if config.batch_size % world_size:
+        raise UserInputError(f"--batch-size {config.batch_size} (the global batch) does not "
+                             f"split over {world_size} ranks; pass a multiple of {world_size}")
+    main = ctx is None or ctx.is_main
     out = Path(out_dir)
     ckpt_path = out / CHECKPOINT_NAME
     ckpt = _resume_state(ckpt_path, config, resume)
@@ -216,6 +263,10 @@ def run_search(config: SearchConfig, out_dir: str | Path, *, resume: bool = Fals
         w_opt.load_state_dict(ckpt["w_optimizer"])
         a_opt.load_state_dict(ckpt["a_optimizer"])
         history, wall = list(ckpt["history"]), float(ckpt["wall_time_s"])
+    parallel = DataParallelStep(
+        pair=data_parallel_module(net, ctx, config.device, sync_norm=config.sync_norm,
+                                  find_unused_parameters=config.algorithm == "gdas"),
+        ctx=ctx, device_type=torch.device(config.device).type)
     steps = len(data.weights) // config.batch_size
     guard = FiniteLossGuard(lr=max(config.lr, config.arch_lr), checkpoint=ckpt_path,
                             lr_option="lr/arch_lr (SearchConfig)")
@@ -238,23 +289,32 @@ def run_search(config: SearchConfig, out_dir: str | Path, *, resume: bool = Fals
             for group in w_opt.param_groups:
                 group["lr"] = lr
             stats.append(search_step(
-                net, w_opt, a_opt, weight_batch, arch_batch, algorithm=config.algorithm,
-                grad_clip=config.grad_clip, generator=arch_rng, tau=tau or 1.0,
-                check=partial(guard.check, step=epoch * steps + step, epoch=epoch)))
+                net, w_opt, a_opt, _slice(parallel, weight_batch), _slice(parallel, arch_batch),
+                algorithm=config.algorithm, grad_clip=config.grad_clip, generator=arch_rng,
+                tau=tau or 1.0, check=partial(guard.check, step=epoch * steps + step,
+                                              epoch=epoch), parallel=parallel))
         wall += time.perf_counter() - start
         summary = epoch_summary(net, epoch, stats, config.batch_size, tables,
                                 cosine_lr(config, epoch), tau)
         history.append(summary)
-        save_checkpoint(ckpt_path, {
-            "model": {"name": "nb201_supernet", "norm": config.norm},
-            "config": config.to_dict(), "state_dict": net.state_dict(),
-            "w_optimizer": w_opt.state_dict(), "a_optimizer": a_opt.state_dict(),
-            "history": history, "wall_time_s": wall,
-        })
-        if on_epoch is not None:
-            on_epoch(summary)
+        if main:
+            save_checkpoint(ckpt_path, {
+                "model": {"name": "nb201_supernet", "norm": config.norm},
+                "config": config.to_dict(), "state_dict": net.state_dict(),
+                "w_optimizer": w_opt.state_dict(), "a_optimizer": a_opt.state_dict(),
+                "history": history, "wall_time_s": wall,
+            })
+            if on_epoch is not None:
+                on_epoch(summary)
+        parallel.barrier()
     return {"history": history, "genotype": history[-1]["genotype"], "wall_time_s": wall,
-            "supernet": net}
+            "supernet": net, "world_size": world_size,
+            "sync_norm": config.sync_norm and world_size > 1}
+
+
+def _slice(parallel: DataParallelStep, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+    """This rank's contiguous slice of a global batch (x (B, C, H, W), y (B,))."""
+    return parallel.shard(batch[0]), parallel.shard(batch[1])
 
 
 def final_genotype(result: dict[str, Any]) -> Genotype:
