@@ -1,0 +1,143 @@
+"""Data-parallel NAS search with 2 gloo ranks: DARTS (SaBN) and GDAS with --sync-norm reach one
+process's supernet and alpha, a killed 2-rank search resumes to it, a global batch that does not
+split is one line; which settings a checkpoint's config must match to be resumed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from npz_helpers import assert_one_line_error
+
+from robust_sabn.nas.config import SearchConfig
+from robust_sabn.nas.search import CHECKPOINT_NAME, changed_settings
+
+# 192 images: halves of 96, 12 steps of the global batch 8 per epoch
+SEARCH_ARGS = ["--dataset", "npz", "--search-examples", "192", "--channels", "4",
+               "--cells-per-stage", "1", "--epochs", "3", "--schedule-epochs", "3",
+               "--batch-size", "8", "--device", "cpu", "--no-analog", "--norm", "sabn"]
+
+
+def _env() -> dict[str, str]:
+    src = str(Path(__file__).resolve().parents[1])
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": src, "COLUMNS": "200",
+            "ROBUST_SABN_DIST_TIMEOUT": "120"}
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("nas-ddp-data")
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (256, 8, 8), dtype=np.uint8)
+    labels = rng.integers(0, 10, 256)
+    np.savez(folder / "synthetic.npz", x_train=images, y_train=labels, x_test=images[:16],
+             y_test=labels[:16], num_classes=10)
+    return folder
+
+
+def _search(data_dir: Path, out: Path, *extra: str, command: tuple[str, ...] = ("nas", "train")
+            ) -> subprocess.Popen[str]:
+    argv = [sys.executable, "-m", "robust_sabn", *command, *SEARCH_ARGS,
+            "--data-dir", str(data_dir), "--out", str(out), *extra]
+    return subprocess.Popen(argv, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+
+
+def _finish(process: subprocess.Popen[str]) -> str:
+    stdout, stderr = process.communicate(timeout=600)
+    assert process.returncode == 0, stderr[-2000:]
+    return stdout
+
+
+def _state(run: Path) -> dict[str, Any]:
+    return torch.load(run / CHECKPOINT_NAME, weights_only=True)
+
+
+def _assert_same_search(a: Path, b: Path) -> None:
+    """Weights, alpha and running statistics within float tolerance; the same argmax cells."""
+    first, second = _state(a), _state(b)
+    assert first["state_dict"].keys() == second["state_dict"].keys()
+    for key, value in first["state_dict"].items():
+        torch.testing.assert_close(value.float(), second["state_dict"][key].float(), rtol=1e-4,
+                                   atol=1e-5, msg=lambda m, k=key: f"{k}: {m}")
+    assert [row["genotype"] for row in first["history"]] == [
+        row["genotype"] for row in second["history"]]
+    for row, other in zip(first["history"], second["history"], strict=True):
+        assert row["weight_loss"] == pytest.approx(other["weight_loss"], rel=1e-5)
+        assert row["arch_accuracy"] == other["arch_accuracy"]
+
+
+@pytest.fixture(scope="module")
+def single(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("nas-single") / "run"
+    _finish(_search(data_dir, out, "--sync-norm"))
+    return out
+
+
+@pytest.mark.slow
+def test_two_rank_darts_with_sync_norm_is_one_process_search(data_dir: Path, single: Path,
+                                                             tmp_path: Path) -> None:
+    out = tmp_path / "ddp"
+    stdout = _finish(_search(data_dir, out, "--sync-norm", "--nproc", "2"))
+    _assert_same_search(out, single)
+    assert stdout.count("epoch 3:") == 1  # rank 0 alone prints
+    record = json.loads((out / "search.json").read_text())
+    assert record["extras"]["runtime"] == {"world_size": 2, "sync_norm": True}
+    assert record["extras"]["config"]["batch_size"] == 8  # the global batch
+    assert len(record["extras"]["genotypes"]) == 3
+
+
+@pytest.mark.slow
+def test_two_rank_gdas_through_train_task_nas_is_one_process_search(data_dir: Path,
+                                                                    tmp_path: Path) -> None:
+    gdas = ("--algorithm", "gdas", "--sync-norm")
+    _finish(_search(data_dir, tmp_path / "one", *gdas))
+    _finish(_search(data_dir, tmp_path / "two", *gdas, "--nproc", "2",
+                    command=("train", "--task", "nas")))
+    _assert_same_search(tmp_path / "two", tmp_path / "one")
+
+
+@pytest.mark.slow
+def test_a_killed_two_rank_search_resumes_to_one_process_search(data_dir: Path, single: Path,
+                                                                tmp_path: Path) -> None:
+    out = tmp_path / "killed"
+    process = _search(data_dir, out, "--sync-norm", "--nproc", "2")
+    deadline = time.monotonic() + 300
+    while not (out / CHECKPOINT_NAME).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert len(_state(out)["history"]) < 3  # killed before the end
+    _finish(_search(data_dir, out, "--sync-norm", "--nproc", "2", "--resume"))
+    _assert_same_search(out, single)
+
+
+@pytest.mark.slow
+def test_a_global_batch_that_does_not_split_is_one_line(data_dir: Path, tmp_path: Path) -> None:
+    process = _search(data_dir, tmp_path / "odd", "--batch-size", "9", "--nproc", "2")
+    stdout, stderr = process.communicate(timeout=600)
+    assert_one_line_error(process.returncode or 0, stdout, stderr,
+                          "--batch-size 9 (the global batch) does not split over 2 ranks; "
+                          "pass a multiple of 2")
+    assert not (tmp_path / "odd" / CHECKPOINT_NAME).exists()
+
+
+def test_resume_compares_settings_but_not_the_device_or_ones_a_checkpoint_predates() -> None:
+    config = SearchConfig(dataset="npz", search_examples=64, batch_size=8, sync_norm=True,
+                          device="cpu")
+    saved = {**config.to_dict(), "device": "cuda:0"}
+    assert changed_settings(saved, config) == []
+    older = {k: v for k, v in saved.items() if k != "sync_norm"}  # before --sync-norm existed
+    assert changed_settings(older, SearchConfig(**{**config.to_dict(), "sync_norm": False})
+                            ) == []
+    assert changed_settings(older, config) == ["sync_norm"]
+    assert changed_settings({**saved, "epochs": 9, "seed": 1}, config) == ["epochs", "seed"]
