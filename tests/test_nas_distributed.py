@@ -1,6 +1,7 @@
 """Data-parallel NAS search with 2 gloo ranks: DARTS (SaBN) and GDAS with --sync-norm reach one
-process's supernet and alpha, a killed 2-rank search resumes to it, a global batch that does not
-split is one line; which settings a checkpoint's config must match to be resumed."""
+process's supernet and alpha (without it, each slice's own statistics), a killed 2-rank search
+resumes to it, a global batch that does not split is one line; which settings a checkpoint's
+config must match to be resumed."""
 
 from __future__ import annotations
 
@@ -94,6 +95,18 @@ def test_two_rank_darts_with_sync_norm_is_one_process_search(data_dir: Path, sin
     assert record["extras"]["runtime"] == {"world_size": 2, "sync_norm": True}
     assert record["extras"]["config"]["batch_size"] == 8  # the global batch
     assert len(record["extras"]["genotypes"]) == 3
+
+
+@pytest.mark.slow
+def test_two_ranks_without_sync_norm_normalise_each_slice_alone(data_dir: Path, single: Path,
+                                                                tmp_path: Path) -> None:
+    out = tmp_path / "own-stats"
+    _finish(_search(data_dir, out, "--nproc", "2"))
+    record = json.loads((out / "search.json").read_text())
+    assert record["extras"]["runtime"] == {"world_size": 2, "sync_norm": False}
+    # the batch statistics of 4-image slices, not of the 8-image global batch: other weights
+    ours, synced = _state(out)["state_dict"], _state(single)["state_dict"]
+    assert not torch.allclose(ours["alpha"], synced["alpha"], rtol=1e-3, atol=1e-4)
 
 
 @pytest.mark.slow
