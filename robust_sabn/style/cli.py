@@ -69,11 +69,24 @@ def train_command(
     device: Annotated[str | None, typer.Option(help=f"{DEVICE_HELP} ({_DEFAULT})")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress display.")] = False,
+    nproc: Annotated[int, typer.Option(
+        help="Train data-parallel with N local processes (torchrun's elastic agent; gloo on "
+             "CPU, NCCL on GPU); --batch-size is the global batch and must split evenly. "
+             "The same gradients as one process on that batch, up to float rounding: "
+             "AdaIN/SaAdaIN use per-sample statistics, so there is no --sync-norm. Under "
+             "torchrun leave it at 1.")] = 1,
 ) -> None:
-    """Train a style-transfer decoder (and SaAdaIN's shared affine) on a frozen encoder."""
+    """Train a style-transfer decoder (and SaAdaIN's shared affine) on a frozen encoder.
+
+    Under torchrun (or with --nproc N) rank 0 alone writes the run folder and prints.
+    """
+    import sys
+
     from robust_sabn.artifacts.paths import check_output_dir
+    from robust_sabn.parallel.context import is_main_process
+    from robust_sabn.parallel.launch import launch, strip_nproc, under_torchrun
     from robust_sabn.style.config import make_config
-    from robust_sabn.style.trainer import train_style
+    from robust_sabn.style.trainer import check_batch_split, train_style
 
     config = make_config(
         preset, norm=norm, content_dir=str(content_dir) if content_dir else None,
@@ -85,8 +98,14 @@ def train_command(
     )
     config = config.model_copy(update={
         "second_encoder_seed": second_encoder_seed if second_encoder_seed >= 0 else None})
-    record = train_style(config, check_output_dir(out), resume=resume, quiet=quiet)
-    _print_losses(record, f"trained {record.subject['run']} in {out}")
+    out = check_output_dir(out)
+    if nproc > 1 and not under_torchrun():
+        check_batch_split(config.batch_size, nproc)
+        launch(nproc, strip_nproc(sys.argv[1:]))
+        return
+    record = train_style(config, out, resume=resume, quiet=quiet)
+    if is_main_process():
+        _print_losses(record, f"trained {record.subject['run']} in {out}")
 
 
 @app.command("eval")
