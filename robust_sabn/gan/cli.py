@@ -84,11 +84,28 @@ def train_command(
     data_dir: Annotated[str | None, typer.Option(help="Where the dataset files are.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress display.")] = False,
+    nproc: Annotated[int, typer.Option(
+        help="Train data-parallel with N local processes (torchrun's elastic agent; gloo on "
+             "CPU, NCCL on GPU); --g-batch and --d-batch are the global batches. Under "
+             "torchrun leave it at 1.")] = 1,
+    sync_norm: Annotated[bool, typer.Option(
+        "--sync-norm", help="Data-parallel: normalise the generator with the global batch's "
+             "statistics (default: each rank's own, as PyTorch's BN under DDP).")] = False,
 ) -> None:
-    """Train a class-conditional GAN (hinge loss, n_critic D steps, generator EMA)."""
+    """Train a class-conditional GAN (hinge loss, n_critic D steps, generator EMA).
+
+    Under torchrun (or with --nproc N) rank 0 alone writes the run folder and prints."""
+    import sys
+
     from robust_sabn.artifacts.paths import check_output_dir
     from robust_sabn.gan.config import GANConfig
     from robust_sabn.gan.workflow import train_run
+    from robust_sabn.parallel.context import is_main_process
+    from robust_sabn.parallel.launch import launch, strip_nproc, under_torchrun
+
+    if nproc > 1 and not under_torchrun():
+        launch(nproc, strip_nproc(sys.argv[1:]))
+        return
 
     config = GANConfig.from_preset(
         preset, dataset=dataset, generator=generator, norm=norm, seed=seed,
@@ -100,7 +117,10 @@ def train_command(
     if reference is not None and not reference.is_file():
         raise UserInputError(f"--reference {reference} not found; make one with "
                              "robust-sabn gan reference --out DIR")
-    record = train_run(config, out, reference=reference, resume=resume, quiet=quiet)
+    record = train_run(config, out, reference=reference, resume=resume, quiet=quiet,
+                       sync_norm=sync_norm)
+    if not is_main_process():
+        return
     fid = [m for m in record.metrics if m.name == "probe_fid"]
     last = f", last probe classifier FID {fid[-1].value:.2f}" if fid else ""
     output_console().print(f"trained {config.generator} {config.norm}: {out / 'generator.pt'} "

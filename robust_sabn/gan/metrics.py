@@ -2,6 +2,8 @@
 
 The FID and IS math is torchmetrics' (``FrechetInceptionDistance``, ``InceptionScore``), fed
 with features computed once per image set by a :class:`~robust_sabn.gan.features.FeatureExtractor`.
+The metrics never synchronise over a process group (``sync_on_compute=False``): in a
+data-parallel run rank 0 alone probes, and its features are the whole sample.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ def frechet_distance(real: Tensor, fake: Tensor) -> float:
     """FID between feature sets real (N, D) and fake (M, D), N, M >= 2 (torchmetrics, float64)."""
     from torchmetrics.image.fid import FrechetInceptionDistance
 
-    metric = FrechetInceptionDistance(feature=_Precomputed(real.shape[1]), normalize=True)
+    metric = FrechetInceptionDistance(feature=_Precomputed(real.shape[1]), normalize=True,
+                                      sync_on_compute=False)
     metric.set_dtype(torch.float64)
     metric.update(real.double(), real=True)
     metric.update(fake.double(), real=False)
@@ -46,7 +49,8 @@ def inception_score(logits: Tensor, splits: int = IS_SPLITS, seed: int = 0) -> t
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
-        metric = InceptionScore(feature=_Precomputed(logits.shape[1]), splits=splits)
+        metric = InceptionScore(feature=_Precomputed(logits.shape[1]), splits=splits,
+                                sync_on_compute=False)
     metric.update(logits.double())
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

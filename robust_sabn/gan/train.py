@@ -7,6 +7,20 @@ what is evaluated and exported) and ``train_record.json`` when training ends.
 All randomness of G-iteration ``i`` comes from generators seeded with ``(seed, i)``, and the
 real-data order of each pass from ``(seed, pass)``, so a run resumed from ``last.pt`` reaches
 the same weights as an uninterrupted one (on CPU).
+
+Under torchrun (or ``robust-sabn gan train --nproc N``) ``d_batch`` and ``g_batch`` are the
+global batches: every rank draws them (real images, latents, fake labels) from the seed exactly
+as one process does and takes its contiguous slice of ``batch / world_size``; the generator and
+the discriminator are each wrapped in ``DistributedDataParallel`` (gradients averaged over
+ranks; the hinge losses are means, so over equal slices that is the global batch's gradient).
+The generator's no-grad forward of the D steps prepares no backward, and the discriminator's
+forward in the G step runs under ``no_sync`` (its gradients there are discarded). With
+``sync_norm`` the generator's batch statistics are those of the global batch, and a run equals
+one process's up to float rounding. After every iteration each rank takes rank 0's buffers of
+both networks (norm running statistics, which differ per slice without ``sync_norm``, and the
+spectral-norm power-iteration vectors), so the EMA, updated on every rank, is rank 0's. The
+divergence check and the logged losses are the global means on every rank; rank 0 alone probes,
+writes the folder and shows progress while the others wait at a barrier.
 """
 
 from __future__ import annotations
@@ -14,12 +28,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 
 from robust_sabn.artifacts import load_checkpoint, save_checkpoint
 from robust_sabn.artifacts.checkpoint import atomic_write_bytes
@@ -29,6 +46,9 @@ from robust_sabn.errors import UserInputError
 from robust_sabn.gan.config import GANConfig
 from robust_sabn.gan.models import GANSpec
 from robust_sabn.gan.progress import GANProgress
+from robust_sabn.parallel.context import DistContext, distributed_context
+from robust_sabn.parallel.data_parallel import DataParallelStep, data_parallel_module
+from robust_sabn.parallel.devices import resolve_device
 from robust_sabn.train.divergence import FiniteLossGuard
 
 Probe = Callable[[nn.Module], dict[str, float]]
@@ -52,6 +72,16 @@ def spec_for(config: GANConfig) -> GANSpec:
 def iteration_generator(seed: int, index: int) -> torch.Generator:
     """The CPU generator of one G-iteration (latents, fake labels) or one data pass."""
     return torch.Generator().manual_seed(seed * 1_000_003 + index)
+
+
+def check_batches_split(config: GANConfig, world_size: int) -> None:
+    """Raise UserInputError unless ``d_batch`` and ``g_batch`` (the global batches) split
+    evenly over ``world_size`` ranks."""
+    for name in ("d_batch", "g_batch"):
+        value = getattr(config, name)
+        if value % world_size:
+            raise UserInputError(f"{name} {value} (the global batch) does not split over "
+                                 f"{world_size} ranks; pass a multiple of {world_size}")
 
 
 def to_signed(images_uint8: Tensor) -> Tensor:
@@ -110,37 +140,53 @@ def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
         b_ema.copy_(b)
 
 
+def _local_gradients(module: nn.Module) -> AbstractContextManager[object]:
+    """A DDP module's ``no_sync`` (its gradients stay on this rank), else nothing."""
+    return module.no_sync() if isinstance(module, DistributedDataParallel) else nullcontext()
+
+
 def gan_iteration(generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim.Optimizer,
                   opt_d: torch.optim.Optimizer, real_batch: Callable[[int], tuple[Tensor, Tensor]],
                   config: GANConfig, num_classes: int, iteration: int,
-                  guard: FiniteLossGuard | None = None) -> tuple[float, float]:
-    """One G-iteration: ``n_critic`` hinge D steps, then one G step; returns (loss_d, loss_g).
+                  guard: FiniteLossGuard | None = None,
+                  parallel: DataParallelStep | None = None) -> tuple[float, float]:
+    """One G-iteration: ``n_critic`` hinge D steps, then one G step; returns (loss_d, loss_g),
+    the global batch's losses.
 
-    ``guard`` checks each loss before its optimizer step (:class:`TrainingDiverged` on a
-    non-finite one, nothing stepped)."""
+    ``guard`` checks each loss (the mean over ranks) before its optimizer step
+    (:class:`TrainingDiverged` on a non-finite one, nothing stepped). ``parallel`` (under
+    torchrun): every global batch and latent draw is sliced to this rank's share, and
+    ``generator`` and ``discriminator`` are the DDP-wrapped networks (module docstring)."""
+    if parallel is None:
+        parallel = DataParallelStep(pair=discriminator, ctx=None,
+                                    device_type=torch.device(config.device).type)
     rng = iteration_generator(config.seed, iteration)
-    loss_d = torch.zeros(())
+    loss_d_global = torch.zeros(())
     for k in range(config.n_critic):
-        x_real, y_real = real_batch(iteration * config.n_critic + k)
-        z, y_fake = sample_latents(config.d_batch, config.latent_dim, num_classes, rng,
-                                   config.device)
+        x_real, y_real = map(parallel.shard, real_batch(iteration * config.n_critic + k))
+        z, y_fake = map(parallel.shard, sample_latents(config.d_batch, config.latent_dim,
+                                                       num_classes, rng, config.device))
         with torch.no_grad():
             x_fake = generator(z, y_fake)
         loss_d = discriminator_hinge_loss(discriminator(x_real, y_real),
                                           discriminator(x_fake, y_fake))
+        loss_d_global = parallel.mean_over_ranks(loss_d)
         if guard is not None:
-            guard.check(loss_d, step=iteration)
+            guard.check(loss_d_global, step=iteration)
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
-    z, y_fake = sample_latents(config.g_batch, config.latent_dim, num_classes, rng, config.device)
-    loss_g = generator_hinge_loss(discriminator(generator(z, y_fake), y_fake))
-    if guard is not None:
-        guard.check(loss_g, step=iteration)
-    opt_g.zero_grad(set_to_none=True)
-    loss_g.backward()
+    z, y_fake = map(parallel.shard, sample_latents(config.g_batch, config.latent_dim,
+                                                   num_classes, rng, config.device))
+    with _local_gradients(discriminator):
+        loss_g = generator_hinge_loss(discriminator(generator(z, y_fake), y_fake))
+        loss_g_global = parallel.mean_over_ranks(loss_g)
+        if guard is not None:
+            guard.check(loss_g_global, step=iteration)
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
     opt_g.step()
-    return float(loss_d.detach()), float(loss_g.detach())
+    return float(loss_d_global), float(loss_g_global)
 
 
 def _resume_state(out_dir: Path, config: GANConfig, resume: bool) -> dict | None:
@@ -168,8 +214,10 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def train_gan(config: GANConfig, out_dir: str | Path, *, resume: bool = False,
-              quiet: bool = False, probe: Probe | None = None) -> dict[str, Any]:
-    """Train a cGAN as ``config`` says, writing the run folder; returns a summary dict.
+              quiet: bool = False, probe: Probe | None = None,
+              sync_norm: bool = False) -> dict[str, Any]:
+    """Train a cGAN as ``config`` says, writing the run folder; returns a summary dict (on
+    every rank under torchrun; probe rows on rank 0 only).
 
     Args:
         config: the run's options.
@@ -177,14 +225,21 @@ def train_gan(config: GANConfig, out_dir: str | Path, *, resume: bool = False,
         resume: continue from ``out_dir/last.pt`` when it exists.
         quiet: no progress display.
         probe: FID probe on the EMA generator every ``config.eval_every`` iterations and at
-            the end (its numbers go into ``metrics.jsonl``).
+            the end (its numbers go into ``metrics.jsonl``); rank 0 alone probes.
+        sync_norm: under torchrun, normalise the generator with the global batch's statistics
+            (see the module docstring); nothing in one process.
 
     Raises:
-        UserInputError: bad options, missing data, or a run folder that would be overwritten.
+        UserInputError: bad options (a global batch that does not split over the ranks), missing
+            data, or a run folder that would be overwritten.
         TrainingDiverged: a non-finite loss; ``last.pt`` (if any) is the last finite state.
     """
     config.check()
+    config = replace(config, device=resolve_device(config.device))
     out_dir = Path(out_dir)
+    ctx = distributed_context(config.device)
+    check_batches_split(config, 1 if ctx is None else ctx.world_size)
+    main = ctx is None or ctx.is_main
     spec = spec_for(config)
     state = _resume_state(out_dir, config, resume)
     data = load_split(config.dataset, "train", data_dir=config.data_dir, seed=config.seed,
@@ -206,9 +261,13 @@ def train_gan(config: GANConfig, out_dir: str | Path, *, resume: bool = False,
         opt_g.load_state_dict(state["opt_g"])
         opt_d.load_state_dict(state["opt_d"])
         start, history, elapsed = state["iteration"], list(state["history"]), state["elapsed_s"]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _write_text(out_dir / "config.json",
-                json.dumps({"config": config.to_dict(), "model": spec.to_dict()}, indent=2))
+    parallel = DataParallelStep(pair=data_parallel_module(discriminator, ctx, config.device),
+                                ctx=ctx, device_type=torch.device(config.device).type)
+    trained_generator = data_parallel_module(generator, ctx, config.device, sync_norm=sync_norm)
+    if main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _write_text(out_dir / "config.json",
+                    json.dumps({"config": config.to_dict(), "model": spec.to_dict()}, indent=2))
     real_batch = RealBatches(data, config.d_batch, config.seed, config.device)
     base = {"model": spec.to_dict(), "dataset": config.dataset, "config": config.to_dict()}
 
@@ -225,25 +284,42 @@ def train_gan(config: GANConfig, out_dir: str | Path, *, resume: bool = False,
                             lr_option="lr_g/lr_d (GANConfig)")
     generator.train()
     discriminator.train()
-    with GANProgress(config.iterations, start, quiet) as display:
+    with GANProgress(config.iterations, start, quiet or not main) as display:
         t0 = time.perf_counter()
         for it in range(start, config.iterations):
-            loss_d, loss_g = gan_iteration(generator, discriminator, opt_g, opt_d, real_batch,
-                                           config, spec.num_classes, it, guard)
+            loss_d, loss_g = gan_iteration(trained_generator, parallel.pair, opt_g, opt_d,
+                                           real_batch, config, spec.num_classes, it, guard,
+                                           parallel)
+            _take_rank0_buffers(ctx, generator, discriminator)
             update_ema(ema, generator, config.ema_decay if it >= config.ema_start else 0.0)
             done = it + 1
             row: dict[str, Any] = {"iteration": done, "loss_d": loss_d, "loss_g": loss_g}
-            if probe is not None and config.eval_every and (
-                    done % config.eval_every == 0 or done == config.iterations):
+            probing = probe is not None and config.eval_every > 0 and (
+                done % config.eval_every == 0 or done == config.iterations)
+            if probe is not None and probing and main:
                 row.update(probe(ema))
             elapsed += time.perf_counter() - t0
             t0 = time.perf_counter()
             row["elapsed_s"] = elapsed
             history.append(row)
             display.iteration_done(row)
-            if done % config.checkpoint_every == 0 or done == config.iterations:
+            saving = done % config.checkpoint_every == 0 or done == config.iterations
+            if saving and main:
                 checkpoint(done)
-    save_checkpoint(out_dir / "generator.pt", {**base, "state_dict": ema.state_dict(),
-                                               "iteration": config.iterations})
+            if probing or saving:
+                parallel.barrier()
+    if main:
+        save_checkpoint(out_dir / "generator.pt", {**base, "state_dict": ema.state_dict(),
+                                                   "iteration": config.iterations})
+    parallel.barrier()
     return {"run_dir": str(out_dir), "spec": spec.to_dict(), "config": config.to_dict(),
-            "history": history, "wall_time_s": elapsed, "train_examples": len(data)}
+            "history": history, "wall_time_s": elapsed, "train_examples": len(data),
+            "world_size": parallel.world_size}
+
+
+def _take_rank0_buffers(ctx: DistContext | None, *modules: nn.Module) -> None:
+    """Under torchrun: every rank takes rank 0's buffers of ``modules`` (see the module
+    docstring); nothing in one process."""
+    if ctx is not None:
+        for module in modules:
+            ctx.broadcast_buffers(module)

@@ -5,7 +5,8 @@ Records (``robust_sabn.artifacts.result``, ``task="gan"``):
 
 * ``reference.json`` (kind ``reference``): the classifier's test accuracy;
 * ``train_record.json`` (kind ``training``): the probe FID/IS along training (condition
-  ``step``, ``features="classifier"``) and a thinned loss curve in ``extras``;
+  ``step``, ``features="classifier"``), a thinned loss curve and the ``runtime``
+  (``world_size``, ``sync_norm``) in ``extras``; under torchrun rank 0 alone writes it;
 * ``eval.json`` (kind ``evaluation``): ``fid``, ``is``, ``is_std``, ``cond_acc``,
   ``intra_fid`` with ``condition={"features": "classifier" | "inception"}`` and ``n``;
 * ``samples.json`` (kind ``sample``): ``extras.image``, the grid's path relative to the record.
@@ -62,13 +63,18 @@ def _subject(config: GANConfig, run_id: str | None) -> dict[str, Any]:
 
 
 def train_run(config: GANConfig, out_dir: str | Path, *, reference: str | Path | None,
-              resume: bool = False, quiet: bool = False, run_id: str | None = None
-              ) -> ResultRecord:
+              resume: bool = False, quiet: bool = False, run_id: str | None = None,
+              sync_norm: bool = False) -> ResultRecord:
     """Train one GAN (probing classifier FID when ``reference`` is a classifier cache) and
-    write ``out_dir/train_record.json``."""
+    write ``out_dir/train_record.json`` (rank 0 under torchrun; every rank returns the record,
+    its probe metrics rank 0's alone). ``sync_norm``: see
+    :func:`~robust_sabn.gan.train.train_gan`."""
+    import torch.distributed as dist
+
     from robust_sabn.gan.evaluate import classifier_probe
     from robust_sabn.gan.reference import ReferenceClassifier
     from robust_sabn.gan.train import train_gan
+    from robust_sabn.parallel.context import is_main_process
     from robust_sabn.train.divergence import TrainingDiverged, diverged_fields
 
     probe = None
@@ -76,12 +82,17 @@ def train_run(config: GANConfig, out_dir: str | Path, *, reference: str | Path |
         probe = classifier_probe(ReferenceClassifier(reference, config.dataset),
                                  config.probe_samples)
     try:
-        summary = train_gan(config, out_dir, resume=resume, quiet=quiet, probe=probe)
+        summary = train_gan(config, out_dir, resume=resume, quiet=quiet, probe=probe,
+                            sync_norm=sync_norm)
     except TrainingDiverged as error:
+        world_size = dist.get_world_size() if dist.is_initialized() else 1
         record = new_result(TASK, "training", subject=_subject(config, run_id),
-                            extras={"config": config.to_dict(), **diverged_fields(error)},
+                            extras={"config": config.to_dict(), **diverged_fields(error),
+                                    "runtime": {"world_size": world_size,
+                                                "sync_norm": sync_norm}},
                             status="diverged")
-        write_result(Path(out_dir) / "train_record.json", record)
+        if is_main_process():
+            write_result(Path(out_dir) / "train_record.json", record)
         raise
     history = summary["history"]
     metrics = []
@@ -98,9 +109,11 @@ def train_run(config: GANConfig, out_dir: str | Path, *, reference: str | Path |
         TASK, "training", subject={**_subject(config, run_id), "model": summary["spec"]},
         metrics=metrics,
         extras={"config": summary["config"], "loss_curve": curve,
-                "train_examples": summary["train_examples"], "iterations": config.iterations},
+                "train_examples": summary["train_examples"], "iterations": config.iterations,
+                "runtime": {"world_size": summary["world_size"], "sync_norm": sync_norm}},
         wall_time_s=summary["wall_time_s"])
-    write_result(Path(out_dir) / "train_record.json", record)
+    if is_main_process():
+        write_result(Path(out_dir) / "train_record.json", record)
     return record
 
 

@@ -9,8 +9,10 @@ the whole global batch: two differentiable all-reduces per layer call (sum, then
 squared deviations), so gradients also flow across ranks as in one process. Evaluation mode
 uses the running statistics, which stay identical on every rank. Works with gloo (CPU) and NCCL.
 
-Per-sample branch tensors in training mode (mixed-branch batches) are not synchronised: each
-rank may hold different branches, so they raise.
+Per-sample branch tensors in training mode (mixed-branch batches) are not synchronised on
+layers with per-branch statistics (``stats="branch"``): each rank may hold different branches,
+so they raise. With one set of statistics (``stats="batch"``, a conditional GAN generator's
+CCBN/SaBN with a per-sample class affine) they are synchronised like any batch.
 """
 
 from __future__ import annotations
@@ -95,7 +97,8 @@ class _SyncSandwich(SandwichNorm2d):
                                group=self.sync_group)
 
     def forward(self, x: Tensor, branch: object = None, style: Tensor | None = None) -> Tensor:
-        if self.training and isinstance(branch, Tensor) and branch.dim() > 0:
+        if (self.training and self.stats == "branch" and isinstance(branch, Tensor)
+                and branch.dim() > 0):
             raise ValueError("--sync-norm needs one branch per call in training mode, not a "
                              "per-sample branch tensor")
         return super().forward(x, branch, style)  # type: ignore[arg-type]
