@@ -150,7 +150,9 @@ def test_resume_compares_settings_but_not_the_device_or_ones_a_checkpoint_predat
     saved = {**config.to_dict(), "device": "cuda:0"}
     assert changed_settings(saved, config) == []
     older = {k: v for k, v in saved.items() if k != "sync_norm"}  # before --sync-norm existed
-    assert changed_settings(older, SearchConfig(**{**config.to_dict(), "sync_norm": False})
-                            ) == []
+    without = SearchConfig(**{**config.to_dict(), "sync_norm": False})
+    assert "sync_norm" not in without.to_dict()  # records and suite identities as before
+    assert SearchConfig.from_dict(without.to_dict()) == without
+    assert changed_settings(older, without) == []
     assert changed_settings(older, config) == ["sync_norm"]
     assert changed_settings({**saved, "epochs": 9, "seed": 1}, config) == ["epochs", "seed"]

@@ -82,7 +82,12 @@ class SearchConfig:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The settings as a dict; ``sync_norm`` only when on, so that the checkpoints, records
+        and suite identities of searches without it stay as they were before it existed."""
+        data = asdict(self)
+        if not self.sync_norm:
+            del data["sync_norm"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SearchConfig:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -215,8 +215,8 @@ def changed_settings(saved: dict[str, Any], config: SearchConfig) -> list[str]:
     """The settings of ``config`` that differ from a checkpoint's ``saved`` config dict; a
     setting the checkpoint predates counts as its default, and ``device`` is left out (each
     rank of a GPU run has its own)."""
-    defaults = SearchConfig().to_dict()
-    return sorted(name for name, value in config.to_dict().items()
+    defaults, now = asdict(SearchConfig()), asdict(config)
+    return sorted(name for name, value in now.items()
                   if name != "device" and saved.get(name, defaults[name]) != value)
 
 
