@@ -100,6 +100,17 @@ def test_two_ranks_with_sync_norm_reach_one_process_weights_and_validation(
             assert row[branch] == pytest.approx(metrics, rel=1e-5, abs=1e-6)
 
 
+@pytest.mark.slow
+def test_two_ranks_with_fused_branches_reach_one_process_weights(
+        data_dir: Path, single: Path, tmp_path: Path) -> None:
+    """--fused-branches under DDP with --sync-norm: each rank's clean and adversarial halves go
+    through one forward, the statistics still span the ranks per branch."""
+    _finish(_train(data_dir, tmp_path / "fused", "--epochs", "3", "--sync-norm",
+                   "--fused-branches", "--nproc", "2"))
+    _assert_close(_weights(tmp_path / "fused"), _weights(single))
+    assert '"fused_branches": true' in (tmp_path / "fused" / "train_record.json").read_text()
+
+
 _TRAINING_LOSS = train_loop.training_loss
 
 
