@@ -8,8 +8,9 @@ validation (clean and PGD accuracy of both branches in eval mode). Ours is
 data, building the model, writing ``config.json``, ``metrics.jsonl`` and the checkpoints) and
 the epoch it logs (training + validation). The hand-written epoch gets its data and model
 ready-made and does the crop per image, as a torchvision ``RandomCrop`` in a ``DataLoader``
-would. Medians of interleaved repeats, CPU and wall time (:mod:`timing`); ours also runs with
-``--fused-branches``.
+would. A second hand-written epoch uses the textbook SaAuxBN layers of ``bench/train_step.py``
+(the authors' form) instead of our model. Medians of interleaved repeats, CPU and wall time
+(:mod:`timing`); ours also runs with ``--fused-branches``.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/train_epoch.py --examples 2048 --val 256
 """
@@ -28,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from timing import interleaved, ratios
 from torch import Tensor, nn
+from train_step import PeerSmallCNN
 
 from robust_sabn.data import load_split
 from robust_sabn.models import create_model
@@ -44,6 +46,18 @@ def pgd(model: nn.Module, x: Tensor, y: Tensor, steps: int, branch: str = "adv")
         with torch.no_grad():
             x_adv = torch.min(torch.max(x_adv + STEP * grad.sign(), x - EPS), x + EPS).clamp(0, 1)
     return x_adv.detach()
+
+
+class TextbookSaAuxBN(nn.Module):
+    """The same layers with the textbook SaAuxBN of :mod:`train_step` (two affine-free BNs, then
+    the shared affine, then the branch affine: the authors' form), called as ours is."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.net = PeerSmallCNN(width, fused=False)
+
+    def forward(self, x: Tensor, branch: str) -> Tensor:
+        return self.net(x, 0 if branch == "clean" else 1)
 
 
 def handwritten_epoch(model: nn.Module, images: Tensor, labels: Tensor, val_x: Tensor,
@@ -113,15 +127,18 @@ def main() -> None:
             logged.setdefault(f"fused={fused}", []).append(record["final"]["time_s"])
         return run
 
-    def peer() -> None:
-        torch.manual_seed(0)
-        model = create_model("small_cnn", norm="saauxbn", in_channels=1, width=args.width,
-                             mean=(0.286,), std=(0.353,))
-        handwritten_epoch(model, data.images, data.labels, val_x, val_y, args.batch_size,
-                          args.attack_steps, 0.05)
+    def peer(textbook: bool) -> Callable[[], None]:
+        def run() -> None:
+            torch.manual_seed(0)
+            model = TextbookSaAuxBN(args.width) if textbook else create_model(
+                "small_cnn", norm="saauxbn", in_channels=1, width=args.width, mean=(0.286,),
+                std=(0.353,))
+            handwritten_epoch(model, data.images, data.labels, val_x, val_y, args.batch_size,
+                              args.attack_steps, 0.05)
+        return run
 
     fns = {"robust-sabn train": ours(False), "robust-sabn train --fused-branches": ours(True),
-           "hand-written": peer}
+           "hand-written": peer(False), "hand-written, textbook SaAuxBN": peer(True)}
     timings = interleaved(fns, args.repeats, warmup=1)
     print(f"one epoch: {args.examples} fashion-mnist images, batch {args.batch_size}, "
           f"PGD-{args.attack_steps}, validation on {args.val}, small_cnn width {args.width}, "
@@ -133,7 +150,8 @@ def main() -> None:
         print(f"epoch logged by train (fused={fused}): wall {epoch:7.2f} s, ratio to "
               f"hand-written wall {epoch / timings['hand-written'].wall:.3f}")
     for name in ("robust-sabn train", "robust-sabn train --fused-branches"):
-        print(f"ratio {name} / hand-written: {ratios(timings[name], timings['hand-written'])}")
+        for peer_name in ("hand-written", "hand-written, textbook SaAuxBN"):
+            print(f"ratio {name} / {peer_name}: {ratios(timings[name], timings[peer_name])}")
 
 
 if __name__ == "__main__":
