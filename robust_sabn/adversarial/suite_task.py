@@ -161,7 +161,7 @@ class AdversarialTask:
             "branches": None if run.norm == "bn" or spec.branches is None else list(spec.branches),
             "version": spec.version, "seed": spec.seed, "pgd_steps": spec.pgd_steps,
             "split": spec.split, "data_dir": run.config.get("data_dir"),
-            "device": spec.device or run.config.get("device") or "cpu",
+            "device": spec.device or run.config.get("device") or "auto",
         }
         if spec.autoattack_attacks is not None:
             settings["autoattack_attacks"] = list(spec.autoattack_attacks)
@@ -229,7 +229,7 @@ class AdversarialTask:
         first = plan.runs[0].config
         return baseline_settings(baseline, spec, eps, dataset=plan.dataset,
                                  data_dir=first.get("data_dir"),
-                                 device=first.get("device") or "cpu")
+                                 device=first.get("device") or "auto")
 
     def _baseline_state(self, plan: AdversarialPlan, baseline: BaselineSpec, suite_dir: Path,
                         spec: EvaluationSpec, eps: float) -> StepState:
