@@ -28,13 +28,13 @@ from robust_sabn.gan.models import GANSpec
 from robust_sabn.gan.reference import ReferenceClassifier, train_reference_classifier
 from robust_sabn.gan.train import check_batches_split, train_gan
 
-ITERATIONS = 8
+ITERATIONS, PROBE_SAMPLES = 8, 20
 GAN_ARGS = ["train", "--task", "gan", "--dataset", "fashion-mnist", "--data-dir", FASHION_MNIST,
             "--norm", "sabn", "--iterations", str(ITERATIONS), "--g-batch", "4", "--d-batch", "4",
             "--n-critic", "2", "--g-width", "4", "--d-width", "4", "--ema-decay", "0.5",
             "--ema-start", "1", "--checkpoint-every", "2", "--max-train-examples", "32",
-            "--eval-every", "4", "--probe-samples", "20", "--device", "cpu", "--quiet"]
-PROBE_SAMPLES = 20
+            "--eval-every", "4", "--probe-samples", str(PROBE_SAMPLES), "--device", "cpu",
+            "--quiet"]
 
 
 def _gan(out: Path, *extra: str) -> subprocess.Popen[str]:
