@@ -44,6 +44,14 @@ def test_generator_and_discriminator_forward_backward(generator: str, norm: str,
 
 
 @pytest.mark.parametrize("generator", list(GENERATORS))
+def test_every_generator_moves_with_to_like_any_module(generator: str) -> None:
+    """``.to()`` goes through ``nn.Module._apply``: a block method of that name broke it."""
+    g = tiny_spec(generator, "sabn", 1, 28).build_generator().to("cpu").to(torch.float64)
+    assert all(p.dtype == torch.float64 for p in g.parameters())
+    assert g(torch.randn(2, 16, dtype=torch.float64), torch.tensor([1, 2])).dtype == torch.float64
+
+
+@pytest.mark.parametrize("generator", list(GENERATORS))
 def test_label_changes_output_only_for_conditional_norms(generator: str) -> None:
     z = torch.randn(6, 16)
     for norm in ("bn", "sabn"):

@@ -63,12 +63,12 @@ class BigGANBlock(nn.Module):
         return EmbeddingConditionalNorm(channels, cond_dim, norm)
 
     @staticmethod
-    def _apply(layer: nn.Module, x: Tensor, cond: Tensor) -> Tensor:
+    def _normalize(layer: nn.Module, x: Tensor, cond: Tensor) -> Tensor:
         return layer(x) if isinstance(layer, nn.BatchNorm2d) else layer(x, cond)
 
     def forward(self, x: Tensor, cond: Tensor, size: int) -> Tensor:
-        h = upsample(F.relu(self._apply(self.n1, x, cond)), size)
-        h = self.c2(F.relu(self._apply(self.n2, self.c1(h), cond)))
+        h = upsample(F.relu(self._normalize(self.n1, x, cond)), size)
+        h = self.c2(F.relu(self._normalize(self.n2, self.c1(h), cond)))
         return h + self.c_sc(upsample(x, size))
 
 
