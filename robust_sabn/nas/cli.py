@@ -118,11 +118,14 @@ def train_command(
 
 def _score(cell: str, subject: dict[str, Any], out: Path | None, retrain_seeds: str,
            retrain_kwargs: dict[str, Any], analog: bool, nb201: Path | None) -> None:
+    import torch.distributed as dist
+
     from robust_sabn.artifacts.paths import check_output_file
     from robust_sabn.artifacts.result import write_result
     from robust_sabn.nas.config import RetrainConfig
     from robust_sabn.nas.scoring import score_genotype
     from robust_sabn.nas.space import Genotype
+    from robust_sabn.parallel.context import is_main_process
 
     genotype = Genotype.parse(cell)
     seeds = _seeds(retrain_seeds)
@@ -132,6 +135,8 @@ def _score(cell: str, subject: dict[str, Any], out: Path | None, retrain_seeds: 
     tables = _tables(analog, nb201)
     record = score_genotype(genotype, subject=subject, retrain=retrain, retrain_seeds=seeds,
                             tables=tables)
+    if not is_main_process():
+        return
     console = output_console()
     console.print(f"cell: {genotype} ({genotype.parameter_free_count()}/6 parameter-free)",
                   highlight=False)
@@ -141,7 +146,11 @@ def _score(cell: str, subject: dict[str, Any], out: Path | None, retrain_seeds: 
                if c["method"] == "retrain" else f"table {c['table']}, {c['dataset']}")
         console.print(f"  {how}: {100 * m.value:.2f} %", highlight=False)
     if out is not None:
-        write_result(out, record)
+        world_size = dist.get_world_size() if dist.is_initialized() else 1
+        runtime = {"world_size": world_size,
+                   "sync_norm": bool(retrain and retrain.sync_norm and world_size > 1)}
+        write_result(out, record.model_copy(update={"extras": {**record.extras,
+                                                               "runtime": runtime}}))
         console.print(f"record: {out}", highlight=False)
 
 
@@ -151,11 +160,12 @@ _RETRAIN_SEEDS = Annotated[str, typer.Option(
 
 def _retrain_options(dataset: str, data_dir: str | None, search_examples: int,
                      test_examples: int, resolution: int | None, channels: int,
-                     cells_per_stage: int, epochs: int, device: str) -> dict[str, Any]:
+                     cells_per_stage: int, epochs: int, device: str, sync_norm: bool = False
+                     ) -> dict[str, Any]:
     return {"dataset": dataset, "data_dir": data_dir, "search_examples": search_examples,
             "test_examples": test_examples, "resolution": resolution, "channels": channels,
             "cells_per_stage": cells_per_stage, "epochs": epochs, "batch_size": 64,
-            "device": device}
+            "device": device, "sync_norm": sync_norm}
 
 
 @app.command("eval")
@@ -176,9 +186,23 @@ def eval_command(
     data_dir: DataDir = None,
     nb201: Nb201 = None,
     analog: Analog = True,
+    nproc: Annotated[int, typer.Option(
+        help="Retrain data-parallel with N local processes (the batch of 64 is split over "
+             "them); under torchrun leave it at 1.")] = 1,
+    sync_norm: Annotated[bool, typer.Option(
+        "--sync-norm", help="Data-parallel retraining: BN with the global batch's "
+             "statistics (then one process's retraining).")] = False,
 ) -> None:
-    """Score the cell a search found (or a given cell): retraining over seeds, tables."""
+    """Score the cell a search found (or a given cell): retraining over seeds, tables. Under
+    torchrun (or with --nproc N) rank 0 alone prints and writes --out."""
+    import sys
+
     from robust_sabn.artifacts.result import read_result
+    from robust_sabn.parallel.launch import launch, strip_nproc, under_torchrun
+
+    if nproc > 1 and not under_torchrun():
+        launch(nproc, strip_nproc(sys.argv[1:]))
+        return
 
     folder = Path(target)
     subject: dict[str, Any] = {}
@@ -190,7 +214,7 @@ def eval_command(
         subject, cell = dict(record.subject), str(record.extras["genotype"])
     _score(cell, subject, out, retrain_seeds, _retrain_options(
         dataset, data_dir, search_examples, test_examples, resolution, channels,
-        cells_per_stage, epochs, parse_device(device)), analog, nb201)
+        cells_per_stage, epochs, parse_device(device), sync_norm), analog, nb201)
 
 
 @app.command("score")

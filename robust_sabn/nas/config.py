@@ -84,10 +84,7 @@ class SearchConfig:
     def to_dict(self) -> dict[str, Any]:
         """The settings as a dict; ``sync_norm`` only when on, so that the checkpoints, records
         and suite identities of searches without it stay as they were before it existed."""
-        data = asdict(self)
-        if not self.sync_norm:
-            del data["sync_norm"]
-        return data
+        return _without_sync_norm_off(asdict(self))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SearchConfig:
@@ -101,7 +98,8 @@ class RetrainConfig:
 
     SGD with Nesterov momentum 0.9, weight decay 5e-4, cosine from ``lr`` to 0 (NAS-Bench-201's
     recipe, shortened); conv ops use BN with affine, as NAS-Bench-201 trains its cells. Test
-    accuracy on the first ``test_examples`` official test images.
+    accuracy on the first ``test_examples`` official test images. ``batch_size`` is the global
+    batch under torchrun; ``sync_norm`` makes the ranks' BN use its statistics.
     """
 
     dataset: str = "cifar10"
@@ -118,6 +116,7 @@ class RetrainConfig:
     weight_decay: float = 5e-4
     data_seed: int = 0
     device: str = "cpu"
+    sync_norm: bool = False
 
     def __post_init__(self) -> None:
         for name in ("search_examples", "test_examples", "channels", "cells_per_stage",
@@ -127,11 +126,18 @@ class RetrainConfig:
             _positive("resolution", self.resolution)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The settings as a dict; ``sync_norm`` only when on (retraining caches and records
+        of runs without it keep their keys)."""
+        return _without_sync_norm_off(asdict(self))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RetrainConfig:
         return _from_dict(cls, data)
+
+
+def _without_sync_norm_off(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` without its ``sync_norm`` key when that is off (a setting added later)."""
+    return data if data["sync_norm"] else {k: v for k, v in data.items() if k != "sync_norm"}
 
 
 def _from_dict(cls: Any, data: dict[str, Any]) -> Any:

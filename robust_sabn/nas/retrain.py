@@ -3,6 +3,12 @@
 The cell's network (NAS-Bench-201 skeleton, conv ops with BN + affine as NB201 trains them) is
 trained from scratch on the search set with a fixed short schedule (SGD, Nesterov 0.9, weight
 decay 5e-4, cosine from ``lr`` to 0, per-step) and tested on the test subset.
+
+Under torchrun (``robust-sabn nas eval --nproc N``) every rank draws the global batches as one
+process does and trains its contiguous slice through DistributedDataParallel (BN statistics of
+the slice, or of the global batch with ``sync_norm``: then one process's training up to float
+rounding); every rank then tests the whole test set with rank 0's running statistics, so all
+ranks return the same result.
 """
 
 from __future__ import annotations
@@ -16,11 +22,13 @@ import torch.nn.functional as F
 
 from robust_sabn.data import get_dataset_info, iterate_batches
 from robust_sabn.data.splits import ImageTensors
+from robust_sabn.errors import UserInputError
 from robust_sabn.nas.config import RetrainConfig
 from robust_sabn.nas.data import SearchData, load_search_data
 from robust_sabn.nas.network import StandaloneNetwork
 from robust_sabn.nas.search import epoch_generator
 from robust_sabn.nas.space import Genotype
+from robust_sabn.parallel.context import distributed_context
 
 
 @dataclass(frozen=True)
@@ -54,8 +62,19 @@ def test_accuracy(net: torch.nn.Module, data: ImageTensors, batch_size: int, dev
 
 def retrain(genotype: Genotype, config: RetrainConfig, seed: int,
             data: SearchData | None = None) -> RetrainResult:
-    """Train ``genotype``'s network from scratch with ``seed``; return its test accuracy."""
+    """Train ``genotype``'s network from scratch with ``seed``; return its test accuracy and
+    its last step's loss (the global batch's under torchrun).
+
+    Raises:
+        UserInputError: a batch size that does not split over the ranks.
+    """
+    from robust_sabn.parallel.data_parallel import DataParallelStep, data_parallel_module
+
     start = time.perf_counter()
+    ctx = distributed_context(config.device)
+    if ctx is not None and config.batch_size % ctx.world_size:
+        raise UserInputError(f"the retraining batch {config.batch_size} does not split over "
+                             f"{ctx.world_size} ranks; use a --nproc that divides it")
     data = data or load_retrain_data(config)
     info = get_dataset_info(config.dataset, data_dir=config.data_dir)
     torch.manual_seed(seed)
@@ -63,12 +82,15 @@ def retrain(genotype: Genotype, config: RetrainConfig, seed: int,
                             cells_per_stage=config.cells_per_stage,
                             in_channels=data.in_channels, num_classes=info.num_classes,
                             mean=info.mean, std=info.std).to(config.device)
+    parallel = DataParallelStep(
+        pair=data_parallel_module(net, ctx, config.device, sync_norm=config.sync_norm),
+        ctx=ctx, device_type=torch.device(config.device).type)
     opt = torch.optim.SGD(net.parameters(), lr=config.lr, momentum=config.momentum,
                           nesterov=True, weight_decay=config.weight_decay)
     train_set = data.whole
     steps_per_epoch = len(train_set) // config.batch_size
     total = max(config.epochs * steps_per_epoch, 1)
-    step, loss_value = 0, float("nan")
+    step, last_loss = 0, torch.tensor(float("nan"))
     for epoch in range(config.epochs):
         net.train()
         for x, y in iterate_batches(train_set, config.batch_size, shuffle=True, augment=True,
@@ -76,10 +98,13 @@ def retrain(genotype: Genotype, config: RetrainConfig, seed: int,
                                     device=config.device, drop_last=True):
             for group in opt.param_groups:
                 group["lr"] = config.lr * (1 + math.cos(math.pi * step / total)) / 2
-            loss = F.cross_entropy(net(x), y)
+            loss = F.cross_entropy(parallel.pair(parallel.shard(x)), parallel.shard(y))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            step, loss_value = step + 1, loss.item()
+            step, last_loss = step + 1, loss.detach()
+    loss_value = float(parallel.mean_over_ranks(last_loss)) if step else float("nan")
+    if ctx is not None:
+        ctx.broadcast_buffers(net)
     accuracy = test_accuracy(net, data.test, 256, config.device)
     return RetrainResult(accuracy, len(data.test), loss_value, time.perf_counter() - start)
