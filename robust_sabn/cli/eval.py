@@ -69,7 +69,6 @@ def eval_command(
     Under torchrun (or with --nproc N) each rank evaluates a contiguous block of batches; rank 0
     gathers the flags and the AutoAttack cascade, prints the tables and writes the record.
     """
-    import sys
 
     from robust_sabn.artifacts.result import write_result
     from robust_sabn.evaluate import (
@@ -81,12 +80,11 @@ def eval_command(
     from robust_sabn.evaluate.foreign import FOREIGN_KINDS, evaluate_foreign, model_file_kind
     from robust_sabn.parallel.context import is_main_process
     from robust_sabn.parallel.devices import apply_tf32
-    from robust_sabn.parallel.launch import launch, strip_nproc, under_torchrun
+    from robust_sabn.parallel.launch import launched_ranks
 
     if out is not None:
         check_output_file(out, option="--out")
-    if nproc > 1 and not under_torchrun():
-        launch(nproc, strip_nproc(sys.argv[1:]))
+    if launched_ranks(nproc):
         return
     apply_tf32(tf32)
     options: dict[str, Any] = dict(

@@ -102,13 +102,11 @@ def train_command(
     Progress goes to stderr; the validation table goes to stdout. Under torchrun (or with
     --nproc N) rank 0 alone writes the run folder and prints.
     """
-    import sys
 
     from robust_sabn.parallel.context import is_main_process
-    from robust_sabn.parallel.launch import launch, strip_nproc, under_torchrun
+    from robust_sabn.parallel.launch import launched_ranks
 
-    if nproc > 1 and not under_torchrun():
-        launch(nproc, strip_nproc(sys.argv[1:]))
+    if launched_ranks(nproc):
         return
     config = TrainConfig(
         dataset=dataset, model=model, norm=norm, preset=preset, epochs=epochs,

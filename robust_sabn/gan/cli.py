@@ -95,16 +95,14 @@ def train_command(
     """Train a class-conditional GAN (hinge loss, n_critic D steps, generator EMA).
 
     Under torchrun (or with --nproc N) rank 0 alone writes the run folder and prints."""
-    import sys
 
     from robust_sabn.artifacts.paths import check_output_dir
     from robust_sabn.gan.config import GANConfig
     from robust_sabn.gan.workflow import train_run
     from robust_sabn.parallel.context import is_main_process
-    from robust_sabn.parallel.launch import launch, strip_nproc, under_torchrun
+    from robust_sabn.parallel.launch import launched_ranks
 
-    if nproc > 1 and not under_torchrun():
-        launch(nproc, strip_nproc(sys.argv[1:]))
+    if launched_ranks(nproc):
         return
 
     config = GANConfig.from_preset(

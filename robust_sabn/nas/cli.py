@@ -77,7 +77,6 @@ def train_command(
 ) -> None:
     """Search a NAS-Bench-201 cell; prints the argmax cell after every epoch. Under torchrun
     (or with --nproc N) rank 0 alone writes --out and prints."""
-    import sys
 
     from robust_sabn.artifacts.paths import check_output_dir
     from robust_sabn.artifacts.result import write_result
@@ -85,10 +84,9 @@ def train_command(
     from robust_sabn.nas.records import search_record
     from robust_sabn.nas.search import run_search
     from robust_sabn.parallel.context import is_main_process
-    from robust_sabn.parallel.launch import launch, strip_nproc, under_torchrun
+    from robust_sabn.parallel.launch import launched_ranks
 
-    if nproc > 1 and not under_torchrun():
-        launch(nproc, strip_nproc(sys.argv[1:]))
+    if launched_ranks(nproc):
         return
     config = SearchConfig(
         algorithm=algorithm, norm=norm, dataset=dataset, data_dir=data_dir, seed=seed,
@@ -195,13 +193,11 @@ def eval_command(
 ) -> None:
     """Score the cell a search found (or a given cell): retraining over seeds, tables. Under
     torchrun (or with --nproc N) rank 0 alone prints and writes --out."""
-    import sys
 
     from robust_sabn.artifacts.result import read_result
-    from robust_sabn.parallel.launch import launch, strip_nproc, under_torchrun
+    from robust_sabn.parallel.launch import launched_ranks
 
-    if nproc > 1 and not under_torchrun():
-        launch(nproc, strip_nproc(sys.argv[1:]))
+    if launched_ranks(nproc):
         return
 
     folder = Path(target)

@@ -73,6 +73,20 @@ def strip_nproc(argv: Sequence[str]) -> list[str]:
     return out
 
 
+def launched_ranks(nproc: int) -> bool:
+    """For a command given ``--nproc N``: when N > 1 and this is not already a rank, run this
+    command line (without ``--nproc``) as N ranks, wait, and return True (the caller then
+    returns); else False (this process does the work: one process, or a rank).
+
+    Raises:
+        DistributedRunFailed: a rank failed (its one-line error named).
+    """
+    if nproc <= 1 or under_torchrun():
+        return False
+    launch(nproc, strip_nproc(sys.argv[1:]))
+    return True
+
+
 def launch(nproc: int, args: Sequence[str], *, python_args: Sequence[str] = ("-m", "robust_sabn")
            ) -> None:
     """Run ``python -m robust_sabn ARGS`` as ``nproc`` ranks on this machine and wait.

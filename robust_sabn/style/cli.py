@@ -80,11 +80,10 @@ def train_command(
 
     Under torchrun (or with --nproc N) rank 0 alone writes the run folder and prints.
     """
-    import sys
 
     from robust_sabn.artifacts.paths import check_output_dir
     from robust_sabn.parallel.context import is_main_process
-    from robust_sabn.parallel.launch import launch, strip_nproc, under_torchrun
+    from robust_sabn.parallel.launch import launched_ranks
     from robust_sabn.style.config import make_config
     from robust_sabn.style.trainer import check_batch_split, train_style
 
@@ -99,9 +98,9 @@ def train_command(
     config = config.model_copy(update={
         "second_encoder_seed": second_encoder_seed if second_encoder_seed >= 0 else None})
     out = check_output_dir(out)
-    if nproc > 1 and not under_torchrun():
+    if nproc > 1:
         check_batch_split(config.batch_size, nproc)
-        launch(nproc, strip_nproc(sys.argv[1:]))
+    if launched_ranks(nproc):
         return
     record = train_style(config, out, resume=resume, quiet=quiet)
     if is_main_process():
