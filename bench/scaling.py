@@ -37,29 +37,30 @@ def main() -> None:
     args = parser.parse_args()
     train = ["train", "--dataset", "fashion-mnist", "--width", str(args.width), "--epochs", "1",
              "--batch-size", "128", "--max-train-examples", str(args.examples),
-             "--val-examples", "256", "--attack-steps", "5", "--device", "cpu", "--quiet",
-             "--sync-norm"]
+             "--val-examples", "256", "--attack-steps", "5", "--device", "cpu", "--quiet"]
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         run([*train, "--out", str(root / "model")])
+        modes = {"train --sync-norm": [*train, "--sync-norm"], "train": train}
         evaluate = ["eval", str(root / "model" / "last.pt"), "--attacks", "autoattack",
                     "--version", "custom", "--aa-attacks", "apgd-ce,apgd-t", "--n-examples",
                     str(args.eval_examples), "--batch-size", "64", "--device", "cpu", "--quiet"]
         times: dict[tuple[str, int], list[float]] = {}
         for i in range(args.repeats):
             for nproc in (1, 2):
-                key = ("train", nproc)
-                times.setdefault(key, []).append(
-                    run([*train, "--out", str(root / f"t{i}-{nproc}"), "--nproc", str(nproc)]))
+                for mode, command in modes.items():
+                    times.setdefault((mode, nproc), []).append(run(
+                        [*command, "--out", str(root / f"{mode}-{i}-{nproc}"), "--nproc",
+                         str(nproc)]))
                 key = ("AutoAttack", nproc)
                 times.setdefault(key, []).append(run([*evaluate, "--nproc", str(nproc)]))
     print(f"CPU gloo, 1 thread per rank, median of {args.repeats}: training 1 epoch of "
-          f"{args.examples} fashion-mnist images (small_cnn width {args.width}, PGD-5, "
-          f"--sync-norm); AutoAttack apgd-ce+apgd-t on {args.eval_examples} points")
-    for task in ("train", "AutoAttack"):
+          f"{args.examples} fashion-mnist images (small_cnn width {args.width}, PGD-5), with "
+          f"and without --sync-norm; AutoAttack apgd-ce+apgd-t on {args.eval_examples} points")
+    for task in ("train --sync-norm", "train", "AutoAttack"):
         one = statistics.median(times[(task, 1)])
         two = statistics.median(times[(task, 2)])
-        print(f"{task:<10}: 1 rank {one:7.1f} s, 2 ranks {two:7.1f} s, speed-up "
+        print(f"{task:<17}: 1 rank {one:7.1f} s, 2 ranks {two:7.1f} s, speed-up "
               f"{one / two:.2f}x, scaling efficiency {one / (2 * two):.2f}")
 
 
