@@ -7,6 +7,7 @@ import copy
 
 import pytest
 import torch
+from test_train import _quick_config
 
 from robust_sabn.artifacts import load_checkpoint
 from robust_sabn.errors import UserInputError
@@ -103,11 +104,8 @@ def test_the_fused_hybrid_loss_equals_two_forwards(channels_last: bool) -> None:
 
 
 def _config(**overrides: object) -> TrainConfig:
-    options = dict(dataset="fashion-mnist", model="small_cnn", norm="saauxbn", width=4,
-                   epochs=1, batch_size=32, max_train_examples=96, val_examples=32,
-                   attack_steps=2, warmup_iters=2, seed=5)
-    options.update(overrides)
-    return TrainConfig(**options)
+    """test_train's quick run, one epoch."""
+    return _quick_config(**{"epochs": 1, **overrides})
 
 
 def test_a_fused_training_run_reaches_the_weights_of_a_plain_one(tmp_path) -> None:
