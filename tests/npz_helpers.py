@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -96,3 +100,30 @@ metrics = ["clean", "pgd-2"]
 output = "{folder / 'report.md'}"
 """)
     return path
+
+
+def kill_job(process: subprocess.Popen[str], run_folder: Path, timeout: float = 60.0) -> None:
+    """SIGKILL a ``--nproc`` job started with ``start_new_session=True``, as a crash would kill
+    every process of it: its process group, then the rank still holding the run folder's lock
+    (torchrun's ranks may outlive their agent for a moment); returns once the lock is free."""
+    from robust_sabn.artifacts.lock import LOCK_NAME, folder_lock
+    from robust_sabn.errors import UserInputError
+
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    deadline = time.monotonic() + timeout
+    while True:
+        holder = (run_folder / LOCK_NAME).read_text().split() if (
+            run_folder / LOCK_NAME).exists() else []
+        if holder[:1] == ["PID"]:
+            try:
+                os.kill(int(holder[1]), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            with folder_lock(run_folder):
+                return
+        except UserInputError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)

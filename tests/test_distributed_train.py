@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from evaluation_helpers import synthetic_images, synthetic_split, train_tiny_model
-from npz_helpers import assert_one_line_error
+from npz_helpers import assert_one_line_error, kill_job
 
 from robust_sabn.data import ImageTensors
 from robust_sabn.evaluate.sharded import plan_batches
@@ -172,8 +171,7 @@ def test_a_killed_two_rank_run_resumes_to_the_same_weights(data_dir: Path, singl
     deadline = time.monotonic() + 300
     while not (out / "last.pt").exists() and time.monotonic() < deadline:
         time.sleep(0.2)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    kill_job(process, out)
     saved = torch.load(out / "last.pt", weights_only=True)["epoch"]
     assert saved < 2  # killed before the end
     _finish(_train(data_dir, out, "--epochs", "3", "--sync-norm", "--nproc", "2", "--resume"))

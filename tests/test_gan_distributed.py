@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 from evaluation_helpers import single_torch_thread  # noqa: F401 (autouse fixture)
-from npz_helpers import assert_one_line_error
+from npz_helpers import assert_one_line_error, kill_job
 from test_distributed_train import _assert_close, _env, _finish
 from test_gan_train import FASHION_MNIST
 
@@ -112,8 +110,7 @@ def test_a_killed_two_rank_run_resumes_to_the_same_weights(two_ranks: Path,
     deadline = time.monotonic() + 300
     while not (out / "last.pt").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    kill_job(process, out)
     assert _last(out)["iteration"] < ITERATIONS  # killed before the end
     _finish(_gan(out, "--sync-norm", "--nproc", "2", "--resume"))
     resumed, straight = _last(out), _last(two_ranks)

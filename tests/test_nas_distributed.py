@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from npz_helpers import assert_one_line_error
+from npz_helpers import assert_one_line_error, kill_job
 
 from robust_sabn.nas.config import SearchConfig
 from robust_sabn.nas.search import CHECKPOINT_NAME, changed_settings
@@ -173,8 +172,7 @@ def test_a_killed_two_rank_search_resumes_to_one_process_search(data_dir: Path, 
     deadline = time.monotonic() + 300
     while not (out / CHECKPOINT_NAME).exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    kill_job(process, out)
     assert len(_state(out)["history"]) < 3  # killed before the end
     _finish(_search(data_dir, out, "--sync-norm", "--nproc", "2", "--resume"))
     _assert_same_search(out, single)

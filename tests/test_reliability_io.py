@@ -110,6 +110,46 @@ def test_a_second_holder_fails_at_once_naming_the_holder(tmp_path: Path) -> None
         pass
 
 
+def _gan(out: Path) -> None:
+    from robust_sabn.gan.config import GANConfig
+    from robust_sabn.gan.train import train_gan
+
+    train_gan(GANConfig(iterations=0), out)
+
+
+def _style(out: Path) -> None:
+    from robust_sabn.style.config import make_config
+    from robust_sabn.style.trainer import train_style
+
+    train_style(make_config("cpu", content_dir=str(out / "absent"),
+                            style_dir=str(out / "absent")), out)
+
+
+def _nas(out: Path) -> None:
+    from robust_sabn.nas.config import SearchConfig
+    from robust_sabn.nas.search import run_search
+
+    run_search(SearchConfig(dataset="cifar10", data_dir=str(out / "absent")), out)
+
+
+@pytest.mark.parametrize("trainer", [_gan, _style, _nas], ids=["gan", "style", "nas"])
+def test_every_task_trainer_refuses_a_run_folder_another_writer_holds(
+        trainer, tmp_path: Path) -> None:
+    """The GAN, style and NAS trainers lock their run folder as train does (each call here has
+    one bad option, so the lock is the first thing it would meet); once the lock is theirs, the
+    temporary file a killed write left is removed before the bad option is named."""
+    out = tmp_path / "run"
+    with folder_lock(out):
+        with pytest.raises(UserInputError, match=rf"is in use by PID {os.getpid()} "):
+            trainer(out)
+    stale = out / ".last.pt.abcd1234.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    with pytest.raises(UserInputError) as bad_option:
+        trainer(out)
+    assert "in use" not in str(bad_option.value)
+    assert not stale.exists() and not (out / LOCK_NAME).exists()
+
+
 _HOLD = ("import sys, time; from robust_sabn.artifacts.lock import folder_lock\n"
          "with folder_lock(sys.argv[1]):\n"
          "    print('locked', flush=True); time.sleep(600)\n")

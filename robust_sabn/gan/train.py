@@ -40,6 +40,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from robust_sabn.artifacts import load_checkpoint, save_checkpoint
 from robust_sabn.artifacts.checkpoint import atomic_write_bytes
+from robust_sabn.artifacts.lock import locks_run_folder
 from robust_sabn.data import load_split
 from robust_sabn.data.splits import ImageTensors
 from robust_sabn.errors import UserInputError
@@ -213,6 +214,7 @@ def _write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, lambda f: f.write(text.encode()))
 
 
+@locks_run_folder
 def train_gan(config: GANConfig, out_dir: str | Path, *, resume: bool = False,
               quiet: bool = False, probe: Probe | None = None,
               sync_norm: bool = False) -> dict[str, Any]:

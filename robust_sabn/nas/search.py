@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from robust_sabn.artifacts.checkpoint import load_checkpoint, save_checkpoint
+from robust_sabn.artifacts.lock import locks_run_folder
 from robust_sabn.data import iterate_batches
 from robust_sabn.errors import UserInputError
 from robust_sabn.nas.config import SearchConfig
@@ -220,6 +221,7 @@ def changed_settings(saved: dict[str, Any], config: SearchConfig) -> list[str]:
                   if name != "device" and saved.get(name, defaults[name]) != value)
 
 
+@locks_run_folder
 def run_search(config: SearchConfig, out_dir: str | Path, *, resume: bool = False,
                tables: Sequence[CellTable] = (), data: SearchData | None = None,
                on_epoch: Callable[[dict[str, Any]], None] | None = None

@@ -38,6 +38,7 @@ import torch
 from torch import Tensor, nn
 
 from robust_sabn.artifacts.checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
+from robust_sabn.artifacts.lock import locks_run_folder
 from robust_sabn.artifacts.result import ResultRecord, new_result, write_result
 from robust_sabn.errors import UserInputError
 from robust_sabn.parallel.context import DistContext, distributed_context
@@ -191,6 +192,7 @@ def training_step(model: StyleTransferNet | DataParallelStep, optimizer: torch.o
     return overall.double().cpu()
 
 
+@locks_run_folder
 def train_style(config: StyleConfig, out_dir: str | Path, *, resume: bool = False,
                 quiet: bool = False) -> ResultRecord:
     """Train as ``config`` says, writing the run folder; returns the training record.
