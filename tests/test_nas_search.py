@@ -24,6 +24,7 @@ from robust_sabn.nas.search import (
     search_step,
 )
 from robust_sabn.nas.space import EDGE_NAMES, Genotype
+from robust_sabn.parallel.devices import resolve_device
 
 
 def fake_data(n: int = 32, size: int = 8, seed: int = 0) -> SearchData:
@@ -96,6 +97,9 @@ def test_search_summary_and_exact_resume(tmp_path: Path) -> None:
     assert row["parameter_free_ops"] == genotype.parameter_free_count()
     assert set(row["alpha_entropy"]) == set(EDGE_NAMES)
     assert genotype == whole["supernet"].genotype()
+    # device "auto" (the default) is saved as the device it chose here
+    saved = torch.load(tmp_path / "whole" / "search.pt", weights_only=True)["config"]
+    assert config.device == "auto" and saved["device"] == resolve_device("auto")
 
     first = run_search(replace(config), tmp_path / "split", data=data)
     assert first["history"] == whole["history"]

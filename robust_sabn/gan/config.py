@@ -51,7 +51,7 @@ class GANConfig:
         eval_every: iterations between FID probes (0: none); probe_samples: fakes per probe.
         checkpoint_every: iterations between checkpoints of the full training state.
         max_train_examples: use only the first N training images (seeded order).
-        device: torch device.
+        device: torch device, or auto (the GPU when there is one, else the CPU).
         data_dir: where the dataset files are.
     """
 
@@ -76,7 +76,7 @@ class GANConfig:
     probe_samples: int = 500
     checkpoint_every: int = 100
     max_train_examples: int | None = None
-    device: str = "cpu"
+    device: str = "auto"
     data_dir: str | None = None
 
     @classmethod

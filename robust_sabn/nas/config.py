@@ -59,7 +59,7 @@ class SearchConfig:
     tau_min: float = 0.1
     seed: int = 0
     data_seed: int = 0
-    device: str = "cpu"
+    device: str = "auto"
     sync_norm: bool = False
 
     def __post_init__(self) -> None:
@@ -115,7 +115,7 @@ class RetrainConfig:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     data_seed: int = 0
-    device: str = "cpu"
+    device: str = "auto"
     sync_norm: bool = False
 
     def __post_init__(self) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +29,7 @@ from robust_sabn.nas.network import StandaloneNetwork
 from robust_sabn.nas.search import epoch_generator
 from robust_sabn.nas.space import Genotype
 from robust_sabn.parallel.context import distributed_context
+from robust_sabn.parallel.devices import resolve_device
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ def retrain(genotype: Genotype, config: RetrainConfig, seed: int,
     from robust_sabn.parallel.data_parallel import DataParallelStep, data_parallel_module
 
     start = time.perf_counter()
+    config = replace(config, device=resolve_device(config.device))  # cuda: this rank's GPU
     ctx = distributed_context(config.device)
     if ctx is not None and config.batch_size % ctx.world_size:
         raise UserInputError(f"the retraining batch {config.batch_size} does not split over "

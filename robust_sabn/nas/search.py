@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,6 +45,7 @@ from robust_sabn.nas.network import Supernet
 from robust_sabn.nas.space import EDGE_NAMES, Genotype
 from robust_sabn.nas.tables import CellTable
 from robust_sabn.parallel.context import distributed_context
+from robust_sabn.parallel.devices import resolve_device
 
 if TYPE_CHECKING:  # imported in run_search: this module loads before or after robust_sabn.train
     from robust_sabn.parallel.data_parallel import DataParallelStep
@@ -242,6 +243,7 @@ def run_search(config: SearchConfig, out_dir: str | Path, *, resume: bool = Fals
     from robust_sabn.parallel.data_parallel import DataParallelStep, data_parallel_module
     from robust_sabn.train.divergence import FiniteLossGuard
 
+    config = replace(config, device=resolve_device(config.device))  # cuda: this rank's GPU
     ctx = distributed_context(config.device)
     world_size = 1 if ctx is None else ctx.world_size
     if config.batch_size % world_size:
