@@ -102,6 +102,14 @@ output = "{folder / 'report.md'}"
     return path
 
 
+def rank_env(timeout_s: int = 120, **extra: str) -> dict[str, str]:
+    """The environment of a ``--nproc`` / torchrun test process: this checkout importable, one
+    thread per rank, collectives that fail after ``timeout_s`` instead of hanging."""
+    src = str(Path(__file__).resolve().parents[1])
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": src,
+            "ROBUST_SABN_DIST_TIMEOUT": str(timeout_s), **extra}
+
+
 def kill_job(process: subprocess.Popen[str], run_folder: Path, timeout: float = 60.0) -> None:
     """SIGKILL a ``--nproc`` job started with ``start_new_session=True``, as a crash would kill
     every process of it: its process group, then the rank still holding the run folder's lock

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -13,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from evaluation_helpers import synthetic_split, train_tiny_model
+from npz_helpers import rank_env
 
 from robust_sabn.adversarial.record import evaluation_record, example_flags
 from robust_sabn.adversarial.report.collect import ResultSet, RunResults
@@ -39,9 +39,7 @@ EVAL_ARGS = {"attacks": ("pgd", "autoattack"), "eps": 0.05, "n_examples": 12, "b
 
 
 def _env() -> dict[str, str]:
-    src = str(Path(__file__).resolve().parents[1])
-    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": src,
-            "ROBUST_SABN_DIST_TIMEOUT": "60"}
+    return rank_env(60)
 
 
 @pytest.fixture(scope="module")

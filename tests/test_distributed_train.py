@@ -5,7 +5,6 @@ a diverging rank's one-line error, synchronised statistics against one process's
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from evaluation_helpers import synthetic_images, synthetic_split, train_tiny_model
-from npz_helpers import assert_one_line_error, kill_job
+from npz_helpers import assert_one_line_error, kill_job, rank_env
 
 from robust_sabn.data import ImageTensors
 from robust_sabn.evaluate.sharded import plan_batches
@@ -33,9 +32,7 @@ TRAIN_ARGS = ["train", "--dataset", "npz", "--width", "4", "--batch-size", "16",
 
 
 def _env() -> dict[str, str]:
-    src = str(Path(__file__).resolve().parents[1])
-    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": src,
-            "ROBUST_SABN_DIST_TIMEOUT": "120"}
+    return rank_env(120)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ as one process does; which settings a checkpoint's config must match to be resum
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from npz_helpers import assert_one_line_error, kill_job
+from npz_helpers import assert_one_line_error, kill_job, rank_env
 
 from robust_sabn.nas.config import SearchConfig
 from robust_sabn.nas.search import CHECKPOINT_NAME, changed_settings
@@ -28,9 +27,7 @@ SEARCH_ARGS = ["--dataset", "npz", "--search-examples", "192", "--channels", "4"
 
 
 def _env() -> dict[str, str]:
-    src = str(Path(__file__).resolve().parents[1])
-    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": src, "COLUMNS": "200",
-            "ROBUST_SABN_DIST_TIMEOUT": "120"}
+    return rank_env(120, COLUMNS="200")
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ in float64 (:func:`test_the_global_batch_gradient_is_the_mean_of_the_slice_gradi
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from npz_helpers import assert_one_line_error, run_cli
+from npz_helpers import assert_one_line_error, rank_env, run_cli
 from torch import Tensor
 
 from robust_sabn.errors import UserInputError
@@ -35,9 +34,7 @@ TINY = ["--iterations", "4", "--batch-size", "2", "--crop", "16", "--resize", "2
 
 
 def _env() -> dict[str, str]:
-    src = str(Path(__file__).resolve().parents[1])
-    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": src,
-            "ROBUST_SABN_DIST_TIMEOUT": "120"}
+    return rank_env(120)
 
 
 def _style_train(out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
