@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from robust_sabn.artifacts.lock import LOCK_NAME, folder_lock
 from robust_sabn.cli import main
+from robust_sabn.errors import UserInputError
 
 
 def write_image_npz(path: Path, *, size: int = 28, channels: int = 1, train: int = 160,
@@ -114,9 +116,6 @@ def kill_job(process: subprocess.Popen[str], run_folder: Path, timeout: float = 
     """SIGKILL a ``--nproc`` job started with ``start_new_session=True``, as a crash would kill
     every process of it: its process group, then the rank still holding the run folder's lock
     (torchrun's ranks may outlive their agent for a moment); returns once the lock is free."""
-    from robust_sabn.artifacts.lock import LOCK_NAME, folder_lock
-    from robust_sabn.errors import UserInputError
-
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     deadline = time.monotonic() + timeout
