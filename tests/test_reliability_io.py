@@ -139,6 +139,7 @@ def test_every_task_trainer_refuses_a_run_folder_another_writer_holds(
     one bad option, so the lock is the first thing it would meet); once the lock is theirs, the
     temporary file a killed write left is removed before the bad option is named."""
     out = tmp_path / "run"
+    out.mkdir()  # a folder the lock did not create outlives it
     with folder_lock(out):
         with pytest.raises(UserInputError, match=rf"is in use by PID {os.getpid()} "):
             trainer(out)
@@ -148,6 +149,19 @@ def test_every_task_trainer_refuses_a_run_folder_another_writer_holds(
         trainer(out)
     assert "in use" not in str(bad_option.value)
     assert not stale.exists() and not (out / LOCK_NAME).exists()
+
+
+def test_the_lock_removes_the_folders_it_created_only_while_they_are_empty(
+        tmp_path: Path) -> None:
+    with folder_lock(tmp_path / "a" / "b" / "run"):
+        assert (tmp_path / "a" / "b" / "run").is_dir()
+    assert not (tmp_path / "a").exists()
+    with folder_lock(tmp_path / "a" / "run"):
+        (tmp_path / "a" / "run" / "config.json").write_text("{}")
+    assert sorted(p.name for p in (tmp_path / "a" / "run").iterdir()) == ["config.json"]
+    with folder_lock(tmp_path / "a" / "other"):
+        pass
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["run"]
 
 
 _HOLD = ("import sys, time; from robust_sabn.artifacts.lock import folder_lock\n"
@@ -190,7 +204,7 @@ def test_a_second_suite_run_on_a_locked_suite_folder_fails_at_once(
         code, out, err = run_cli(["suite", "run", str(suite), "--out", str(tmp_path / "runs"),
                                   "--quiet"], capsys, monkeypatch)
     assert_one_line_error(code, out, err, f"is in use by PID {os.getpid()} ")
-    assert not list((tmp_path / "runs" / "tiny-faults").iterdir())  # no work was done
+    assert not (tmp_path / "runs").exists()  # no work was done, no empty folder is left
 
 
 # ------------------------------------------------------------- item 9: modes, temp files

@@ -15,6 +15,7 @@ from robust_sabn.errors import UserInputError
 from robust_sabn.models import create_model
 from robust_sabn.nn import SandwichNorm2d
 from robust_sabn.train import TrainConfig, hybrid_adversarial_loss, lr_factor, train
+from robust_sabn.train.objective import warmup_steps
 
 
 def _tiny(norm: str = "saauxbn") -> torch.nn.Module:
@@ -141,6 +142,28 @@ def test_preset_milestones_scale_with_the_epochs() -> None:
         TrainConfig(epochs=3, milestones=[3]).resolved()
 
 
+def test_a_presets_warm_up_is_ten_percent_of_the_run_at_most_200() -> None:
+    for preset, epochs in (("paper-cifar10", None), ("paper-cifar10", 1), ("fmnist-quick", 1)):
+        config = TrainConfig(preset=preset, epochs=epochs).resolved()
+        assert config.warmup_iters is None
+    paper = TrainConfig(preset="paper-cifar10").resolved()
+    assert warmup_steps(paper, 200 * 351) == 200  # the paper's 200 iterations, full length
+    assert warmup_steps(paper, 1 * 351) == 35
+    assert warmup_steps(TrainConfig(preset="paper-cifar10", warmup_iters=7).resolved(), 20) == 7
+
+
+def test_a_first_tiny_run_of_a_preset_trains(tmp_path, monkeypatch, capsys) -> None:
+    from npz_helpers import TINY, run_cli, write_image_npz
+
+    data = write_image_npz(tmp_path / "d.npz", size=8, train=96)
+    code, _, err = run_cli(["train", "--preset", "fmnist-quick", "--dataset", "npz",
+                            "--data-dir", str(data), *TINY, "--out", str(tmp_path / "run")],
+                           capsys, monkeypatch)
+    assert code == 0, err
+    config = read_record(tmp_path / "run" / "train_record.json")["config"]
+    assert (config["epochs"], config["warmup_iters"]) == (1, None)  # 10% of its few steps
+
+
 def test_warmup_iters_is_a_train_option(tmp_path, monkeypatch, capsys) -> None:
     from npz_helpers import TINY, assert_one_line_error, run_cli, write_image_npz
 
@@ -150,6 +173,7 @@ def test_warmup_iters_is_a_train_option(tmp_path, monkeypatch, capsys) -> None:
                              capsys, monkeypatch)
     assert_one_line_error(code, out, err, "warmup_iters 9 covers the whole run (2 steps",
                           "--warmup-iters")
+    assert not (tmp_path / "a").exists(), "a refused run left its folder behind"
     code, _, err = run_cli([*args, "--warmup-iters", "1", "--out", str(tmp_path / "b")],
                            capsys, monkeypatch)
     assert code == 0, err

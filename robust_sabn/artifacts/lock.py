@@ -37,6 +37,9 @@ def _holder(lock_path: Path) -> str:
 def folder_lock(folder: str | Path) -> Iterator[Path]:
     """Hold an exclusive lock on ``folder`` (created if absent) for the ``with`` block.
 
+    Folders it created and the ``with`` block left empty are removed again, so a run refused
+    inside the block (bad options, missing data) leaves no empty folder behind.
+
     Yields:
         The lock file's path.
 
@@ -45,10 +48,14 @@ def folder_lock(folder: str | Path) -> Iterator[Path]:
             the folder.
     """
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    created = _missing_folders(folder)
     lock_path = folder / LOCK_NAME
     while True:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+        except FileNotFoundError:  # a refused holder just removed the folder it had created
+            continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -73,6 +80,27 @@ def folder_lock(folder: str | Path) -> Iterator[Path]:
     finally:
         lock_path.unlink(missing_ok=True)
         os.close(fd)
+        _remove_if_empty(created)
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _remove_if_empty(folders: list[Path]) -> None:
+    """Remove these folders (deepest first) while they are empty; stop at the first that is not."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except FileNotFoundError:
+            continue
+        except OSError:  # not empty: the run wrote there
+            return
 
 
 Params = ParamSpec("Params")

@@ -15,18 +15,20 @@ from robust_sabn.attacks.defaults import attack_defaults
 from robust_sabn.errors import UserInputError
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # The SaBN paper's CIFAR-10 recipe (arXiv 2102.11382, sec. 4.3; method spec sec. 2).
+    # The SaBN paper's CIFAR-10 recipe (arXiv 2102.11382, sec. 4.3; method spec sec. 2). Its
+    # 200 warm-up iterations are the default warm-up (10% of the run, at most 200) of any run of
+    # 2000 iterations or more, and shrink with a shorter run, as without a preset.
     "paper-cifar10": {
         "dataset": "cifar10", "model": "preact_resnet18", "epochs": 200, "batch_size": 128,
         "lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4, "schedule": "multistep",
-        "milestones": [50, 150], "gamma": 0.1, "warmup_iters": 200, "loss": "hybrid",
+        "milestones": [50, 150], "gamma": 0.1, "loss": "hybrid",
         "attack_norm": "Linf", "eps": 8 / 255, "step_size": 2 / 255, "attack_steps": 7,
         "attack_mode": "train", "val_size": 5000,
     },
     # The CPU default: a few minutes on 2 cores.
     "fmnist-quick": {
         "dataset": "fashion-mnist", "model": "small_cnn", "width": 16, "epochs": 4,
-        "batch_size": 128, "lr": 0.05, "schedule": "cosine", "warmup_iters": 50,
+        "batch_size": 128, "lr": 0.05, "schedule": "cosine",
         "max_train_examples": 12000, "attack_steps": 5, "step_size": 0.03, "val_examples": 500,
     },
 }
@@ -52,21 +54,22 @@ class TrainConfig:
     """Everything that defines a training run; eps and step_size on the [0, 1] pixel scale.
 
     ``loss="hybrid"`` is the paper's ``0.5*CE(f(x, clean), y) + 0.5*CE(f(x_adv, adv), y)``;
-    ``loss="adv"`` is plain PGD-AT on the adversarial branch. ``attack_mode`` is the model's mode
-    while the training attack runs (the paper attacks in train mode). ``milestones`` are epochs
-    (fractions allowed) at which the multistep schedule multiplies lr by ``gamma``; None (the
-    default) decays at 50% and 75% of the run's steps, so short runs decay too; a preset's
+    ``loss="adv"`` is plain PGD-AT on the adversarial branch. ``attack_mode`` is the model's
+    mode while the training attack runs (the paper attacks in train mode). ``milestones`` are
+    epochs (fractions allowed) at which the multistep schedule multiplies lr by ``gamma``; None
+    (the default) decays at 50% and 75% of the run's steps, so short runs decay too; a preset's
     milestones scale with ``epochs`` when it is changed (paper-cifar10's [50, 150] of 200 epochs
     become [0.5, 1.5] of 2). ``warmup_iters`` ramps lr linearly from 0 over the first
-    iterations; None (the default) takes 10% of the run's steps, at most 200 (see
-    :mod:`robust_sabn.train.objective`). Under torchrun ``batch_size`` is the global batch
-    (each of W ranks takes ``batch_size / W``); ``sync_norm`` normalises with the global batch's
-    statistics per branch (None/False: each rank's own, as PyTorch's BN under DDP). ``tf32``
-    allows TF32 matmuls on GPUs and ``amp`` runs the step under bf16 autocast; both change the
-    numbers, so None (off) is the default. ``fused_branches`` runs the hybrid loss's clean and
-    adversarial batches through the network as one batch whose norm layers normalise each half
-    on its branch (:class:`robust_sabn.nn.BranchSegments`): the same math as two forwards up to
-    float rounding, opt-in because it wins only where larger batches run faster per image.
+    iterations; None (the default, presets included) takes 10% of the run's steps, at most 200
+    (see :mod:`robust_sabn.train.objective`), so it shrinks with a shorter run. Under torchrun
+    ``batch_size`` is the global batch (each of W ranks takes ``batch_size / W``); ``sync_norm``
+    normalises with the global batch's statistics per branch (None/False: each rank's own, as
+    PyTorch's BN under DDP). ``tf32`` allows TF32 matmuls on GPUs and ``amp`` runs the step
+    under bf16 autocast; both change the numbers, so None (off) is the default.
+    ``fused_branches`` runs the hybrid loss's clean and adversarial batches through the network
+    as one batch whose norm layers normalise each half on its branch
+    (:class:`robust_sabn.nn.BranchSegments`): the same math as two forwards up to float
+    rounding, opt-in because it wins only where larger batches run faster per image.
     """
 
     dataset: str | None = None
