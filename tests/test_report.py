@@ -18,10 +18,10 @@ import typer
 from typer.testing import CliRunner
 
 from robust_sabn.adversarial.report import PAPER_ROWS, ReportOptions, collect_results, render_report
-from robust_sabn.adversarial.report.tables import NORM_ORDER, format_percent
+from robust_sabn.adversarial.report.collect import ResultSet, RunResults
+from robust_sabn.adversarial.report.tables import format_percent, group_runs
 from robust_sabn.cli.report import report_command
 from robust_sabn.errors import UserInputError
-from robust_sabn.nn import NORM_KINDS
 from robust_sabn.report import render_records
 from robust_sabn.report.kit import bold_best, mean_std
 
@@ -39,8 +39,11 @@ def test_mean_std_and_percent_strings() -> None:
     assert bold_best([[0.5], [0.5]], scale=100) == ["50.00", "50.00"]
 
 
-def test_norm_order_matches_the_family() -> None:
-    assert NORM_ORDER == NORM_KINDS
+def test_groups_follow_the_papers_norm_order_not_the_alphabet_or_the_input() -> None:
+    runs = [RunResults(key=norm, name=norm, dataset="d", model="m", norm=norm)
+            for norm in ("saauxbn", "auxbn", "bn", "sabn", "ccbn")]
+    groups = group_runs(ResultSet(runs=runs, record_files=[]))
+    assert [group.label for group in groups] == ["BN", "CCBN", "SaBN", "AuxBN", "SaAuxBN"]
 
 
 def test_report_from_fixture_records(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from robust_sabn.attacks.autoattack_adapter import (
 )
 from robust_sabn.attacks.registry import check_attack_threat_model
 from robust_sabn.errors import UserInputError
-from robust_sabn.nn import branch_names
+from robust_sabn.nn import BranchView, branch_names
 from robust_sabn.units import check_threat_model
 
 SHARED_BRANCH = "shared"
@@ -93,7 +93,10 @@ def resolve_branches(model: nn.Module, branches: Sequence[str] | None) -> list[s
         branches = [branches]
     for branch in branches:
         if branch not in available:
+            view = any(isinstance(m, BranchView) for m in model.modules())
             raise UserInputError(
                 f"unknown branch {branch!r}; this model's branches are {', '.join(available)}"
+                + (" (it is a fixed_branch view of one branch: pass the network itself to "
+                   "evaluate the others)" if view else "")
             )
     return list(dict.fromkeys(branches))

@@ -24,11 +24,25 @@ def branch_layers(model: nn.Module) -> list[SandwichNorm2d]:
 def branch_names(model: nn.Module) -> tuple[str, ...]:
     """The branch names a model's layers share, ``()`` when it has no multi-branch layer.
 
-    Unnamed branches are reported as their indices ("0", "1", ...).
+    Unnamed branches are reported as their indices ("0", "1", ...). A model holding a
+    :func:`fixed_branch` view has only the branch the view pins: routing it to any other branch
+    would still run the pinned one, so that branch is all it offers.
 
     Raises:
-        ValueError: the model's layers disagree on their branches.
+        ValueError: the model's layers disagree on their branches, or its views pin different
+            branches.
     """
+    pinned = {m.branch_name for m in model.modules()
+              if isinstance(m, BranchView) and _layer_branch_names(m.net)}
+    if len(pinned) > 1:
+        raise ValueError(f"the model holds views fixed to different branches: {sorted(pinned)}")
+    if pinned:
+        return (pinned.pop(),)
+    return _layer_branch_names(model)
+
+
+def _layer_branch_names(model: nn.Module) -> tuple[str, ...]:
+    """:func:`branch_names` from the layers alone (views not considered)."""
     found = {
         layer.branch_names or tuple(str(i) for i in range(layer.num_branches))
         for layer in branch_layers(model)
@@ -74,6 +88,14 @@ class BranchView(nn.Module):
         self.net = net
         self.branch = branch
         self.training = net.training
+
+    @property
+    def branch_name(self) -> str:
+        """The pinned branch's name (an index given for a named branch maps to its name)."""
+        if isinstance(self.branch, str):
+            return self.branch
+        names = _layer_branch_names(self.net)
+        return names[self.branch] if 0 <= self.branch < len(names) else str(self.branch)
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits of ``net`` on the fixed branch for inputs x (N, C, H, W) in [0, 1]."""
