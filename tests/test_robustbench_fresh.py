@@ -86,9 +86,10 @@ assert not model.training
 with torch.no_grad():
     torch.save(model(torch.load(sys.argv[1], weights_only=True)), sys.argv[2])
 found = {m.name: m.in_robustbench for m in robust_sabn.zoo.register_models("models")}
-assert found == {"Mine2026_SmallCNN": True, "Mine2026_Fmnist": False,
-                 "Croce2020Example_R18": True}, found
-example = load_model(model_name="Croce2020Example_R18", model_dir="models", dataset="cifar10",
+assert found == {"Mine2026_SmallCNN": True, "Mine2026_Fmnist": False}, found
+foreign = robust_sabn.zoo.register_models("foreign", trust_remote_code=True)
+assert [m.name for m in foreign] == ["Croce2020Example_R18"], foreign
+example = load_model(model_name="Croce2020Example_R18", model_dir="foreign", dataset="cifar10",
                      threat_model="Linf")
 with torch.no_grad():
     torch.save(example(torch.load(sys.argv[1], weights_only=True)), sys.argv[3])
@@ -101,7 +102,8 @@ def test_readme_snippet_loads_exports_through_robustbench_in_a_new_process(tmp_p
     fmnist = _checkpoint(tmp_path / "f.pt", "bn", "fashion-mnist", in_channels=1)
     export_model(fmnist, name="Mine2026_Fmnist", model_dir=tmp_path / "models")
     export_state_dict(PYAUTOATTACK_R18, arch="pyautoattack.examples.resnet:ResNet18",
-                      dataset="cifar10", name="Croce2020Example_R18", model_dir=tmp_path / "models")
+                      dataset="cifar10", name="Croce2020Example_R18",
+                      model_dir=tmp_path / "foreign")  # a factory outside robust-sabn: trusted
     x = torch.rand(4, 3, 32, 32)
     torch.save(x, tmp_path / "x.pt")
 
@@ -237,8 +239,9 @@ def test_cli_evaluates_an_archive_like_the_original_module(tmp_path, kind: str,
     net = small_cifar_net()
     archive = save_archive(net, tmp_path / file_name, kind)
     data = _write_cifar_shaped_npz(tmp_path / "d.npz", *_labelled_by(net, 4))
+    trust = ["--trust-remote-code"] if kind == "torch-export" else []
     _cli("eval", archive, "--dataset", "npz", "--data-dir", data, "--attacks", "pgd",
-         "--pgd-steps", "2", "--out", tmp_path / "r.json", cwd=tmp_path)
+         "--pgd-steps", "2", "--out", tmp_path / "r.json", *trust, cwd=tmp_path)
     record: dict[str, Any] = json.loads((tmp_path / "r.json").read_text())
     assert record["subject"]["model"]["source"] == kind
     direct = evaluate_model(net, load_split("npz", "test", data_dir=data), attacks=("pgd",),

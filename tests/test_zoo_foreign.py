@@ -76,11 +76,11 @@ def test_archives_load_and_compute_what_the_module_computed(archives) -> None:
     net.load_state_dict(torch.load(archives["net"], weights_only=True))
     x = torch.rand(3, 3, 32, 32)
     for kind in ("torchscript", "torch-export"):
-        foreign = load_foreign_model(archives[kind])
+        foreign = load_foreign_model(archives[kind], trust_remote_code=True)
         assert foreign.kind == kind and not foreign.model.training
         with torch.no_grad():
             assert torch.allclose(foreign.model(x), net(x), atol=1e-6)
-    exported = load_foreign_model(archives["torch-export"]).model
+    exported = load_foreign_model(archives["torch-export"], trust_remote_code=True).model
     assert isinstance(exported, ExportedClassifier)
     with model_mode(exported, True):  # attacks switch modes; the graph's mode stays fixed
         assert exported.training
@@ -147,7 +147,8 @@ def test_evaluate_foreign_needs_a_dataset_and_a_batch_dimension(archives, tmp_pa
     program = torch.export.export(small_cifar_net(), (torch.rand(3, 3, 32, 32),))
     torch.export.save(program, str(tmp_path / "static.pt2"))
     with pytest.raises(UserInputError, match="dynamic batch dimension"):
-        evaluate_foreign(tmp_path / "static.pt2", dataset="npz", data_dir=data, attacks=())
+        evaluate_foreign(tmp_path / "static.pt2", dataset="npz", data_dir=data, attacks=(),
+                         trust_remote_code=True)
     with pytest.raises(UserInputError, match=r"eps 8\.0 is outside"):
         evaluate_foreign(archives["torchscript"], dataset="npz", data_dir=data, eps=8.0)
 
@@ -219,7 +220,8 @@ def test_cli_exports_a_state_dict_with_its_record_and_it_loads_back(archives, tm
     net.load_state_dict(torch.load(archives["net"], weights_only=True))
     x = torch.rand(2, 3, 32, 32)
     with torch.no_grad():
-        assert torch.equal(load_model("SabnTest_Foreign", tmp_path / "m", "npz")(x), net(x))
+        assert torch.equal(load_model("SabnTest_Foreign", tmp_path / "m", "npz",
+                                      trust_remote_code=True)(x), net(x))
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -11,14 +11,15 @@ from robust_sabn.artifacts.paths import check_output_file
 from robust_sabn.attacks.autoattack_adapter import AUTOATTACK_ATTACKS, AUTOATTACK_VERSIONS
 from robust_sabn.attacks.registry import list_attacks
 from robust_sabn.cli.console import output_console
-from robust_sabn.cli.parse import parse_device, parse_list
+from robust_sabn.cli.parse import TRUST_REMOTE_CODE_HELP, parse_device, parse_list
 from robust_sabn.evaluate.config import EVAL_DEFAULTS as D
 
 
 def eval_command(
     checkpoint: Annotated[str, typer.Argument(
-        help="A robust-sabn checkpoint (.pt), a TorchScript or torch.export archive (.pt2), "
-             "a state dict with --arch, or robustbench:NAME for a RobustBench zoo model.")],
+        help="A robust-sabn checkpoint (.pt), a TorchScript archive, a torch.export archive "
+             "(.pt2; only with --trust-remote-code), a state dict with --arch, or "
+             "robustbench:NAME for a RobustBench zoo model.")],
     attacks: Annotated[str, typer.Option(
         help=f"Comma-separated attacks from {', '.join(list_attacks())}; an empty string for "
              "clean accuracy only.")] = ",".join(D.attacks),
@@ -60,6 +61,8 @@ def eval_command(
              "batches; the same flags as one process. Under torchrun leave it at 1.")] = 1,
     quiet: Annotated[bool, typer.Option(
         "--quiet", help="No live progress (the result tables are still printed).")] = False,
+    trust_remote_code: Annotated[bool, typer.Option(
+        "--trust-remote-code", help=TRUST_REMOTE_CODE_HELP)] = False,
     tf32: Annotated[bool, typer.Option(
         "--tf32", help="Allow TF32 matmuls on the GPU (faster, changes the numbers; named in "
              "the record).")] = False,
@@ -95,7 +98,8 @@ def eval_command(
         device=parse_device(device),
     )
     if arch is not None or model_file_kind(checkpoint) in FOREIGN_KINDS:
-        record = evaluate_foreign(checkpoint, arch=arch, **options)
+        record = evaluate_foreign(checkpoint, arch=arch, trust_remote_code=trust_remote_code,
+                                  **options)
     else:
         record = evaluate_checkpoint(checkpoint, model_dir=model_dir, progress=not quiet,
                                      **options)

@@ -8,6 +8,12 @@ from __future__ import annotations
 from robust_sabn.errors import UserInputError
 
 DEVICE_HELP = "auto (the GPU when there is one, else the CPU), cpu, cuda, cuda:1 or mps."
+TRUST_REMOTE_CODE_HELP = (
+    "Also load files that run code when loaded: a torch.export archive (torch.export.load "
+    "unpickles its sample inputs and some weights, which can run anything) and a zoo entry "
+    "whose architecture is code outside robust-sabn (its module is imported). Only for files "
+    "whose author you trust; without it they are refused."
+)
 
 
 def parse_list(text: str) -> list[str]:

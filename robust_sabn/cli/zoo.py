@@ -10,6 +10,7 @@ import typer
 
 from robust_sabn.artifacts import write_record
 from robust_sabn.cli.console import output_console
+from robust_sabn.cli.parse import TRUST_REMOTE_CODE_HELP
 from robust_sabn.units import parse_eps
 
 app = typer.Typer(
@@ -20,6 +21,7 @@ app = typer.Typer(
 ModelDir = Annotated[Path, typer.Option(
     help="Model folder in RobustBench's layout (<dataset>/<threat_model>/<name>.pt).")]
 ThreatModelOption = Annotated[str, typer.Option(help="Linf or L2.")]
+TrustOption = Annotated[bool, typer.Option("--trust-remote-code", help=TRUST_REMOTE_CODE_HELP)]
 
 
 @app.command("export")
@@ -96,11 +98,13 @@ def info_command(
     dataset: Annotated[str, typer.Option(help="Dataset folder (cifar10, fashion-mnist, ...).")],
     model_dir: ModelDir = Path("models"),
     threat_model: ThreatModelOption = "Linf",
+    trust_remote_code: TrustOption = False,
 ) -> None:
     """Load an exported model (through RobustBench for its datasets) and print its model_info."""
     from robust_sabn.zoo import load_model, zoo_paths
 
-    model = load_model(name, model_dir, dataset, threat_model)
+    model = load_model(name, model_dir, dataset, threat_model,
+                       trust_remote_code=trust_remote_code)
     n_params = sum(p.numel() for p in model.parameters())
     console = output_console()
     console.print(f"{name}: loaded, {n_params} parameters, {type(model).__name__}")
@@ -126,6 +130,7 @@ def benchmark_command(
     download: Annotated[bool, typer.Option(
         "--download/--no-download", help="Allow downloading missing data or weights.")] = False,
     out: Annotated[Path | None, typer.Option(help="Write the JSON result record here.")] = None,
+    trust_remote_code: TrustOption = False,
 ) -> None:
     """Run RobustBench's benchmark (clean + AutoAttack standard) on local CIFAR data."""
     from robust_sabn.artifacts.paths import check_output_file
@@ -137,6 +142,7 @@ def benchmark_command(
         name, data_dir=data_dir, model_dir=model_dir, dataset=dataset,
         threat_model=threat_model, eps=parse_eps(eps), n_examples=n_examples,
         batch_size=batch_size, device=device, download=download,
+        trust_remote_code=trust_remote_code,
     )
     console = output_console()
     summary = {k: record[k] for k in ("model_name", "dataset", "threat_model", "eps",

@@ -4,8 +4,12 @@ A model file is one of:
 
 - a TorchScript archive (``torch.jit.save``): loaded with ``torch.jit.load``, which rebuilds the
   module from TorchScript code and tensors, not from Python pickles of arbitrary classes;
-- a ``torch.export`` archive (``torch.export.save``, usually ``.pt2``): loaded with
-  ``torch.export.load`` and run as the exported graph (:class:`ExportedClassifier`);
+- a ``torch.export`` archive (``torch.export.save``, usually ``.pt2``, recognised by its zip
+  directory under any file name): refused unless the caller trusts it
+  (``trust_remote_code=True``, ``--trust-remote-code``), because ``torch.export.load``
+  unpickles its sample inputs and some weights with ``weights_only=False``, which runs any code
+  the file carries; trusted, it is loaded with ``torch.export.load`` and run as the exported
+  graph (:class:`ExportedClassifier`);
 - a state dict (``torch.save(model.state_dict())``, or RobustBench's ``{"state_dict": ...}``) plus
   ``arch="package.module:factory"``: ``factory()`` builds the architecture from code you
   installed, and the weights are read with ``torch.load(weights_only=True)`` and loaded strictly;
@@ -18,10 +22,12 @@ it would run the pickle's code. :func:`evaluate_foreign` writes the same evaluat
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import logging
 import warnings
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -137,29 +143,54 @@ def import_factory(arch: str) -> ModelFactory:
     return target
 
 
+@contextlib.contextmanager
+def _logging_errors_silenced() -> Iterator[None]:
+    """No ``--- Logging error ---`` traceback from a library's own malformed log call (torch's
+    export loader passes a message with two ``%s`` one argument) while the block runs."""
+    before = logging.raiseExceptions
+    logging.raiseExceptions = False
+    try:
+        yield
+    finally:
+        logging.raiseExceptions = before
+
+
 def _load_archive(path: Path, kind: ModelFileKind, device: str | torch.device) -> nn.Module:
     try:
         if kind == "torchscript":
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=r"`torch\.jit\.load` is deprecated")
                 return torch.jit.load(str(path), map_location=device)
-        return ExportedClassifier(torch.export.load(str(path)).module())
+        with _logging_errors_silenced():
+            return ExportedClassifier(torch.export.load(str(path)).module())
     except Exception as exc:  # torch raises many types for damaged archives
         raise UserInputError(
             f"cannot load {kind} archive {path}: {str(exc).splitlines()[0][:200]}"
         ) from exc
 
 
+def refuse_untrusted_export(path: Path) -> None:
+    """Raise the one-line refusal of a ``torch.export`` archive loaded without trust."""
+    raise UserInputError(
+        f"{path} is a torch.export archive, and loading one runs any code its pickled sample "
+        "inputs or weights carry; pass --trust-remote-code (trust_remote_code=True) only for a "
+        "file whose author you trust, or ask for a TorchScript archive or a state dict"
+    )
+
+
 def load_foreign_model(path: str | Path, *, arch: str | None = None,
-                       device: str | torch.device = "cpu") -> ForeignModel:
-    """Load a TorchScript or torch.export archive, or ``arch``'s model with a state dict.
+                       device: str | torch.device = "cpu",
+                       trust_remote_code: bool = False) -> ForeignModel:
+    """Load a TorchScript or (trusted) torch.export archive, or ``arch``'s model with a state
+    dict.
 
     Returns:
         the model (on ``device``, eval mode) and its description.
 
     Raises:
-        UserInputError: a file of none of the kinds of :func:`model_file_kind`; ``arch``
-            given for an archive or missing for a state dict; a robust-sabn checkpoint (use
+        UserInputError: a file of none of the kinds of :func:`model_file_kind`; a
+            torch.export archive without ``trust_remote_code``; ``arch`` given for an archive
+            or missing for a state dict; a robust-sabn checkpoint (use
             ``evaluate_checkpoint``); weights that do not fit ``arch``.
     """
     path = Path(path)
@@ -170,6 +201,8 @@ def load_foreign_model(path: str | Path, *, arch: str | None = None,
         if arch is not None:
             raise UserInputError(f"{path} is a {kind} archive that holds its architecture; "
                                  "drop --arch")
+        if kind == "torch-export" and not trust_remote_code:
+            refuse_untrusted_export(path)
         return ForeignModel(_load_archive(path, kind, device).to(device).eval(), kind, path)
     if arch is None and kind is None:
         raise UserInputError(
@@ -241,6 +274,7 @@ def evaluate_foreign(
     threat_model: str = EVAL_DEFAULTS.threat_model,
     version: str = EVAL_DEFAULTS.version,
     autoattack_attacks: Sequence[str] | None = EVAL_DEFAULTS.autoattack_attacks,
+    trust_remote_code: bool = False,
     **options: Any,
 ) -> ResultRecord:
     """Evaluate a model file from elsewhere on the first ``n_examples`` test images of ``dataset``.
@@ -248,6 +282,7 @@ def evaluate_foreign(
     Defaults are :data:`robust_sabn.evaluate.config.EVAL_DEFAULTS`; ``options`` are
     :func:`robust_sabn.evaluate.evaluate_model`'s (batch_size, seed, pgd_steps, ...). The record
     is ``evaluate_model``'s, with ``checkpoint`` the file and its SHA-256. Always the test split.
+    ``trust_remote_code`` admits torch.export archives (see :func:`load_foreign_model`).
 
     Raises:
         UserInputError: no dataset, bad options (checked before loading), or a model file that
@@ -256,7 +291,8 @@ def evaluate_foreign(
     check_attacks(attacks, threat_model, version, autoattack_attacks)
     if eps is not None:
         check_eps(eps, threat_model)
-    foreign = load_foreign_model(path, arch=arch, device=device)
+    foreign = load_foreign_model(path, arch=arch, device=device,
+                                 trust_remote_code=trust_remote_code)
     if dataset is None:
         raise UserInputError(f"give --dataset for a model from elsewhere ({path} records none): "
                              f"one of {', '.join(list_datasets())}")

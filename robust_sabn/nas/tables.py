@@ -121,8 +121,10 @@ def load_analog_table(path: str | Path | None = None) -> CellTable:
 
 
 def load_nb201_table(path: str | Path) -> CellTable:
-    """The NAS-Bench-201 table at ``path`` through ``nas_201_api`` (file loaded by torch with
-    ``weights_only``, torch's default).
+    """The NAS-Bench-201 table at ``path`` through ``nas_201_api``; the file is read here with
+    ``torch.load(weights_only=True)`` and handed over as a dict, so neither the API's own
+    ``torch.load`` nor ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` in the environment can unpickle
+    code from it.
 
     Raises:
         UserInputError: the API is not installed, or the file is missing, corrupt or foreign.
@@ -132,12 +134,14 @@ def load_nb201_table(path: str | Path) -> CellTable:
         raise UserInputError(f"NAS-Bench-201 table not found: {path}; give the path of "
                              "NAS-Bench-201-v1_0-e61699.pth or NAS-Bench-201-v1_1-096897.pth")
     try:
+        import torch
         from nas_201_api import NASBench201API
     except ImportError as exc:
         raise UserInputError("--nb201 needs the NAS-Bench-201 API: pip install "
                              "'robust-sabn[nas]'") from exc
     try:
-        api = NASBench201API(str(path), verbose=False)
+        api = NASBench201API(torch.load(path, map_location="cpu", weights_only=True),
+                             verbose=False)
     except Exception as exc:  # torch.load and the API's asserts raise many types
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UserInputError(f"{path} is not a readable NAS-Bench-201 table ({detail[:200]}); "

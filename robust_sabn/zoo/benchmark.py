@@ -50,7 +50,7 @@ def require_test_set(dataset: str, data_dir: str | Path) -> None:
 def run_benchmark(model_name: str, *, data_dir: str | Path, model_dir: str | Path = "./models",
                   dataset: str = "cifar10", threat_model: str = "Linf", eps: float = 8 / 255,
                   n_examples: int = 100, batch_size: int = 100, device: str = "cpu",
-                  download: bool = False) -> dict[str, Any]:
+                  download: bool = False, trust_remote_code: bool = False) -> dict[str, Any]:
     """RobustBench's ``benchmark`` on an exported model or ``robustbench:NAME``; a JSON record.
 
     Args:
@@ -59,6 +59,8 @@ def run_benchmark(model_name: str, *, data_dir: str | Path, model_dir: str | Pat
         eps: radius on the [0, 1] pixel scale.
         n_examples: first N test images.
         download: let torchvision (and RobustBench, for zoo weights) download missing files.
+        trust_remote_code: import an exported entry's unregistered ``arch``
+            (:func:`robust_sabn.zoo.load_model`).
 
     Returns:
         record of kind ``"robustbench-benchmark"`` with ``clean_accuracy`` and
@@ -81,7 +83,8 @@ def run_benchmark(model_name: str, *, data_dir: str | Path, model_dir: str | Pat
                                        download=download)
         described: dict[str, Any] = {"robustbench": model_name.removeprefix("robustbench:")}
     else:
-        model = load_model(model_name, model_dir, dataset, threat_model)
+        model = load_model(model_name, model_dir, dataset, threat_model,
+                           trust_remote_code=trust_remote_code)
         entry = read_entry(model_dir, dataset, threat_model, model_name)
         described = entry["model"] if entry is not None else {"zoo": model_name}
     if not download:

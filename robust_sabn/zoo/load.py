@@ -7,6 +7,11 @@ with :func:`register_architecture` first. For RobustBench's datasets the entry g
 RobustBench's model dictionary and the weights load through ``robustbench.utils.load_model``
 itself; for the others (and with ``loader="local"``) the same files load here, strictly, with
 ``torch.load(weights_only=True)``.
+
+A model folder may come from a stranger, and an entry's ``arch`` names a module to import: only
+architectures known to this process (a ModelSpec of our registry, a factory passed to
+:func:`register_architecture`) are built unless the caller passes ``trust_remote_code=True``
+(``--trust-remote-code``); any other ``arch`` is refused before its module is imported.
 """
 
 from __future__ import annotations
@@ -38,6 +43,14 @@ from robust_sabn.zoo.robustbench_zoo import (
 
 Loader = Literal["auto", "robustbench", "local"]
 _ARCHITECTURES: dict[tuple[str, str, str], ModelFactory] = {}
+_ALLOWED_ARCHS: set[str] = set()
+"""``package.module:factory`` names of the factories given to :func:`register_architecture`:
+entries naming them are built without ``trust_remote_code``."""
+
+
+def factory_name(factory: ModelFactory) -> str:
+    """``factory``'s ``package.module:qualname``, as an entry's ``arch`` names it."""
+    return f"{getattr(factory, '__module__', '')}:{getattr(factory, '__qualname__', '')}"
 
 
 def register_architecture(name: str, factory: ModelFactory, *, dataset: str,
@@ -56,6 +69,7 @@ def register_architecture(name: str, factory: ModelFactory, *, dataset: str,
     if dataset in ROBUSTBENCH_DATASETS:
         register_robustbench_entry(name, dataset, threat_model, factory)
     _ARCHITECTURES[(dataset, threat_model, name)] = factory
+    _ALLOWED_ARCHS.add(factory_name(factory))
 
 
 def read_entry(model_dir: str | Path, dataset: str, threat_model: str, name: str
@@ -94,19 +108,44 @@ def _missing_model_message(name: str, model_dir: str | Path, dataset: str,
     return f"{message}; export one with robust-sabn zoo export CHECKPOINT --name {name}"
 
 
-def architecture_factory(name: str, model_dir: str | Path, dataset: str, threat_model: str
-                         ) -> ModelFactory:
-    """How to build ``name``: its entry's ModelSpec or ``arch`` factory (imported), else a
-    registered architecture.
+def _entry_factory(entry: dict[str, Any], path: Path, trust_remote_code: bool) -> ModelFactory:
+    """The factory an entry's ``model`` names: a ModelSpec's build, or its ``arch`` imported
+    when registered or trusted."""
+    model = entry.get("model")
+    if not isinstance(model, dict):
+        raise UserInputError(f"{path} has no 'model' object; export the model again")
+    if "arch" not in model:
+        try:
+            return ModelSpec.from_dict(model).build
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UserInputError(f"{path}: its model spec is damaged ({exc}); export the model "
+                                 "again") from exc
+    arch = model["arch"]
+    if not isinstance(arch, str):
+        raise UserInputError(f"{path}: 'arch' must be a package.module:factory string")
+    if arch not in _ALLOWED_ARCHS and not trust_remote_code:
+        raise UserInputError(
+            f"{path} names architecture {arch!r}, code outside robust-sabn that loading would "
+            "import and run; pass --trust-remote-code (trust_remote_code=True) if you trust "
+            "this model folder, or register_architecture() the factory first"
+        )
+    return import_factory(arch)
+
+
+def architecture_factory(name: str, model_dir: str | Path, dataset: str, threat_model: str,
+                         *, trust_remote_code: bool = False) -> ModelFactory:
+    """How to build ``name``: its entry's ModelSpec or ``arch`` factory, else a registered
+    architecture. An ``arch`` is imported only when it names a factory given to
+    :func:`register_architecture` or when ``trust_remote_code`` is True.
 
     Raises:
-        UserInputError: neither exists (the message names the entry file expected).
+        UserInputError: neither exists (the message names the entry file expected), or the
+            entry names an unregistered ``arch`` without ``trust_remote_code``.
     """
     entry = read_entry(model_dir, dataset, threat_model, name)
-    if entry is not None and "arch" in entry["model"]:
-        return import_factory(entry["model"]["arch"])
     if entry is not None:
-        return ModelSpec.from_dict(entry["model"]).build
+        return _entry_factory(entry, zoo_paths(model_dir, dataset, threat_model, name).entry,
+                              trust_remote_code)
     factory = _ARCHITECTURES.get((dataset, threat_model, name))
     if factory is None:
         raise UserInputError(_missing_model_message(name, model_dir, dataset, threat_model))
@@ -114,7 +153,8 @@ def architecture_factory(name: str, model_dir: str | Path, dataset: str, threat_
 
 
 def load_model(model_name: str, model_dir: str | Path = "./models", dataset: str = "cifar10",
-               threat_model: str = "Linf", *, loader: Loader = "auto") -> nn.Module:
+               threat_model: str = "Linf", *, loader: Loader = "auto",
+               trust_remote_code: bool = False) -> nn.Module:
     """Load an exported or registered model from ``model_dir``; returned in eval mode.
 
     Args:
@@ -125,16 +165,19 @@ def load_model(model_name: str, model_dir: str | Path = "./models", dataset: str
         loader: ``"robustbench"`` loads through ``robustbench.utils.load_model`` (RobustBench's
             datasets only), ``"local"`` with ``torch.load(weights_only=True)`` and a strict
             ``load_state_dict``; ``"auto"`` picks RobustBench for its datasets.
+        trust_remote_code: import an entry's unregistered ``arch`` (code a stranger's model
+            folder names); off, such an entry is refused.
 
     Raises:
         UserInputError: bad name or threat model, no entry or weights file (the message says
-            which file), or weights that do not fit the architecture.
+            which file), an untrusted ``arch``, or weights that do not fit the architecture.
     """
     check_model_name(model_name)
     check_threat_model(threat_model)
     if loader not in ("auto", "robustbench", "local"):
         raise UserInputError(f"unknown loader {loader!r}; choose auto, robustbench or local")
-    factory = architecture_factory(model_name, model_dir, dataset, threat_model)
+    factory = architecture_factory(model_name, model_dir, dataset, threat_model,
+                                   trust_remote_code=trust_remote_code)
     weights = zoo_paths(model_dir, dataset, threat_model, model_name).weights
     if not weights.is_file():
         raise UserInputError(

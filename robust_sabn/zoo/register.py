@@ -64,23 +64,29 @@ def exported_models(model_dir: str | Path = "./models") -> list[ExportedModel]:
     return found
 
 
-def register_models(model_dir: str | Path = "./models") -> list[ExportedModel]:
+def register_models(model_dir: str | Path = "./models", *, trust_remote_code: bool = False
+                    ) -> list[ExportedModel]:
     """Add every exported model under ``model_dir`` to RobustBench's model dictionaries.
 
     Afterwards ``robustbench.utils.load_model(model_name=NAME, model_dir=model_dir,
     dataset=..., threat_model=...)`` loads them in this process. Calling it again is harmless.
+    An entry naming an ``arch`` outside robust-sabn is refused (its module would be imported)
+    unless it was given to :func:`robust_sabn.zoo.register_architecture` or
+    ``trust_remote_code`` is True.
 
     Returns:
         every exported model found; ``in_robustbench`` is False for the datasets RobustBench
         has no enum for (load those with :func:`robust_sabn.zoo.load_model`).
 
     Raises:
-        UserInputError: no such folder, a damaged entry, or a name RobustBench's own zoo uses.
+        UserInputError: no such folder, a damaged entry, an untrusted ``arch``, or a name
+            RobustBench's own zoo uses.
     """
     models = exported_models(model_dir)
     for model in models:
         if model.in_robustbench:
             factory = architecture_factory(model.name, model_dir, model.dataset,
-                                           model.threat_model)
+                                           model.threat_model,
+                                           trust_remote_code=trust_remote_code)
             register_robustbench_entry(model.name, model.dataset, model.threat_model, factory)
     return models
