@@ -172,7 +172,8 @@ def test_claims_page_renders_through_the_cli(runs: Path, tmp_path: Path) -> None
                                 env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     text = output.read_text()
-    assert "Verdicts: 4 reproduced, 2 not resolved, 2 contradicted, 14 not run." in text
+    assert ("Tests: 8 (4 reproduced, 2 not resolved, 2 contradicted). Not tests: 0 not "
+            "testable at this scale (a gate failed), 14 not run (no records).") in text
     row = next(line for line in text.splitlines() if "AuxBN clean branch minus BN" in line)
     assert "fx: fashion-mnist, small_cnn, clean on 200 test points" in row
     assert "| **reproduced** |" in row
@@ -183,7 +184,8 @@ def test_claims_of_no_records_are_all_not_run(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     path = write_claims([tmp_path / "empty"], tmp_path / "claims.md")
     text = path.read_text()
-    assert "0 reproduced, 0 not resolved, 0 contradicted, 14 not run" in text
+    assert ("Tests: 0 (0 reproduced, 0 not resolved, 0 contradicted). Not tests: 0 not "
+            "testable at this scale (a gate failed), 14 not run (no records).") in text
 
 
 def test_per_example_comparison_pairs_runs_of_the_same_seed(runs: Path) -> None:

@@ -4,7 +4,9 @@ Runs are read through :mod:`robust_sabn.adversarial.report.collect` and grouped 
 dataset, model); within a setup, each norm's values by training seed are compared at the
 training radius: clean accuracy of the clean branch, PGD-20 and AutoAttack accuracy of the
 adversarial branch (a plain-BN model's one branch stands for both), and the rise of the
-adversarial validation loss from its lowest epoch to the last (robust overfitting). Torch-free.
+adversarial validation loss from its lowest epoch to the last (robust overfitting). The
+clean-only control arm (:func:`robust_sabn.adversarial.gates.is_control`) is no norm's run here:
+it serves the gates. Torch-free.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from robust_sabn.adversarial.gates import is_control
 from robust_sabn.adversarial.record import TASK
 from robust_sabn.adversarial.report.collect import CLEAN, RunResults, eps_key
 from robust_sabn.adversarial.report.collect import collect_results as collect_runs
@@ -30,9 +33,10 @@ _PAPER_SETUP = ("not run: the paper's setup needs a GPU and CIFAR-10 "
 _PAPER = "CIFAR-10, PreAct ResNet-18, eps 8/255"
 
 
-def _claim(key: str, statement: str, paper: str, sign: int = 1) -> Claim:
+def _claim(key: str, statement: str, paper: str, sign: int = 1, unit: str = "points"
+           ) -> Claim:
     return Claim(key=key, task=TASK, statement=statement, paper=paper, sign=sign,
-                 paper_setup=_PAPER_SETUP)
+                 paper_setup=_PAPER_SETUP, unit=unit)
 
 
 @dataclass(frozen=True)
@@ -67,9 +71,15 @@ TESTS = (
           "saauxbn", "auxbn", "adv", "autoattack"),
     _Test(_claim("adv-overfitting", "SaAuxBN minus AuxBN: rise of the adversarial validation "
                  "loss, last epoch minus its lowest (nats)",
-                 "rises less for SaAuxBN (a figure: test PGD loss after epoch ~75 of 200)", -1),
+                 "rises less for SaAuxBN (a figure: test PGD loss after epoch ~75 of 200)", -1,
+                 "nats"),
           "saauxbn", "auxbn", "adv", "overfitting"),
 )
+
+
+CLAIMS = tuple(test.claim for test in TESTS)
+"""The adversarial claims, in the order of the claims page."""
+POINTS = 100.0
 
 
 def _suite_of(run: RunResults) -> str:
@@ -101,7 +111,7 @@ def _values(runs: Sequence[RunResults], test: _Test, norm: str
     """By seed: the norm's value of the test's metric; the metric key read; test points."""
     found: dict[int, float] = {}
     key_used, points = None, 0
-    for index, run in enumerate(r for r in runs if r.norm == norm):
+    for index, run in enumerate(r for r in runs if r.norm == norm and not is_control(r)):
         seed = run.seed if run.seed is not None else index
         if test.metric == "overfitting":
             value = loss_rise(run, test.branch)
@@ -136,14 +146,15 @@ def _findings_for(test: _Test, setups: dict[tuple[str, str, str], list[RunResult
                   ) -> list[Finding]:
     findings = []
     scale, unit, digits = ((1.0, " nats", 3) if test.metric == "overfitting"
-                           else (100.0, " %", 2))
+                           else (POINTS, " %", 2))
     for (suite, _, _), runs in setups.items():
         row, key, points = _values(runs, test, test.row)
         reference, _, _ = _values(runs, test, test.reference)
         if not row or not reference:
             continue
         findings.append(paired_finding(test.claim, _setup_text(suite, runs, key, points), row,
-                                       reference, scale=scale, digits=digits, unit=unit))
+                                       reference, suite=suite, scale=scale, digits=digits,
+                                       unit=unit))
     return findings
 
 

@@ -27,6 +27,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from robust_sabn.adversarial.claims import CLAIMS, adversarial_findings
+from robust_sabn.adversarial.gates import GATE_METRICS
 from robust_sabn.adversarial.plan import (
     AdversarialPlan,
     AdversarialRun,
@@ -140,6 +142,12 @@ class AdversarialTask:
 
     name = "adversarial"
     sections = ("runs", "evaluations", "comparison", "baselines")
+    gate_metrics = GATE_METRICS
+    claims = CLAIMS
+
+    def findings(self, records: list[tuple[Path, ResultRecord]]) -> list[Any]:
+        """The claims page's adversarial rows (:mod:`robust_sabn.adversarial.claims`)."""
+        return adversarial_findings(records)
 
     def __init__(self) -> None:
         self._hashes = _Hashes()
@@ -301,9 +309,12 @@ class AdversarialTask:
     def render_report(self, suite: Suite, suite_dir: Path, output: Path, suite_command: str
                       ) -> Path:
         """Render the suite's comparison from its evaluation records; baseline rows take
-        their labels from the suite file."""
+        their labels from the suite file. The gates are measured from every record under
+        ``suite_dir`` (a clean-only control arm too)."""
         from robust_sabn.adversarial.report import collect_results, render_report
         from robust_sabn.adversarial.report.baselines import relabel_baselines
+        from robust_sabn.artifacts.result import collect_results as read_records
+        from robust_sabn.report.gates import add_gates_section
 
         plan: AdversarialPlan = suite.plan
         options = plan.comparison
@@ -316,8 +327,8 @@ class AdversarialTask:
         relabel_baselines(results, {b.name: b.label for b in plan.baselines if b.label})
         report = render_report(results, output, options=options, command=command,
                                suite_command=suite_command)
-        return report.path
-
+        records, _ = read_records(suite_dir) if suite_dir.is_dir() else ([], [])
+        return add_gates_section(report.path, suite, records)
 
     def power_plan(self, suite: Suite, suite_dir: Path, target: float) -> str:
         """``robust-sabn suite plan``: from the suite's finished evaluations, the noise of each

@@ -12,16 +12,18 @@ from robust_sabn.cli.console import output_console
 
 def claims_command(
     results: Annotated[list[Path] | None, typer.Argument(
-        help="Folders (or record files) to read every task's records from; default: runs.")
+        help="Folders (or record files) to read every task's records from; default: records "
+             "(the committed records, `robust-sabn suite export-records`).")
     ] = None,
     output: Annotated[Path, typer.Option(
         "--output", "-o", help="Markdown file to write.")] = Path("reports/claims.md"),
 ) -> None:
     """One row per claim of the paper and setup: the paper's number, ours with its 95 % CI,
-    and a verdict (reproduced / not resolved / contradicted / not run)."""
+    the suite's validity gates, the power, and a verdict (reproduced / not resolved /
+    contradicted / not testable at this scale / not run)."""
     from robust_sabn.artifacts.paths import check_output_file
     from robust_sabn.report.claims import write_claims
 
     check_output_file(output, option="-o")
-    path = write_claims(results or [Path("runs")], output)
+    path = write_claims(results or [Path("records")], output)
     output_console().print(f"claims: {path}", highlight=False)

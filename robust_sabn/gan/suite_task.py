@@ -29,7 +29,9 @@ from robust_sabn.artifacts.result import (
     write_result,
 )
 from robust_sabn.errors import UserInputError
+from robust_sabn.gan.claims import CLAIMS, gan_findings
 from robust_sabn.gan.plan import GANPlan, GANRun, parse_gan
+from robust_sabn.report.claims import Finding
 from robust_sabn.suites.checked import CheckedTable
 from robust_sabn.suites.tasks import Hooks, Step, StepState, Suite
 
@@ -69,6 +71,11 @@ class GANTask:
 
     name = "gan"
     sections = ("runs", "reference", "evaluation", "report")
+    claims = CLAIMS
+
+    def findings(self, records: list[tuple[Path, ResultRecord]]) -> list[Finding]:
+        """The claims page's gan rows (:mod:`robust_sabn.gan.claims`)."""
+        return gan_findings(records)
 
     def parse(self, doc: CheckedTable) -> GANPlan:
         """See :func:`robust_sabn.gan.plan.parse_gan`."""

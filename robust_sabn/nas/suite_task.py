@@ -20,9 +20,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from robust_sabn.artifacts.result import read_result_if_valid
+from robust_sabn.artifacts.result import ResultRecord, read_result_if_valid
 from robust_sabn.errors import UserInputError
+from robust_sabn.nas.claims import CLAIMS, nas_findings
 from robust_sabn.nas.plan import identity
+from robust_sabn.report.claims import Finding
 from robust_sabn.suites.checked import CheckedTable
 from robust_sabn.suites.tasks import Hooks, Step, StepState, Suite
 
@@ -32,6 +34,11 @@ class NASTask:
 
     name = "nas"
     sections = ("search", "retrain", "tables", "comparison")
+    claims = CLAIMS
+
+    def findings(self, records: list[tuple[Path, ResultRecord]]) -> list[Finding]:
+        """The claims page's nas rows (:mod:`robust_sabn.nas.claims`)."""
+        return nas_findings(records)
 
     def parse(self, doc: CheckedTable) -> Any:
         """See :func:`robust_sabn.nas.plan.parse_nas`."""

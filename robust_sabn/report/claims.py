@@ -1,36 +1,50 @@
-"""The claims page: every claim of the SaBN paper, the paper's number, ours with its CI, a verdict.
+"""The claims page: every claim of the SaBN paper, the paper's number, ours with its CI, its
+validity gate, its power, a verdict.
 
 ``robust-sabn claims -o reports/claims.md`` reads every result record under the given folders
-(default ``runs/``) and asks each task's extractor (:data:`EXTRACTORS`) what its records say
-about the claims it owns. A finding is a paired difference over seeds (row minus reference, the
-sign the paper claims noted in the claim) with its 95 % Student-t interval
-(:mod:`robust_sabn.report.stats`), and a verdict:
+(default ``records/``) and asks each task kind that owns claims (the optional ``claims`` and
+``findings`` members of :class:`~robust_sabn.suites.tasks.SuiteTask`) what its records say
+about them. This module knows no task by name. A finding is a paired difference over seeds
+(row minus reference, the sign the paper claims noted in the claim) with its 95 % Student-t
+interval (:mod:`robust_sabn.report.stats`), and a verdict:
 
 * ``reproduced``: the interval excludes 0 on the paper's side;
 * ``contradicted``: the interval excludes 0 on the other side;
 * ``not resolved``: the interval contains 0 (or fewer than two paired seeds);
+* ``not testable at this scale``: a validity gate of the finding's suite that guards the claim
+  failed (:mod:`robust_sabn.suites.gates`); the row names the gate and its measured value;
 * ``not run``: no records for that setup; the row says what is missing.
 
-A verdict is about the direction of the effect in *our* setup (dataset, model, schedule), which
-the row names; it is not a reproduction of the paper's number. Torch-free.
+The first three are tests; the page counts tests, not rows. Each row also states its power: the
+paired t-test's power at alpha = 0.05 for the effect its suite file states (``[effects]``), and
+the effect it detects with 80 % power. A verdict is about the direction of the effect in *our*
+setup (dataset, model, schedule), which the row names; it is not the paper's number.
+Torch-free.
 """
 
 from __future__ import annotations
 
 import shlex
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from statistics import stdev
+from typing import TYPE_CHECKING, Any
 
-from robust_sabn.artifacts.result import ResultRecord, collect_results
-from robust_sabn.report.kit import markdown_table, provenance_footer, warnings_section
-from robust_sabn.report.stats import Interval, format_difference, paired_t_interval
+from robust_sabn.artifacts.result import ResultRecord
+
+if TYPE_CHECKING:  # scipy behind these is imported when a page is computed, not with a task
+    from robust_sabn.report.stats import Interval
+    from robust_sabn.suites.gates import GateResult
 
 REPRODUCED = "reproduced"
 NOT_RESOLVED = "not resolved"
 CONTRADICTED = "contradicted"
+NOT_TESTABLE = "not testable at this scale"
 NOT_RUN = "not run"
-VERDICTS = (REPRODUCED, NOT_RESOLVED, CONTRADICTED, NOT_RUN)
+VERDICTS = (REPRODUCED, NOT_RESOLVED, CONTRADICTED, NOT_TESTABLE, NOT_RUN)
+TESTS = (REPRODUCED, NOT_RESOLVED, CONTRADICTED)
+"""The verdicts of a test that ran (gates passed, records there)."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +58,7 @@ class Claim:
         paper: the paper's numbers and setup, as text.
         sign: +1 when the paper's row minus reference is positive, -1 when negative.
         paper_setup: what running the paper's own setup needs (a suite, a GPU, a dataset).
+        unit: the unit of ``ours`` and of the suite file's ``[effects]`` (``points``).
     """
 
     key: str
@@ -52,6 +67,7 @@ class Claim:
     paper: str
     sign: int
     paper_setup: str
+    unit: str = "points"
 
 
 @dataclass(frozen=True)
@@ -63,16 +79,25 @@ class Finding:
         setup: our setup in words (suite, dataset, model, seeds, test points).
         ours: our number: difference with its interval and the two means, or why none.
         verdict: one of :data:`VERDICTS`.
+        suite: the suite the records came from (its gates apply), None when unknown.
+        differences: the per-seed differences behind ``ours``, in the claim's unit.
+        gate: the gates that guard it, in words (filled in by :func:`apply_gates`).
+        power: its power, in words (filled in by :func:`apply_gates`).
     """
 
     claim: Claim
     setup: str
     ours: str
     verdict: str
+    suite: str | None = None
+    differences: tuple[float, ...] = ()
+    gate: str = "-"
+    power: str = "-"
 
 
 Records = Sequence[tuple[Path, ResultRecord]]
-Extractor = Callable[[Records], list[Finding]]
+Key = tuple[Any, ...]
+"""A setup: (suite, then what else must match for two records to be compared)."""
 
 
 def verdict_of(interval: Interval, sign: int) -> str:
@@ -84,19 +109,22 @@ def verdict_of(interval: Interval, sign: int) -> str:
 
 
 def paired_finding(claim: Claim, setup: str, row: Mapping[int, float],
-                   reference: Mapping[int, float], *, scale: float = 1.0, digits: int = 2,
-                   unit: str = "") -> Finding:
+                   reference: Mapping[int, float], *, suite: str | None = None,
+                   scale: float = 1.0, digits: int = 2, unit: str = "") -> Finding:
     """The claim tested by ``row - reference`` paired over the seeds both have (values by
     seed), shown times ``scale`` with ``unit``; fewer than two shared seeds is not resolved."""
+    from robust_sabn.report.stats import format_difference, paired_t_interval
+
     seeds = sorted(set(row) & set(reference))
     if not seeds:
-        return Finding(claim, setup, "no seed has both runs", NOT_RUN)
+        return Finding(claim, setup, "no seed has both runs", NOT_RUN, suite)
     a, b = [row[s] for s in seeds], [reference[s] for s in seeds]
     interval = paired_t_interval(a, b)
     means = (f" ({scale * sum(a) / len(a):.{digits}f} vs {scale * sum(b) / len(b):.{digits}f}"
              f"{unit}, {len(seeds)} seeds)")
     text = format_difference(interval, scale, digits) + means
-    return Finding(claim, setup, text, verdict_of(interval, claim.sign))
+    differences = tuple(scale * (x - y) for x, y in zip(a, b, strict=True))
+    return Finding(claim, setup, text, verdict_of(interval, claim.sign), suite, differences)
 
 
 def not_run(claim: Claim, why: str) -> Finding:
@@ -111,54 +139,201 @@ def paper_setup_row(claim: Claim, findings: Sequence[Finding], ran_paper_setup: 
     return list(findings) if ran_paper_setup else [*findings, not_run(claim, claim.paper_setup)]
 
 
-def _default_extractors() -> list[Extractor]:
-    from robust_sabn.adversarial.claims import adversarial_findings
-    from robust_sabn.report.claims_tasks import gan_findings, nas_findings, style_findings
+def suite_of(path: Path, record: ResultRecord) -> str:
+    """The suite a record belongs to: its ``suite["name"]``, else its run folder's parent."""
+    name = (record.suite or {}).get("name")
+    return str(name) if name else path.parent.parent.name
 
-    return [adversarial_findings, gan_findings, nas_findings, style_findings]
+
+Reader = Callable[[Path, ResultRecord], list[tuple[Key, str, int, float]]]
 
 
-def collect_findings(records: Records, extractors: Sequence[Extractor] | None = None
-                     ) -> list[Finding]:
-    """Every extractor's findings, in the order of the extractors."""
-    return [f for extract in (extractors or _default_extractors()) for f in extract(records)]
+def values_by_setup(records: Records, task: str, read: Reader
+                    ) -> dict[Key, dict[str, dict[int, float]]]:
+    """setup -> norm -> seed -> value, from ``read(path, record)`` rows (setup, norm, seed,
+    value) of the task's evaluation records; the setup's first element is the suite.
+
+    Raises:
+        UserInputError: two records give a value for the same setup, norm and seed (a stale
+            copy of a run); the message names both files.
+    """
+    from robust_sabn.errors import UserInputError
+
+    found: dict[Key, dict[str, dict[int, float]]] = {}
+    source: dict[tuple[Key, str, int], Path] = {}
+    for path, record in records:
+        if record.task == task and record.kind == "evaluation" and record.status == "ok":
+            for setup, norm, seed, value in read(path, record):
+                first = source.setdefault((setup, norm, seed), path)
+                if first != path:
+                    raise UserInputError(
+                        f"two records for suite {setup[0]}, {norm}, seed {seed}: {first} and "
+                        f"{path}; delete the stale one (or read the folders separately)")
+                found.setdefault(setup, {}).setdefault(norm, {})[seed] = value
+    return found
+
+
+def setup_findings(claim: Claim, values: dict[Key, dict[str, dict[int, float]]], row: str,
+                   reference: str, setup_text: Callable[[Key], str], ran_paper: bool,
+                   missing: str, **display: Any) -> list[Finding]:
+    """One paired finding per setup holding both ``row`` and ``reference`` values (plus the
+    paper-setup row), or one ``not run`` row saying what is ``missing``."""
+    found = [paired_finding(claim, setup_text(setup), norms[row], norms[reference],
+                            suite=str(setup[0]), **display)
+             for setup, norms in values.items() if norms.get(row) and norms.get(reference)]
+    if not found:
+        return [not_run(claim, f"not run: {missing}; "
+                        + claim.paper_setup.removeprefix("not run: "))]
+    return paper_setup_row(claim, found, ran_paper)
+
+
+def _task_members() -> list[Any]:
+    """Every task kind that owns claims (has ``findings``)."""
+    from robust_sabn.suites.tasks import get_task, task_kinds
+
+    tasks = [get_task(kind) for kind in task_kinds()]
+    return [task for task in tasks if callable(getattr(task, "findings", None))]
+
+
+def collect_findings(records: Records) -> list[Finding]:
+    """Every claim-owning task's findings from ``records``, task kinds in name order."""
+    return [f for task in _task_members() for f in task.findings(records)]
+
+
+def power_text(finding: Finding, effect: float | None) -> str:
+    """The row's power in words: at the suite's stated effect and the effect it detects with
+    80 % power (paired t, two-sided, alpha 0.05)."""
+    from robust_sabn.report.power import effect_for_power, paired_t_power
+
+    d, unit = finding.differences, finding.claim.unit
+    if len(d) < 2:
+        return "no paired t-test (fewer than 2 paired seeds)"
+    sd = stdev(d)
+    at_80 = (f"80 % at >= {effect_for_power(sd, len(d)):.3g} {unit} (sd {sd:.3g}, "
+             f"{len(d)} seeds)")
+    if effect is None:
+        return f"{at_80}; no effect stated"
+    return f"{paired_t_power(effect, sd, len(d)):.0%} at {effect:g} {unit}; {at_80}"
+
+
+def apply_gates(findings: Sequence[Finding], gates: Mapping[str, Sequence[GateResult]],
+                effects: Mapping[str, Mapping[str, float]]) -> list[Finding]:
+    """Findings with their gate and power filled in; a test whose suite has a failing gate
+    that guards its claim becomes ``not testable at this scale``.
+
+    Args:
+        gates: suite name -> its gates measured from its records.
+        effects: suite name -> claim key -> the effect the suite is sized for.
+    """
+    out = []
+    for f in findings:
+        if f.suite is None or f.verdict == NOT_RUN:
+            out.append(f)
+            continue
+        guarding = [g for g in gates.get(f.suite, ()) if g.spec.guards_claim(f.claim.key)]
+        gate = "; ".join(f"{g.spec.name}: {'passed' if g.passed else 'FAILED'} "
+                         f"({g.spec.metric} {g.value_text}, needs {g.requirement})"
+                         for g in guarding) or "none declared"
+        power = (f.power if f.power != "-"
+                 else power_text(f, effects.get(f.suite, {}).get(f.claim.key)))
+        failed = [g for g in guarding if not g.passed]
+        if failed:
+            why = "; ".join(g.summary() for g in failed)
+            f = replace(f, verdict=NOT_TESTABLE, ours=f"{f.ours} ({why})")
+        out.append(replace(f, gate=gate, power=power))
+    return out
+
+
+def _suite_checks(records: Records, suites_dir: Path | None
+                  ) -> tuple[dict[str, list[GateResult]], dict[str, dict[str, float]], list[str]]:
+    """Per suite named by the records: its gates measured from its records and its stated
+    effects, from its suite file; one note per suite whose file is not found."""
+    from robust_sabn.errors import UserInputError
+    from robust_sabn.report.gates import suite_gates
+    from robust_sabn.suites.spec import find_suite, load_suite
+
+    by_suite: dict[str, list[tuple[Path, ResultRecord]]] = {}
+    for path, record in records:
+        by_suite.setdefault(suite_of(path, record), []).append((path, record))
+    gates, effects, notes = {}, {}, []
+    for name, own in sorted(by_suite.items()):
+        try:
+            path = find_suite(name, suites_dir)
+        except UserInputError:
+            notes.append(f"suite {name}: no suite file of that name, so its gates and effects "
+                         "were not checked")
+            continue
+        try:
+            suite = load_suite(path)
+        except UserInputError as exc:
+            notes.append(f"suite {name}: its gates and effects were not checked: {exc}")
+            continue
+        gates[name] = suite_gates(suite, own)
+        effects[name] = dict(suite.effects)
+    return gates, effects, notes
 
 
 def render_claims(findings: Sequence[Finding], *, records: Records, command: str,
                   warnings: Sequence[str] = ()) -> str:
-    """The claims page's Markdown: a summary count, one table row per finding, the footer."""
+    """The claims page's Markdown: the tests counted, one table row per finding, the footer."""
+    from robust_sabn.report.kit import markdown_table, provenance_footer, warnings_section
+    from robust_sabn.report.power import ALPHA, POWER
+
     counts = {v: sum(f.verdict == v for f in findings) for v in VERDICTS}
-    header = ["claim (row minus reference)", "paper", "our setup", "ours [95 % CI]", "verdict"]
-    rows = [[f.claim.statement, f.claim.paper, f.setup, f.ours, f"**{f.verdict}**"]
-            for f in findings]
+    tests = sum(counts[v] for v in TESTS)
+    header = ["claim (row minus reference)", "paper", "our setup", "ours [95 % CI]", "gate",
+              "power", "verdict"]
+    rows = [[f.claim.statement, f.claim.paper, f.setup, f.ours, f.gate, f.power,
+             f"**{f.verdict}**"] for f in findings]
     lines = [
         "# The paper's claims, tested", "",
         "Each row is one claim of Gong et al., *Sandwich Batch Normalization* (WACV 2022, "
-        "arXiv:2102.11382), tested in one of our setups: the difference row minus reference "
-        "paired over training seeds, with its 95 % Student-t interval. **reproduced**: the "
-        "interval excludes 0 on the paper's side; **contradicted**: on the other side; **not "
-        "resolved**: it contains 0; **not run**: no records, and what is missing. A verdict is "
-        "about the direction of the effect in our setup (named in the row), at our scale; it is "
-        "not the paper's number.", "",
-        "Verdicts: " + ", ".join(f"{n} {v}" for v, n in counts.items()) + ".", "",
-        markdown_table(header, rows, align="lllll"), "",
-        warnings_section(list(warnings), "None: every record was read."), "",
+        "arXiv:2102.11382), in one of our setups: the difference row minus reference paired "
+        "over training seeds, with its 95 % Student-t interval. **reproduced**: the interval "
+        "excludes 0 on the paper's side; **contradicted**: on the other side; **not resolved**: "
+        "it contains 0; **not testable at this scale**: a validity gate of the suite failed "
+        "(the mechanism the claim rests on did not appear), so the interval says nothing about "
+        "the claim; **not run**: no records, and what is missing. *gate*: the suite file's "
+        "validity gates that guard the claim, with the measured value; *power*: the paired "
+        f"t-test's power (two-sided, alpha = {ALPHA:g}) for the effect the suite file states, "
+        f"and the effect it detects with {POWER:.0%} power at the observed spread. A verdict "
+        "is about the direction of the effect in our setup, at our scale; it is not the "
+        "paper's number.", "",
+        f"Tests: {tests} ({', '.join(f'{counts[v]} {v}' for v in TESTS)}). Not tests: "
+        f"{counts[NOT_TESTABLE]} {NOT_TESTABLE} (a gate failed), {counts[NOT_RUN]} {NOT_RUN} "
+        "(no records).", "",
+        markdown_table(header, rows, align="lllllll"), "",
+        warnings_section(list(warnings), "None: every record was read and every suite file "
+                         "found."), "",
         provenance_footer([r for _, r in records], command), "",
     ]
     return "\n".join(lines)
 
 
+def claims_markdown(sources: Sequence[str | Path], output: str | Path, *,
+                    suites_dir: Path | None = None) -> str:
+    """The claims page of the records under ``sources`` (as ``write_claims`` writes it).
+
+    Raises:
+        UserInputError: a source does not exist, or two records of one suite, run and seed.
+    """
+    from robust_sabn.report.records import read_unique
+
+    records, warnings = read_unique(sources)
+    gates, effects, notes = _suite_checks(records, suites_dir)
+    findings = apply_gates(collect_findings(records), gates, effects)
+    command = shlex.join(["robust-sabn", "claims", *map(str, sources), "-o", str(output)])
+    return render_claims(findings, records=records, command=command,
+                         warnings=[*warnings, *notes])
+
+
 def write_claims(sources: Sequence[str | Path], output: str | Path, *,
-                 extractors: Sequence[Extractor] | None = None) -> Path:
+                 suites_dir: Path | None = None) -> Path:
     """Read the records under ``sources`` and write the claims page to ``output``.
 
     Raises:
-        UserInputError: a source does not exist.
+        UserInputError: see :func:`claims_markdown`.
     """
     from robust_sabn.report.kit import write_markdown
 
-    records, warnings = collect_results(list(sources))
-    findings = collect_findings(records, extractors)
-    command = shlex.join(["robust-sabn", "claims", *map(str, sources), "-o", str(output)])
-    return write_markdown(output, render_claims(findings, records=records, command=command,
-                                                warnings=warnings))
+    return write_markdown(output, claims_markdown(sources, output, suites_dir=suites_dir))

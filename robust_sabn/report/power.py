@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import optimize, stats
 
 MAX_SEEDS = 1000
 """The largest number of seeds :func:`seeds_needed` considers."""
@@ -117,3 +117,51 @@ def examples_needed(noise: Noise, target: float, seeds: int, confidence: float =
     if noise.example_var == 0:
         return 1
     return max(1, math.ceil(noise.example_var / room))
+
+
+POWER = 0.80
+"""The power ``robust-sabn suite plan`` sizes for."""
+ALPHA = 0.05
+"""The two-sided significance level it sizes at (the 95 % intervals of the reports)."""
+
+
+def paired_t_power(effect: float, sd: float, n: int, alpha: float = ALPHA) -> float:
+    """Power of the two-sided paired t-test at level ``alpha`` over ``n`` pairs whose
+    differences have standard deviation ``sd``, when the true mean difference is ``effect``:
+    ``P(|T| > t(1 - alpha/2, n - 1))`` with ``T`` noncentral t, noncentrality
+    ``effect * sqrt(n) / sd``. 0 for fewer than two pairs; 1 for no spread and an effect."""
+    if n < 2:
+        return 0.0
+    if sd <= 0:
+        return 1.0 if effect != 0 else alpha
+    df = n - 1
+    critical = float(stats.t.ppf(1 - alpha / 2, df))
+    shift = abs(effect) * math.sqrt(n) / sd
+    lower = float(stats.nct.cdf(-critical, df, shift))  # NaN far in the tail, where it is 0
+    return min(1.0, float(stats.nct.sf(critical, df, shift)) + (0.0 if math.isnan(lower)
+                                                                 else lower))
+
+
+def pairs_for_power(effect: float, sd: float, power: float = POWER, alpha: float = ALPHA
+                    ) -> int | None:
+    """Fewest pairs (at least 2) whose paired t-test reaches ``power`` for ``effect``; None
+    beyond :data:`MAX_SEEDS`."""
+    for n in range(2, MAX_SEEDS + 1):
+        if paired_t_power(effect, sd, n, alpha) >= power:
+            return n
+    return None
+
+
+def effect_for_power(sd: float, n: int, power: float = POWER, alpha: float = ALPHA
+                     ) -> float:
+    """The smallest true difference the paired t-test over ``n`` pairs of spread ``sd``
+    detects with ``power`` (``inf`` for fewer than two pairs, 0 for no spread)."""
+    if n < 2:
+        return math.inf
+    if sd <= 0:
+        return 0.0
+    high = sd
+    while paired_t_power(high, sd, n, alpha) < power:
+        high *= 2
+    return float(optimize.brentq(lambda d: paired_t_power(d, sd, n, alpha) - power,
+                                 0.0, high, xtol=1e-9 * sd))

@@ -28,6 +28,8 @@ from typing import Any
 
 from robust_sabn.artifacts.result import ResultRecord, read_result_if_valid
 from robust_sabn.errors import UserInputError
+from robust_sabn.report.claims import Finding
+from robust_sabn.style.claims import CLAIMS, style_findings
 from robust_sabn.suites.checked import CheckedTable
 from robust_sabn.suites.tasks import Hooks, Step, StepState, Suite, SuiteRun
 from robust_sabn.vocabulary import STYLE_NORM_KINDS
@@ -216,6 +218,11 @@ class StyleTask:
 
     name = "style"
     sections = ("runs", "grid", "comparison")
+    claims = CLAIMS
+
+    def findings(self, records: list[tuple[Path, ResultRecord]]) -> list[Finding]:
+        """The claims page's style rows (:mod:`robust_sabn.style.claims`)."""
+        return style_findings(records)
 
     def parse(self, doc: CheckedTable) -> StylePlan:
         """See :func:`parse_style`."""

@@ -4,6 +4,8 @@ A suite file is TOML with two generic keys and the task kind's sections::
 
     task = "adversarial"                # the task kind (see task_kinds())
     description = "BN vs SaAuxBN ..."   # optional, one line for `robust-sabn suite list`
+    [[gates]] ...                       # optional validity gates (robust_sabn.suites.gates)
+    [effects] ...                       # optional: claim key -> effect sized for (80 % power)
     [runs] ... [[evaluations]] ... [comparison] ...   # the task kind's sections
 
 The suite's name is the file's stem; it names the run folder ``runs/<name>/`` and the report.
@@ -17,6 +19,7 @@ from pathlib import Path
 
 from robust_sabn.errors import UserInputError
 from robust_sabn.suites.checked import CheckedTable
+from robust_sabn.suites.gates import parse_effects, parse_gates
 from robust_sabn.suites.tasks import Suite, get_task, task_kinds
 
 DEFAULT_SUITES_DIR = Path("suites")
@@ -50,10 +53,11 @@ def load_suite(path: str | Path) -> Suite:
         task = get_task(kind)
     except UserInputError as exc:
         raise UserInputError(f"{path}: {exc}") from exc
-    doc.only(["task", "description", *task.sections])
+    doc.only(["task", "description", "gates", "effects", *task.sections])
     description = doc.string("description", "") or ""
     return Suite(name=path.stem, path=path, task=kind, description=description,
-                 plan=task.parse(doc))
+                 plan=task.parse(doc), gates=parse_gates(doc, task),
+                 effects=parse_effects(doc, task))
 
 
 SuitesDir = str | Path | None

@@ -11,7 +11,7 @@ progress, the report.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -21,6 +21,7 @@ from robust_sabn.suites.checked import CheckedTable
 
 if TYPE_CHECKING:
     from robust_sabn.artifacts.result import ResultRecord
+    from robust_sabn.suites.gates import GateSpec
 
 StepState = Literal["done", "partial", "todo"]
 Hooks = Mapping[str, Callable[..., Any]]
@@ -77,6 +78,8 @@ class Suite:
         task: the task kind.
         description: one line for listings.
         plan: the task kind's parsed sections.
+        gates: its validity gates (``[[gates]]``, :mod:`robust_sabn.suites.gates`).
+        effects: claim key -> the effect it is sized to detect (``[effects]``).
     """
 
     name: str
@@ -84,10 +87,21 @@ class Suite:
     task: str
     description: str
     plan: Any
+    gates: tuple[GateSpec, ...] = ()
+    effects: Mapping[str, float] = field(default_factory=dict)
 
 
 class SuiteTask(Protocol):
-    """What a task kind provides to the platform."""
+    """What a task kind provides to the platform.
+
+    Optional members, looked up with ``getattr`` (a task without them has none):
+
+    * ``claims``: the paper's claims it owns (``robust_sabn.report.claims.Claim``) and
+      ``findings(records)``: what records of any suite say about them (claims page rows);
+    * ``gate_metrics``: name -> :class:`robust_sabn.suites.gates.GateMetric`, the quantities
+      ``[[gates]]`` tables of its suite files may test;
+    * ``power_plan(suite, suite_dir, target)``: ``robust-sabn suite plan``.
+    """
 
     name: str
     sections: tuple[str, ...]

@@ -22,10 +22,15 @@ def _series(run: RunResults, branch: str, key: str) -> list[float]:
     return [float(v) for v in values if v is not None]
 
 
+def pgd_losses(run: RunResults, branch: str) -> list[float]:
+    """The run's adversarial validation loss per logged epoch on ``branch`` (nats)."""
+    return _series(run, branch, "pgd_loss")
+
+
 def loss_rise(run: RunResults, branch: str) -> float | None:
     """Last epoch's adversarial validation loss minus its lowest (nats), or None with fewer
     than two logged losses."""
-    losses = _series(run, branch, "pgd_loss")
+    losses = pgd_losses(run, branch)
     return losses[-1] - min(losses) if len(losses) >= 2 else None
 
 

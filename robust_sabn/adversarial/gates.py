@@ -1,0 +1,117 @@
+"""The adversarial task's gate metrics (``[[gates]]`` of its suite files).
+
+* ``clean_branch_gap`` (points): a clean-only-trained control's clean accuracy minus the clean
+  accuracy of ``norm``'s clean branch, mean over the seeds both have. Small means the clean
+  branch has specialised (the mechanism of the clean-branch claim); gate with ``<=``.
+* ``control_minus_bn`` (points): the control's clean accuracy minus ``reference``'s (plain BN
+  under PGD-AT), mean over shared seeds. Large means adversarial training costs clean
+  accuracy at this scale, so a clean branch has something to win back; gate with ``>=``.
+* ``epochs_after_best`` (epochs): per run of ``norms``, the logged epochs after the one with
+  the lowest adversarial validation loss (``branch``), median over runs. Robust overfitting
+  (a rise after the best epoch) needs room after it; gate with ``>=``.
+
+The control arm is every run whose training config has ``loss = control_loss`` (``"clean"``:
+plain cross-entropy on clean images); it is left out of the other norms' runs. Torch-free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from statistics import mean, median
+from typing import Any
+
+from robust_sabn.adversarial.record import TASK
+from robust_sabn.adversarial.report.collect import CLEAN, RunResults, collect_results
+from robust_sabn.adversarial.report.overfitting import pgd_losses
+from robust_sabn.suites.gates import GateMetric, Measured, Records
+
+POINTS = 100.0
+
+
+def training_config(run: RunResults) -> dict[str, Any]:
+    """The run's training config from its training record ({} when none was read)."""
+    for record in run.records:
+        config = record.subject.get("config")
+        if record.kind == "training" and isinstance(config, dict):
+            return config
+    return {}
+
+
+def is_control(run: RunResults, control_loss: str = "clean") -> bool:
+    """Whether the run was trained with ``loss = control_loss`` (the clean-only control)."""
+    return training_config(run).get("loss") == control_loss
+
+
+def _runs(records: Records) -> list[RunResults]:
+    paths: list[str | Path] = [p for p, r in records
+                               if r.task == TASK and r.kind == "evaluation"]
+    return [r for r in collect_results(paths).runs if not r.baseline] if paths else []
+
+
+def _clean_by_seed(runs: Sequence[RunResults], branch: str) -> dict[int, float]:
+    found = {}
+    for run in runs:
+        value = run.value(branch, CLEAN, None)
+        if run.seed is not None and value is not None:
+            found[run.seed] = value
+    return found
+
+
+def _paired_gap(records: Records, params: Mapping[str, Any], norm: str, branch: str,
+                label: str) -> Measured:
+    """Mean over shared seeds of control clean accuracy minus ``norm``'s on ``branch``."""
+    runs = _runs(records)
+    loss = str(params["control_loss"])
+    control = _clean_by_seed([r for r in runs if is_control(r, loss)], CLEAN)
+    if not control:
+        return Measured(None, f"no control arm: no run trained with loss = {loss!r}")
+    other = _clean_by_seed([r for r in runs if r.norm == norm and not is_control(r, loss)],
+                           branch)
+    seeds = sorted(set(control) & set(other))
+    if not seeds:
+        return Measured(None, f"no seed has both the control and {label}")
+    a, b = mean(control[s] for s in seeds), mean(other[s] for s in seeds)
+    return Measured(POINTS * (a - b), f"control {POINTS * a:.2f} % vs {label} "
+                                      f"{POINTS * b:.2f} %, {len(seeds)} seeds")
+
+
+def clean_branch_gap(records: Records, params: Mapping[str, Any]) -> Measured:
+    """See the module docstring."""
+    norm = str(params["norm"])
+    return _paired_gap(records, params, norm, "clean", f"{norm} clean branch")
+
+
+def control_minus_bn(records: Records, params: Mapping[str, Any]) -> Measured:
+    """See the module docstring."""
+    reference = str(params["reference"])
+    return _paired_gap(records, params, reference, "clean", f"{reference} (PGD-AT)")
+
+
+def epochs_after_best(records: Records, params: Mapping[str, Any]) -> Measured:
+    """See the module docstring."""
+    norms, branch = list(params["norms"]), str(params["branch"])
+    after = []
+    for run in _runs(records):
+        losses = pgd_losses(run, branch)
+        if run.norm in norms and not is_control(run, str(params["control_loss"])) and losses:
+            after.append(len(losses) - 1 - losses.index(min(losses)))
+    if not after:
+        return Measured(None, f"no {', '.join(norms)} run logged an adversarial validation "
+                              "loss per epoch")
+    return Measured(float(median(after)), f"epochs after the lowest {branch} validation PGD "
+                                          f"loss, per run: {', '.join(map(str, after))}")
+
+
+_CONTROL = {"control_loss": "clean"}
+GATE_METRICS = {metric.name: metric for metric in (
+    GateMetric("clean_branch_gap", "points", "clean-only control's clean accuracy minus the "
+               "clean branch's (mean over seeds)", clean_branch_gap,
+               {"norm": "auxbn", **_CONTROL}),
+    GateMetric("control_minus_bn", "points", "clean-only control's clean accuracy minus plain "
+               "BN under PGD-AT (mean over seeds)", control_minus_bn,
+               {"reference": "bn", **_CONTROL}),
+    GateMetric("epochs_after_best", "epochs", "epochs logged after the lowest adversarial "
+               "validation loss (median over runs)", epochs_after_best,
+               {"norms": ["auxbn", "saauxbn"], "branch": "adv", **_CONTROL}),
+)}
