@@ -117,6 +117,22 @@ def test_missing_cifar10_gives_one_line_with_what_and_where(tmp_path: Path) -> N
     assert "cifar-10-batches-py/" in message and "--data-dir" in message
 
 
+def test_a_cifar10_folder_failing_torchvisions_md5_is_found_but_altered(tmp_path: Path) -> None:
+    from fake_cifar import write_fake_cifar10
+
+    write_fake_cifar10(tmp_path, torch.zeros(2, 3, 32, 32, dtype=torch.uint8),
+                       torch.tensor([0, 1]))
+    with pytest.raises(UserInputError) as caught:
+        load_split("cifar10", "test", data_dir=tmp_path, download=False)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"CIFAR-10 found in {tmp_path} but its checksum differs; "
+                              "data_batch_1, data_batch_2, data_batch_3, data_batch_4, "
+                              "data_batch_5, test_batch fail(s) torchvision's MD5 check")
+    assert message.endswith("extract cifar-10-batches-py/ (from "
+                            "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz) there again")
+
+
 def test_unknown_names_list_the_choices() -> None:
     with pytest.raises(UserInputError, match="cifar10, cifar100, fashion-mnist, svhn, npz"):
         get_dataset_info("mnist")

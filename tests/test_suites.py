@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -434,3 +436,28 @@ def test_a_temporary_file_left_by_a_killed_write_is_removed_by_the_next_suite_ru
     torn.write_text("{")
     run_fake(path, out, FakeTrainer(), FakeEvaluator())
     assert not torn.exists()
+
+
+def _first_seeds(table: dict[str, Any]) -> list[int] | None:
+    """The first ``seeds`` list in a suite file's table, depth first in file order."""
+    if isinstance(table.get("seeds"), list):
+        return table["seeds"]
+    for value in table.values():
+        found = _first_seeds(value) if isinstance(value, dict) else None
+        if found is not None:
+            return found
+    return None
+
+
+def test_the_suites_readme_lists_every_suite_with_its_seed_count() -> None:
+    suites = Path(__file__).resolve().parents[1] / "suites"
+    rows = re.findall(r"^\| `([\w-]+)` \| (\w+) \| [^|]+ \| (\d+) \|",
+                      (suites / "README.md").read_text(), re.MULTILINE)
+    listed = {name: (task, int(seeds)) for name, task, seeds in rows}
+    files = {path.stem: tomllib.loads(path.read_text()) for path in suites.glob("*.toml")}
+    assert set(listed) == set(files)
+    for name, table in files.items():
+        seeds = _first_seeds(table)
+        assert seeds is not None, name
+        assert listed[name] == (table["task"], len(seeds)), name
+

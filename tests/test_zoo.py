@@ -357,17 +357,20 @@ def test_benchmark_runs_robustbench_on_local_cifar10(tmp_path, monkeypatch) -> N
     # std 0.01 amplifies inputs 25x: APGD-CE fools the random model and the cascade ends early.
     ckpt = _checkpoint(tmp_path / "c.pt", "saauxbn", std=0.01)
     export_model(ckpt, name="SabnTest_Bench", model_dir=tmp_path / "models")
-    with pytest.raises(UserInputError, match="test set not found or corrupted"):
+    with pytest.raises(UserInputError, match=r"cifar10 test set in .* not found; extract"):
         run_benchmark("SabnTest_Bench", data_dir=tmp_path / "data",
                       model_dir=tmp_path / "models", n_examples=4)
-    # The fake files cannot match torchvision's MD5 sums; everything else is real.
-    monkeypatch.setattr("torchvision.datasets.cifar.check_integrity",
-                        lambda path, md5=None: os.path.isfile(path))
     images = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
     model, _ = load_checkpoint_model(ckpt)
     with torch.no_grad():
         labels = fixed_branch(model, "adv")(images.float() / 255).argmax(1)
     write_fake_cifar10(tmp_path / "data", images, labels)
+    with pytest.raises(UserInputError, match=r"found but its checksum differs \(data_batch_1, "):
+        run_benchmark("SabnTest_Bench", data_dir=tmp_path / "data",
+                      model_dir=tmp_path / "models", n_examples=4)
+    # The fake files cannot match torchvision's MD5 sums; everything else is real.
+    monkeypatch.setattr("torchvision.datasets.cifar.check_integrity",
+                        lambda path, md5=None: os.path.isfile(path))
 
     record = run_benchmark("SabnTest_Bench", data_dir=tmp_path / "data",
                            model_dir=tmp_path / "models", n_examples=4, batch_size=4)

@@ -194,6 +194,20 @@ _TORCHVISION_SOURCES = {
 }
 
 
+def torchvision_checksum_failures(name: str, root: Path) -> list[Path]:
+    """The files of torchvision dataset ``name`` under ``root`` that exist but fail its MD5."""
+    from torchvision.datasets import CIFAR10, CIFAR100, SVHN
+    from torchvision.datasets.utils import check_integrity
+
+    if name == "svhn":
+        files = [(root / file, md5) for _, file, md5 in SVHN.split_list.values()]
+    else:
+        cifar = CIFAR10 if name == "cifar10" else CIFAR100
+        files = [(root / cifar.base_folder / file, md5)
+                 for file, md5 in [*cifar.train_list, *cifar.test_list]]
+    return [path for path, md5 in files if path.is_file() and not check_integrity(str(path), md5)]
+
+
 def _load_torchvision(name: str, root: Path, download: bool) -> RawDataset:
     source = _TORCHVISION_SOURCES[name]
 
@@ -208,6 +222,13 @@ def _load_torchvision(name: str, root: Path, download: bool) -> RawDataset:
         )
 
     def missing(reason: str) -> UserInputError:
+        altered = torchvision_checksum_failures(name, root)
+        if altered:
+            return UserInputError(
+                f"{source.display_name} found in {root} but its checksum differs; "
+                f"{', '.join(p.name for p in altered)} fail(s) torchvision's MD5 check (a "
+                f"truncated or altered copy): extract {source.expected_files} there again"
+            )
         return UserInputError(
             f"{source.display_name} not found in {root} and {reason}: put "
             f"{source.expected_files} in {root}, or pass --data-dir"

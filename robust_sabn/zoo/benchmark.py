@@ -36,14 +36,19 @@ def require_test_set(dataset: str, data_dir: str | Path) -> None:
     """
     from torchvision import datasets
 
+    from robust_sabn.data.sources import torchvision_checksum_failures
+
     loader = datasets.CIFAR10 if dataset == "cifar10" else datasets.CIFAR100
     try:
         loader(root=str(data_dir), train=False, download=False)
     except RuntimeError as exc:
         folder = Path(data_dir) / _TORCHVISION_FOLDERS[dataset]
+        altered = torchvision_checksum_failures(dataset, Path(data_dir))
+        state = (f"found but its checksum differs ({', '.join(p.name for p in altered)} fail "
+                 "torchvision's MD5 check)" if altered else "not found")
         raise UserInputError(
-            f"{dataset} test set not found or corrupted in {folder}; extract the official "
-            "python-version archive there, or pass --download"
+            f"{dataset} test set in {folder} {state}; extract the official python-version "
+            "archive there, or pass --download"
         ) from exc
 
 
