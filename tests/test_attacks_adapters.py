@@ -59,8 +59,9 @@ def test_unknown_attack_names_the_choices(tiny: nn.Module) -> None:
 
 
 def test_attack_outside_its_threat_model_is_refused(tiny: nn.Module) -> None:
-    with pytest.raises(UserInputError, match=r"attack 'pgd' works in Linf, not 'L2'; for L2 "
-                                             r"choose from pgd-l2, autoattack"):
+    with pytest.raises(UserInputError, match=r"attack 'pgd' works in Linf, not 'L2': evaluate "
+                                             r"in Linf .*, or for L2 choose from pgd-l2, "
+                                             r"autoattack"):
         make_attack("pgd", tiny, eps=0.5, threat_model="L2")
 
 

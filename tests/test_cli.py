@@ -287,6 +287,10 @@ def test_eval_bad_checkpoint_is_one_line_and_exit_2(make, expected, untrained_ch
         (["--n-examples", "four"], ["Invalid value for '--n-examples'",
                                     "see robust-sabn eval --help"]),
         (["--no-such-option"], ["No such option: --no-such-option"]),
+        (["--attacks", "pgd-l2"], ["attack 'pgd-l2' works in L2, not 'Linf'",
+                                   "--threat-model L2"]),
+        (["--threat-model", "L2", "--attacks", "pgd-l2"],
+         ["give eps for the L2 threat model"]),
     ],
 )
 def test_eval_bad_options_are_one_line_and_exit_2(args, expected, untrained_checkpoint, capsys,
@@ -294,6 +298,19 @@ def test_eval_bad_options_are_one_line_and_exit_2(args, expected, untrained_chec
     code, out, err = run_main(["eval", str(untrained_checkpoint), "--attacks", "pgd",
                                "--n-examples", "4", *args], capsys, monkeypatch)
     assert_one_line_error(code, out, err, *expected)
+
+
+def test_eval_threat_model_l2_runs_pgd_l2(untrained_checkpoint, tmp_path, capsys,
+                                         monkeypatch) -> None:
+    out_file = tmp_path / "l2.json"
+    code, _, err = run_main(["eval", str(untrained_checkpoint), "--threat-model", "L2",
+                             "--attacks", "pgd-l2", "--eps", "0.5", "--n-examples", "4",
+                             "--pgd-steps", "1", "--out", str(out_file)], capsys, monkeypatch)
+    assert code == 0, err
+    rec = flat(read_result(out_file))
+    assert (rec["threat_model"], rec["eps"]) == ("L2", 0.5)
+    assert all(set(entry["robust_accuracy"]) == {"pgd-l2-1"}
+               for entry in rec["branches"].values()), rec["branches"]
 
 
 def test_eval_unwritable_out_is_refused_before_evaluating(untrained_checkpoint, tmp_path, capsys,

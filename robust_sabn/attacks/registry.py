@@ -137,8 +137,10 @@ def check_attack_threat_model(name: str, threat_model: str) -> None:
     if threat_model not in info.threat_models:
         fits = [a.name for a in ATTACKS.values() if threat_model in a.threat_models]
         raise UserInputError(
-            f"attack {name!r} works in {'/'.join(info.threat_models)}, not {threat_model!r}; "
-            f"for {threat_model} choose from {', '.join(fits) or 'none'}"
+            f"attack {name!r} works in {'/'.join(info.threat_models)}, not {threat_model!r}: "
+            f"evaluate in {info.threat_models[0]} (threat_model, --threat-model "
+            f"{info.threat_models[0]}), or for {threat_model} choose from "
+            f"{', '.join(fits) or 'none'}"
         )
 
 

@@ -23,9 +23,13 @@ def eval_command(
     attacks: Annotated[str, typer.Option(
         help=f"Comma-separated attacks from {', '.join(list_attacks())}; an empty string for "
              "clean accuracy only.")] = ",".join(D.attacks),
+    threat_model: Annotated[str, typer.Option(
+        help="Linf or L2: the norm of the eps ball (pgd-l2 and L2 AutoAttack need L2, and L2 "
+             "needs --eps).")] = D.threat_model,
     eps: Annotated[str | None, typer.Option(
-        help="L-inf radius on the [0, 1] pixel scale, e.g. 0.1 or 8/255 (not 8) "
-             "(default: the dataset's, 0.1 for fashion-mnist, 8/255 for CIFAR).")] = None,
+        help="Radius on the [0, 1] pixel scale, e.g. 0.1 or 8/255 (not 8) (default for Linf: "
+             "the dataset's, 0.1 for fashion-mnist, 8/255 for CIFAR; L2 has none, e.g. 0.5)."
+    )] = None,
     n_examples: Annotated[int, typer.Option(
         help="Evaluate the first N test images, in order (N >= 1).")] = D.n_examples,
     batch_size: Annotated[int, typer.Option(help="Images per attack batch.")] = D.batch_size,
@@ -95,7 +99,7 @@ def eval_command(
         n_examples=n_examples, batch_size=batch_size, branches=[branch] if branch else None,
         version=version, autoattack_attacks=parse_list(aa_attacks) if aa_attacks else None,
         pgd_steps=pgd_steps, seed=seed, dataset=dataset, data_dir=data_dir,
-        device=parse_device(device),
+        device=parse_device(device), threat_model=threat_model,
     )
     if arch is not None or model_file_kind(checkpoint) in FOREIGN_KINDS:
         record = evaluate_foreign(checkpoint, arch=arch, trust_remote_code=trust_remote_code,
