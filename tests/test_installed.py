@@ -1,11 +1,18 @@
-"""The package as a user installs it (not editable): suites are found from any folder."""
+"""The package as a user installs it: suites found from any folder, every import declared."""
 
 from __future__ import annotations
 
+import ast
+import importlib.metadata
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 REPO = Path(__file__).parents[1]
 
@@ -32,3 +39,69 @@ def test_suite_list_works_from_another_folder_when_installed(tmp_path: Path) -> 
     for path in (REPO / "suites").glob("*.toml"):
         row = next((line for line in done.stdout.splitlines() if path.stem in line), None)
         assert row is not None and str(target) in row, done.stdout
+
+
+OPTIONAL_MODULES = {"nas_201_api": "nas"}
+"""Modules imported only on request, and the extra that installs each; everything else that
+robust_sabn imports must come with a plain ``pip install``."""
+
+
+def _imported_top_level_modules() -> set[str]:
+    """Top-level modules robust_sabn imports or looks up with ``find_spec("name")``."""
+    found: set[str] = set()
+    for path in (REPO / "robust_sabn").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found.update(alias.name.partition(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module.partition(".")[0])
+            elif (isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "find_spec"
+                  and node.args and isinstance(node.args[0], ast.Constant)):
+                found.add(str(node.args[0].value).partition(".")[0])
+    return found - set(sys.stdlib_module_names) - {"robust_sabn", "__future__"}
+
+
+def _closure(requirements: list[str]) -> set[str]:
+    """Normalised names of these distributions and everything they require (installed here)."""
+    seen: set[str] = set()
+    todo = [Requirement(r) for r in requirements]
+    while todo:
+        requirement = todo.pop()
+        name = canonicalize_name(requirement.name)
+        if name in seen or (requirement.marker and not requirement.marker.evaluate({"extra": ""})):
+            continue
+        seen.add(name)
+        try:
+            todo.extend(Requirement(r) for r in importlib.metadata.requires(name) or [])
+        except importlib.metadata.PackageNotFoundError:  # an extra's package not installed here
+            continue
+    return seen
+
+
+def test_every_module_robust_sabn_imports_comes_with_its_dependencies_or_named_extra() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    core = _closure(project["dependencies"])
+    providers = importlib.metadata.packages_distributions()
+    for module in sorted(_imported_top_level_modules()):
+        distributions = {canonicalize_name(d) for d in providers.get(module, [])}
+        assert distributions, f"{module} is imported but no installed distribution provides it"
+        if module in OPTIONAL_MODULES:
+            extra = OPTIONAL_MODULES[module]
+            assert distributions & _closure(project["optional-dependencies"][extra]), module
+            assert distributions.isdisjoint(core), f"{module} is core: drop it from OPTIONAL"
+        else:
+            assert distributions & core, (
+                f"robust_sabn imports {module} ({', '.join(distributions)}), which a plain "
+                "pip install does not bring: add it to [project] dependencies")
+
+
+def test_a_missing_optional_dependency_names_its_extra(monkeypatch) -> None:
+    from robust_sabn.errors import UserInputError
+    from robust_sabn.nas.tables import load_nb201_table
+
+    assert OPTIONAL_MODULES == {"nas_201_api": "nas"}, "test each optional module's message"
+    monkeypatch.setitem(sys.modules, "nas_201_api", None)  # import nas_201_api now fails
+    with pytest.raises(UserInputError) as caught:
+        load_nb201_table(REPO / "pyproject.toml")
+    assert str(caught.value) == ("--nb201 needs the NAS-Bench-201 API: pip install "
+                                 "'robust-sabn[nas]'")

@@ -82,8 +82,8 @@ def default_analog_path() -> Path:
     """
     spec = importlib.util.find_spec("analognasbench")
     if spec is None or not spec.submodule_search_locations:
-        raise UserInputError("the analog-nasbench table needs its package: "
-                             "pip install analog-nasbench")
+        raise UserInputError("the analog-nasbench table needs its package, a dependency of "
+                             "robust-sabn: pip install analog-nasbench")
     return Path(next(iter(spec.submodule_search_locations))) / "data.anb"
 
 
