@@ -1,4 +1,5 @@
-"""``robust-sabn suite list | run``: declarative benchmark suites, resumable end to end."""
+"""``robust-sabn suite list | run | plan | export-records``: declarative benchmark suites,
+resumable end to end, and their committed records."""
 
 from __future__ import annotations
 
@@ -84,3 +85,26 @@ def plan_command(
         raise UserInputError(f"suite {loaded.name}: the {loaded.task} task has no power plan")
     text = task.power_plan(loaded, out / loaded.name, target / 100.0)
     output_console().print(text, highlight=False, markup=False, soft_wrap=True)
+
+
+@app.command("export-records")
+def export_records_command(
+    suite: Annotated[str, typer.Argument(help="Suite name (in --suites-dir) or suite file.")],
+    out: OutRoot = Path("runs"),
+    records: Annotated[Path, typer.Option(
+        help="Records go to RECORDS/<suite name>/ (replaced as a whole).")] = Path("records"),
+    suites_dir: SuitesDir = None,
+) -> None:
+    """Copy the suite's records (no checkpoints) from OUT/<suite> to RECORDS/<suite> for
+    committing, and re-render its report from them; `robust-sabn claims` reads RECORDS."""
+    from robust_sabn.artifacts.paths import check_output_dir
+    from robust_sabn.suites.export import export_records, render_from_records
+    from robust_sabn.suites.spec import find_suite, load_suite
+
+    check_output_dir(records, option="--records")
+    loaded = load_suite(find_suite(suite, suites_dir))
+    files = export_records(loaded, out / loaded.name, records)
+    report = render_from_records(loaded, records)
+    output_console().print(f"{loaded.name}: exported {len(files)} files to "
+                           f"{records / loaded.name}; report re-rendered from them: {report}; "
+                           f"commit both", highlight=False)

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from robust_sabn.artifacts.result import collect_results
 from robust_sabn.errors import UserInputError
+from robust_sabn.report.records import read_unique
 
 
 def render_records(sources: Iterable[str | Path], output: str | Path, *,
@@ -28,13 +28,14 @@ def render_records(sources: Iterable[str | Path], output: str | Path, *,
         The report's path and the warnings about unreadable record files (also in the report).
 
     Raises:
-        UserInputError: no records, records of several tasks, or an option the task does not
+        UserInputError: no records, records of several tasks, two records of one result (see
+            :func:`robust_sabn.report.records.read_unique`), or an option the task does not
             take.
     """
     from robust_sabn.suites.tasks import get_task
 
     sources = [Path(s) for s in sources]
-    records, warnings = collect_results(sources)
+    records, warnings = read_unique(sources)
     if not records:
         skipped = f" ({len(warnings)} unreadable: {warnings[0]})" if warnings else ""
         raise UserInputError("no result records found in " + ", ".join(map(str, sources))

@@ -47,9 +47,10 @@ def check_unique(records: Iterable[tuple[Path, ResultRecord]]) -> None:
         first = seen.setdefault(key, path)
         if first != path:
             task, kind, suite, arm, seed, _ = key
+            seeded = "" if seed is None else f", seed {seed}"
             raise UserInputError(
-                f"two {task} {kind} records of suite {suite}, arm {arm}, seed {seed}: {first} "
-                f"and {path}; delete the stale one or read the folders separately")
+                f"two {task} {kind} records of suite {suite}, arm {arm}{seeded}: {first} and "
+                f"{path}; delete the stale one or read the folders separately")
 
 
 def read_unique(sources: Iterable[str | Path]
