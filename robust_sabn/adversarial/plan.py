@@ -12,6 +12,10 @@ Sections (see ``suites/adversarial-fmnist.toml`` for a full example)::
     [[runs.override]]           # options for the runs matching norms/seeds (both optional)
     norms = ["bn"]
     train = { lr = 0.02 }
+    [[runs.arms]]               # an extra arm over the same seeds: runs <name>-seed<seed>
+    name = "control"            #   (e.g. a clean-trained control of the same model)
+    norm = "bn"
+    train = { loss = "clean" }  # over [runs.train]
 
     [[evaluations]]             # each (evaluation, eps) is one evaluation record per run
     name = "pgd"                # names the record file eval-<name>-eps<eps>.json
@@ -177,7 +181,7 @@ def _parse_runs(doc: CheckedTable) -> tuple[str, str, list[AdversarialRun]]:
     from robust_sabn.train import TrainConfig
 
     runs = doc.table("runs", required=True)
-    runs.only(["dataset", "model", "norms", "seeds", "train", "override"])
+    runs.only(["dataset", "model", "norms", "seeds", "train", "override", "arms"])
     runs.require("dataset")
     runs.require("model")
     dataset = runs.string("dataset", choices=list_datasets(), what="dataset") or ""
@@ -195,14 +199,27 @@ def _parse_runs(doc: CheckedTable) -> tuple[str, str, list[AdversarialRun]]:
                 table.fail(f"seeds[{i}]", f"seed {seed} is not in runs.seeds")
         overrides.append((match_norms, match_seeds, _train_options(table.table("train",
                                                                               required=True))))
+    arms: list[tuple[str, str, dict[str, Any]]] = []
+    for table in runs.tables("arms"):
+        table.only(["name", "norm", "train"])
+        table.require("name")
+        table.require("norm")
+        name = table.string("name") or ""
+        if name in norms or name in [arm[0] for arm in arms] or "-seed" in name or not name:
+            table.fail("name", f"{name!r} must be a new, non-empty arm name (not a norm of "
+                               "runs.norms, without '-seed')")
+        arms.append((name, table.string("norm", choices=NORM_KINDS, what="norm") or "",
+                     _train_options(table.table("train"))))
     plan = []
-    for norm in norms:
+    for name, norm, arm_options in [*((norm, norm, None) for norm in norms), *arms]:
         for seed in seeds:
             config = {"dataset": dataset, "model": model, "norm": norm, "seed": seed, **shared}
             for match_norms, match_seeds, options in overrides:
-                if norm in (match_norms or norms) and seed in (match_seeds or seeds):
+                if arm_options is None and norm in (match_norms or norms) and seed in (
+                        match_seeds or seeds):
                     config.update(options)
-            run_id = f"{norm}-seed{seed}"
+            config.update(arm_options or {})
+            run_id = f"{name}-seed{seed}"
             try:
                 TrainConfig(**config).resolved()
             except UserInputError as exc:

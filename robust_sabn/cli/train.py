@@ -57,7 +57,8 @@ def train_command(
         help="Model mode during the training attack: train (paper) or eval "
              f"({_FALLBACK} {_D['attack_mode']}).")] = None,
     loss: Annotated[str | None, typer.Option(
-        help="hybrid (0.5 clean + 0.5 adversarial, paper) or adv (plain PGD-AT) "
+        help="hybrid (0.5 clean + 0.5 adversarial, paper), adv (plain PGD-AT) or clean "
+             "(standard training, no attack: the control arm) "
              f"({_FALLBACK} {_D['loss']}).")] = None,
     schedule: Annotated[str | None, typer.Option(
         help=f"Learning-rate schedule: multistep or cosine ({_FALLBACK} {_D['schedule']}).")

@@ -47,6 +47,7 @@ from robust_sabn.errors import UserInputError
 from robust_sabn.gan.config import GANConfig
 from robust_sabn.gan.models import GANSpec
 from robust_sabn.gan.progress import GANProgress
+from robust_sabn.nn.gradient_balance import GradientBalanceMeter
 from robust_sabn.parallel.context import DistContext, distributed_context
 from robust_sabn.parallel.data_parallel import DataParallelStep, data_parallel_module
 from robust_sabn.parallel.devices import resolve_device
@@ -292,10 +293,15 @@ def train_gan(config: GANConfig, out_dir: str | Path, *, resume: bool = False,
             loss_d, loss_g = gan_iteration(trained_generator, parallel.pair, opt_g, opt_d,
                                            real_batch, config, spec.num_classes, it, guard,
                                            parallel)
+            balance = GradientBalanceMeter()
+            balance.update(generator)
             _take_rank0_buffers(ctx, generator, discriminator)
             update_ema(ema, generator, config.ema_decay if it >= config.ema_start else 0.0)
             done = it + 1
             row: dict[str, Any] = {"iteration": done, "loss_d": loss_d, "loss_g": loss_g}
+            if (grad_balance := balance.summary()) is not None:
+                row["grad_imbalance"], row["grad_cosine"] = (grad_balance["imbalance"],
+                                                             grad_balance["cosine"])
             probing = probe is not None and config.eval_every > 0 and (
                 done % config.eval_every == 0 or done == config.iterations)
             if probe is not None and probing and main:

@@ -43,7 +43,7 @@ GENERAL_DEFAULTS: dict[str, Any] = {
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "schedule": ("multistep", "cosine"),
-    "loss": ("hybrid", "adv"),
+    "loss": ("hybrid", "adv", "clean"),
     "attack_norm": ("Linf", "L2"),
     "attack_mode": ("train", "eval"),
 }
@@ -54,20 +54,21 @@ class TrainConfig:
     """Everything that defines a training run; eps and step_size on the [0, 1] pixel scale.
 
     ``loss="hybrid"`` is the paper's ``0.5*CE(f(x, clean), y) + 0.5*CE(f(x_adv, adv), y)``;
-    ``loss="adv"`` is plain PGD-AT on the adversarial branch. ``attack_mode`` is the model's
-    mode while the training attack runs (the paper attacks in train mode). ``milestones`` are
-    epochs (fractions allowed) at which the multistep schedule multiplies lr by ``gamma``; None
-    (the default) decays at 50% and 75% of the run's steps, so short runs decay too; a preset's
-    milestones scale with ``epochs`` when it is changed (paper-cifar10's [50, 150] of 200 epochs
-    become [0.5, 1.5] of 2). ``warmup_iters`` ramps lr linearly from 0 over the first
-    iterations; None (the default, presets included) takes 10% of the run's steps, at most 200
-    (see :mod:`robust_sabn.train.objective`), so it shrinks with a shorter run. Under torchrun
-    ``batch_size`` is the global batch (each of W ranks takes ``batch_size / W``); ``sync_norm``
-    normalises with the global batch's statistics per branch (None/False: each rank's own, as
-    PyTorch's BN under DDP). ``tf32`` allows TF32 matmuls on GPUs and ``amp`` runs the step
-    under bf16 autocast; both change the numbers, so None (off) is the default.
-    ``fused_branches`` runs the hybrid loss's clean and adversarial batches through the network
-    as one batch whose norm layers normalise each half on its branch
+    ``loss="adv"`` is plain PGD-AT on the adversarial branch; ``loss="clean"`` is standard
+    training on clean images through the clean branch, no attack (the control arm).
+    ``attack_mode`` is the model's mode while the training attack runs (the paper attacks in
+    train mode). ``milestones`` are epochs (fractions allowed) at which the multistep schedule
+    multiplies lr by ``gamma``; None (the default) decays at 50% and 75% of the run's steps, so
+    short runs decay too; a preset's milestones scale with ``epochs`` when it is changed
+    (paper-cifar10's [50, 150] of 200 epochs become [0.5, 1.5] of 2). ``warmup_iters`` ramps lr
+    linearly from 0 over the first iterations; None (the default, presets included) takes 10% of
+    the run's steps, at most 200 (see :mod:`robust_sabn.train.objective`), so it shrinks with a
+    shorter run. Under torchrun ``batch_size`` is the global batch (each of W ranks takes
+    ``batch_size / W``); ``sync_norm`` normalises with the global batch's statistics per branch
+    (None/False: each rank's own, as PyTorch's BN under DDP). ``tf32`` allows TF32 matmuls on
+    GPUs and ``amp`` runs the step under bf16 autocast; both change the numbers, so None (off)
+    is the default. ``fused_branches`` runs the hybrid loss's clean and adversarial batches
+    through the network as one batch whose norm layers normalise each half on its branch
     (:class:`robust_sabn.nn.BranchSegments`): the same math as two forwards up to float
     rounding, opt-in because it wins only where larger batches run faster per image.
     """

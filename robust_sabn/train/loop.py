@@ -51,6 +51,7 @@ from robust_sabn.data.check import check_data_fits_model
 from robust_sabn.errors import UserInputError
 from robust_sabn.evaluate.sharded import BatchPlan, plan_batches
 from robust_sabn.nn import branch_names
+from robust_sabn.nn.gradient_balance import GradientBalanceMeter
 from robust_sabn.parallel.context import DistContext, distributed_context
 from robust_sabn.parallel.data_parallel import DataParallelStep, wrap_data_parallel
 from robust_sabn.parallel.devices import apply_tf32, speed_settings, training_memory_format
@@ -284,8 +285,10 @@ def _train_locked(config: TrainConfig, out_dir: Path, *, resume: bool, quiet: bo
         with TrainingProgress(config.epochs, steps_per_epoch, start_epoch, quiet) as display:
             for epoch in range(start_epoch, config.epochs):
                 t0 = time.perf_counter()
+                balance = GradientBalanceMeter()
                 seen, (loss_sum, clean_sum, adv_sum) = _train_epoch(
-                    model, optimizer, train_data, config, epoch, guard, display, quiet, step)
+                    model, optimizer, train_data, config, epoch, guard, display, quiet, step,
+                    balance)
                 train_time = time.perf_counter() - t0
                 val = validate(model, val_data, config, ctx)
                 epoch_time = time.perf_counter() - t0
@@ -293,11 +296,14 @@ def _train_locked(config: TrainConfig, out_dir: Path, *, resume: bool, quiet: bo
                 row = {
                     "epoch": epoch, "lr": optimizer.param_groups[0]["lr"],
                     "train_loss": loss_sum / seen,
-                    "train_clean_acc": clean_sum / seen if config.loss == "hybrid" else None,
-                    "train_adv_acc": adv_sum / seen, "val": val,
+                    "train_clean_acc": clean_sum / seen if config.loss != "adv" else None,
+                    "train_adv_acc": adv_sum / seen if config.loss != "clean" else None,
+                    "val": val,
                     "train_time_s": train_time, "time_s": epoch_time,
                     "images_per_s": seen / train_time,
                 }
+                if (grad_balance := balance.summary()) is not None:
+                    row["grad_balance"] = grad_balance
                 history.append(row)
                 score = _selection_score(val)
                 state = {**base, "state_dict": model.state_dict(), "epoch": epoch,
@@ -340,10 +346,11 @@ def _follow(model: nn.Module, optimizer: torch.optim.Optimizer,
 
 def _train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: ImageTensors,
                  config: TrainConfig, epoch: int, guard: FiniteLossGuard,
-                 display: TrainingProgress, quiet: bool, step_fn: DataParallelStep
-                 ) -> tuple[int, list[float]]:
+                 display: TrainingProgress, quiet: bool, step_fn: DataParallelStep,
+                 balance: GradientBalanceMeter | None = None) -> tuple[int, list[float]]:
     """One epoch of optimizer steps; returns (images seen, [loss sum, clean correct, adv
     correct]) with the loss summed over images (over every rank's slice of each global batch).
+    ``balance`` sees the branch affines' gradients of every step.
 
     Raises:
         TrainingDiverged: a step's loss (the global batch's) is not finite (checked before its
@@ -375,13 +382,17 @@ def _train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: Image
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if balance is not None:
+            balance.update(model)
         with torch.no_grad():
             sums[0] += loss.detach() * len(y)
             if clean_logits is not None:
                 sums[1] += _accuracy(clean_logits, y)
-            sums[2] += _accuracy(adv_logits, y)
+            if adv_logits is not None:
+                sums[2] += _accuracy(adv_logits, y)
         seen += len(y)
         if not quiet:
-            display.batch_done(float(sums[0]) / seen, float(sums[2]) / seen,
+            shown = sums[2] if adv_logits is not None else sums[1]
+            display.batch_done(float(sums[0]) / seen, float(shown) / seen,
                                seen * step_fn.world_size / (time.perf_counter() - t0))
     return seen * step_fn.world_size, step_fn.sum_over_ranks(sums).tolist()

@@ -1,4 +1,5 @@
-"""The training objective: PGD through the adversarial branch and the paper's hybrid loss."""
+"""The training objective: PGD through the adversarial branch and the paper's hybrid loss, or
+plain cross-entropy on clean images (the clean-trained control arm)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ class BranchPair(nn.Module):
     same math as two forwards, in one pass (needs SaBN-family norm layers; plain BN layers
     would mix the halves' statistics).
 
-    Shapes: x and x_adv (N, C, H, W) -> (clean logits (N, K) or None, adv logits (N, K)).
+    Shapes: x and x_adv (N, C, H, W) -> (clean logits (N, K) or None, adv logits (N, K) or
+    None); either input may be None (that branch is skipped).
     """
 
     def __init__(self, model: nn.Module, *, fused: bool = False) -> None:
@@ -35,7 +37,10 @@ class BranchPair(nn.Module):
         self.model = model
         self.fused = fused
 
-    def forward(self, x: Tensor | None, x_adv: Tensor) -> tuple[Tensor | None, Tensor]:
+    def forward(self, x: Tensor | None, x_adv: Tensor | None
+                ) -> tuple[Tensor | None, Tensor | None]:
+        if x_adv is None:
+            return self.model(x, branch=CLEAN), None
         if x is None:
             return None, self.model(x_adv, branch=ADV)
         if self.fused:
@@ -77,8 +82,13 @@ def adversarial_examples(model: nn.Module, x: Tensor, y: Tensor, config: TrainCo
 
 def training_loss(model: nn.Module, x: Tensor, y: Tensor, config: TrainConfig,
                   generator: torch.Generator | None, *, start: Tensor | None = None,
-                  pair: nn.Module | None = None) -> tuple[Tensor, Tensor | None, Tensor]:
-    """The configured loss on one batch; returns (loss, clean logits or None, adv logits).
+                  pair: nn.Module | None = None
+                  ) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    """The configured loss on one batch; returns (loss, clean logits or None, adv logits or
+    None).
+
+    ``loss="clean"`` is standard training: cross-entropy of the clean branch on ``x``, no attack
+    (adv logits None); ``"hybrid"`` and ``"adv"`` attack through the adversarial branch first.
 
     Args:
         model: the network (attacked directly, never through DDP).
@@ -88,9 +98,13 @@ def training_loss(model: nn.Module, x: Tensor, y: Tensor, config: TrainConfig,
         start: the PGD start (a data-parallel rank's slice of the global draw) instead.
         pair: the loss forward (``BranchPair(model)``, or it wrapped in DDP); None: direct.
     """
+    pair = BranchPair(model, fused=bool(config.fused_branches)) if pair is None else pair
+    if config.loss == "clean":
+        model.train()
+        clean_logits, _ = pair(x, None)
+        return F.cross_entropy(clean_logits, y), clean_logits, None
     x_adv = adversarial_examples(model, x, y, config, generator, start)
     model.train()
-    pair = BranchPair(model, fused=bool(config.fused_branches)) if pair is None else pair
     if config.loss == "hybrid":
         return hybrid_adversarial_loss(pair, x, x_adv, y)
     _, adv_logits = pair(None, x_adv)

@@ -75,6 +75,8 @@ class RunResults:
         baseline: whether it is a RobustBench zoo model (see
             :mod:`robust_sabn.adversarial.report.baselines`).
         label: a baseline's row label (``None`` for our runs: their group names them).
+        clean_trained: trained without an attack (``loss="clean"``, a control arm): grouped
+            apart from the adversarially trained runs of its norm.
     """
 
     key: str
@@ -97,6 +99,7 @@ class RunResults:
     seed: int | None = None
     baseline: bool = False
     label: str | None = None
+    clean_trained: bool = False
 
     def branches(self) -> list[str]:
         """The branches this run has values for, in first-seen order."""
@@ -242,8 +245,10 @@ def _attach_training(run: RunResults, run_dir: Path) -> None:
         record = read_result(train_record)
         run.train_time_s = record.provenance.wall_time_s or 0.0
         run.records.append(record)
-        seed = (record.subject.get("config") or {}).get("seed")
+        config = record.subject.get("config") or {}
+        seed = config.get("seed")
         run.seed = int(seed) if isinstance(seed, int) else None
+        run.clean_trained = config.get("loss") == "clean"
 
 
 def collect_results(paths: Iterable[str | Path]) -> ResultSet:

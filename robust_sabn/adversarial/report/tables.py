@@ -36,28 +36,33 @@ class Group:
 def group_runs(results: ResultSet) -> list[Group]:
     """Group runs by setup; the label names only what differs (dataset, model, norm) among our
     runs. RobustBench baselines follow, one group each, labelled with their row label."""
-    def setup(run: RunResults) -> tuple[str, str, str]:
+    def setup(run: RunResults) -> tuple[str, str, str, bool]:
         kwargs = ",".join(f"{k}={v}" for k, v in sorted(run.model_kwargs.items()))
-        return run.dataset, run.model + (f"({kwargs})" if kwargs else ""), run.norm or ""
+        return (run.dataset, run.model + (f"({kwargs})" if kwargs else ""), run.norm or "",
+                run.clean_trained)
 
     ours = [run for run in results.runs if not run.baseline]
     baselines = [Group(label=run.label or run.name, norm=None, runs=[run], baseline=True)
                  for run in results.runs if run.baseline]
     setups = [setup(run) for run in ours]
     varies = [len({s[i] for s in setups}) > 1 for i in range(2)]
-    groups: dict[tuple[str, str, str], Group] = {}
+    groups: dict[tuple[str, str, str, bool], Group] = {}
     for run, key in zip(ours, setups, strict=True):
         if key not in groups:
             parts = [part for part, shown in zip(key[:2], varies, strict=True) if shown]
             if run.norm:
                 parts.append(norm_label(run.norm))
-            groups[key] = Group(label=" ".join(parts) or run.model, norm=run.norm, runs=[])
+            if run.clean_trained:  # the control arm: no norm identity of its own in comparisons
+                parts.append("clean-trained control")
+            groups[key] = Group(label=" ".join(parts) or run.model,
+                                norm=None if run.clean_trained else run.norm, runs=[])
         groups[key].runs.append(run)
 
-    def order(item: tuple[tuple[str, str, str], Group]) -> tuple[str, str, int, str]:
-        (dataset, model, norm), _ = item
+    def order(item: tuple[tuple[str, str, str, bool], Group]
+              ) -> tuple[str, str, bool, int, str]:
+        (dataset, model, norm, control), _ = item
         rank = NORM_ORDER.index(norm) if norm in NORM_ORDER else len(NORM_ORDER)
-        return dataset, model, rank, norm
+        return dataset, model, control, rank, norm
 
     return [group for _, group in sorted(groups.items(), key=order)] + baselines
 
