@@ -5,7 +5,8 @@ writer winning. :func:`folder_lock` takes an exclusive ``flock`` on ``<folder>/.
 and writes the holder's PID into it; a second holder fails at once with a one-line
 :class:`UserInputError` naming that PID. The kernel releases a ``flock`` when its process dies,
 so the lock of a killed process (``kill -9``) is taken over by the next runner: its stale file
-is reused, never trusted.
+is reused, never trusted. A lock file that is a symbolic link is refused, never followed: the
+holder's PID would overwrite the link's target outside the folder.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
+from robust_sabn.artifacts.paths import open_no_follow
 from robust_sabn.errors import UserInputError
 
 LOCK_NAME = ".robust-sabn.lock"
@@ -45,7 +47,7 @@ def folder_lock(folder: str | Path) -> Iterator[Path]:
 
     Raises:
         UserInputError: another live process (or another ``folder_lock`` in this process) holds
-            the folder.
+            the folder, or its lock file is a symbolic link.
     """
     folder = Path(folder)
     created = _missing_folders(folder)
@@ -53,7 +55,7 @@ def folder_lock(folder: str | Path) -> Iterator[Path]:
     while True:
         folder.mkdir(parents=True, exist_ok=True)
         try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+            fd = open_no_follow(lock_path, os.O_RDWR | os.O_CREAT)
         except FileNotFoundError:  # a refused holder just removed the folder it had created
             continue
         try:

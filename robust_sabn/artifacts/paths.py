@@ -5,10 +5,16 @@ An unwritable ``--out`` used to end a long run with a traceback (mkdir, matplotl
 path and try to create a file there, so a read-only file system, a missing permission or a
 parent that is a file is refused at once with one line naming the option and the fix. Nothing
 is left behind by the check.
+
+Inside a run folder no symbolic link is followed: :func:`open_no_follow` opens the files that
+are written in place (the lock, appended metrics) with ``O_NOFOLLOW``, and every other file is
+written to a temporary file and renamed over the name, which replaces a link instead of writing
+through it.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -78,3 +84,20 @@ def check_output_file(path: str | Path, option: str = "-o") -> Path:
         raise UserInputError(f"cannot write {option} {path}: the file is read-only; choose "
                              f"another {option}")
     return path
+
+
+def open_no_follow(path: str | Path, flags: int) -> int:
+    """``os.open(path, flags | O_NOFOLLOW)`` with mode 0666 (less the umask): a file descriptor.
+
+    Raises:
+        UserInputError: ``path`` is a symbolic link (it is never followed).
+    """
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW, 0o666)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        raise UserInputError(
+            f"{path} is a symbolic link; robust-sabn never follows a link inside a run folder "
+            "(it would overwrite the link's target): remove the link"
+        ) from None

@@ -75,11 +75,14 @@ def append_jsonl(path: str | Path, row: dict[str, Any]) -> None:
 
     Raises:
         ValueError: a non-finite number in ``row`` (nothing is written).
+        UserInputError: ``path`` is a symbolic link (never followed).
     """
-    line = dumps_strict(row) + "\n"
+    from robust_sabn.artifacts.paths import open_no_follow
+
+    line = (dumps_strict(row) + "\n").encode()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
+    with os.fdopen(open_no_follow(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND), "ab") as f:
         f.write(line)
         f.flush()
         os.fsync(f.fileno())

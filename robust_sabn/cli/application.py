@@ -15,6 +15,7 @@ from rich.markup import escape
 from robust_sabn.cli.claims import claims_command
 from robust_sabn.cli.console import output_console
 from robust_sabn.cli.eval import eval_command
+from robust_sabn.cli.limits import check_command_inputs
 from robust_sabn.cli.report import report_command
 from robust_sabn.cli.schema import schema_command
 from robust_sabn.cli.suite import app as suite_app
@@ -66,6 +67,7 @@ def _mount_task_apps() -> None:
 
 
 _mount_task_apps()
+check_command_inputs(app)
 
 FORWARDED = ("train", "eval")
 """Commands that ``--task TASK`` sends to ``robust-sabn TASK <command>``."""

@@ -39,6 +39,7 @@ from torch import Tensor, nn
 
 from robust_sabn.artifacts.checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
 from robust_sabn.artifacts.lock import locks_run_folder
+from robust_sabn.artifacts.records import append_jsonl
 from robust_sabn.artifacts.result import ResultRecord, new_result, write_result
 from robust_sabn.errors import UserInputError
 from robust_sabn.parallel.context import DistContext, distributed_context
@@ -129,11 +130,6 @@ def _resume_from(out_dir: Path, config: StyleConfig, resume: bool) -> dict[str, 
 def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     text = "".join(json.dumps(row, allow_nan=False) + "\n" for row in rows).encode()
     atomic_write_bytes(path, lambda f: f.write(text))
-
-
-def _append_jsonl(path: Path, row: dict[str, Any]) -> None:
-    with open(path, "a") as f:
-        f.write(json.dumps(row, allow_nan=False) + "\n")
 
 
 class TransferObjective(nn.Module):
@@ -240,7 +236,7 @@ def train_style(config: StyleConfig, out_dir: str | Path, *, resume: bool = Fals
     def record_row(row: dict[str, Any]) -> None:
         history.append(row)
         if main:
-            _append_jsonl(metrics_path, row)
+            append_jsonl(metrics_path, row)
 
     sums = torch.zeros(2, dtype=torch.float64)
     count, t0 = 0, time.perf_counter()

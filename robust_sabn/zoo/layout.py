@@ -31,6 +31,8 @@ EXPORT_THREAT_MODELS = THREAT_MODELS
 ENTRY_KIND = "zoo-entry"
 """``kind`` of the robust-sabn entry JSON beside the weights."""
 
+MAX_NAME_LENGTH = 100
+"""Characters in a zoo name (it becomes ``<name>.json`` and ``<name>.pt`` file names)."""
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 
 
@@ -66,8 +68,12 @@ def check_model_name(name: str) -> str:
     """Return ``name`` if it is a valid zoo name (a letter, then letters, digits, ``_``, ``-``).
 
     Raises:
-        UserInputError: any other name (it becomes a file name and a dictionary key).
+        UserInputError: any other name, or one over :data:`MAX_NAME_LENGTH` characters (it
+            becomes a file name and a dictionary key).
     """
+    if len(name) > MAX_NAME_LENGTH:
+        raise UserInputError(f"model name {name[:20]}... is {len(name)} characters long; use at "
+                             f"most {MAX_NAME_LENGTH} characters")
     if not _NAME.fullmatch(name):
         raise UserInputError(
             f"invalid model name {name!r}: use a letter followed by letters, digits, '_' or '-' "
