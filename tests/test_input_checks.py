@@ -26,8 +26,8 @@ LONG = "a" * 300
     (["eval", "x.pt", "--n-examples", "0"], "--n-examples 0 is out of range"),
     (["gan", "reference", "--out", "r", "--width", "0"], "--width 0 is out of range"),
     (["gan", "reference", "--out", "r", "--epochs", "0"], "--epochs 0 is out of range"),
-    (["style", "train", "--lr", "inf"], "--lr inf is not a finite number"),
-    (["style", "train", "--lr", "nan"], "--lr nan is not a finite number"),
+    (["style", "train", "--lr", "inf"], "--lr must be a finite number, not inf"),
+    (["style", "train", "--lr", "nan"], "--lr must be a finite number, not nan"),
     (["style", "train", "--lr", "0"], "--lr 0 is out of range: use a value in (0, inf]"),
     (["style", "eval", "c.pt", "--val-pairs", "0"], "--val-pairs 0 is out of range"),
     (["nas", "train", "--out", "n", "--resolution", "2"], "--resolution 2 is out of range: "

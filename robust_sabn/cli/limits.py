@@ -78,7 +78,7 @@ def check_int(name: str, value: int, label: str) -> None:
 def check_float(name: str, value: float, label: str) -> None:
     """Raise UserInputError unless ``value`` is finite and within ``name``'s range."""
     if not math.isfinite(value):
-        raise UserInputError(f"{label} {value} is not a finite number; give a finite value")
+        raise UserInputError(f"{label} must be a finite number, not {value}")
     low, high, closed = FLOAT_RANGES.get(name, (-math.inf, math.inf, True))
     if value > high or value < low or (value == low and not closed):
         low_text = f"[{low:g}" if closed else f"({low:g}"
