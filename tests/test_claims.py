@@ -98,9 +98,15 @@ def write_adversarial_fixture(root: Path) -> Path:
             write_result(run / "train_record.json", new_result(
                 "adversarial", "training", subject={"config": config}))
             losses = [1.5, 1.2, 1.3 if norm == "auxbn" else 1.25]
-            (run / "metrics.jsonl").write_text("".join(
-                json.dumps({"epoch": e, "val": {("shared" if norm == "bn" else "adv"): {
-                    "pgd_loss": loss}}}) + "\n" for e, loss in enumerate(losses)))
+            rows = [{"epoch": e, "val": {("shared" if norm == "bn" else "adv"): {
+                "pgd_loss": loss}}} for e, loss in enumerate(losses)]
+            if norm != "bn":  # SaAuxBN: imbalance 0.1 lower every seed, cosine +-0.01 by seed
+                for e, row in enumerate(rows):
+                    row["grad_balance"] = {
+                        "imbalance": (0.4 if norm == "auxbn" else 0.3) + 0.02 * seed + 0.01 * e,
+                        "cosine": 0.5 + (0.01 * (-1) ** seed if norm == "saauxbn" else 0.0),
+                        "steps": 10}
+            (run / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
             for name, attack in (("clean", None), ("pgd", "pgd-20")):
                 record = evaluation_record(
                     subject={"model": {"name": "small_cnn", "norm": norm}, "norm": norm,
@@ -160,6 +166,11 @@ def test_every_verdict_kind_from_fixture_records(runs: Path) -> None:
     assert found["adv-overfitting"][0][0] == REPRODUCED
     assert found["adv-overfitting"][0][1].startswith("-0.050 [-0.050, -0.050]")
     assert found["adv-aa-saauxbn-bn"] == [(NOT_RUN, found["adv-aa-saauxbn-bn"][0][1])]
+    assert found["adv-grad-imbalance"][0][0] == REPRODUCED  # lower for SaAuxBN
+    assert found["adv-grad-imbalance"][0][1].startswith("-0.100 [-0.100, -0.100]")
+    # cosine differences +0.01, -0.01, ...: mean 0.002 over 5 seeds, not resolved
+    assert found["adv-grad-cosine"][0][0] == NOT_RESOLVED
+    assert found["adv-grad-cosine"][0][1].startswith("+0.002 [")
     assert found["gan-fid"][0][0] == REPRODUCED and found["gan-is"][0][0] == NOT_RESOLVED
     for key in ("nas-mean", "nas-spread", "style-content", "style-style"):
         assert [v for v, _ in found[key]] == [NOT_RUN]
@@ -172,8 +183,8 @@ def test_claims_page_renders_through_the_cli(runs: Path, tmp_path: Path) -> None
                                 env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     text = output.read_text()
-    assert ("Tests: 8 (4 reproduced, 2 not resolved, 2 contradicted). Not tests: 0 not "
-            "testable at this scale (a gate failed), 14 not run (no records).") in text
+    assert ("Tests: 10 (5 reproduced, 3 not resolved, 2 contradicted). Not tests: 0 not "
+            "testable at this scale (a gate failed), 16 not run (no records).") in text
     row = next(line for line in text.splitlines() if "AuxBN clean branch minus BN" in line)
     assert "fx: fashion-mnist, small_cnn, clean on 200 test points" in row
     assert "| **reproduced** |" in row
@@ -185,7 +196,7 @@ def test_claims_of_no_records_are_all_not_run(tmp_path: Path) -> None:
     path = write_claims([tmp_path / "empty"], tmp_path / "claims.md")
     text = path.read_text()
     assert ("Tests: 0 (0 reproduced, 0 not resolved, 0 contradicted). Not tests: 0 not "
-            "testable at this scale (a gate failed), 14 not run (no records).") in text
+            "testable at this scale (a gate failed), 16 not run (no records).") in text
 
 
 def test_per_example_comparison_pairs_runs_of_the_same_seed(runs: Path) -> None:

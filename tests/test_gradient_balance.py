@@ -125,3 +125,21 @@ def test_clean_loss_trains_without_attacking(tmp_path, monkeypatch) -> None:
     for key in tables:
         assert torch.equal(trained[key][1], initial[key][1])  # adv row: no gradient, no decay
         assert not torch.equal(trained[key][0], initial[key][0])  # clean row trained
+
+
+def test_report_shows_the_gradient_balance_table_and_curves(tmp_path) -> None:
+    from test_claims import write_adversarial_fixture
+
+    from robust_sabn.adversarial.report import render_report
+
+    suite = write_adversarial_fixture(tmp_path / "runs")
+    report = render_report([suite], tmp_path / "report.md")
+    text = report.path.read_text()
+    section = text.split("## Gradient balance of the branch affines")[1].split("\n## ")[0]
+    rows = {line.split("|")[1].strip(): line for line in section.splitlines()
+            if line.startswith("| ") and "imbalance" not in line}
+    # AuxBN: run means 0.41 + 0.02 * seed over seeds 0..4 -> 0.450; SaAuxBN 0.1 lower
+    assert "0.450 ±" in rows["AuxBN"] and "0.350 ±" in rows["SaAuxBN"]
+    assert "BN" not in rows  # no branch affines, nothing logged
+    image = tmp_path / "report-gradient-balance.png"
+    assert image.is_file() and image.name in section

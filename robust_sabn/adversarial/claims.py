@@ -18,6 +18,7 @@ from robust_sabn.adversarial.gates import is_control
 from robust_sabn.adversarial.record import TASK
 from robust_sabn.adversarial.report.collect import CLEAN, RunResults, eps_key
 from robust_sabn.adversarial.report.collect import collect_results as collect_runs
+from robust_sabn.adversarial.report.gradient_balance import run_balance
 from robust_sabn.adversarial.report.overfitting import loss_rise
 from robust_sabn.report.claims import (
     Claim,
@@ -74,7 +75,18 @@ TESTS = (
                  "rises less for SaAuxBN (a figure: test PGD loss after epoch ~75 of 200)", -1,
                  "nats"),
           "saauxbn", "auxbn", "adv", "overfitting"),
+    _Test(_claim("adv-grad-imbalance", "SaAuxBN minus AuxBN: imbalance of the branch affines' "
+                 "gradient norms (std / mean, training mean)",
+                 "lower for SaAuxBN (abstract: \"promotes balanced gradient norms\"; no number)",
+                 -1, "ratio"),
+          "saauxbn", "auxbn", "both", "grad-imbalance"),
+    _Test(_claim("adv-grad-cosine", "SaAuxBN minus AuxBN: mean pairwise cosine of the branch "
+                 "affines' gradients (training mean)",
+                 "not higher for SaAuxBN (abstract: \"preserving diverse gradient directions\"; "
+                 "no number)", -1, "cosine"),
+          "saauxbn", "auxbn", "both", "grad-cosine"),
 )
+GRADIENT_METRICS = ("grad-imbalance", "grad-cosine")
 
 
 CLAIMS = tuple(test.claim for test in TESTS)
@@ -115,6 +127,8 @@ def _values(runs: Sequence[RunResults], test: _Test, norm: str
         seed = run.seed if run.seed is not None else index
         if test.metric == "overfitting":
             value = loss_rise(run, test.branch)
+        elif test.metric in GRADIENT_METRICS:
+            value = run_balance(run, test.metric.removeprefix("grad-"))
         else:
             eps = _training_eps(run)
             key = _metric_key(run, test.metric, eps)
@@ -146,6 +160,7 @@ def _findings_for(test: _Test, setups: dict[tuple[str, str, str], list[RunResult
                   ) -> list[Finding]:
     findings = []
     scale, unit, digits = ((1.0, " nats", 3) if test.metric == "overfitting"
+                           else (1.0, "", 3) if test.metric in GRADIENT_METRICS
                            else (POINTS, " %", 2))
     for (suite, _, _), runs in setups.items():
         row, key, points = _values(runs, test, test.row)

@@ -14,11 +14,13 @@ from pathlib import Path
 from robust_sabn.adversarial.report.baselines import baseline_note
 from robust_sabn.adversarial.report.collect import CLEAN, SHARED_BRANCH, ResultSet, collect_results
 from robust_sabn.adversarial.report.differences import differences_section
+from robust_sabn.adversarial.report.gradient_balance import gradient_balance_section, has_balance
 from robust_sabn.adversarial.report.overfitting import overfitting_section
 from robust_sabn.adversarial.report.paired import per_example_section
 from robust_sabn.adversarial.report.paper import paper_section
 from robust_sabn.adversarial.report.plots import (
     has_curves,
+    plot_gradient_balance,
     plot_robust_vs_eps,
     plot_training_curves,
 )
@@ -166,7 +168,8 @@ def _runs_table(groups: Sequence[Group]) -> str:
 
 def render_markdown(results: ResultSet, options: ReportOptions, *, plot_names: dict[str, str],
                     command: str, suite_command: str | None) -> str:
-    """The report's Markdown text; ``plot_names`` maps ``"eps"``/``"training"`` to PNG names."""
+    """The report's Markdown text; ``plot_names`` maps ``"eps"``/``"training"``/
+    ``"gradient_balance"`` to PNG names."""
     groups = group_runs(results)
     metrics = list(options.metrics or results.metrics())
     eps = _main_eps(results, options)
@@ -211,6 +214,7 @@ def render_markdown(results: ResultSet, options: ReportOptions, *, plot_names: d
                 f"mean ± std over seeds, {options.branch} branch.", "",
                 f"![training curves]({plot_names['training']})", ""]
         out += overfitting_section(groups, options.branch)
+    out += gradient_balance_section(groups, plot_names.get("gradient_balance"))
     out += differences_section(groups, branches, metrics, eps)
     out += per_example_section(groups, branches, metrics, eps)
     out += power_section(results, metrics, branches, eps)
@@ -269,6 +273,11 @@ def render_report(results: Iterable[str | Path] | ResultSet, output: str | Path,
         path = output.with_name(f"{output.stem}-training.png")
         plot_training_curves(groups, options.branch, path)
         plot_names["training"] = path.name
+        report.plots.append(path)
+    if has_balance(groups):
+        path = output.with_name(f"{output.stem}-gradient-balance.png")
+        plot_gradient_balance(groups, path)
+        plot_names["gradient_balance"] = path.name
         report.plots.append(path)
     text = render_markdown(result_set, options, plot_names=plot_names, command=command,
                            suite_command=suite_command)

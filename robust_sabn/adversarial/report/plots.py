@@ -112,3 +112,31 @@ def plot_training_curves(groups: Sequence[Group], branch: str, path: Path) -> Pa
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _grad_balance(key: str) -> Any:
+    return lambda row: (row.get("grad_balance") or {}).get(key)
+
+
+def plot_gradient_balance(groups: Sequence[Group], path: Path) -> Path:
+    """Two panels per epoch, mean ± std over seeds of the runs' epoch means: the imbalance of
+    the branch affines' gradient norms (std / mean) and their mean pairwise cosine similarity
+    (:mod:`robust_sabn.nn.gradient_balance`); groups without branch affines are left out."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    panels = [("gradient-norm imbalance of the branch affines (std / mean)", "imbalance"),
+              ("mean pairwise cosine of the branch affines' gradients", "cosine")]
+    for ax, (title, key) in zip(axes, panels, strict=True):
+        for group in groups:
+            epochs, samples = _per_epoch(group.runs, _grad_balance(key))
+            if epochs:
+                _band(ax, epochs, samples, group.label, 1.0)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    if axes[0].get_legend_handles_labels()[0]:
+        axes[0].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
