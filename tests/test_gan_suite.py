@@ -83,6 +83,14 @@ def test_suite_runs_end_to_end_and_reports(finished_suite: tuple[Path, Path, Pat
                for m in evaluation.metrics)
     training = read_result(suite_dir / "sngan32-sabn-seed1" / "train_record.json")
     assert [m.condition["step"] for m in training.find("probe_fid")] == [2, 4]
+    curve = training.extras["grad_balance_curve"]  # [iteration, imbalance, cosine] per G step
+    assert [row[0] for row in curve] == [1, 2, 3, 4]
+    assert training.value("grad_imbalance") == pytest.approx(sum(r[1] for r in curve) / 4)
+    assert training.value("grad_cosine") == pytest.approx(sum(r[2] for r in curve) / 4)
+    assert all(0 <= r[1] and -1 <= r[2] <= 1 for r in curve)
+    assert "## Gradient balance of the class affines" in text
+    for png in ("tiny-gan-grad-imbalance.png", "tiny-gan-grad-cosine.png"):
+        assert (report.parent / png).is_file() and f"]({png})" in text
     again = run_suite(suite_file, out_root=suite_dir.parent, progress=False, report_path=report)
     assert again.executed == [] and len(again.skipped) == 11
 

@@ -199,6 +199,49 @@ def chance_findings(evals: Groups, train: Groups) -> list[str]:
     return lines
 
 
+def _balance_curves(train: Groups, column: int) -> dict[str, dict[int, list[tuple[float, float]]]]:
+    """Row label -> seed -> [(iteration, value)] from the training records' gradient-balance
+    curve (column 1: imbalance, 2: cosine)."""
+    curves: dict[str, dict[int, list[tuple[float, float]]]] = {}
+    for key, runs in train.items():
+        for seed, record in runs.items():
+            points = [(float(r[0]), float(r[column]))
+                      for r in record.extras.get("grad_balance_curve") or []]
+            if points:
+                curves.setdefault(_label(key), {})[seed] = points
+    return curves
+
+
+def gradient_balance_lines(train: Groups, output: Path) -> list[str]:
+    """The "Gradient balance" section: the class affines' gradient-norm imbalance and mean
+    pairwise cosine (training means, mean ± std over seeds) and their curves; [] when no
+    training record logged them (a plain-BN generator has no class affines)."""
+    rows = []
+    for key, runs in train.items():
+        imbalance = list(_values(runs, "grad_imbalance").values())
+        cosine = list(_values(runs, "grad_cosine").values())
+        if imbalance:
+            rows.append([_label(key), kit.format_mean_std(imbalance, digits=3),
+                         kit.format_mean_std(cosine, digits=3), str(len(imbalance))])
+    if not rows:
+        return []
+    lines = ["## Gradient balance of the class affines", "",
+             "The abstract's mechanism claim: the sandwich affine \"promotes balanced gradient "
+             "norms while preserving diverse gradient directions\" of the per-class affines. "
+             "Per norm layer and generator step: imbalance = std / mean of the gradient norms of "
+             "the classes in the batch (0: balanced), cosine = their mean pairwise cosine "
+             "similarity; averaged over layers and iterations; mean ± std over seeds.", "",
+             kit.markdown_table(["generator", "imbalance", "cosine", "seeds"], rows), ""]
+    for column, name, label in ((1, "imbalance", "gradient-norm imbalance (std / mean)"),
+                                (2, "cosine", "mean pairwise gradient cosine")):
+        curves = _balance_curves(train, column)
+        if curves:
+            png = plot_fid_curves(curves, output.parent / f"{output.stem}-grad-{name}.png",
+                                  ylabel=label)
+            lines += [kit.image(png.name, label), ""]
+    return lines
+
+
 def _grids(records: Sequence[tuple[Path, ResultRecord]], output: Path) -> list[str]:
     lines = []
     for path, record in records:
@@ -287,6 +330,7 @@ def render_gan_report(records: Sequence[tuple[Path, ResultRecord]], output: str 
                   f"Probe FID of the EMA generator on {_join(n_probe)} fakes (fixed latents), "
                   "each seed thin, the mean thick.", "",
                   kit.image(png.name, "FID over iterations"), ""]
+    parts += gradient_balance_lines(train, output)
     grids = _grids(records, output)
     if grids:
         parts += ["## Samples (EMA generator)", "", "\n\n".join(grids), ""]

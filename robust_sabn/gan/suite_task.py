@@ -29,7 +29,7 @@ from robust_sabn.artifacts.result import (
     write_result,
 )
 from robust_sabn.errors import UserInputError
-from robust_sabn.gan.claims import CLAIMS, gan_findings
+from robust_sabn.gan.claims import CLAIMS, GRADIENT_CLAIMS, gan_findings
 from robust_sabn.gan.plan import GANPlan, GANRun, parse_gan
 from robust_sabn.report.claims import Finding
 from robust_sabn.suites.checked import CheckedTable
@@ -71,7 +71,7 @@ class GANTask:
 
     name = "gan"
     sections = ("runs", "reference", "evaluation", "report")
-    claims = CLAIMS
+    claims = (*CLAIMS, *GRADIENT_CLAIMS)
 
     def findings(self, records: list[tuple[Path, ResultRecord]]) -> list[Finding]:
         """The claims page's gan rows (:mod:`robust_sabn.gan.claims`)."""

@@ -105,10 +105,18 @@ def train_run(config: GANConfig, out_dir: str | Path, *, reference: str | Path |
                                n=config.probe_samples, condition=condition)]
     stride = max(1, len(history) // LOSS_CURVE_POINTS)
     curve = [[row["iteration"], row["loss_d"], row["loss_g"]] for row in history[::stride]]
+    balance = [row for row in history if "grad_imbalance" in row]
+    for name in ("grad_imbalance", "grad_cosine"):  # the class affines' gradients (nn/)
+        if balance:
+            metrics.append(Metric(name=name, value=sum(r[name] for r in balance) / len(balance),
+                                  n=len(balance), condition={"over": "training iterations"}))
+    balance_curve = [[r["iteration"], r["grad_imbalance"], r["grad_cosine"]]
+                     for r in balance[::max(1, len(balance) // LOSS_CURVE_POINTS)]]
     record = new_result(
         TASK, "training", subject={**_subject(config, run_id), "model": summary["spec"]},
         metrics=metrics,
         extras={"config": summary["config"], "loss_curve": curve,
+                **({"grad_balance_curve": balance_curve} if balance_curve else {}),
                 "train_examples": summary["train_examples"], "iterations": config.iterations,
                 "runtime": {"world_size": summary["world_size"], "sync_norm": sync_norm}},
         wall_time_s=summary["wall_time_s"])
