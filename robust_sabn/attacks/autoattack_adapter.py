@@ -9,6 +9,11 @@ one on the points still robust. That attacks the same points in the same batches
 seeds as one full call, so the result agrees with calling pyautoattack directly, and it returns
 every step's robust accuracy. Logged warnings and emitted Python warnings are captured as flags,
 never dropped.
+
+Every attack of pyautoattack seeds torch itself when it starts, so a cascade stopped after attack
+k continues exactly: pass its finished :class:`CascadeStep` records as ``done_steps`` and only
+the later attacks run. A :class:`CascadeWatcher` sees each attack start and finish (live
+progress, and the steps a resumable evaluation writes down).
 """
 
 from __future__ import annotations
@@ -16,10 +21,10 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from pyautoattack import AutoAttack, checks
@@ -81,6 +86,46 @@ class AutoAttackResult:
         }
 
 
+@dataclass(frozen=True)
+class CascadeStep:
+    """One finished attack of a cascade on N points: what a watcher is shown, and what a
+    resumed cascade starts from.
+
+    Attributes:
+        attack: the attack's name.
+        robust: N flags, True where no attack so far has fooled the model.
+        seconds: wall seconds the attack ran.
+        flags: AutoAttack's sanity-check messages raised so far, in order, without repeats.
+    """
+
+    attack: str
+    robust: tuple[bool, ...]
+    seconds: float
+    flags: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (attack, robust, seconds, flags)."""
+        return {"attack": self.attack, "robust": list(self.robust), "seconds": self.seconds,
+                "flags": list(self.flags)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CascadeStep:
+        """The step :meth:`to_dict` wrote."""
+        return cls(str(data["attack"]), tuple(bool(b) for b in data["robust"]),
+                   float(data["seconds"]), tuple(str(f) for f in data.get("flags", [])))
+
+
+class CascadeWatcher(Protocol):
+    """Told when each attack of a cascade starts and finishes (progress displays, resume
+    records)."""
+
+    def attack_started(self, attack: str, index: int, count: int) -> None:
+        """Attack number ``index`` (from 0) of ``count`` starts."""
+
+    def attack_finished(self, step: CascadeStep) -> None:
+        """An attack finished; ``step.robust`` holds the flags after it."""
+
+
 def check_autoattack_version(version: str) -> None:
     """Raise UserInputError unless ``version`` is one of :data:`AUTOATTACK_VERSIONS`."""
     if version not in AUTOATTACK_VERSIONS:
@@ -125,28 +170,33 @@ class _FlagCollector(logging.Handler):
         self.messages.append(record.getMessage())
 
 
+def _from_autoattack(warning: warnings.WarningMessage) -> bool:
+    return "pyautoattack" in warning.filename.replace("\\", "/")
+
+
 @contextmanager
-def _capture_flags() -> Iterator[list[str]]:
-    """Collect AutoAttack's logged warnings and its Python warnings into the yielded list.
+def _capture_flags() -> Iterator[Callable[[], list[str]]]:
+    """Collect AutoAttack's logged warnings and its Python warnings; the yielded function
+    returns those raised so far (logged ones first).
 
     Python warnings raised by other packages inside the block are passed on unchanged.
     """
-    flags: list[str] = []
     logger = logging.getLogger(_LOGGER_NAME)
     handler = _FlagCollector()
     logger.addHandler(handler)
     caught: list[warnings.WarningMessage] = []
+
+    def so_far() -> list[str]:
+        return handler.messages + [str(w.message) for w in caught if _from_autoattack(w)]
+
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            yield flags
+            yield so_far
     finally:
         logger.removeHandler(handler)
-        flags.extend(handler.messages)
         for w in caught:
-            if "pyautoattack" in w.filename.replace("\\", "/"):
-                flags.append(str(w.message))
-            else:
+            if not _from_autoattack(w):
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
@@ -169,6 +219,8 @@ def run_autoattack(
     seed: int = 0,
     batch_size: int = 256,
     device: str | torch.device | None = None,
+    watcher: CascadeWatcher | None = None,
+    done_steps: Sequence[CascadeStep] = (),
 ) -> AutoAttackResult:
     """Run AutoAttack on a ``forward(x)`` model in eval mode and return its full cascade.
 
@@ -182,26 +234,38 @@ def run_autoattack(
         seed: seed of every attack's random starts (reproducible runs).
         batch_size: points per forward/backward pass.
         device: where AutoAttack puts batches; default the device of x.
+        watcher: told when each attack starts and finishes.
+        done_steps: the first attacks' steps of an earlier run of this same call; only the
+            rest of the cascade runs (points fooled by the skipped attacks keep their clean
+            image in ``x_adv``).
 
     Raises:
         UserInputError: unknown version, norm or attack name.
+        ValueError: ``done_steps`` that are not a prefix of the cascade on N points.
     """
     check_autoattack_options(version, attacks, norm)
     check_attack_inputs(x, y)
     device = x.device if device is None else torch.device(device)
-    with model_mode(model, False), _capture_flags() as flags:
+    with model_mode(model, False), _capture_flags() as flags_so_far:
         adversary = AutoAttack(
             model, eps=eps, norm=norm, seed=seed, version=version, device=device,
             attacks=list(attacks) if version == "custom" else None,
         )
         cascade_attacks = tuple(adversary.attacks_to_run)
+        _check_done_steps(done_steps, cascade_attacks, len(y))
         robust = _predictions(model, x, batch_size).eq(y)
         clean_accuracy = robust.sum().item() / len(y)
+        if done_steps:
+            robust = torch.tensor(done_steps[-1].robust, device=robust.device)
+        earlier_flags = list(done_steps[-1].flags) if done_steps else []
         x_adv = x.clone()
         accuracy = {"clean": clean_accuracy}
-        cascade: list[tuple[str, float]] = []
-        stage_time_s: list[tuple[str, float]] = []
-        for i, attack in enumerate(cascade_attacks):
+        cascade = [(s.attack, sum(s.robust) / len(y)) for s in done_steps]
+        stage_time_s = [(s.attack, s.seconds) for s in done_steps]
+        accuracy.update(cascade)
+        for i, attack in enumerate(cascade_attacks[len(done_steps):], start=len(done_steps)):
+            if watcher is not None:
+                watcher.attack_started(attack, i, len(cascade_attacks))
             start = time.perf_counter()
             # the first call sees every point (and runs the checks, as one full call would)
             idx = torch.arange(len(y), device=y.device) if i == 0 else robust.nonzero().squeeze(1)
@@ -216,12 +280,25 @@ def run_autoattack(
             accuracy[attack] = robust.sum().item() / len(y)
             cascade.append((attack, accuracy[attack]))
             stage_time_s.append((attack, time.perf_counter() - start))
+            if watcher is not None:
+                watcher.attack_finished(CascadeStep(
+                    attack, tuple(robust.tolist()), stage_time_s[-1][1],
+                    tuple(dict.fromkeys(earlier_flags + flags_so_far()))))
         checks.check_square_sr(accuracy, logger=adversary.logger)
+        flags = earlier_flags + flags_so_far()
     return AutoAttackResult(
         version=version, attacks=cascade_attacks, clean_accuracy=clean_accuracy,
         cascade=tuple(cascade), flags=tuple(dict.fromkeys(flags)), robust=robust, x_adv=x_adv,
         stage_time_s=tuple(stage_time_s),
     )
+
+
+def _check_done_steps(steps: Sequence[CascadeStep], cascade: tuple[str, ...], n: int) -> None:
+    """Raise ValueError unless ``steps`` are the first attacks of ``cascade`` on ``n`` points."""
+    names = tuple(step.attack for step in steps)
+    if names != cascade[:len(names)] or any(len(step.robust) != n for step in steps):
+        raise ValueError(f"finished steps {list(names)} are not the start of the cascade "
+                         f"{list(cascade)} on {n} points")
 
 
 class AutoAttackAttack:
@@ -248,8 +325,11 @@ class AutoAttackAttack:
         self.last_result = run_autoattack(self.model, x, y, **self.options)
         return self.last_result.x_adv
 
-    def evaluate(self, x: Tensor, y: Tensor) -> tuple[float, dict[str, Any]]:
+    def evaluate(self, x: Tensor, y: Tensor, *, watcher: CascadeWatcher | None = None,
+                 done_steps: Sequence[CascadeStep] = ()) -> tuple[float, dict[str, Any]]:
         """Robust accuracy on all of (x, y) in one cascade, and the cascade's JSON part
-        (version, attacks, robust accuracy after each attack, sanity flags)."""
-        result = self.last_result = run_autoattack(self.model, x, y, **self.options)
+        (version, attacks, robust accuracy after each attack, sanity flags); ``watcher`` and
+        ``done_steps`` as :func:`run_autoattack`."""
+        result = self.last_result = run_autoattack(self.model, x, y, watcher=watcher,
+                                                   done_steps=done_steps, **self.options)
         return result.robust_accuracy, result.to_dict()

@@ -17,7 +17,12 @@ from typing import Any, Protocol, runtime_checkable
 from torch import Tensor, nn
 
 from robust_sabn.attacks import torchattacks_adapter as ta
-from robust_sabn.attacks.autoattack_adapter import AUTOATTACK_PRESETS, AutoAttackAttack
+from robust_sabn.attacks.autoattack_adapter import (
+    AUTOATTACK_PRESETS,
+    AutoAttackAttack,
+    CascadeStep,
+    CascadeWatcher,
+)
 from robust_sabn.errors import UserInputError
 
 Attack = Callable[[Tensor, Tensor], Tensor]
@@ -26,9 +31,11 @@ Attack = Callable[[Tensor, Tensor], Tensor]
 @runtime_checkable
 class WholeSetAttack(Protocol):
     """An attack that scores a whole set at once and explains its result (AutoAttack: the
-    cascade and its sanity flags); others are scored batch by batch."""
+    cascade and its sanity flags); others are scored batch by batch. Its run is a cascade of
+    steps that a watcher sees and that a later call can continue from."""
 
-    def evaluate(self, x: Tensor, y: Tensor) -> tuple[float, dict[str, Any]]:
+    def evaluate(self, x: Tensor, y: Tensor, *, watcher: CascadeWatcher | None = None,
+                 done_steps: Sequence[CascadeStep] = ()) -> tuple[float, dict[str, Any]]:
         """Robust accuracy on (x, y) and the JSON details of the run."""
         ...
 

@@ -60,6 +60,11 @@ def eval_command(
     ] = "auto",
     out: Annotated[Path | None, typer.Option(
         help="Write the JSON result record to this file (checked before evaluating).")] = None,
+    state: Annotated[Path | None, typer.Option(
+        help="Resume file: each finished batch (and AutoAttack step) is written to it, and a "
+             "killed evaluation run again with the same options continues where it stopped "
+             "(the same flags as an uninterrupted run); deleted when done (default: next to "
+             "--out, as OUT.state.jsonl; none without --out).")] = None,
     nproc: Annotated[int, typer.Option(
         help="Evaluate with N local processes (torchrun's elastic agent), each on a block of "
              "batches; the same flags as one process. Under torchrun leave it at 1.")] = 1,
@@ -74,7 +79,8 @@ def eval_command(
     """Evaluate a model: clean and robust accuracy per branch, one JSON result record.
 
     Under torchrun (or with --nproc N) each rank evaluates a contiguous block of batches; rank 0
-    gathers the flags and the AutoAttack cascade, prints the tables and writes the record.
+    gathers the flags and the AutoAttack cascade, prints the tables and writes the record. With
+    --out (or --state) a killed run continues where it stopped when started again.
     """
 
     from robust_sabn.artifacts.result import write_result
@@ -91,6 +97,10 @@ def eval_command(
 
     if out is not None:
         check_output_file(out, option="--out")
+    if state is None and out is not None:
+        state = out.with_name(f"{out.stem}.state.jsonl")
+    if state is not None:
+        check_output_file(state, option="--state")
     if launched_ranks(nproc):
         return
     apply_tf32(tf32)
@@ -99,14 +109,14 @@ def eval_command(
         n_examples=n_examples, batch_size=batch_size, branches=[branch] if branch else None,
         version=version, autoattack_attacks=parse_list(aa_attacks) if aa_attacks else None,
         pgd_steps=pgd_steps, seed=seed, dataset=dataset, data_dir=data_dir,
-        device=parse_device(device), threat_model=threat_model,
+        device=parse_device(device), threat_model=threat_model, progress=not quiet,
+        state_path=state,
     )
     if arch is not None or model_file_kind(checkpoint) in FOREIGN_KINDS:
         record = evaluate_foreign(checkpoint, arch=arch, trust_remote_code=trust_remote_code,
                                   **options)
     else:
-        record = evaluate_checkpoint(checkpoint, model_dir=model_dir, progress=not quiet,
-                                     **options)
+        record = evaluate_checkpoint(checkpoint, model_dir=model_dir, **options)
     if not is_main_process():
         return
     console = output_console()

@@ -9,11 +9,15 @@ mode back afterwards; running statistics never change. Examples are the first ``
 the split, in order, so runs are comparable; batch b of ``batch_size`` examples seeds torch with
 ``seed + b`` before each attack and is AutoAttack's seed for that batch, so under torchrun (or
 ``robust-sabn eval --nproc N``) each rank evaluates a block of batches and the gathered record
-has the same per-example flags as one process (:mod:`robust_sabn.evaluate.sharded`).
+has the same per-example flags as one process (:mod:`robust_sabn.evaluate.sharded`). With a
+``state_path`` every finished batch (and AutoAttack step) is written down as it ends, and a
+killed evaluation run again with the same arguments continues where it stopped
+(:mod:`robust_sabn.evaluate.journal`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +36,7 @@ from robust_sabn.data import load_split
 from robust_sabn.data.check import check_data_fits_model
 from robust_sabn.errors import UserInputError
 from robust_sabn.evaluate.config import EVAL_DEFAULTS, SEEDING
+from robust_sabn.evaluate.journal import EvaluationJournal
 from robust_sabn.evaluate.options import (
     check_attacks,
     check_eps,
@@ -100,6 +105,7 @@ def evaluate_model(
     model_info: dict[str, Any] | None = None,
     checkpoint: str | Path | None = None,
     progress: bool = False,
+    state_path: str | Path | None = None,
 ) -> ResultRecord:
     """Evaluate every (or each given) branch of ``model`` on the first ``n_examples`` of ``data``.
 
@@ -123,12 +129,16 @@ def evaluate_model(
         model_info: recorded as the model (a spec dict or {"robustbench": name}).
         checkpoint: recorded, with its SHA-256, when the model came from a file.
         progress: show live progress per branch and attack on stderr (rank 0 only).
+        state_path: a state file (JSON lines): the batches it holds for this very evaluation
+            are read back instead of run, the others are written to it as they finish, and it
+            is deleted once the record is complete.
 
     Returns:
         The evaluation record (layout: :mod:`robust_sabn.adversarial.record`).
 
     Raises:
-        UserInputError: bad eps, attack, AutoAttack version or attack, branch, or size.
+        UserInputError: bad eps, attack, AutoAttack version or attack, branch, or size; a
+            state file of another evaluation.
     """
     check_threat_model(threat_model)
     attacks = check_attacks(attacks, threat_model, version, autoattack_attacks)
@@ -164,22 +174,40 @@ def evaluate_model(
     has_branches = bool(branch_names(model))
     plan = plan_batches(len(x), batch_size, ctx)
     results: dict[str, Any] = {}
+    journal = None if state_path is None else EvaluationJournal(state_path, {
+        **subject, **settings, "branches": list(branch_list),
+        "weights": subject["checkpoint_sha256"] or weights_digest(model)})
     with model_mode(model, False), EvaluationProgress(
             progress and (ctx is None or ctx.is_main)) as display:
+        if journal is not None and journal.finished_batches:
+            display.note(f"resuming from {journal.path}: {journal.finished_batches} finished "
+                         "batches are read back")
         for branch in branch_list:
             view = fixed_branch(model, branch) if has_branches else model
             part = run_branch_shard(
                 view, x, y, plan, attacks=attacks, seed=seed, progress=display, branch=branch,
-                eps=eps, threat_model=threat_model, steps=pgd_steps, step_size=pgd_step_size,
-                version=version, autoattack_attacks=autoattack_attacks, batch_size=batch_size,
+                journal=journal, eps=eps, threat_model=threat_model, steps=pgd_steps,
+                step_size=pgd_step_size, version=version, autoattack_attacks=autoattack_attacks,
+                batch_size=batch_size,
             )
             results[branch] = combine_branch([part] if ctx is None else ctx.all_gather(part),
                                              plan)
+    if journal is not None and (ctx is None or ctx.is_main):
+        journal.remove()  # every rank's batches are in: the gathers above waited for them
     record = evaluation_record(subject=subject, settings=settings, branches=results,
                                wall_time_s=time.perf_counter() - start)
     record.extras["runtime"] = {**speed_settings(str(device)),
                                 "world_size": 1 if ctx is None else ctx.world_size}
     return record
+
+
+def weights_digest(model: nn.Module) -> str:
+    """SHA-256 of a model's state dict (names, shapes, dtypes and values, in order)."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _default_eps(dataset: str, threat_model: str) -> float:
@@ -209,6 +237,7 @@ def evaluate_checkpoint(
     dataset: str | None = None,
     model_dir: str | Path = "models",
     progress: bool = False,
+    state_path: str | Path | None = None,
 ) -> ResultRecord:
     """Load a robust-sabn checkpoint (or a RobustBench model) and evaluate it on ``split``.
 
@@ -257,7 +286,7 @@ def evaluate_checkpoint(
         branches=branches, version=version, seed=seed, device=device, pgd_steps=pgd_steps,
         pgd_step_size=pgd_step_size, autoattack_attacks=autoattack_attacks,
         threat_model=threat_model, split=split, model_info=ckpt["model"], checkpoint=weights,
-        progress=progress,
+        progress=progress, state_path=state_path,
     )
 
 

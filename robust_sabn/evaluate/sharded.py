@@ -6,7 +6,8 @@ The evaluated examples are cut into global batches of ``batch_size`` (batch b ho
 seed for the batch, whose whole cascade runs on that batch (later attacks on the batch's points
 still robust). So a batch's flags depend on nothing but the batch, and ranks that each take a
 contiguous block of batches (:func:`plan_batches`) give, once gathered, exactly the flags of
-one process with the same batch size.
+one process with the same batch size. For the same reason a killed evaluation resumes from its
+state file (:mod:`robust_sabn.evaluate.journal`) with the flags of an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from robust_sabn.attacks.autoattack_adapter import AUTOATTACK_PRESETS, CascadeStep
 from robust_sabn.attacks.registry import WholeSetAttack, attack_key, make_attack
-from robust_sabn.evaluate.progress import EvaluationProgress
+from robust_sabn.evaluate.journal import EvaluationJournal
+from robust_sabn.evaluate.progress import EvaluationProgress, StageProgress
 from robust_sabn.parallel.context import DistContext
 from robust_sabn.vocabulary import CLEAN_ATTACK
 
@@ -61,9 +64,34 @@ def _clean_flags(view: nn.Module, x: Tensor, y: Tensor) -> Tensor:
         return view(x).argmax(1).eq(y).cpu()
 
 
+@dataclass
+class _BatchWatcher:
+    """Shows each AutoAttack step of a batch and writes it to the state file."""
+
+    stage: StageProgress
+    journal: EvaluationJournal | None
+    where: tuple[str, str, int]
+
+    def attack_started(self, attack: str, index: int, count: int) -> None:
+        self.stage.attack_started(attack, index, count)
+
+    def attack_finished(self, step: CascadeStep) -> None:
+        self.stage.attack_finished(step)
+        if self.journal is not None:
+            self.journal.add_step(*self.where, step)
+
+
+def _cascade_length(name: str, version: str, autoattack_attacks: Sequence[str] | None) -> int:
+    """Bar steps per batch of attack ``name``: AutoAttack's cascade length, else 1."""
+    if name != "autoattack":
+        return 1
+    return len(AUTOATTACK_PRESETS.get(version, autoattack_attacks or ())) or 1
+
+
 def run_branch_shard(view: nn.Module, x: Tensor, y: Tensor, plan: BatchPlan, *,
                      attacks: Sequence[str], seed: int, progress: EvaluationProgress,
-                     branch: str, **attack_options: Any) -> dict[str, Any]:
+                     branch: str, journal: EvaluationJournal | None = None,
+                     **attack_options: Any) -> dict[str, Any]:
     """Clean and attacked flags of this process's batches of one branch.
 
     Args:
@@ -72,14 +100,17 @@ def run_branch_shard(view: nn.Module, x: Tensor, y: Tensor, plan: BatchPlan, *,
         plan: the global batches and this process's share.
         attacks: registry names.
         seed: base seed; batch b uses ``seed + b``.
-        progress: live display (advanced per batch).
-        branch: the branch's name (for the display).
+        progress: live display (advanced per batch, and per AutoAttack step).
+        branch: the branch's name (for the display and the state file).
+        journal: the state file: batches (and AutoAttack steps) it holds are read back, not
+            run; those run are written to it.
         attack_options: ``make_attack`` options (eps, threat_model, steps, step_size, version,
             autoattack_attacks, batch_size).
 
     Returns:
         A picklable part: ``flags`` (key -> {batch: [bool]}), ``details`` (attack name ->
-        {batch: JSON details of a whole-set attack}), ``time_s`` (key -> seconds on this rank).
+        {batch: JSON details of a whole-set attack}), ``time_s`` (key -> seconds of this
+        rank's batches, read-back batches at their recorded time).
     """
     flags: dict[str, dict[int, list[bool]]] = {}
     details: dict[str, dict[int, dict[str, Any]]] = {}
@@ -88,26 +119,51 @@ def run_branch_shard(view: nn.Module, x: Tensor, y: Tensor, plan: BatchPlan, *,
         (attack_key(name, steps=attack_options["steps"], version=attack_options["version"]),
          name) for name in attacks]
     for key, name in stages:
-        start = time.perf_counter()
         flags[key] = {}
-        with progress.stage(branch, key, len(plan.batches)) as stage:
+        times[key] = 0.0
+        steps = _cascade_length(name or "", attack_options["version"],
+                                attack_options["autoattack_attacks"])
+        with progress.stage(branch, key, len(plan.batches), steps) as stage:
             for batch in plan.batches:
+                finished = journal.batch(branch, key, batch) if journal is not None else None
+                if finished is not None:
+                    flags[key][batch] = finished.flags
+                    if finished.details is not None and name is not None:
+                        details.setdefault(name, {})[batch] = finished.details
+                    times[key] += finished.seconds
+                    stage.advance(sum(finished.flags), len(finished.flags), resumed=True)
+                    continue
+                start = time.perf_counter()
                 lo, hi = plan.bounds(batch)
-                xb, yb = x[lo:hi], y[lo:hi]
-                if name is None:
-                    correct = _clean_flags(view, xb, yb)
-                else:
-                    torch.manual_seed(seed + batch)
-                    attack = make_attack(name, view, seed=seed + batch, **attack_options)
-                    if isinstance(attack, WholeSetAttack):
-                        _, details.setdefault(name, {})[batch] = attack.evaluate(xb, yb)
-                        correct = attack.last_result.robust.cpu()  # type: ignore[attr-defined]
-                    else:
-                        correct = _clean_flags(view, attack(xb, yb), yb)
+                correct, detail = _run_batch(view, x[lo:hi], y[lo:hi], name, seed + batch,
+                                             _BatchWatcher(stage, journal, (branch, key, batch)),
+                                             attack_options)
                 flags[key][batch] = correct.tolist()
+                if detail is not None and name is not None:
+                    details.setdefault(name, {})[batch] = detail
+                seconds = time.perf_counter() - start
+                times[key] += seconds
+                if journal is not None:
+                    journal.add_batch(branch, key, batch, flags[key][batch], detail, seconds)
                 stage.advance(int(correct.sum()), len(correct))
-        times[key] = time.perf_counter() - start
     return {"flags": flags, "details": details, "time_s": times}
+
+
+def _run_batch(view: nn.Module, xb: Tensor, yb: Tensor, name: str | None, seed: int,
+               watcher: _BatchWatcher, attack_options: dict[str, Any]
+               ) -> tuple[Tensor, dict[str, Any] | None]:
+    """(B,) flags of one batch (clean when ``name`` is None) and a whole-set attack's details;
+    torch and the attack are seeded with ``seed``. AutoAttack continues from the steps of the
+    batch the state file holds."""
+    if name is None:
+        return _clean_flags(view, xb, yb), None
+    torch.manual_seed(seed)
+    attack = make_attack(name, view, seed=seed, **attack_options)
+    if not isinstance(attack, WholeSetAttack):
+        return _clean_flags(view, attack(xb, yb), yb), None
+    done = watcher.journal.steps(*watcher.where) if watcher.journal is not None else []
+    _, detail = attack.evaluate(xb, yb, watcher=watcher, done_steps=done)
+    return attack.last_result.robust.cpu(), detail  # type: ignore[attr-defined]
 
 
 def _combine_details(parts: dict[int, dict[str, Any]], sizes: dict[int, int], n: int
