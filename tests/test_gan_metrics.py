@@ -18,6 +18,7 @@ from robust_sabn.gan.metrics import (
     evaluate_samples,
     frechet_distance,
     inception_score,
+    kernel_inception_distance,
 )
 
 
@@ -28,6 +29,29 @@ def test_fid_of_a_set_with_itself_is_zero_and_grows_with_a_shift() -> None:
     torch.testing.assert_close(torch.tensor(shifted), torch.tensor(8 * 0.25), rtol=1e-6,
                                atol=1e-6)  # only the mean moved: FID = |0.5 * 1|^2 over 8 dims
     assert frechet_distance(features, features + 1.0) > shifted
+
+
+def _poly_mmd(x: torch.Tensor, y: torch.Tensor) -> float:
+    """Unbiased MMD^2 with the cubic kernel (x.y / D + 1)^3, written out."""
+    m, d = len(x), x.shape[1]
+
+    def kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return (a.double() @ b.double().T / d + 1) ** 3
+
+    within = sum(float(kernel(a, a).sum() - kernel(a, a).diagonal().sum()) for a in (x, y))
+    return within / (m * (m - 1)) - 2 * float(kernel(x, y).sum()) / m**2
+
+
+def test_kid_is_the_unbiased_cubic_kernel_mmd_and_separates_shifted_sets() -> None:
+    rng = torch.Generator().manual_seed(0)
+    real, fake = torch.randn(30, 6, generator=rng), torch.randn(30, 6, generator=rng) + 0.7
+    mean, std = kernel_inception_distance(real, fake, subsets=3, subset_size=30)
+    assert mean == pytest.approx(_poly_mmd(real, fake), rel=1e-9)  # every subset is all points
+    assert std == pytest.approx(0.0, abs=1e-12)
+    same, _ = kernel_inception_distance(real, torch.randn(30, 6, generator=rng))
+    assert abs(same) < mean / 5
+    again = kernel_inception_distance(real, fake, subsets=5, subset_size=10, seed=3)
+    assert again == kernel_inception_distance(real, fake, subsets=5, subset_size=10, seed=3)
 
 
 @pytest.mark.filterwarnings("ignore:std():UserWarning")
@@ -49,6 +73,7 @@ def test_conditional_accuracy_and_intra_fid() -> None:
                               class_logits=logits, conditional=True)
     assert result["cond_acc"] == pytest.approx(0.75)
     assert abs(result["fid"]) < 1e-6 and abs(result["intra_fid"]) < 1e-6
+    assert result["kid"] == pytest.approx(_poly_mmd(real, real), rel=1e-9)
     swapped = evaluate_samples(real, logits, 1 - labels, real, labels, n_real=40,
                                class_logits=logits, conditional=True)
     assert swapped["intra_fid"] > 5.0  # fakes of class k look like class 1 - k

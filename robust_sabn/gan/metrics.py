@@ -1,7 +1,8 @@
-"""FID, Inception Score, class-conditional accuracy and intra-class FID of a generator.
+"""FID, KID, Inception Score, class-conditional accuracy and intra-class FID of a generator.
 
-The FID and IS math is torchmetrics' (``FrechetInceptionDistance``, ``InceptionScore``), fed
-with features computed once per image set by a :class:`~robust_sabn.gan.features.FeatureExtractor`.
+The FID, KID and IS math is torchmetrics' (``FrechetInceptionDistance``,
+``KernelInceptionDistance``, ``InceptionScore``), fed with features computed once per image set
+by a :class:`~robust_sabn.gan.features.FeatureExtractor`; KID takes the same features as FID.
 The metrics never synchronise over a process group (``sync_on_compute=False``): in a
 data-parallel run rank 0 alone probes, and its features are the whole sample.
 """
@@ -17,6 +18,9 @@ from robust_sabn.errors import UserInputError
 from robust_sabn.gan.features import FeatureExtractor
 
 IS_SPLITS = 10
+KID_SUBSETS = 100
+KID_SUBSET_SIZE = 1000
+"""torch-fidelity's and torchmetrics' defaults: the mean of 100 subset MMDs of 1000 points."""
 
 
 class _Precomputed(nn.Module):
@@ -40,6 +44,27 @@ def frechet_distance(real: Tensor, fake: Tensor) -> float:
     metric.update(real.double(), real=True)
     metric.update(fake.double(), real=False)
     return float(metric.compute())
+
+
+def kernel_inception_distance(real: Tensor, fake: Tensor, *, subsets: int = KID_SUBSETS,
+                              subset_size: int = KID_SUBSET_SIZE, seed: int = 0
+                              ) -> tuple[float, float]:
+    """(mean, std) of KID between feature sets real (N, D) and fake (M, D) (torchmetrics):
+    the unbiased MMD^2 with the kernel ``(x.y / D + 1)^3`` over ``subsets`` random subsets of
+    ``min(subset_size, N, M)`` points of each set, drawn with ``seed``; float64."""
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    size = min(subset_size, len(real), len(fake))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
+        metric = KernelInceptionDistance(feature=_Precomputed(real.shape[1]), subsets=subsets,
+                                         subset_size=size, sync_on_compute=False)
+    metric.update(real.double(), real=True)
+    metric.update(fake.double(), real=False)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        mean, std = metric.compute()
+    return float(mean), float(std)
 
 
 def inception_score(logits: Tensor, splits: int = IS_SPLITS, seed: int = 0) -> tuple[float, float]:
@@ -95,21 +120,22 @@ def check_sample_count(n_samples: int, n_real: int, num_classes: int, option: st
 def evaluate_samples(fake_features: Tensor, fake_logits: Tensor, fake_labels: Tensor,
                      real_features: Tensor, real_labels: Tensor, *, n_real: int,
                      class_logits: Tensor | None, conditional: bool) -> dict[str, float]:
-    """FID, IS (mean/std) and, for a conditional generator, conditional accuracy and intra-FID.
+    """FID, KID (mean/std), IS (mean/std) and, for a conditional generator, conditional accuracy and intra-FID.
 
     Args:
         fake_features, fake_logits: extractor outputs on the fakes, (M, D) and (M, K').
         fake_labels: the labels the fakes were generated for, (M,).
         real_features, real_labels: extractor features (N, D) of real test images and their
-            labels; FID uses the first ``n_real``, intra-FID every real image of each class
+            labels; FID and KID use the first ``n_real``, intra-FID every real image of each class
             (the mean over classes with at least 2 real and 2 fake images).
         class_logits: the reference classifier's logits on the fakes (M, K) for conditional
             accuracy (share of class-k fakes it calls k); None skips it.
         conditional: whether labels mean anything (CCBN/SaBN); intra-FID only then.
     """
     is_mean, is_std = inception_score(fake_logits)
+    kid_mean, kid_std = kernel_inception_distance(real_features[:n_real], fake_features)
     result = {"fid": frechet_distance(real_features[:n_real], fake_features),
-              "is_mean": is_mean, "is_std": is_std}
+              "kid": kid_mean, "kid_std": kid_std, "is_mean": is_mean, "is_std": is_std}
     if not conditional:
         return result
     if class_logits is not None:
