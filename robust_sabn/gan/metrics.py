@@ -120,7 +120,8 @@ def check_sample_count(n_samples: int, n_real: int, num_classes: int, option: st
 def evaluate_samples(fake_features: Tensor, fake_logits: Tensor, fake_labels: Tensor,
                      real_features: Tensor, real_labels: Tensor, *, n_real: int,
                      class_logits: Tensor | None, conditional: bool) -> dict[str, float]:
-    """FID, KID (mean/std), IS (mean/std) and, for a conditional generator, conditional accuracy and intra-FID.
+    """FID, KID (mean/std), IS (mean/std) and, for a conditional generator, conditional
+    accuracy and intra-FID.
 
     Args:
         fake_features, fake_logits: extractor outputs on the fakes, (M, D) and (M, K').

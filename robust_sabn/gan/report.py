@@ -29,14 +29,14 @@ PAPER_CLAIM = ("For reference, the paper's claim (CIFAR-10, 50k iterations, stan
 
 Row = tuple[str, str]
 Groups = dict[Row, dict[int, ResultRecord]]
-METRICS = (("is", "IS", True, 1.0), ("fid", "FID", False, 1.0),
+METRICS = (("is", "IS", True, 1.0), ("fid", "FID", False, 1.0), ("kid", "KID x1000", False, 1e3),
            ("intra_fid", "intra-FID", False, 1.0), ("cond_acc", "cond. acc. %", True, 100.0))
 """(record metric name, title, higher is better, display scale)."""
 
 
 def _title(name: str, title: str, features: str) -> str:
     """``classifier FID`` for the classifier-feature metrics, the plain title otherwise."""
-    return f"classifier {title}" if features == "classifier" and name in ("is", "fid") \
+    return f"classifier {title}" if features == "classifier" and name in ("is", "fid", "kid") \
         else title
 
 

@@ -7,8 +7,8 @@ Records (``robust_sabn.artifacts.result``, ``task="gan"``):
 * ``train_record.json`` (kind ``training``): the probe FID/IS along training (condition
   ``step``, ``features="classifier"``), a thinned loss curve and the ``runtime``
   (``world_size``, ``sync_norm``) in ``extras``; under torchrun rank 0 alone writes it;
-* ``eval.json`` (kind ``evaluation``): ``fid``, ``is``, ``is_std``, ``cond_acc``,
-  ``intra_fid`` with ``condition={"features": "classifier" | "inception"}`` and ``n``;
+* ``eval.json`` (kind ``evaluation``): ``fid``, ``kid``, ``kid_std``, ``is``, ``is_std``,
+  ``cond_acc``, ``intra_fid`` with ``condition={"features": "classifier" | "inception"}`` and ``n``;
 * ``samples.json`` (kind ``sample``): ``extras.image``, the grid's path relative to the record.
 """
 
@@ -141,8 +141,8 @@ def evaluate_run(checkpoint: str | Path, reference: str | Path, output: str | Pa
     result = evaluate_checkpoint(checkpoint, ref, n_samples=n_samples, seed=seed,
                                  inception=inception, device=device, data_dir=data_dir)
     condition = {"features": result["features"]}
-    names = {"fid": "fid", "is_mean": "is", "is_std": "is_std", "cond_acc": "cond_acc",
-             "intra_fid": "intra_fid"}
+    names = {"fid": "fid", "kid": "kid", "kid_std": "kid_std", "is_mean": "is",
+             "is_std": "is_std", "cond_acc": "cond_acc", "intra_fid": "intra_fid"}
     metrics = [Metric(name=names[k], value=v, n=n_samples, condition=condition)
                for k, v in result["metrics"].items()]
     config = ckpt.get("config") or {}
