@@ -30,6 +30,7 @@ from torch.optim.optimizer import (
 from robust_sabn.gan.models import GANSpec
 from robust_sabn.gan.train import train_gan
 from robust_sabn.nas.network import Supernet
+from robust_sabn.style.network import style_loss
 from robust_sabn.style.trainer import train_style
 
 
@@ -174,3 +175,13 @@ def test_the_weight_step_uses_the_first_batch_and_the_alpha_step_the_second() ->
     assert torch.equal(stem1, stem0) and not torch.equal(stem2, stem0), "no weight step first"
     assert not torch.equal(net.alpha.detach(), alpha0), "no alpha step"
     assert torch.equal(net.stem[0].weight.detach(), stem2), "the alpha step moved the weights"
+
+
+def test_the_style_loss_sees_the_channel_spread_as_well_as_the_mean() -> None:
+    features = torch.rand(2, 4, 8, 8)
+    mean = features.mean(dim=(2, 3), keepdim=True)
+    wider = (features - mean) * 2 + mean  # the same channel means, twice the spread
+    shifted = features + 0.5  # the same spread, other means
+    assert float(style_loss([features], [features])) == 0.0
+    assert float(style_loss([features], [wider])) > 0.0
+    assert float(style_loss([features], [shifted])) > 0.0
