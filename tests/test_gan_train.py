@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from evaluation_helpers import single_torch_thread  # noqa: F401 (autouse fixture)
@@ -78,8 +79,11 @@ def test_train_run_writes_the_record_and_ema_generator(tmp_path: Path) -> None:
                      per_class=3)
     from PIL import Image
 
-    with Image.open(png) as image:  # 2 rows x 3 columns of 28x28 with 1-pixel padding
-        assert image.size == (3 * 29 + 1, 2 * 29 + 1)
+    cell = 3 * 28  # 28 px upscaled by 3, the least integer factor reaching 64 px
+    with Image.open(png) as image:  # 2 rows x 3 columns, 2 px padding, labels 120 px, margins
+        assert image.size == (3 * (cell + 2) + 2 + 120 + 6, 2 * (cell + 2) + 2 + 2 * 6)
+        pixels = np.asarray(image.convert("L"))
+    assert pixels[:, :110].min() < 100  # the class names are written left of the rows
 
 
 @pytest.mark.parametrize("args,expected", [
@@ -125,6 +129,50 @@ def test_bad_sampling_and_evaluation_input_is_one_line(
     code, out, err = run_main(["gan", "sample", str(sabn), "--classes", "1,2", "-n", "2",
                                "-o", str(tmp_path / "ok.png")], capsys, monkeypatch)
     assert code == 0 and (tmp_path / "ok.png").is_file(), err
+
+
+def test_sample_writes_a_record_that_a_single_run_report_shows(
+        bn_and_sabn_generators: dict[str, Path], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    run = bn_and_sabn_generators["sabn"].parent
+    code, out, err = run_main(["gan", "sample", str(run / "generator.pt"), "-n", "2",
+                               "-o", str(run / "samples.png")], capsys, monkeypatch)
+    assert code == 0 and f"record: {run / 'samples.json'}" in out, err
+    record = read_result(run / "samples.json")
+    assert record.kind == "sample" and record.extras["image"] == "samples.png"
+    assert record.extras["classes"] == list(range(10))
+    report = run.parent / "report.md"
+    code, _, err = run_main(["report", str(run), "-o", str(report)], capsys, monkeypatch)
+    assert code == 0, err
+    text = report.read_text()
+    assert "![SNGAN SaBN](report-sngan32-sabn.png)" in text
+    assert (run.parent / "report-sngan32-sabn.png").read_bytes() == \
+        (run / "samples.png").read_bytes()
+
+
+def test_dump_writes_one_png_per_sample_and_their_labels(
+        bn_and_sabn_generators: dict[str, Path], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from PIL import Image
+
+    from robust_sabn.gan.evaluate import load_generator
+    from robust_sabn.gan.metrics import generate
+
+    path = bn_and_sabn_generators["bn"]
+    code, out, err = run_main(["gan", "dump", str(path), "-n", "12", "--seed", "3",
+                               "--device", "cpu", "--out", str(tmp_path / "fakes")],
+                              capsys, monkeypatch)
+    assert code == 0 and "12 PNG files and labels.csv" in out, err
+    files = sorted(p.name for p in (tmp_path / "fakes").glob("*.png"))
+    assert files == [f"{i:06d}.png" for i in range(12)]
+    images, labels = generate(load_generator(path)[0], 12, seed=3)
+    lines = (tmp_path / "fakes" / "labels.csv").read_text().splitlines()
+    assert lines == ["file,label"] + [f"{i:06d}.png,{k}" for i, k in enumerate(labels.tolist())]
+    with Image.open(tmp_path / "fakes" / "000005.png") as image:
+        assert image.mode == "RGB" and image.size == (28, 28)
+        pixels = np.asarray(image, dtype=np.float64) / 255
+    expected = ((images[5, 0] + 1) / 2).clamp(0, 1).numpy()
+    assert np.abs(pixels[..., 0] - expected).max() <= 1 / 255 + 1e-9
 
 
 def test_a_non_finite_loss_stops_training_with_a_diverged_record(

@@ -182,12 +182,41 @@ def sample_command(
         help="Comma-separated classes, one grid row each (default: all).")] = None,
     n: Annotated[int, typer.Option("-n", help="Samples per class (grid columns).")] = 8,
     seed: Annotated[int, typer.Option(help="Seed of the latents.")] = 0,
+    record: Annotated[bool, typer.Option(
+        help="Also write the sample record beside the PNG (OUTPUT with .json), which "
+             "`robust-sabn report` shows the grid from.")] = True,
 ) -> None:
-    """Write a class-by-row sample grid PNG (conditional generators only)."""
+    """Write a class-by-row sample grid PNG, class names beside the rows, each sample at least
+    64 pixels wide (conditional generators only)."""
     from robust_sabn.artifacts.paths import check_output_file
     from robust_sabn.gan.workflow import sample_run
 
     check_output_file(output, option="-o")
+    record_path = output.with_suffix(".json") if record else None
+    if record_path is not None:
+        check_output_file(record_path, option="-o (its .json record)")
     png = sample_run(checkpoint, output, classes=_parse_classes(classes), per_class=n,
-                     seed=seed)
-    output_console().print(f"grid: {png}", highlight=False)
+                     seed=seed, record_path=record_path)
+    console = output_console()
+    console.print(f"grid: {png}", highlight=False)
+    if record_path is not None:
+        console.print(f"record: {record_path}", highlight=False)
+
+
+@app.command("dump")
+def dump_command(
+    checkpoint: Annotated[Path, typer.Argument(help="generator.pt of a GAN run.")],
+    out: Annotated[Path, typer.Option(help="Folder for the PNG files and labels.csv.")],
+    n: Annotated[int, typer.Option("-n", help="Images to write (classes balanced).")] = 10000,
+    seed: Annotated[int, typer.Option(help="Seed of the latents (as gan eval's).")] = 0,
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
+) -> None:
+    """Write N generated images as PNG files to a folder, for scoring elsewhere, e.g.
+    torch-fidelity: fidelity --fid --kid --isc --input1 OUT --input2 cifar10-train."""
+    from robust_sabn.artifacts.paths import check_output_dir
+    from robust_sabn.gan.workflow import dump_run
+
+    check_output_dir(out, option="--out")
+    written = dump_run(checkpoint, out, n=n, seed=seed, device=parse_device(device))
+    output_console().print(f"{len(written)} PNG files and labels.csv in {out}",
+                           highlight=False)

@@ -100,14 +100,25 @@ def _real_test_images(dataset: str, n: int, data_dir: str | None) -> torch.Tenso
 
 
 def sample_grid(generator: Generator, classes: list[int], per_class: int, output: str | Path,
-                seed: int = 0) -> Path:
-    """Write a PNG grid with one row per class in ``classes`` and ``per_class`` samples each.
+                seed: int = 0, dataset: str | None = None) -> Path:
+    """Write a PNG grid with one row per class in ``classes``, ``per_class`` samples each, every
+    sample at least 64 pixels wide and the class names (of ``dataset``) beside the rows.
 
     Raises:
         UserInputError: a plain-BN (unconditional) generator, or a class out of range.
     """
-    from torchvision.utils import save_image
+    from robust_sabn.gan.names import class_name
+    from robust_sabn.gan.plots import labelled_grid
 
+    _check_classes(generator, classes)
+    if per_class < 1:
+        raise UserInputError(f"-n must be at least 1, got {per_class}")
+    rows = [generate(generator, per_class, seed=seed + k, classes=[k])[0] for k in classes]
+    return labelled_grid((torch.cat(rows) + 1) / 2, [class_name(dataset, k) for k in classes],
+                         output)
+
+
+def _check_classes(generator: Generator, classes: list[int]) -> None:
     if not generator.conditional:
         raise UserInputError(f"this generator uses norm {generator.norm!r}, which ignores the "
                              "class; class-conditional sampling needs a ccbn or sabn generator")
@@ -115,10 +126,30 @@ def sample_grid(generator: Generator, classes: list[int], per_class: int, output
     if bad:
         raise UserInputError(f"classes {bad} out of range; this generator has classes "
                              f"0..{generator.num_classes - 1}")
-    if per_class < 1:
-        raise UserInputError(f"-n must be at least 1, got {per_class}")
-    rows = [generate(generator, per_class, seed=seed + k, classes=[k])[0] for k in classes]
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    save_image((torch.cat(rows) + 1) / 2, output, nrow=per_class, padding=1)
-    return output
+
+
+def dump_samples(generator: Generator, folder: str | Path, n: int, *, seed: int = 0,
+                 batch_size: int = 250) -> list[tuple[str, int]]:
+    """Write ``n`` generated images to ``folder`` as PNG files ``000000.png`` ... (RGB, 8 bit,
+    the generator's resolution), classes balanced as in FID, and ``labels.csv`` (file,label):
+    what ``fidelity --input1 FOLDER`` of torch-fidelity scores.
+
+    Returns:
+        (file name, label) of every image, in order.
+    """
+    from torchvision.utils import save_image
+
+    if n < 1:
+        raise UserInputError(f"-n must be at least 1, got {n}")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written: list[tuple[str, int]] = []
+    width = max(6, len(str(n - 1)))
+    images, labels = generate(generator, n, seed=seed, batch_size=batch_size)
+    for index, (image, label) in enumerate(zip((images + 1) / 2, labels.tolist(), strict=True)):
+        name = f"{index:0{width}d}.png"
+        save_image(image.expand(3, -1, -1), folder / name)
+        written.append((name, int(label)))
+    (folder / "labels.csv").write_text(
+        "file,label\n" + "".join(f"{name},{label}\n" for name, label in written))
+    return written

@@ -14,6 +14,7 @@ Records (``robust_sabn.artifacts.result``, ``task="gan"``):
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -171,19 +172,33 @@ def generator_name(ckpt: dict[str, Any]) -> str | None:
 def sample_run(checkpoint: str | Path, output_png: str | Path, *, classes: list[int] | None,
                per_class: int, seed: int = 0, record_path: str | Path | None = None,
                subject: dict[str, Any] | None = None) -> Path:
-    """Write a class-by-row sample grid; with ``record_path`` also a ``sample`` record."""
+    """Write a labelled class-by-row sample grid; with ``record_path`` also a ``sample`` record
+    (what ``robust-sabn report`` shows the grid from)."""
     from robust_sabn.gan.evaluate import load_generator, sample_grid
 
     generator, ckpt = load_generator(checkpoint)
     chosen = classes if classes is not None else list(range(generator.num_classes))
-    png = sample_grid(generator, chosen, per_class, output_png, seed)
+    png = sample_grid(generator, chosen, per_class, output_png, seed, ckpt.get("dataset"))
     if record_path is not None:
         record_path = Path(record_path)
         record = new_result(
             TASK, "sample",
             subject={"generator": generator_name(ckpt), "norm": generator.norm,
-                     "dataset": ckpt.get("dataset"), **(subject or {})},
-            extras={"image": Path(png).resolve().relative_to(record_path.parent.resolve())
-                    .as_posix(), "classes": chosen, "per_class": per_class, "seed": seed})
+                     "dataset": ckpt.get("dataset"),
+                     "seed": (ckpt.get("config") or {}).get("seed"),
+                     "checkpoint": str(checkpoint), **(subject or {})},
+            extras={"image": os.path.relpath(Path(png).resolve(), record_path.parent.resolve())
+                    .replace(os.sep, "/"), "classes": chosen, "per_class": per_class,
+                    "seed": seed})
         write_result(record_path, record)
     return png
+
+
+def dump_run(checkpoint: str | Path, folder: str | Path, *, n: int, seed: int = 0,
+             device: str = "cpu") -> list[tuple[str, int]]:
+    """Write ``n`` samples of the generator in ``checkpoint`` to ``folder`` as PNG files and
+    ``labels.csv`` (:func:`~robust_sabn.gan.evaluate.dump_samples`)."""
+    from robust_sabn.gan.evaluate import dump_samples, load_generator
+
+    generator, _ = load_generator(checkpoint, device)
+    return dump_samples(generator, folder, n, seed=seed)
