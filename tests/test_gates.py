@@ -12,15 +12,17 @@ clean branch 89 % (seed 0), 88 % (seed 1), 87 % (seed 2), BN 80 %: the clean-bra
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
 
 from robust_sabn.adversarial.record import evaluation_record
-from robust_sabn.artifacts.result import new_result, write_result
+from robust_sabn.artifacts.result import Metric, new_result, write_result
 from robust_sabn.errors import UserInputError
 from robust_sabn.report.claims import NOT_TESTABLE, REPRODUCED, write_claims
 from robust_sabn.suites import get_task, load_suite
+from robust_sabn.suites.gates import GateSpec, evaluate_gates
 
 N = 200
 SEEDS = (0, 1, 2)
@@ -177,3 +179,86 @@ def test_failing_gate_makes_the_claim_not_testable(tmp_path: Path, gap: float, v
     assert "at 3 points; 80 % at >= " in row and "(sd 1, 3 seeds)" in row
     tests = 1 if verdict == REPRODUCED else 0
     assert f"Tests: {tests} ({tests} reproduced" in text
+
+
+def _gate(metric: str, compare: str, threshold: float, **params: object) -> GateSpec:
+    return GateSpec(name="g", metric=metric, compare=compare, threshold=threshold,
+                    params=dict(params))
+
+
+def _measure(task: str, records: list, gate: GateSpec) -> tuple[float | None, bool]:
+    result, = evaluate_gates([gate], get_task(task), [(Path(f"r{i}.json"), r)
+                                                      for i, r in enumerate(records)])
+    return result.measured.value, result.passed
+
+
+def test_gan_gates_read_conditional_and_reference_accuracy() -> None:
+    records = [new_result("gan", "reference", subject={},
+                          metrics=[Metric(name="test_accuracy", value=0.92)])]
+    for seed, acc in enumerate([0.84, 0.80, 0.79]):
+        records.append(new_result("gan", "evaluation", subject={
+            "run": f"ccbn-seed{seed}", "norm": "ccbn", "seed": seed}, metrics=[
+            Metric(name="cond_acc", value=acc, condition={"features": "classifier"})]))
+    records.append(new_result("gan", "evaluation", subject={"run": "sabn", "norm": "sabn"},
+                              metrics=[Metric(name="cond_acc", value=0.1,
+                                              condition={"features": "classifier"})]))
+    value, passed = _measure("gan", records, _gate("conditional_accuracy", ">=", 80.0))
+    assert value == pytest.approx(81.0) and passed  # (84 + 80 + 79) / 3, SaBN's 10 % apart
+    assert _measure("gan", records, _gate("conditional_accuracy", ">=", 82.0))[1] is False
+    value, passed = _measure("gan", records, _gate("reference_accuracy", ">=", 90.0))
+    assert value == pytest.approx(92.0) and passed
+    assert _measure("gan", records[1:], _gate("reference_accuracy", ">=", 90.0)) == (None,
+                                                                                  False)
+
+
+def _search(norm: str, seed: int, entropies: list[float], genotypes: list[str]) -> object:
+    metrics = [Metric(name="alpha_entropy", value=h, condition={"epoch": e, "edge": str(k)})
+               for e in range(len(genotypes)) for k, h in enumerate(entropies)]
+    return new_result("nas", "search", subject={"run": f"{norm}-{seed}", "norm": norm,
+                                                "seed": seed},
+                      metrics=metrics, extras={"genotypes": genotypes})
+
+
+def test_nas_gates_read_alpha_entropy_and_argmax_stability() -> None:
+    uniform = math.log(5)
+    records = [_search("bn", 0, [uniform - 0.2, uniform - 0.4], ["a", "b", "b", "b"]),
+               _search("sabn", 0, [uniform - 1e-4] * 2, ["a", "b", "a", "c"])]
+    value, passed = _measure("nas", records, _gate("alpha_entropy_drop", ">=", 0.1))
+    assert value == pytest.approx(1e-4) and not passed  # the SaBN search did not move
+    value, passed = _measure("nas", records, _gate("alpha_entropy_drop", ">=", 0.1,
+                                                   norms=["bn"]))
+    assert value == pytest.approx(0.3) and passed
+    assert _measure("nas", records, _gate("argmax_stable_epochs", ">=", 3.0,
+                                          norms=["bn"])) == (3.0, True)
+    assert _measure("nas", records, _gate("argmax_stable_epochs", ">=", 3.0)) == (1.0, False)
+
+
+def test_style_gates_read_affine_shift_and_loss_flattening() -> None:
+    records = [new_result("style", "evaluation", subject={"run": "saadain-seed0",
+                                                          "norm": "saadain"},
+                          metrics=[Metric(name="affine_shift", value=0.011)])]
+    curve = [{"split": "train", "loss": loss} for loss in (9, 8, 4, 4, 2.0, 2.0, 1.9, 1.9)]
+    records.append(new_result("style", "training", subject={"run": "adain-seed0"},
+                              extras={"curves": curve}))
+    value, passed = _measure("style", records, _gate("affine_shift", ">=", 5.0))
+    assert value == pytest.approx(1.1) and not passed
+    value, passed = _measure("style", records, _gate("loss_still_falling", "<=", 10.0))
+    assert value == pytest.approx(5.0) and passed  # 2.0 -> 1.9 over the last two quarters
+
+
+def test_affine_shift_is_the_rms_distance_from_identity() -> None:
+    from types import SimpleNamespace
+
+    import torch
+
+    from robust_sabn.nn.norm import AdaIN, SaAdaIN
+    from robust_sabn.style.evaluate import affine_shift_metrics
+
+    layer = SaAdaIN(4)
+    with torch.no_grad():
+        layer.shared_weight.copy_(torch.tensor([1.0, 1.0, 1.2, 0.8]))
+        layer.shared_bias.copy_(torch.tensor([0.0, 0.1, 0.0, 0.0]))
+    shift, = affine_shift_metrics(SimpleNamespace(transfer=layer), step=7)  # type: ignore[arg-type]
+    assert shift.value == pytest.approx(math.sqrt((0.04 + 0.04 + 0.01) / 4))
+    assert shift.condition == {"step": 7}
+    assert affine_shift_metrics(SimpleNamespace(transfer=AdaIN(4)), step=7) == []  # type: ignore[arg-type]

@@ -127,7 +127,9 @@ def test_cli_eval_writes_a_record(trained_checkpoint, tmp_path, capsys, monkeypa
                                  capsys, monkeypatch)
     assert code == 0, err
     record = read_result(out)
-    assert record.kind == "evaluation" and len(record.metrics) == 4
+    # content and style loss by two encoders, and SaAdaIN's affine shift
+    assert record.kind == "evaluation" and len(record.metrics) == 5
+    assert [m.name for m in record.metrics][-1] == "affine_shift"
     assert f"{record.value('content_loss', features='training encoder'):.5f}" in stdout
 
 

@@ -30,6 +30,7 @@ from robust_sabn.artifacts.result import (
 )
 from robust_sabn.errors import UserInputError
 from robust_sabn.gan.claims import CLAIMS, GRADIENT_CLAIMS, gan_findings
+from robust_sabn.gan.gates import GATE_METRICS
 from robust_sabn.gan.plan import GANPlan, GANRun, parse_gan
 from robust_sabn.report.claims import Finding
 from robust_sabn.suites.checked import CheckedTable
@@ -72,6 +73,7 @@ class GANTask:
     name = "gan"
     sections = ("runs", "reference", "evaluation", "report")
     claims = (*CLAIMS, *GRADIENT_CLAIMS)
+    gate_metrics = GATE_METRICS
 
     def findings(self, records: list[tuple[Path, ResultRecord]]) -> list[Finding]:
         """The claims page's gan rows (:mod:`robust_sabn.gan.claims`)."""
@@ -220,15 +222,17 @@ class GANTask:
                       ) -> Path:
         """Render the suite's report from its records (see :mod:`robust_sabn.gan.report`)."""
         from robust_sabn.gan.report import render_gan_report
+        from robust_sabn.report.gates import add_gates_section
 
         plan: GANPlan = suite.plan
         records, warnings = self._suite_records(suite, suite_dir)
         command = shlex.join(["robust-sabn", "report", str(suite_dir), "-o", str(output)])
-        return render_gan_report(records, output, command=command,
+        path = render_gan_report(records, output, command=command,
                                  suite_command=suite_command, warnings=warnings,
                                  reference=plan.reference_norm,
                                  title=f"{suite.name}: {suite.description}".rstrip(": "),
                                  notes=[_suite_note(suite)])
+        return add_gates_section(path, suite, records)
 
     def render_records(self, records: list[tuple[Path, ResultRecord]], output: Path, *,
                        command: str, warnings: list[str], options: Mapping[str, Any]) -> Path:

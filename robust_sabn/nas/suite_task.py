@@ -23,6 +23,7 @@ from typing import Any
 from robust_sabn.artifacts.result import ResultRecord, read_result_if_valid
 from robust_sabn.errors import UserInputError
 from robust_sabn.nas.claims import CLAIMS, nas_findings
+from robust_sabn.nas.gates import GATE_METRICS
 from robust_sabn.nas.plan import identity
 from robust_sabn.report.claims import Finding
 from robust_sabn.suites.checked import CheckedTable
@@ -35,6 +36,7 @@ class NASTask:
     name = "nas"
     sections = ("search", "retrain", "tables", "comparison")
     claims = CLAIMS
+    gate_metrics = GATE_METRICS
 
     def findings(self, records: list[tuple[Path, ResultRecord]]) -> list[Finding]:
         """The claims page's nas rows (:mod:`robust_sabn.nas.claims`)."""
@@ -135,12 +137,14 @@ class NASTask:
                       ) -> Path:
         from robust_sabn.artifacts.result import collect_results
         from robust_sabn.nas.report import render_nas_report
+        from robust_sabn.report.gates import add_gates_section
 
         records, warnings = collect_results(suite_dir) if suite_dir.is_dir() else ([], [])
-        return render_nas_report(records, output, command=f"robust-sabn report {suite_dir}",
+        path = render_nas_report(records, output, command=f"robust-sabn report {suite_dir}",
                                  suite_command=suite_command, warnings=warnings,
                                  reference=suite.plan.reference, title=suite.name,
                                  description=suite.description)
+        return add_gates_section(path, suite, records)
 
     def render_records(self, records: list[tuple[Path, Any]], output: Path, *, command: str,
                        warnings: list[str], options: Mapping[str, Any]) -> Path:

@@ -123,6 +123,19 @@ def validation_metrics(values: dict[str, float], config: StyleConfig, val: Valid
     return metrics
 
 
+def affine_shift_metrics(net: StyleTransferNet, *, step: int) -> list[Metric]:
+    """SaAdaIN's shared affine's distance from the identity, ``sqrt(mean_c((g_c - 1)^2 +
+    b_c^2))`` over the relu4_1 channels (a fraction: 0.01 is 1 %), as metric
+    ``affine_shift``; none for AdaIN (no affine)."""
+    weight = getattr(net.transfer, "shared_weight", None)
+    bias = getattr(net.transfer, "shared_bias", None)
+    if weight is None or bias is None:
+        return []
+    shift = ((weight.detach().float() - 1) ** 2 + bias.detach().float() ** 2).mean().sqrt()
+    return [Metric(name="affine_shift", value=float(shift), n=int(weight.numel()),
+                   condition={"step": step})]
+
+
 def evaluate_checkpoint(path: str | Path, *, device: str = "cpu",
                         encoder_weights: str | None = None,
                         config_overrides: dict[str, Any] | None = None) -> ResultRecord:
@@ -148,6 +161,7 @@ def evaluate_checkpoint(path: str | Path, *, device: str = "cpu",
     val = ValidationSet.build(data, config, net.encoder)
     values = validation_losses(net, val, config)
     metrics = validation_metrics(values, config, val, step=iteration)
+    metrics += affine_shift_metrics(net, step=iteration)
     return new_result(TASK, "evaluation", subject=run_subject(config, spec, data.source),
                       metrics=metrics, extras={"checkpoint": str(path),
                                                "second_encoder": val.second_label,

@@ -30,6 +30,7 @@ from robust_sabn.artifacts.result import ResultRecord, read_result_if_valid
 from robust_sabn.errors import UserInputError
 from robust_sabn.report.claims import Finding
 from robust_sabn.style.claims import CLAIMS, style_findings
+from robust_sabn.style.gates import GATE_METRICS
 from robust_sabn.suites.checked import CheckedTable
 from robust_sabn.suites.tasks import Hooks, Step, StepState, Suite, SuiteRun
 from robust_sabn.vocabulary import STYLE_NORM_KINDS
@@ -219,6 +220,7 @@ class StyleTask:
     name = "style"
     sections = ("runs", "grid", "comparison")
     claims = CLAIMS
+    gate_metrics = GATE_METRICS
 
     def findings(self, records: list[tuple[Path, ResultRecord]]) -> list[Finding]:
         """The claims page's style rows (:mod:`robust_sabn.style.claims`)."""
@@ -259,6 +261,7 @@ class StyleTask:
                       ) -> Path:
         """The comparison of the suite's records under ``suite_dir``."""
         from robust_sabn.artifacts.result import collect_results
+        from robust_sabn.report.gates import add_gates_section
         from robust_sabn.style.report import render_style_report
 
         plan: StylePlan = suite.plan
@@ -267,8 +270,9 @@ class StyleTask:
         title = plan.title or suite.name + (f": {suite.description}" if suite.description
                                             else "")
         command = shlex.join(["robust-sabn", "report", str(suite_dir), "-o", str(output)])
-        return render_style_report(records, output, title=title, command=command,
+        path = render_style_report(records, output, title=title, command=command,
                                    suite_command=suite_command, warnings=warnings)
+        return add_gates_section(path, suite, records)
 
     def render_records(self, records: list[tuple[Path, ResultRecord]], output: Path, *,
                        command: str, warnings: list[str], options: Mapping[str, Any]) -> Path:

@@ -1,0 +1,71 @@
+"""The style task's gate metrics (``[[gates]]`` of its suite files).
+
+* ``affine_shift`` (%): how far SaAdaIN's shared affine moved from the identity,
+  ``100 * sqrt(mean_c((g_c - 1)^2 + b_c^2))`` from each SaAdaIN run's evaluation record
+  (metric ``affine_shift``, :func:`robust_sabn.style.evaluate.affine_shift_metrics`), the
+  smallest over runs. Near 0 the two arms are nearly the same network; gate with ``>=``.
+* ``loss_still_falling`` (%): per run, the drop of the logged training loss from the
+  second-to-last quarter of the run to the last, ``100 * (before - last) / before`` (means of
+  the ``train`` rows of the training record's curves), the largest over runs. Near 0 the
+  losses have flattened; gate with ``<=``.
+
+Torch-free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from statistics import mean
+from typing import Any
+
+from robust_sabn.suites.gates import GateMetric, Measured, Records
+
+TASK = "style"
+PERCENT = 100.0
+
+
+def affine_shift(records: Records, params: Mapping[str, Any]) -> Measured:
+    """See the module docstring."""
+    found = {}
+    for _, record in records:
+        if record.task == TASK and record.kind == "evaluation":
+            shifts = record.find("affine_shift")
+            if shifts and record.subject.get("norm") == params["norm"]:
+                found[str(record.subject.get("run"))] = PERCENT * shifts[-1].value
+    if not found:
+        return Measured(None, f"no {params['norm']} evaluation record holds affine_shift "
+                              "(evaluate the runs again with this version)")
+    per_run = ", ".join(f"{run} {value:.2f} %" for run, value in sorted(found.items()))
+    return Measured(min(found.values()), f"smallest over runs: {per_run}")
+
+
+def _falling(curves: list[dict[str, Any]]) -> float | None:
+    losses = [float(row["loss"]) for row in curves
+              if row.get("split") == "train" and "loss" in row]
+    quarter = len(losses) // 4
+    if quarter < 1:
+        return None
+    before, last = mean(losses[-2 * quarter:-quarter]), mean(losses[-quarter:])
+    return PERCENT * (before - last) / before if before else None
+
+
+def loss_still_falling(records: Records, params: Mapping[str, Any]) -> Measured:
+    """See the module docstring."""
+    found = {}
+    for _, record in records:
+        if record.task == TASK and record.kind == "training":
+            value = _falling(list(record.extras.get("curves") or []))
+            if value is not None:
+                found[str(record.subject.get("run"))] = value
+    if not found:
+        return Measured(None, "no training record logged 4 or more training-loss rows")
+    per_run = ", ".join(f"{run} {value:.1f} %" for run, value in sorted(found.items()))
+    return Measured(max(found.values()), f"largest over runs: {per_run}")
+
+
+GATE_METRICS = {metric.name: metric for metric in (
+    GateMetric("affine_shift", "%", "SaAdaIN's shared affine's RMS distance from the identity "
+               "(smallest over runs)", affine_shift, {"norm": "saadain"}),
+    GateMetric("loss_still_falling", "%", "training-loss drop from the second-to-last quarter "
+               "of the run to the last (largest over runs)", loss_still_falling),
+)}
