@@ -245,8 +245,8 @@ def test_suite_plan_tables_a_finished_suite(runs: Path, tmp_path: Path,
     assert code == 0, err
     rows = [" ".join(line.split()) for line in out.splitlines()]
     assert any(r.startswith("| PGD-20 | adv | SaAuxBN | AuxBN | 5 x 200 |") for r in rows)
-    assert any(r.startswith("| Clean accuracy | clean | AuxBN | BN | 5 x 200 | 0.00 |")
-               for r in rows)
+    assert any(r.startswith("| Clean accuracy | clean | AuxBN | BN | 5 x 200 | 0 (clipped: "
+                            "observed sd 0.00 is below the test-sample sd) |") for r in rows)
 
 
 def test_suite_plan_needs_finished_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str],
@@ -256,4 +256,4 @@ def test_suite_plan_needs_finished_runs(tmp_path: Path, capsys: pytest.CaptureFi
     assert code == 2 and "has no finished evaluations" in err
     code, _, err = run_cli(["suite", "plan", "adversarial-fmnist-quick", "--target", "0"],
                            capsys, monkeypatch)
-    assert code == 2 and "--target must be a positive number" in err
+    assert code == 2 and "--target 0 is out of range" in err

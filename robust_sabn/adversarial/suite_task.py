@@ -330,24 +330,27 @@ class AdversarialTask:
         records, _ = read_records(suite_dir) if suite_dir.is_dir() else ([], [])
         return add_gates_section(report.path, suite, records)
 
-    def power_plan(self, suite: Suite, suite_dir: Path, target: float) -> str:
-        """``robust-sabn suite plan``: from the suite's finished evaluations, the noise of each
-        comparison and the seeds or test points a ``target`` difference (fraction) needs, as
-        Markdown."""
+    def power_plan(self, suite: Suite, suite_dir: Path, target: float,
+                   pilot: Path | None = None) -> str:
+        """``robust-sabn suite plan``: from the suite's finished evaluations (or every
+        evaluation record under ``pilot``, a pilot's run or records folder), the noise of each
+        comparison and the seeds or test points at which a true ``target`` difference
+        (fraction) is detected with 80 % power at alpha = 0.05, as Markdown."""
         from robust_sabn.adversarial.report import collect_results
-        from robust_sabn.adversarial.report.power import power_rows, power_table
+        from robust_sabn.adversarial.report.power import power_note, power_rows, power_table
 
         plan: AdversarialPlan = suite.plan
-        paths = self.record_paths(suite, suite_dir)
+        paths = [pilot] if pilot is not None else self.record_paths(suite, suite_dir)
         if not paths:
             raise UserInputError(f"{suite.name} has no finished evaluations in {suite_dir}; run "
-                                 f"`robust-sabn suite run {suite.name}` (or a pilot) first")
+                                 f"`robust-sabn suite run {suite.name}` (or a pilot, then "
+                                 "--pilot) first")
         results = collect_results(paths)
         options = plan.comparison
         metrics = list(options.metrics or results.metrics())
         branches = list(options.branches or ("clean", "adv"))
         rows = power_rows(results, metrics, branches, options.eps, target)
-        return power_table(rows, target)
+        return power_note(rows, target) + "\n\n" + power_table(rows, target)
 
     def render_records(self, records: list[tuple[Path, ResultRecord]], output: Path, *,
                        command: str, warnings: list[str], options: Mapping[str, Any]) -> Path:

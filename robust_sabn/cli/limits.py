@@ -47,7 +47,7 @@ AT_MOST: dict[str, int] = {"n": MAX_GRID_IMAGES, "size": MAX_IMAGE_SIDE}
 """Integer options with a maximum below :data:`MAX_INT`."""
 FLOAT_RANGES: dict[str, tuple[float, float, bool]] = {
     "lr": (0.0, math.inf, False), "alpha": (0.0, 1.0, True), "ema_decay": (0.0, 1.0, True),
-    "style_weight": (0.0, math.inf, True), "target": (0.0, 1.0, False),
+    "style_weight": (0.0, math.inf, True), "target": (0.0, 100.0, False),
 }
 """(low, high, low included) of float options; the high end is always included."""
 _CHECKED = "__robust_sabn_checked__"

@@ -213,7 +213,7 @@ def power_text(finding: Finding, effect: float | None) -> str:
              f"{len(d)} seeds)")
     if effect is None:
         return f"{at_80}; no effect stated"
-    return f"{paired_t_power(effect, sd, len(d)):.0%} at {effect:g} {unit}; {at_80}"
+    return f"{100 * paired_t_power(effect, sd, len(d)):.0f} % at {effect:g} {unit}; {at_80}"
 
 
 def apply_gates(findings: Sequence[Finding], gates: Mapping[str, Sequence[GateResult]],
@@ -296,7 +296,7 @@ def render_claims(findings: Sequence[Finding], *, records: Records, command: str
         "the claim; **not run**: no records, and what is missing. *gate*: the suite file's "
         "validity gates that guard the claim, with the measured value; *power*: the paired "
         f"t-test's power (two-sided, alpha = {ALPHA:g}) for the effect the suite file states, "
-        f"and the effect it detects with {POWER:.0%} power at the observed spread. A verdict "
+        f"and the effect it detects with {100 * POWER:g} % power at the observed spread. A verdict "
         "is about the direction of the effect in our setup, at our scale; it is not the "
         "paper's number.", "",
         f"Tests: {tests} ({', '.join(f'{counts[v]} {v}' for v in TESTS)}). Not tests: "

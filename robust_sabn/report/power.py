@@ -8,11 +8,16 @@ difference of two accuracies measured on the same N test points. Its variance ha
 * test-sample: each seed's difference is measured on N points; with per-example paired
   differences ``d_i = a_i - b_i`` (each -1, 0 or +1) its variance is ``example_var / N``.
 
-So ``Var(mean difference) = (seed_var + example_var / N) / S``, and the 95 % paired-t interval
-over seeds has half-width ``t(0.975, S - 1) * sqrt(that)``: the smallest difference a run of S
-seeds and N points can call resolved. The observed variance of the per-seed differences
-contains both parts; :func:`estimate_noise` subtracts the test-sample part to get
-``seed_var`` (clipped at 0). Torch-free; values are fractions (scale by 100 for points).
+So one seed's difference has variance ``seed_var + example_var / N`` and the mean over S seeds
+that divided by S. The 95 % paired-t interval has half-width ``t(0.975, S - 1) *
+sqrt(that / S)`` (:func:`half_width`, what a run can call resolved). Sizing is for power:
+:func:`seeds_needed` and :func:`examples_needed` give the seeds or points at which the
+two-sided paired t-test at alpha = 0.05 detects a true difference ``target`` with 80 % power
+(:func:`paired_t_power`: noncentral t). Sizing so that the half-width equals the target gives
+only about 50 % power. The observed variance of the per-seed differences contains both parts;
+:func:`estimate_noise` subtracts the test-sample part to get ``seed_var``; when the test-sample
+part exceeds the observed spread, ``seed_var`` is set to 0 and the :class:`Noise` says it was
+clipped. Torch-free; values are fractions (scale by 100 for points).
 """
 
 from __future__ import annotations
@@ -39,6 +44,9 @@ class Noise:
         examples: test points per seed in the runs it was estimated from.
         example_var_from_flags: whether ``example_var`` came from per-example flags (else from
             the two accuracies, as if the examples' outcomes were independent).
+        observed_var: the observed variance of the per-seed differences (0 for one seed).
+        clipped: whether ``seed_var`` was set to 0 because the test-sample part
+            ``example_var / examples`` exceeded ``observed_var``.
     """
 
     seed_var: float
@@ -46,6 +54,8 @@ class Noise:
     seeds: int
     examples: int
     example_var_from_flags: bool = True
+    observed_var: float = 0.0
+    clipped: bool = False
 
 
 def estimate_noise(seed_differences: Sequence[float], examples: int,
@@ -80,9 +90,11 @@ def estimate_noise(seed_differences: Sequence[float], examples: int,
         raise ValueError("need per-example differences or the two accuracies")
     observed = float(np.var(np.asarray(seed_differences, dtype=float), ddof=1)) \
         if len(seed_differences) > 1 else 0.0
-    return Noise(seed_var=max(observed - example_var / examples, 0.0), example_var=example_var,
+    seed_var = observed - example_var / examples
+    return Noise(seed_var=max(seed_var, 0.0), example_var=example_var,
                  seeds=len(seed_differences), examples=examples,
-                 example_var_from_flags=from_flags)
+                 example_var_from_flags=from_flags, observed_var=observed,
+                 clipped=len(seed_differences) > 1 and seed_var < 0)
 
 
 def half_width(noise: Noise, seeds: int, examples: int, confidence: float = 0.95) -> float:
@@ -94,24 +106,29 @@ def half_width(noise: Noise, seeds: int, examples: int, confidence: float = 0.95
     return t * math.sqrt((noise.seed_var + noise.example_var / examples) / seeds)
 
 
-def seeds_needed(noise: Noise, target: float, examples: int, confidence: float = 0.95
-                 ) -> int | None:
-    """Fewest seeds (at least 2) whose interval half-width is at most ``target`` at
-    ``examples`` points per seed; None if more than :data:`MAX_SEEDS`."""
-    for seeds in range(2, MAX_SEEDS + 1):
-        if half_width(noise, seeds, examples, confidence) <= target:
-            return seeds
-    return None
+def seed_sd(noise: Noise, examples: int) -> float:
+    """Standard deviation of one seed's difference at ``examples`` test points."""
+    return math.sqrt(noise.seed_var + noise.example_var / examples)
 
 
-def examples_needed(noise: Noise, target: float, seeds: int, confidence: float = 0.95
-                    ) -> int | None:
-    """Fewest test points per seed whose interval half-width over ``seeds`` seeds is at most
-    ``target``; None when seed-to-seed noise alone is too large (more seeds are needed)."""
+def seeds_needed(noise: Noise, target: float, examples: int, power: float | None = None,
+                 alpha: float | None = None) -> int | None:
+    """Fewest seeds (at least 2) at ``examples`` points per seed whose two-sided paired t-test
+    at ``alpha`` (default 0.05) detects a true difference ``target`` with ``power`` (default
+    80 %); None beyond :data:`MAX_SEEDS`."""
+    return pairs_for_power(target, seed_sd(noise, examples), power or POWER, alpha or ALPHA)
+
+
+def examples_needed(noise: Noise, target: float, seeds: int, power: float | None = None,
+                    alpha: float | None = None) -> int | None:
+    """Fewest test points per seed at which ``seeds`` seeds detect a true difference
+    ``target`` with ``power`` (default 80 %, two-sided paired t at ``alpha``, default 0.05);
+    None when seed-to-seed noise alone is too large (more seeds are needed)."""
     if seeds < 2:
         return None
-    t = float(stats.t.ppf(0.5 + confidence / 2, df=seeds - 1))
-    room = (target / t) ** 2 * seeds - noise.seed_var
+    # power depends on target / sd only: the largest sd with enough power at these seeds
+    largest_sd = target / effect_for_power(1.0, seeds, power or POWER, alpha or ALPHA)
+    room = largest_sd ** 2 - noise.seed_var
     if room <= 0:
         return None
     if noise.example_var == 0:

@@ -4,8 +4,9 @@ For each compared pair (:func:`robust_sabn.adversarial.report.paired.comparison_
 metric and branch: the seed-to-seed and test-sample noise of the difference
 (:func:`robust_sabn.report.power.estimate_noise`, per-example flags where the records hold
 them), the half-width of the 95 % interval the runs give (the smallest difference they can call
-resolved), and the seeds (at the runs' test points) or test points (at their seeds) a target
-difference needs. Torch-free; differences in percentage points.
+resolved), the smallest true difference they detect with 80 % power, and the seeds (at the runs'
+test points) or test points (at their seeds) at which a target difference is detected with 80 %
+power (two-sided paired t-test, alpha = 0.05). Torch-free; differences in percentage points.
 """
 
 from __future__ import annotations
@@ -21,10 +22,14 @@ from robust_sabn.adversarial.report.paired import comparison_pairs, flags_of, ru
 from robust_sabn.adversarial.report.tables import Group, group_runs, metric_label
 from robust_sabn.report.kit import markdown_table
 from robust_sabn.report.power import (
+    ALPHA,
+    POWER,
     Noise,
+    effect_for_power,
     estimate_noise,
     examples_needed,
     half_width,
+    seed_sd,
     seeds_needed,
 )
 
@@ -103,24 +108,50 @@ def _cell(value: int | None, unit: str) -> str:
     return "unreachable" if value is None else f"{value} {unit}"
 
 
+def _seed_sd_cell(noise: Noise) -> str:
+    if noise.seeds < 2:
+        return "unknown (1 seed)"
+    if noise.clipped:
+        return (f"0 (clipped: observed sd {POINTS * noise.observed_var ** 0.5:.2f} is below "
+                "the test-sample sd)")
+    return f"{POINTS * noise.seed_var ** 0.5:.2f}"
+
+
 def power_table(rows: Sequence[PowerRow], target: float) -> str:
-    """The rows as a Markdown table (noise and half-widths in percentage points)."""
+    """The rows as a Markdown table (noise and differences in percentage points)."""
+    goal = f"{POINTS * target:g} at {100 * POWER:g} % power"
     header = ["metric", "branch", "row", "minus", "seeds x points", "seed sd (per seed)",
-              "test-sample sd (per seed)", "resolvable now",
-              f"seeds for {POINTS * target:g} at these points",
-              f"points for {POINTS * target:g} at these seeds"]
+              "test-sample sd (per seed)", "95 % CI half-width now",
+              f"{100 * POWER:g} % power now at", f"seeds for {goal} (these points)",
+              f"points for {goal} (these seeds)"]
     body = []
     for r in rows:
         n = r.noise
-        seed_sd = ("unknown (1 seed)" if n.seeds < 2 else f"{POINTS * n.seed_var ** 0.5:.2f}")
         sample_sd = f"{POINTS * (n.example_var / n.examples) ** 0.5:.2f}" + (
             "" if n.example_var_from_flags else " (no flags: binomial)")
         now = "needs 2 seeds" if r.resolvable == float("inf") else f"±{POINTS * r.resolvable:.2f}"
+        detect = (f">= {POINTS * effect_for_power(seed_sd(n, n.examples), n.seeds):.2f}"
+                  if n.seeds >= 2 else "needs 2 seeds")
         needs = ([_cell(r.seeds_for_target, "seeds"), _cell(r.examples_for_target, "points")]
                  if n.seeds >= 2 else ["unknown (1 seed)"] * 2)
         body.append([metric_label(r.metric), r.branch, r.row, r.minus,
-                     f"{n.seeds} x {n.examples}", seed_sd, sample_sd, now, *needs])
-    return markdown_table(header, body, align="llllrrrrrr")
+                     f"{n.seeds} x {n.examples}", _seed_sd_cell(n), sample_sd, now, detect,
+                     *needs])
+    return markdown_table(header, body, align="llllrrrrrrr")
+
+
+def power_note(rows: Sequence[PowerRow], target: float) -> str:
+    """What the table sizes for, and which rows rest on a clipped seed variance."""
+    clipped = [f"{metric_label(r.metric)} {r.row} - {r.minus} ({r.branch})" for r in rows
+               if r.noise.clipped]
+    text = (f"Sized for {100 * POWER:g} % power at alpha = {ALPHA:g} (two-sided paired t-test over "
+            f"seeds) to detect a true difference of {POINTS * target:g} points; seed sd is "
+            "the seed-to-seed part with the test-sample part removed.")
+    if clipped:
+        text += (" Seed variance clipped to 0 (the test-sample part exceeds the observed "
+                 "spread, so the seed-to-seed part is not measured; more seeds or points "
+                 "would tell): " + "; ".join(clipped) + ".")
+    return text
 
 
 def power_section(results: ResultSet, metrics: Sequence[str], branches: Sequence[str],
@@ -135,5 +166,5 @@ def power_section(results: ResultSet, metrics: Sequence[str], branches: Sequence
             "(from the per-example flags), the half-width of the 95 % paired-t interval these "
             "seeds and points give (a smaller difference cannot be resolved), and what a "
             f"{POINTS * target:g}-point difference would need (`robust-sabn suite plan`; "
-            "\"unreachable\": seed-to-seed noise alone is too large at these seeds).", "",
-            power_table(rows, target), ""]
+            "\"unreachable\": seed-to-seed noise alone is too large at these seeds). "
+            + power_note(rows, target), "", power_table(rows, target), ""]
