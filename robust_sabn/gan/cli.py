@@ -36,6 +36,7 @@ def reference_command(
         help="Train on the first N training images only (default: all).")] = None,
     width: Annotated[int, typer.Option(help="small_cnn width.")] = 32,
     data_dir: Annotated[str | None, typer.Option(help="Where the dataset files are.")] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress display.")] = False,
 ) -> None:
     """Train and cache the reference classifier (offline FID/IS features, conditional
     accuracy)."""
@@ -44,7 +45,7 @@ def reference_command(
 
     check_output_dir(out, option="--out")
     record = train_reference(dataset, out, data_dir=data_dir, epochs=epochs, width=width,
-                             max_train_examples=max_train_examples)
+                             max_train_examples=max_train_examples, progress=not quiet)
     output_console().print(f"reference classifier: {out / 'classifier.pt'} (test accuracy "
                            f"{100 * (record.value('test_accuracy') or 0):.2f} %)",
                            highlight=False)
@@ -140,8 +141,9 @@ def eval_command(
              "reference classifier).")] = None,
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
     data_dir: Annotated[str | None, typer.Option(help="Where the dataset files are.")] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress display.")] = False,
 ) -> None:
-    """FID, IS, intra-class FID and class-conditional accuracy of a generator."""
+    """FID, KID, IS, intra-class FID and class-conditional accuracy of a generator."""
     from robust_sabn.artifacts.paths import check_output_file
     from robust_sabn.gan.features import check_inception_weights
     from robust_sabn.gan.workflow import evaluate_run
@@ -155,7 +157,7 @@ def eval_command(
                              "robust-sabn gan reference --out DIR")
     record = evaluate_run(checkpoint, reference, out, n_samples=n_samples, seed=seed,
                           inception_weights=inception_weights, device=device,
-                          data_dir=data_dir)
+                          data_dir=data_dir, progress=not quiet)
     features = next((m.condition.get("features") for m in record.metrics), "classifier")
     console = output_console()
     if features == "classifier":

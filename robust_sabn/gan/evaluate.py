@@ -22,6 +22,7 @@ from robust_sabn.gan.metrics import check_sample_count, evaluate_generator, gene
 from robust_sabn.gan.models import GANSpec
 from robust_sabn.gan.reference import ReferenceClassifier
 from robust_sabn.gan.train import Probe, to_signed
+from robust_sabn.train.progress import PhaseProgress, phase
 
 
 def load_generator(path: str | Path, device: str = "cpu") -> tuple[Generator, dict[str, Any]]:
@@ -70,9 +71,11 @@ def classifier_probe(reference: ReferenceClassifier, n_samples: int, seed: int =
 
 def evaluate_checkpoint(path: str | Path, reference: ReferenceClassifier, *, n_samples: int,
                         seed: int = 0, inception: InceptionFeatures | None = None,
-                        device: str = "cpu", data_dir: str | None = None) -> dict[str, Any]:
-    """Score the generator in ``path``: FID/IS with Inception when given, else the reference
+                        device: str = "cpu", data_dir: str | None = None,
+                        progress: PhaseProgress | None = None) -> dict[str, Any]:
+    """Score the generator in ``path``: FID/KID/IS with Inception when given, else the reference
     classifier; conditional accuracy and intra-FID always with the reference classifier.
+    ``progress`` shows each phase (real features, generation, fake features, scores).
 
     Returns ``{"features": "inception"|"classifier", "n_samples", "metrics": {...}}``.
     """
@@ -82,13 +85,15 @@ def evaluate_checkpoint(path: str | Path, reference: ReferenceClassifier, *, n_s
     extractor: FeatureExtractor = inception if inception is not None else reference.extractor
     real_labels = reference.real_labels
     if inception is not None:
-        test_images = _real_test_images(reference.dataset, n_samples, data_dir)
-        real_features, _ = inception.features_and_logits(test_images)
+        with phase(progress, f"Inception features of {n_samples} real test images"):
+            test_images = _real_test_images(reference.dataset, n_samples, data_dir)
+            real_features, _ = inception.features_and_logits(test_images)
         real_labels = real_labels[:n_samples]
     else:
         real_features = reference.real_features
     metrics = evaluate_generator(generator, extractor, real_features, real_labels,
-                                 n_samples=n_samples, seed=seed, classifier=reference.extractor)
+                                 n_samples=n_samples, seed=seed, classifier=reference.extractor,
+                                 progress=progress)
     return {"features": extractor.kind, "n_samples": n_samples, "metrics": metrics,
             "reference_test_accuracy": reference.test_accuracy}
 

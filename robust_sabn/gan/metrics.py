@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from robust_sabn.errors import UserInputError
 from robust_sabn.gan.features import FeatureExtractor
+from robust_sabn.train.progress import PhaseProgress, phase
 
 IS_SPLITS = 10
 KID_SUBSETS = 100
@@ -153,17 +154,20 @@ def evaluate_samples(fake_features: Tensor, fake_logits: Tensor, fake_labels: Te
 
 def evaluate_generator(generator: nn.Module, extractor: FeatureExtractor,
                        real_features: Tensor, real_labels: Tensor, *, n_samples: int,
-                       seed: int, classifier: FeatureExtractor | None = None
-                       ) -> dict[str, float]:
+                       seed: int, classifier: FeatureExtractor | None = None,
+                       progress: PhaseProgress | None = None) -> dict[str, float]:
     """Generate ``n_samples`` (classes balanced) and score them with :func:`evaluate_samples`:
-    FID against the first ``n_samples`` real test features (equal-size sets), intra-FID
-    against all real features of each class."""
-    images, labels = generate(generator, n_samples, seed=seed)
-    feats, logits = extractor.features_and_logits(images)
-    if classifier is None or classifier is extractor:
-        class_logits = logits if extractor.kind == "classifier" else None
-    else:
-        class_logits = classifier.features_and_logits(images)[1]
-    return evaluate_samples(feats, logits, labels, real_features, real_labels,
-                            n_real=n_samples, class_logits=class_logits,
-                            conditional=bool(getattr(generator, "conditional", False)))
+    FID and KID against the first ``n_samples`` real test features (equal-size sets),
+    intra-FID against all real features of each class. ``progress`` shows the three phases."""
+    with phase(progress, f"generate {n_samples} fakes"):
+        images, labels = generate(generator, n_samples, seed=seed)
+    with phase(progress, f"{extractor.kind} features of the fakes"):
+        feats, logits = extractor.features_and_logits(images)
+        if classifier is None or classifier is extractor:
+            class_logits = logits if extractor.kind == "classifier" else None
+        else:
+            class_logits = classifier.features_and_logits(images)[1]
+    with phase(progress, "FID, KID, IS, intra-FID"):
+        return evaluate_samples(feats, logits, labels, real_features, real_labels,
+                                n_real=n_samples, class_logits=class_logits,
+                                conditional=bool(getattr(generator, "conditional", False)))

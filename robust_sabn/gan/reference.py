@@ -22,19 +22,23 @@ from robust_sabn.gan.metrics import frechet_distance, inception_score
 from robust_sabn.gan.train import to_signed
 
 REFERENCE_MODEL = "small_cnn"
+REFERENCE_BATCH = 128
 
 
 def train_reference_classifier(dataset: str, path: str | Path, *, data_dir: str | None = None,
                                seed: int = 0, epochs: int = 3, width: int = 32,
                                max_train_examples: int | None = None,
                                real_examples: int = 10_000, real_samples: int = 2000,
-                               device: str = "cpu") -> dict[str, Any]:
+                               device: str = "cpu", progress: bool = False) -> dict[str, Any]:
     """Train ``small_cnn`` (plain BN) with cross-entropy and Adam, cache it with its test accuracy
     and the features of the first ``real_examples`` test images; returns the cache's summary.
 
     The summary also holds the scores of real images, the scale a generator's numbers are read
     against: ``real_is``, the classifier IS of the first ``real_samples`` test images, and
-    ``real_fid``, the classifier FID between them and the next ``real_samples``."""
+    ``real_fid``, the classifier FID between them and the next ``real_samples``. ``progress``
+    shows a bar over the training steps with the loss, and a line per epoch, on stderr."""
+    from robust_sabn.train.progress import IterationProgress
+
     info = get_dataset_info(dataset, data_dir=data_dir)
     spec = ModelSpec(name=REFERENCE_MODEL, norm="bn", num_classes=info.num_classes,
                      in_channels=info.in_channels, mean=tuple(info.mean), std=tuple(info.std),
@@ -46,15 +50,21 @@ def train_reference_classifier(dataset: str, path: str | Path, *, data_dir: str 
     model = spec.build().to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     rng = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        for x, y in iterate_batches(train, 128, shuffle=True, augment=True, generator=rng,
-                                    device=device, drop_last=True):
-            loss = F.cross_entropy(model(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-    extractor = ClassifierFeatures(model.eval())
-    features, logits = extractor.features_and_logits(to_signed(test.images))
+    steps = len(train) // REFERENCE_BATCH
+    with IterationProgress("reference step", epochs * steps, 0, not progress) as display:
+        last_loss = float("nan")
+        for epoch in range(epochs):
+            for x, y in iterate_batches(train, REFERENCE_BATCH, shuffle=True, augment=True,
+                                        generator=rng, device=device, drop_last=True):
+                loss = F.cross_entropy(model(x), y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                last_loss = loss.item()
+                display.advance(f"epoch {epoch + 1}/{epochs}  loss {last_loss:.3f}")
+            display.note(f"epoch {epoch + 1}/{epochs}: last loss {last_loss:.4f}")
+        extractor = ClassifierFeatures(model.eval())
+        features, logits = extractor.features_and_logits(to_signed(test.images))
     accuracy = float((logits.argmax(1) == test.labels).float().mean())
     n_real = min(real_examples, len(test))
     save_checkpoint(path, {

@@ -47,7 +47,9 @@ def reference_record(summary: dict[str, Any], wall_time_s: float) -> ResultRecor
 def train_reference(dataset: str, out_dir: str | Path, *, data_dir: str | None = None,
                     **options: Any) -> ResultRecord:
     """Train and cache the reference classifier in ``out_dir/classifier.pt`` and write
-    ``out_dir/reference.json``."""
+    ``out_dir/reference.json``; ``options`` are
+    :func:`~robust_sabn.gan.reference.train_reference_classifier`'s (``progress=True`` shows
+    it)."""
     from robust_sabn.gan.reference import train_reference_classifier
 
     t0 = time.perf_counter()
@@ -129,18 +131,23 @@ def train_run(config: GANConfig, out_dir: str | Path, *, reference: str | Path |
 def evaluate_run(checkpoint: str | Path, reference: str | Path, output: str | Path, *,
                  n_samples: int, seed: int = 0, inception_weights: str | Path | None = None,
                  device: str = "cpu", data_dir: str | None = None,
-                 subject: dict[str, Any] | None = None) -> ResultRecord:
-    """Score the generator in ``checkpoint`` and write the evaluation record to ``output``."""
+                 subject: dict[str, Any] | None = None, progress: bool = False
+                 ) -> ResultRecord:
+    """Score the generator in ``checkpoint`` and write the evaluation record to ``output``;
+    ``progress`` shows each phase on stderr."""
     from robust_sabn.gan.evaluate import evaluate_checkpoint, inception_extractor, load_generator
     from robust_sabn.gan.names import CLASSIFIER_LABEL
     from robust_sabn.gan.reference import ReferenceClassifier
+    from robust_sabn.train.progress import PhaseProgress
 
     t0 = time.perf_counter()
     generator, ckpt = load_generator(checkpoint, device)
     ref = ReferenceClassifier(reference, ckpt.get("dataset"), device)
     inception = inception_extractor(inception_weights, device)
-    result = evaluate_checkpoint(checkpoint, ref, n_samples=n_samples, seed=seed,
-                                 inception=inception, device=device, data_dir=data_dir)
+    with PhaseProgress("gan eval", 3 + (inception is not None), not progress) as display:
+        result = evaluate_checkpoint(checkpoint, ref, n_samples=n_samples, seed=seed,
+                                     inception=inception, device=device, data_dir=data_dir,
+                                     progress=display)
     condition = {"features": result["features"]}
     names = {"fid": "fid", "kid": "kid", "kid_std": "kid_std", "is_mean": "is",
              "is_std": "is_std", "cond_acc": "cond_acc", "intra_fid": "intra_fid"}

@@ -115,7 +115,8 @@ def train_command(
 
 
 def _score(cell: str, subject: dict[str, Any], out: Path | None, retrain_seeds: str,
-           retrain_kwargs: dict[str, Any], analog: bool, nb201: Path | None) -> None:
+           retrain_kwargs: dict[str, Any], analog: bool, nb201: Path | None,
+           quiet: bool = False) -> None:
     import torch.distributed as dist
 
     from robust_sabn.artifacts.paths import check_output_file
@@ -132,7 +133,7 @@ def _score(cell: str, subject: dict[str, Any], out: Path | None, retrain_seeds: 
         check_output_file(out, option="--out")
     tables = _tables(analog, nb201)
     record = score_genotype(genotype, subject=subject, retrain=retrain, retrain_seeds=seeds,
-                            tables=tables)
+                            tables=tables, progress=not quiet)
     if not is_main_process():
         return
     console = output_console()
@@ -190,6 +191,7 @@ def eval_command(
     sync_norm: Annotated[bool, typer.Option(
         "--sync-norm", help="Data-parallel retraining: BN with the global batch's "
              "statistics (then one process's retraining).")] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress display.")] = False,
 ) -> None:
     """Score the cell a search found (or a given cell): retraining over seeds, tables. Under
     torchrun (or with --nproc N) rank 0 alone prints and writes --out."""
@@ -210,7 +212,7 @@ def eval_command(
         subject, cell = dict(record.subject), str(record.extras["genotype"])
     _score(cell, subject, out, retrain_seeds, _retrain_options(
         dataset, data_dir, search_examples, test_examples, resolution, channels,
-        cells_per_stage, epochs, parse_device(device), sync_norm), analog, nb201)
+        cells_per_stage, epochs, parse_device(device), sync_norm), analog, nb201, quiet)
 
 
 @app.command("score")

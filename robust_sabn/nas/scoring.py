@@ -44,23 +44,30 @@ def _cached_retrain(genotype: Genotype, config: RetrainConfig, seed: int, cache_
 def score_genotype(genotype: str | Genotype, *, subject: dict[str, Any],
                    retrain: RetrainConfig | None, retrain_seeds: Sequence[int],
                    tables: Sequence[CellTable], cache_dir: Path | None = None,
-                   retrain_fn: Callable[..., Any] | None = None) -> ResultRecord:
-    """Retrain ``genotype`` once per seed (reusing cached runs) and look it up in ``tables``.
+                   retrain_fn: Callable[..., Any] | None = None,
+                   progress: bool = False) -> ResultRecord:
+    """Retrain ``genotype`` once per seed (reusing cached runs) and look it up in ``tables``;
+    ``progress`` shows a bar over the seeds and a line per retrained seed on stderr (rank 0).
 
     Raises:
         UserInputError: a malformed genotype string.
     """
     from robust_sabn.nas.retrain import load_retrain_data
     from robust_sabn.nas.retrain import retrain as default_retrain
+    from robust_sabn.parallel.context import is_main_process
+    from robust_sabn.train.progress import PhaseProgress
 
     start = time.perf_counter()
     cell = genotype if isinstance(genotype, Genotype) else Genotype.parse(genotype)
     retrained: dict[int, tuple[float, int]] = {}
     if retrain is not None and retrain_seeds:
         data = load_retrain_data(retrain)
-        for seed in retrain_seeds:
-            retrained[seed] = _cached_retrain(cell, retrain, seed, cache_dir,
-                                              retrain_fn or default_retrain, data)
+        quiet = not (progress and is_main_process())
+        with PhaseProgress("retrain seed", len(retrain_seeds), quiet) as display:
+            for seed in retrain_seeds:
+                with display.phase(f"retrain seed {seed}, {retrain.epochs} epochs"):
+                    retrained[seed] = _cached_retrain(cell, retrain, seed, cache_dir,
+                                                      retrain_fn or default_retrain, data)
     table_scores = {table.name: table.score(cell) for table in tables}
     return score_record(cell, subject=subject, retrained=retrained, retrain=retrain,
                         table_scores=table_scores, wall_time_s=time.perf_counter() - start)

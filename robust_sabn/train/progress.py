@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from types import TracebackType
 from typing import Self
 
@@ -53,6 +56,28 @@ class IterationProgress(LiveProgress):
     def advance(self, stats: str) -> None:
         """One iteration done; ``stats`` is shown beside the bar."""
         self.progress.update(self.task, advance=1, stats=stats)
+
+
+class PhaseProgress(IterationProgress):
+    """One bar over the named phases of a long computation (generate, extract features, score;
+    retrain seed after seed), and a line per finished phase with its seconds."""
+
+    def __init__(self, label: str, phases: int, quiet: bool) -> None:
+        super().__init__(label, phases, 0, quiet)
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Show ``name`` while the block runs; then advance and print ``name (N s)``."""
+        self.progress.update(self.task, stats=f"{name} ...")
+        start = time.perf_counter()
+        yield
+        self.advance(name)
+        self.note(f"{name} ({time.perf_counter() - start:.1f} s)")
+
+
+def phase(progress: PhaseProgress | None, name: str) -> AbstractContextManager[None]:
+    """``progress.phase(name)``, or nothing when there is no display (library calls)."""
+    return nullcontext() if progress is None else progress.phase(name)
 
 
 class TrainingProgress(LiveProgress):
