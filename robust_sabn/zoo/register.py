@@ -21,13 +21,16 @@ can fail on a damaged file would be slow and surprising.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+
+from torch import nn
 
 from robust_sabn.errors import UserInputError
 from robust_sabn.zoo.layout import ROBUSTBENCH_DATASETS
 from robust_sabn.zoo.load import architecture_factory, read_entry
-from robust_sabn.zoo.robustbench_zoo import register_robustbench_entry
+from robust_sabn.zoo.robustbench_zoo import ModelFactory, register_robustbench_entry
 
 _MODEL_INFO_FOLDER = "model_info"
 
@@ -90,3 +93,32 @@ def register_models(model_dir: str | Path = "./models", *, trust_remote_code: bo
                                            trust_remote_code=trust_remote_code)
             register_robustbench_entry(model.name, model.dataset, model.threat_model, factory)
     return models
+
+
+def register_default_exports(model_dir: str | Path, dataset: str, threat_model: str) -> None:
+    """Put the exports of ``dataset``/``threat_model`` under ``model_dir`` into RobustBench's
+    dictionary (called by :class:`robust_sabn.compat.robustbench_models.ZooModels` on first use).
+
+    Architectures are resolved when RobustBench builds a model, so an entry naming an untrusted
+    ``arch`` fails then, with :func:`architecture_factory`'s message; a file that is not a
+    loadable entry is skipped with a warning naming it.
+    """
+    base = Path(model_dir).resolve()
+    for path in sorted((base / dataset / threat_model).glob("*.json")):
+        name = path.stem
+        try:
+            read_entry(base, dataset, threat_model, name)
+            register_robustbench_entry(name, dataset, threat_model,
+                                       _deferred_factory(name, base, dataset, threat_model))
+        except UserInputError as exc:
+            warnings.warn(f"robust-sabn skipped {path}: {exc}", stacklevel=2)
+
+
+def _deferred_factory(name: str, model_dir: Path, dataset: str, threat_model: str
+                      ) -> ModelFactory:
+    """A factory that reads ``name``'s entry and builds its architecture when called."""
+
+    def build() -> nn.Module:
+        return architecture_factory(name, model_dir, dataset, threat_model)()
+
+    return build
