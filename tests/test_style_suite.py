@@ -104,6 +104,24 @@ def test_cli_train_prints_losses_and_the_encoder(tmp_path, capsys, monkeypatch) 
     assert "content_loss" in out and RANDOM_ENCODER_LABEL in out
     rows = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").open()]
     assert [r["split"] for r in rows if r["iteration"] == 2] == ["train", "val"]
+    grid = read_result(tmp_path / "r" / "grid.json")
+    assert grid.kind == "sample" and grid.extras["image"] == "grid.png"
+    with Image.open(tmp_path / "r" / "grid.png") as image:  # (1 + 2) x (1 + 2) cells of 128 px
+        assert image.size[0] >= 3 * 128 and image.size[1] >= 3 * 128
+
+    report = tmp_path / "report.md"
+    code, _, err = run_main(["report", str(tmp_path / "r"), "-o", str(report)], capsys,
+                            monkeypatch)
+    assert code == 0, err
+    text = report.read_text()
+    shown = text.split("## What this shows\n\n")[1].split("\n\n")[0].splitlines()
+    assert shown[0].startswith("- 1 run of SaAdaIN (1 seed): validation content loss ")
+    assert shown[-1].startswith("- There is no AdaIN run to compare with")
+    assert "paired over seeds" not in text  # no empty comparison table
+    assert "![stylization grid](report-grid.png)" in text
+    assert "![training and validation losses](report-curves.png)" in text
+    assert (tmp_path / "report-grid.png").read_bytes() == (tmp_path / "r" / "grid.png"
+                                                           ).read_bytes()
 
 
 def test_cli_stylize_writes_an_image_of_the_content_size(trained_checkpoint, tmp_path, capsys,

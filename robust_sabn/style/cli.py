@@ -76,15 +76,18 @@ def train_command(
              "AdaIN/SaAdaIN use per-sample statistics, so there is no --sync-norm. Under "
              "torchrun leave it at 1.")] = 1,
 ) -> None:
-    """Train a style-transfer decoder (and SaAdaIN's shared affine) on a frozen encoder.
+    """Train a style-transfer decoder (and SaAdaIN's shared affine) on a frozen encoder, then
+    write the run's stylization grid (grid.png and its record grid.json).
 
     Under torchrun (or with --nproc N) rank 0 alone writes the run folder and prints.
     """
 
     from robust_sabn.artifacts.paths import check_output_dir
     from robust_sabn.parallel.context import is_main_process
+    from robust_sabn.parallel.devices import resolve_device
     from robust_sabn.parallel.launch import launched_ranks
     from robust_sabn.style.config import make_config
+    from robust_sabn.style.grid import write_run_grid
     from robust_sabn.style.trainer import check_batch_split, train_style
 
     config = make_config(
@@ -105,6 +108,9 @@ def train_command(
     record = train_style(config, out, resume=resume, quiet=quiet)
     if is_main_process():
         _print_losses(record, f"trained {record.subject['run']} in {out}")
+        grid = write_run_grid(out, device=resolve_device(config.device))
+        output_console().print(f"stylization grid: {out / grid.extras['image']} (record "
+                               f"{out / 'grid.json'})", highlight=False)
 
 
 @app.command("eval")

@@ -49,3 +49,27 @@ def grid_from_checkpoints(checkpoints: Mapping[str, Path], folder: Path, *, cont
         "contents": [p.name for p in content_paths], "styles": [p.name for p in style_paths],
         "held_out": sorted(held_out & {p.name for p in (*content_paths, *style_paths)}),
     })
+
+
+RUN_GRID_SIZE = 128
+"""Pixels per cell of a single run's grid (at least 64, so a report shows details)."""
+
+
+def write_run_grid(run_dir: str | Path, *, contents: int = 2, styles: int = 2,
+                   size: int = RUN_GRID_SIZE, device: str = "cpu") -> ResultRecord:
+    """Write ``run_dir/grid.png`` from the run's ``last.pt`` (held-out images first) and its
+    ``sample`` record ``run_dir/grid.json``, which ``robust-sabn report`` on the run shows.
+
+    Raises:
+        UserInputError: no readable ``last.pt`` or images.
+    """
+    from robust_sabn.artifacts.result import write_result
+
+    folder = Path(run_dir)
+    checkpoint = folder / "last.pt"
+    _, config, _, _ = load_style_network(checkpoint, device=device)
+    record = grid_from_checkpoints({config.norm: checkpoint}, folder, contents=contents,
+                                   styles=styles, size=size, device=device)
+    record = record.model_copy(update={"subject": {**record.subject, "norm": config.norm}})
+    write_result(folder / "grid.json", record)
+    return record

@@ -18,6 +18,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 
 from robust_sabn.artifacts.result import ResultRecord
 from robust_sabn.report import kit
@@ -98,7 +99,8 @@ def _difference_section(finals: dict[str, ResultRecord]) -> tuple[str, list[str]
         else:
             verdict = f"{other} is higher (worse), and the 95 % interval excludes 0"
         sentences.append(f"Validation {title}: {other} - {REFERENCE} = "
-                         f"{interval.estimate:+.4f} over {len(seeds)} seeds; {verdict}.")
+                         f"{interval.estimate:+.4f} over {kit.count(len(seeds), 'seed')}; "
+                         f"{verdict}.")
     header = ["metric", "row", "minus", "difference [95 % CI] (lower is better)", "seeds"]
     return kit.markdown_table(header, rows, align="lllrr"), sentences
 
@@ -154,11 +156,43 @@ def curve_sentences(curves: dict[str, dict[int, list[dict[str, Any]]]]) -> list[
                  f"{len(shared) - len(resolved)}" if resolved
                  else f"not resolved at any of the {len(shared)} validations")
         sentences.append(f"Along training, validation {title} ({other} - {REFERENCE}, paired "
-                         f"over {len(seeds)} seeds): {where}.")
+                         f"over {kit.count(len(seeds), 'seed')}): {where}.")
     if sentences:
         sentences.append("Each validation is its own 95 % interval, so about one in twenty "
                          "excludes 0 by chance alone: an isolated resolved iteration is weak "
                          "evidence.")
+    return sentences
+
+
+def single_norm_sentences(finals: dict[str, ResultRecord],
+                          curves: dict[str, dict[int, list[dict[str, Any]]]]) -> list[str]:
+    """What runs of one norm show: their validation losses, how the losses moved along
+    training (mean over seeds at the first and last shared validation), and what a comparison
+    needs."""
+    label = norm_label(next(iter(finals.values())).subject.get("norm"))
+    seeds = sorted({int(r.subject.get("seed") or 0) for r in finals.values()})
+    values = []
+    for title, name, features in COLUMNS:
+        if features == TRAINING_FEATURES:
+            per_seed = _groups(finals, name, features).get(label, {})
+            values.append(f"{title} {kit.format_mean_std(list(per_seed.values()), digits=4)}")
+    sentences = [f"{kit.count(len(finals), 'run')} of {label} "
+                 f"({kit.count(len(seeds), 'seed')}): validation {', '.join(values)}."]
+    for key, title in CURVE_KEYS[:2]:
+        series = [{row["iteration"]: row[key] for row in rows
+                   if row["split"] == "val" and key in row}
+                  for rows in curves.get(label, {}).values()]
+        shared = sorted(set.intersection(*(set(s) for s in series))) if series else []
+        if len(shared) >= 2:
+            first, last = (sum(s[i] for s in series) / len(series)
+                           for i in (shared[0], shared[-1]))
+            sentences.append(f"Validation {title} went from {first:.4f} at iteration "
+                             f"{shared[0]} to {last:.4f} at iteration {shared[-1]}"
+                             f"{' (mean over seeds)' if len(series) > 1 else ''}.")
+    other = "SaAdaIN" if label == REFERENCE else REFERENCE
+    sentences.append(f"There is no {other} run to compare with: train one with the same "
+                     f"options (robust-sabn style train --norm {other.lower()} ...) and report "
+                     "both folders, or run a style suite.")
     return sentences
 
 
@@ -177,12 +211,13 @@ def plot_curves(curves: dict[str, dict[int, list[dict[str, Any]]]], path: Path) 
             shared = sorted(set.intersection(*(set(p) for p in series.values())))
             means = [sum(p[x] for p in series.values()) / len(series) for x in shared]
             ax.plot(shared, means, color=colours[i % len(colours)], linewidth=2.0,
-                    label=f"{label} (mean of {len(series)})")
+                    label=f"{label} (mean of {kit.count(len(series), 'seed')})")
         ax.set_title(f"{'training' if split == 'train' else 'validation'} "
                      f"{key.replace('_', ' ')}")
         ax.grid(alpha=0.3)
     for ax in axes[1]:
         ax.set_xlabel("iteration")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0][0].legend()
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -237,15 +272,18 @@ def render_style_report(records: Records, output: Path, *, title: str, command: 
         parts += ["No results yet.", "", kit.warnings_section(notes), "",
                   kit.provenance_footer([r for _, r in records], command, suite_command)]
         return kit.write_markdown(output, "\n".join(parts))
-    table, sentences = _difference_section(finals)
+    curves = _curves(records)
     parts += ["## Setup", "", *_setup(finals, records), "",
               "## Validation losses (mean ± std over seeds, lower is better)", "",
-              _loss_table(finals), "",
-              "## SaAdaIN - AdaIN, paired over seeds", "", table, "",
-              "## What this shows", "", *[f"- {s}" for s in sentences], ""]
-    curves = _curves(records)
+              _loss_table(finals), ""]
+    if len({r.subject.get("norm") for r in finals.values()}) > 1:
+        table, sentences = _difference_section(finals)
+        parts += ["## SaAdaIN - AdaIN, paired over seeds", "", table, ""]
+        sentences += curve_sentences(curves)
+    else:
+        sentences = single_norm_sentences(finals, curves)
+    parts += ["## What this shows", "", *[f"- {s}" for s in sentences], ""]
     if curves:
-        parts[-1:-1] = [f"- {s}" for s in curve_sentences(curves)]
         png = plot_curves(curves, output.with_name(f"{output.stem}-curves.png"))
         parts += ["## Loss curves", "", kit.image(png.name, "training and validation losses"),
                   ""]
