@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import builtins
 import json
+import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -107,11 +109,13 @@ def test_arch_state_dicts_load_strictly_with_weights_only(archives, tmp_path) ->
     ("state", None, "is not a robust-sabn checkpoint but a state dict: name its architecture "
                     "with --arch package.module:factory"),
     ("state", "pyautoattack.examples.resnet.ResNet18", "must be package.module:factory"),
-    ("state", "no_such_package.models:Net", "cannot import no_such_package.models"),
+    ("state", "no_such_package.models:Net",
+     "no module no_such_package.models here or among the installed packages"),
     ("state", "pyautoattack.examples.resnet:Nope", "has no Nope"),
-    ("state", "torch.nn:Linear", "calling it with no arguments failed"),
+    ("state", "torch.nn:Linear", "--arch torch.nn:Linear: Linear() raised TypeError: "
+                                 "Linear.__init__() missing 2 required positional arguments"),
     ("state", "math:pi", "pi is not callable"),
-    ("state", "builtins:dict", "returned a dict, not a module"),
+    ("state", "builtins:dict", "dict() returned a dict, not a torch module"),
     ("checkpoint", None, "is not a TorchScript or torch.export archive, nor a state dict"),
 ])
 def test_bad_foreign_models_are_one_line_user_errors(archives, tmp_path, source: str,
@@ -120,9 +124,77 @@ def test_bad_foreign_models_are_one_line_user_errors(archives, tmp_path, source:
     if path is None:
         path = tmp_path / "whole.pt"
         torch.save(nn.Linear(2, 2), path)
-    with pytest.raises(UserInputError, match=message.replace("(", r"\(")) as error:
+    with pytest.raises(UserInputError, match=re.escape(message)) as error:
         load_foreign_model(path, arch=arch)
     assert "\n" not in str(error.value)
+
+
+def test_arch_kwargs_build_torchvisions_resnet18_for_a_10_class_state_dict(tmp_path) -> None:
+    import torchvision
+
+    torch.manual_seed(0)
+    original = torchvision.models.resnet18(num_classes=10).eval()
+    torch.save(original.state_dict(), tmp_path / "r18.pt")
+    arch = "torchvision.models:resnet18"
+    with pytest.raises(UserInputError, match=r"do not fit --arch torchvision.models:resnet18 "
+                       r"with arguments \{\} \(set the factory's with --arch-kwargs\): "
+                       r".*size mismatch for fc.weight"):
+        load_foreign_model(tmp_path / "r18.pt", arch=arch)
+    with pytest.raises(UserInputError, match=r"resnet18\(bogus=1\) raised TypeError"):
+        load_foreign_model(tmp_path / "r18.pt", arch=arch, arch_kwargs={"bogus": 1})
+    loaded = load_foreign_model(tmp_path / "r18.pt", arch=arch, arch_kwargs={"num_classes": 10})
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(loaded.model(x), original(x))
+    assert loaded.describe()["arch_kwargs"] == {"num_classes": 10}
+
+
+def test_eval_and_zoo_export_take_arch_kwargs(tmp_path, capsys, monkeypatch) -> None:
+    import torchvision
+    from npz_helpers import run_cli
+
+    original = torchvision.models.resnet18(num_classes=10).eval()
+    torch.save(original.state_dict(), tmp_path / "r18.pt")
+    args = ["--arch", "torchvision.models:resnet18", "--arch-kwargs", '{"num_classes": 10}']
+    code, _, err = run_cli(["eval", str(tmp_path / "r18.pt"), *args, "--dataset", "npz",
+                            "--data-dir", str(_npz(tmp_path / "d.npz", original, 2)),
+                            "--attacks", "", "--out", str(tmp_path / "r.json")],
+                           capsys, monkeypatch)
+    assert code == 0, err
+    record = json.loads((tmp_path / "r.json").read_text())
+    assert record["subject"]["model"]["arch_kwargs"] == {"num_classes": 10}
+    code, _, err = run_cli(["zoo", "export", str(tmp_path / "r18.pt"), *args, "--dataset",
+                            "cifar10", "--name", "Tv2026_R18", "--model-dir",
+                            str(tmp_path / "models")], capsys, monkeypatch)
+    assert code == 0, err
+    loaded = load_model("Tv2026_R18", tmp_path / "models", "cifar10", "Linf", loader="local",
+                        trust_remote_code=True)
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), original(x))
+    code, _, err = run_cli(["eval", str(tmp_path / "r18.pt"), *args[:2], "--arch-kwargs",
+                              "[10]", "--dataset", "npz"], capsys, monkeypatch)
+    assert (code, err.strip()) == (2, "error: --arch-kwargs must be a JSON object of keyword "
+                                      "arguments, e.g. '{\"num_classes\": 10}', not '[10]'")
+
+
+def test_arch_modules_are_found_in_the_working_directory_as_python_m_finds_them(
+        tmp_path, monkeypatch) -> None:
+    (tmp_path / "mynets.py").write_text(
+        "import torch\ndef tiny(num_classes=3):\n    return torch.nn.Linear(4, num_classes)\n")
+    (tmp_path / "brokennets.py").write_text("import no_such_dependency\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.path", [p for p in sys.path
+                                     if p not in ("", str(tmp_path))])
+    for module in ("mynets", "brokennets"):
+        monkeypatch.delitem(sys.modules, module, raising=False)
+    assert import_factory("mynets:tiny")().out_features == 3
+    with pytest.raises(UserInputError, match=r"^--arch 'brokennets:f': importing brokennets "
+                       r"failed: No module named 'no_such_dependency'$"):
+        import_factory("brokennets:f")
+    with pytest.raises(UserInputError, match=r"^--arch 'nonets:f': no module nonets here or "
+                       r"among the installed packages$"):
+        import_factory("nonets:f")
 
 
 def test_a_robust_sabn_checkpoint_is_refused_with_arch(tmp_path) -> None:

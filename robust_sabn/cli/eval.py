@@ -11,7 +11,13 @@ from robust_sabn.artifacts.paths import check_output_file
 from robust_sabn.attacks.autoattack_adapter import AUTOATTACK_ATTACKS, AUTOATTACK_VERSIONS
 from robust_sabn.attacks.registry import list_attacks
 from robust_sabn.cli.console import output_console
-from robust_sabn.cli.parse import TRUST_REMOTE_CODE_HELP, parse_device, parse_list
+from robust_sabn.cli.parse import (
+    ARCH_KWARGS_HELP,
+    TRUST_REMOTE_CODE_HELP,
+    parse_device,
+    parse_json_object,
+    parse_list,
+)
 from robust_sabn.evaluate.config import EVAL_DEFAULTS as D
 
 
@@ -48,8 +54,10 @@ def eval_command(
              "and state dicts; for a checkpoint it must be the one it was trained on (default: "
              "the checkpoint's).")] = None,
     arch: Annotated[str | None, typer.Option(
-        help="Architecture of a state dict, as package.module:factory (factory() builds the "
-             "model; weights load with weights_only=True).")] = None,
+        help="Architecture of a state dict, as package.module:factory (factory(**ARCH_KWARGS) "
+             "builds the model; modules are found as python -m finds them, the working "
+             "directory included; weights load with weights_only=True).")] = None,
+    arch_kwargs: Annotated[str | None, typer.Option(help=ARCH_KWARGS_HELP)] = None,
     data_dir: Annotated[Path | None, typer.Option(
         help="Folder with the dataset files (default: the training run's, else system / cache "
              "locations).")] = None,
@@ -113,8 +121,9 @@ def eval_command(
         state_path=state,
     )
     if arch is not None or model_file_kind(checkpoint) in FOREIGN_KINDS:
-        record = evaluate_foreign(checkpoint, arch=arch, trust_remote_code=trust_remote_code,
-                                  **options)
+        record = evaluate_foreign(checkpoint, arch=arch,
+                                  arch_kwargs=parse_json_object(arch_kwargs, "--arch-kwargs"),
+                                  trust_remote_code=trust_remote_code, **options)
     else:
         record = evaluate_checkpoint(checkpoint, model_dir=model_dir, **options)
     if not is_main_process():

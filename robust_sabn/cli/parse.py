@@ -5,6 +5,9 @@ Torch-free to import (task CLIs import it at the top); :func:`parse_device` impo
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from robust_sabn.errors import UserInputError
 
 DEVICE_HELP = "auto (the GPU when there is one, else the CPU), cpu, cuda, cuda:1 or mps."
@@ -54,3 +57,27 @@ def parse_device(text: str) -> str:
     elif device.type != "cpu":
         raise UserInputError(f"device {text!r} is not supported; use cpu, cuda, cuda:N or mps")
     return text
+
+
+ARCH_KWARGS_HELP = ("Keyword arguments of the --arch factory, as a JSON object, e.g. "
+                    "'{\"num_classes\": 10}'.")
+
+
+def parse_json_object(text: str | None, option: str) -> dict[str, Any] | None:
+    """``text`` read as a JSON object (None stays None).
+
+    Raises:
+        UserInputError: not JSON, or JSON that is not an object (the message names ``option``).
+    """
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserInputError(f"{option} {text!r} is not JSON ({exc.msg}); write an object, "
+                             "e.g. '{\"num_classes\": 10}'") from exc
+    if not isinstance(value, dict):
+        raise UserInputError(f"{option} must be a JSON object of keyword arguments, e.g. "
+                             f"'{{\"num_classes\": 10}}', not {text!r}")
+    return value
+

@@ -10,7 +10,7 @@ import typer
 
 from robust_sabn.artifacts import write_record
 from robust_sabn.cli.console import output_console
-from robust_sabn.cli.parse import TRUST_REMOTE_CODE_HELP
+from robust_sabn.cli.parse import ARCH_KWARGS_HELP, TRUST_REMOTE_CODE_HELP, parse_json_object
 from robust_sabn.units import parse_eps
 
 app = typer.Typer(
@@ -43,8 +43,9 @@ def export_command(
     additional_data: Annotated[bool, typer.Option(
         "--additional-data/--no-additional-data", help="Trained with extra data.")] = False,
     arch: Annotated[str | None, typer.Option(
-        help="Architecture of a state dict, as package.module:factory (an importable factory "
-             "that builds the model with no arguments).")] = None,
+        help="Architecture of a state dict, as package.module:factory (an importable factory; "
+             "its arguments go in --arch-kwargs).")] = None,
+    arch_kwargs: Annotated[str | None, typer.Option(help=ARCH_KWARGS_HELP)] = None,
     dataset: Annotated[str | None, typer.Option(
         help="Dataset of a --arch state dict (a checkpoint records its own).")] = None,
 ) -> None:
@@ -71,8 +72,9 @@ def export_command(
         threat_model=threat_model, evaluation=evaluation,
         eps=check_eps(parse_eps(eps), threat_model) if eps is not None else None)
     if arch is not None and dataset is not None:
-        weights = export_state_dict(checkpoint, arch=arch, dataset=dataset, name=name,
-                                    model_dir=model_dir, **info)
+        weights = export_state_dict(
+            checkpoint, arch=arch, arch_kwargs=parse_json_object(arch_kwargs, "--arch-kwargs"),
+            dataset=dataset, name=name, model_dir=model_dir, **info)
     else:
         weights = export_model(checkpoint, name=name, model_dir=model_dir, branch=branch, **info)
     paths = zoo_paths_of(weights)

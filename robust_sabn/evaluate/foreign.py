@@ -25,6 +25,8 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import os
+import sys
 import warnings
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
@@ -81,11 +83,15 @@ class ForeignModel:
     kind: ModelFileKind
     path: Path
     arch: str | None = None
+    arch_kwargs: dict[str, Any] | None = None
 
     def describe(self) -> dict[str, Any]:
-        """``{"name", "source", "file", "arch"}``: name is the factory's or the file's stem."""
+        """``{"name", "source", "file", "arch"}`` (plus ``arch_kwargs`` when the factory took
+        arguments): name is the factory's or the file's stem."""
         name = self.arch.rpartition(":")[2] if self.arch else self.path.stem
-        return {"name": name, "source": self.kind, "file": str(self.path), "arch": self.arch}
+        described = {"name": name, "source": self.kind, "file": str(self.path),
+                     "arch": self.arch}
+        return {**described, "arch_kwargs": self.arch_kwargs} if self.arch_kwargs else described
 
 
 def model_file_kind(path: str | Path) -> ModelFileKind | None:
@@ -118,11 +124,36 @@ def model_file_kind(path: str | Path) -> ModelFileKind | None:
     return "state-dict" if as_state_dict(content) is not None else None
 
 
-def import_factory(arch: str) -> ModelFactory:
-    """The callable named by ``"package.module:factory"`` (``factory`` may be dotted).
+def _import_module_as_python_m(module_name: str, arch: str) -> Any:
+    """Import ``module_name`` as ``python -m`` would find it: installed, or relative to the
+    working directory (put first on ``sys.path`` when the module is found nowhere else).
 
     Raises:
-        UserInputError: a malformed name, a module that does not import, or no such callable.
+        UserInputError: no such module, or importing it failed (the real error is named).
+    """
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        missing_itself = module_name == exc.name or module_name.startswith(f"{exc.name}.")
+        cwd = os.getcwd()
+        if not missing_itself or cwd in sys.path or "" in sys.path:
+            where = (f"no module {module_name} here or among the installed packages"
+                     if missing_itself else f"importing {module_name} failed: {exc}")
+            raise UserInputError(f"--arch {arch!r}: {where}") from exc
+        sys.path.insert(0, cwd)
+        return _import_module_as_python_m(module_name, arch)
+    except Exception as exc:  # a stranger's module may raise anything on import
+        raise UserInputError(f"--arch {arch!r}: importing {module_name} raised "
+                             f"{type(exc).__name__}: {exc}") from exc
+
+
+def import_factory(arch: str) -> ModelFactory:
+    """The callable named by ``"package.module:factory"`` (``factory`` may be dotted); the
+    module is found as ``python -m`` finds it (see :func:`_import_module_as_python_m`).
+
+    Raises:
+        UserInputError: a malformed name, a module that does not import (the real error is
+            named), or no such callable.
     """
     module_name, colon, attribute = arch.partition(":")
     if not colon or not module_name or not attribute:
@@ -130,10 +161,7 @@ def import_factory(arch: str) -> ModelFactory:
             f"--arch {arch!r} must be package.module:factory, e.g. "
             "pyautoattack.examples.resnet:ResNet18"
         )
-    try:
-        target: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise UserInputError(f"--arch {arch!r}: cannot import {module_name}: {exc}") from exc
+    target: Any = _import_module_as_python_m(module_name, arch)
     for part in attribute.split("."):
         if not hasattr(target, part):
             raise UserInputError(f"--arch {arch!r}: {module_name} has no {attribute}")
@@ -141,6 +169,29 @@ def import_factory(arch: str) -> ModelFactory:
     if not callable(target):
         raise UserInputError(f"--arch {arch!r}: {attribute} is not callable")
     return target
+
+
+def build_from_factory(arch: str, arch_kwargs: dict[str, Any] | None = None) -> nn.Module:
+    """``factory(**arch_kwargs)`` of ``arch`` (``"package.module:factory"``).
+
+    Raises:
+        UserInputError: the factory does not import, raises (named with its arguments), or
+            returns something other than a module.
+    """
+    factory = import_factory(arch)
+    kwargs = arch_kwargs or {}
+    call = f"{arch.rpartition(':')[2]}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
+    try:
+        model = factory(**kwargs)
+    except Exception as exc:  # whatever the stranger's factory raises
+        hint = ("" if kwargs else "; give its arguments as --arch-kwargs JSON, e.g. "
+                "'{\"num_classes\": 10}'")
+        raise UserInputError(f"--arch {arch}: {call} raised {type(exc).__name__}: {exc}"
+                             f"{hint}") from exc
+    if not isinstance(model, nn.Module):
+        raise UserInputError(f"--arch {arch}: {call} returned a {type(model).__name__}, not a "
+                             "torch module")
+    return model
 
 
 @contextlib.contextmanager
@@ -179,6 +230,7 @@ def refuse_untrusted_export(path: Path) -> None:
 
 
 def load_foreign_model(path: str | Path, *, arch: str | None = None,
+                       arch_kwargs: dict[str, Any] | None = None,
                        device: str | torch.device = "cpu",
                        trust_remote_code: bool = False) -> ForeignModel:
     """Load a TorchScript or (trusted) torch.export archive, or ``arch``'s model with a state
@@ -217,22 +269,16 @@ def load_foreign_model(path: str | Path, *, arch: str | None = None,
             "for a RobustBench zoo model)"
         )
     state = load_state_dict_file(path)
-    try:
-        model = import_factory(arch)()
-    except Exception as exc:  # whatever the stranger's factory raises
-        raise UserInputError(f"--arch {arch}: calling it with no arguments failed ("
-                             f"{type(exc).__name__}: {exc}); name a factory that builds the "
-                             "model by itself") from exc
-    if not isinstance(model, nn.Module):
-        raise UserInputError(f"--arch {arch} returned a {type(model).__name__}, not a module")
+    model = build_from_factory(arch, arch_kwargs)
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
         detail = " ".join(str(exc).split()).removeprefix("Error(s) in loading state_dict for ")
         raise UserInputError(
-            f"weights in {path} do not fit --arch {arch}: {detail[:300]}"
+            f"weights in {path} do not fit --arch {arch} with arguments {arch_kwargs or {}} "
+            f"(set the factory's with --arch-kwargs): {detail[:300]}"
         ) from exc
-    return ForeignModel(model.to(device).eval(), "state-dict", path, arch)
+    return ForeignModel(model.to(device).eval(), "state-dict", path, arch, arch_kwargs or None)
 
 
 def check_classifier(model: nn.Module, images: Tensor, label: str) -> None:
@@ -266,6 +312,7 @@ def evaluate_foreign(
     *,
     dataset: str | None,
     arch: str | None = None,
+    arch_kwargs: dict[str, Any] | None = None,
     attacks: Sequence[str] = EVAL_DEFAULTS.attacks,
     eps: float | None = EVAL_DEFAULTS.eps,
     n_examples: int | None = EVAL_DEFAULTS.n_examples,
@@ -291,7 +338,7 @@ def evaluate_foreign(
     check_attacks(attacks, threat_model, version, autoattack_attacks)
     if eps is not None:
         check_eps(eps, threat_model)
-    foreign = load_foreign_model(path, arch=arch, device=device,
+    foreign = load_foreign_model(path, arch=arch, arch_kwargs=arch_kwargs, device=device,
                                  trust_remote_code=trust_remote_code)
     if dataset is None:
         raise UserInputError(f"give --dataset for a model from elsewhere ({path} records none): "

@@ -221,13 +221,15 @@ def export_model(checkpoint: str | Path, *, name: str, model_dir: str | Path,
 
 
 def export_state_dict(weights: str | Path, *, arch: str, dataset: str, name: str,
+                      arch_kwargs: dict[str, Any] | None = None,
                       model_dir: str | Path, threat_model: str = "Linf",
                       evaluation: ResultRecord | str | Path | None = None,
                       eps: float | None = None, title: str | None = None, authors: str = "",
                       link: str = "", venue: str = "", additional_data: bool = False) -> Path:
     """Write anyone's model, a state dict of ``arch``, as zoo model ``name``.
 
-    The entry records ``{"arch": "package.module:factory"}`` as the model, so
+    The entry records ``{"arch": "package.module:factory"}`` (and its ``kwargs``, the factory's
+    keyword arguments ``arch_kwargs``) as the model, so
     :func:`robust_sabn.zoo.register_models` and :func:`robust_sabn.zoo.load_model` rebuild it
     in a new process by importing that (installed) factory. Other arguments as
     :func:`export_model`; ``evaluation`` is a record of ``robust-sabn eval WEIGHTS --arch ARCH``.
@@ -241,7 +243,7 @@ def export_state_dict(weights: str | Path, *, arch: str, dataset: str, name: str
     check_model_name(name)
     check_threat_model(threat_model)
     check_dataset_name(dataset)
-    foreign = load_foreign_model(weights, arch=arch)
+    foreign = load_foreign_model(weights, arch=arch, arch_kwargs=arch_kwargs)
     if dataset in ROBUSTBENCH_DATASETS:
         check_name_free(name, dataset, threat_model)
     accuracies, eps = _record_accuracies(evaluation, weights=weights, branch=SHARED_BRANCH,
@@ -254,7 +256,7 @@ def export_state_dict(weights: str | Path, *, arch: str, dataset: str, name: str
     return _write_export(
         zoo_paths(model_dir, dataset, threat_model, name), state,
         entry={"name": name, "dataset": dataset, "threat_model": threat_model,
-               "model": {"arch": arch},
+               "model": {"arch": arch, **({"kwargs": arch_kwargs} if arch_kwargs else {})},
                "source": {"file": str(weights), "sha256": file_sha256(weights), "arch": arch}},
         model_info=build_model_info(
             name=name, title=title, authors=authors, link=link, venue=venue,

@@ -16,6 +16,7 @@ architectures known to this process (a ModelSpec of our registry, a factory pass
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,7 +25,7 @@ from torch import nn
 from robust_sabn.artifacts import ModelSpec, read_record
 from robust_sabn.artifacts.checkpoint import load_state_dict_file
 from robust_sabn.errors import UserInputError
-from robust_sabn.evaluate.foreign import import_factory
+from robust_sabn.evaluate.foreign import build_from_factory
 from robust_sabn.units import check_threat_model
 from robust_sabn.zoo.layout import (
     ENTRY_KIND,
@@ -129,7 +130,10 @@ def _entry_factory(entry: dict[str, Any], path: Path, trust_remote_code: bool) -
             "import and run; pass --trust-remote-code (trust_remote_code=True) if you trust "
             "this model folder, or register_architecture() the factory first"
         )
-    return import_factory(arch)
+    kwargs = model.get("kwargs") or {}
+    if not isinstance(kwargs, dict):
+        raise UserInputError(f"{path}: 'kwargs' must be an object of the factory's arguments")
+    return functools.partial(build_from_factory, arch, kwargs)
 
 
 def architecture_factory(name: str, model_dir: str | Path, dataset: str, threat_model: str,
