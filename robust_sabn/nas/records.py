@@ -4,7 +4,8 @@
   cells_per_stage}``; per-epoch metrics ``parameter_free_ops``, ``alpha_entropy`` (condition
   ``edge``), ``weight_loss``, ``arch_loss``, ``arch_accuracy`` and ``table_accuracy``
   (conditions ``table``, ``dataset``), all with condition ``epoch``; extras ``genotype`` (the
-  final cell), ``genotypes`` (one per epoch), ``config``.
+  final cell), ``genotypes`` (one per epoch), ``alpha_softmax`` (per epoch, per edge in
+  ``EDGE_NAMES`` order, the softmax of alpha over ``OPS``: epochs x 6 x 5), ``config``.
 * ``kind="evaluation"``: subject as the search's (``run`` absent for a lone cell) plus
   ``genotype``; metrics ``accuracy`` with condition ``method`` = ``"retrain"`` (and
   ``retrain_seed``, ``dataset``) or ``"table"`` (and ``table``, ``dataset``).
@@ -14,6 +15,7 @@ Accuracies are fractions in [0, 1]; entropies in nats.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from robust_sabn.artifacts.result import Metric, ResultRecord, new_result
@@ -34,6 +36,16 @@ def search_subject(config: SearchConfig, run: str | None) -> dict[str, Any]:
     if run is not None:
         subject["run"] = run
     return subject
+
+
+def softmax_rows(alpha: list[list[float]]) -> list[list[float]]:
+    """Row-wise softmax of alpha (edges x ops), rounded to 6 decimals."""
+    rows = []
+    for row in alpha:
+        top = max(row)
+        weights = [math.exp(a - top) for a in row]
+        rows.append([round(w / sum(weights), 6) for w in weights])
+    return rows
 
 
 def search_record(config: SearchConfig, history: list[dict[str, Any]], wall_time_s: float,
@@ -57,6 +69,8 @@ def search_record(config: SearchConfig, history: list[dict[str, Any]], wall_time
         TASK, "search", subject=search_subject(config, run), metrics=metrics,
         extras={"genotype": history[-1]["genotype"],
                 "genotypes": [row["genotype"] for row in history],
+                "alpha_softmax": [softmax_rows(row["alpha"]) for row in history
+                                  if "alpha" in row],
                 "config": config.to_dict()},
         wall_time_s=wall_time_s,
     )

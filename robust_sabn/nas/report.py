@@ -11,7 +11,7 @@ from typing import Any
 
 from robust_sabn.artifacts.result import ResultRecord
 from robust_sabn.nas.config import ALGORITHM_LABELS
-from robust_sabn.nas.space import Genotype
+from robust_sabn.nas.space import EDGE_NAMES, OPS, Genotype
 from robust_sabn.report import kit
 from robust_sabn.report.stats import paired_t_interval
 from robust_sabn.vocabulary import norm_label
@@ -143,6 +143,7 @@ def _plot(collapse: dict[Group, dict[int, list[float]]], reference: str, path: P
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for g in _order(list(collapse), reference):
@@ -151,6 +152,7 @@ def _plot(collapse: dict[Group, dict[int, list[float]]], reference: str, path: P
         ax.plot(epochs, means, marker="o", label=_label(g),
                 linestyle="-" if g[0] == "darts" else "--")
     ax.set_xlabel("search epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("parameter-free ops in argmax cell (of 6)")
     ax.set_ylim(-0.2, 6.2)
     ax.grid(alpha=0.3)
@@ -160,6 +162,76 @@ def _plot(collapse: dict[Group, dict[int, list[float]]], reference: str, path: P
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def mean_alpha_softmax(searches: Sequence[ResultRecord]) -> dict[Group, list[list[list[float]]]]:
+    """Per group, the softmax of alpha (epochs x edges x ops) averaged over the seeds, over the
+    epochs every seed recorded; groups whose records hold none are left out."""
+    by_group: dict[Group, list[list[list[list[float]]]]] = {}
+    for record in searches:
+        if record.extras.get("alpha_softmax"):
+            by_group.setdefault(_group(record), []).append(record.extras["alpha_softmax"])
+    means = {}
+    for group, runs in by_group.items():
+        epochs = min(len(run) for run in runs)
+        means[group] = [[[sum(run[e][i][k] for run in runs) / len(runs)
+                          for k in range(len(OPS))] for i in range(len(EDGE_NAMES))]
+                        for e in range(epochs)]
+    return means
+
+
+def plot_alpha_heatmap(weights: list[list[list[float]]], title: str, path: Path) -> Path:
+    """One panel per edge: the softmax weight of each op (rows) after each search epoch
+    (columns), 0 white to 1 dark; the value written in each cell when there are few epochs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = len(weights)
+    fig, axes = plt.subplots(2, 3, figsize=(3.0 + 0.9 * max(epochs, 3), 5.2), sharey=True)
+    image = None
+    for i, (ax, edge) in enumerate(zip(axes.flat, EDGE_NAMES, strict=True)):
+        grid = [[weights[e][i][k] for e in range(epochs)] for k in range(len(OPS))]
+        image = ax.imshow(grid, vmin=0.0, vmax=1.0, cmap="Blues", aspect="auto")
+        ax.set_title(f"edge {edge}", fontsize=9)
+        ax.set_xticks(range(epochs), [str(e + 1) for e in range(epochs)], fontsize=7)
+        ax.set_yticks(range(len(OPS)), list(OPS), fontsize=7)
+        if epochs <= 12:
+            for k, row in enumerate(grid):
+                for e, value in enumerate(row):
+                    ax.text(e, k, f"{value:.2f}", ha="center", va="center", fontsize=6,
+                            color="white" if value > 0.6 else "black")
+    for ax in axes[1]:
+        ax.set_xlabel("search epoch")
+    fig.suptitle(title, fontsize=10)
+    fig.colorbar(image, ax=axes, shrink=0.8, label="softmax(alpha)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _alpha_section(searches: Sequence[ResultRecord], reference: str, output: Path
+                   ) -> list[str]:
+    """The alpha heat maps, one per algorithm x norm, as report lines."""
+    means = mean_alpha_softmax(searches)
+    if not means:
+        return []
+    lines = ["## Architecture weights per edge over epochs", "",
+             "softmax(alpha) of each op on each of the cell's six edges after every search "
+             "epoch, mean over search seeds; the argmax cell takes the darkest op of each edge "
+             "in the last column.", ""]
+    for group in _order(list(means), reference):
+        seeds = sum(_group(r) == group and bool(r.extras.get("alpha_softmax"))
+                    for r in searches)
+        png = plot_alpha_heatmap(means[group], f"{_label(group)} "
+                                 f"({kit.count(seeds, 'seed')})",
+                                 output.with_name(f"{output.stem}-alpha-{group[0]}-"
+                                                  f"{group[1]}.png"))
+        lines += [f"**{_label(group)}**", "", kit.image(png.name, f"alpha of {_label(group)}"),
+                  ""]
+    return lines
 
 
 def _genotype_table(searches: Sequence[ResultRecord], scores: Sequence[ResultRecord],
@@ -271,6 +343,7 @@ def render_nas_report(records: Sequence[tuple[Path, ResultRecord]], output: str 
                 f"alpha entropy per edge ends {math.log(5) - entropy.get(g, math.nan):.2e} "
                 f"nats below uniform ({math.log(5):.4f}).")
         findings += _search_caveats(searches, entropy)
+    parts += _alpha_section(searches, reference, output)
     if searches:
         parts += ["## Cells found per seed", "", _genotype_table(searches, scores, reference), ""]
     if retrain or analog:
