@@ -70,13 +70,32 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelSpec:
-        return cls(
-            name=d["name"], norm=d["norm"], num_classes=int(d["num_classes"]),
-            in_channels=int(d["in_channels"]), num_branches=int(d.get("num_branches", 2)),
-            mean=tuple(d["mean"]) if d.get("mean") is not None else None,
-            std=tuple(d["std"]) if d.get("std") is not None else None,
-            kwargs=dict(d.get("kwargs") or {}),
-        )
+        """The spec saved by :meth:`to_dict`, its sizes checked before anything is built.
+
+        Raises:
+            UserInputError: a missing or ill-typed field, or a class, channel or branch count
+                out of range (a damaged or hostile file).
+        """
+        from robust_sabn.data.sources import MAX_CLASSES
+
+        try:
+            spec = cls(
+                name=str(d["name"]), norm=str(d["norm"]), num_classes=int(d["num_classes"]),
+                in_channels=int(d["in_channels"]), num_branches=int(d.get("num_branches", 2)),
+                mean=tuple(map(float, d["mean"])) if d.get("mean") is not None else None,
+                std=tuple(map(float, d["std"])) if d.get("std") is not None else None,
+                kwargs=dict(d.get("kwargs") or {}),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UserInputError(f"the model spec is damaged ({type(exc).__name__}: {exc}); "
+                                 "save the model again") from None
+        for name, value, high in (("num_classes", spec.num_classes, MAX_CLASSES),
+                                  ("in_channels", spec.in_channels, 64),
+                                  ("num_branches", spec.num_branches, 64)):
+            if not 1 <= value <= high:
+                raise UserInputError(f"the model spec's {name} is {value}; it must be from 1 "
+                                     f"to {high:,} (a damaged file?)")
+        return spec
 
 
 _TEMP_SUFFIX = ".tmp"
@@ -203,6 +222,23 @@ def _load_error_detail(path: Path, exc: Exception) -> str:
     return detail.removeprefix("WeightsUnpickler error:").strip().split(". ")[0].rstrip(".")[:200]
 
 
+def _check_classifier_checkpoint(path: str | Path, model: Any) -> None:
+    """Raise UserInputError when a checkpoint's ``model`` names no registered classifier: a
+    GAN generator, a NAS supernet or a style network belongs to its own task's commands."""
+    from robust_sabn.models import is_model
+
+    name = model.get("name") if isinstance(model, dict) else None
+    if isinstance(name, str) and is_model(name, "classifier"):
+        return
+    if isinstance(model, dict) and (model.get("family") or name):
+        what = model.get("family") or name
+        raise UserInputError(
+            f"{path} is a robust-sabn checkpoint of a {what}, not of a classifier; this command "
+            "takes adversarial-training checkpoints: use its task's command (robust-sabn gan "
+            "eval, nas eval, style eval)"
+        )
+
+
 def load_model(path: str | Path, map_location: str | torch.device = "cpu"
                ) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the model of a checkpoint and load its weights; returns (model in eval mode, ckpt).
@@ -211,6 +247,7 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu"
         UserInputError: unreadable checkpoint, or weights that do not fit the recorded spec.
     """
     ckpt = load_checkpoint(path, map_location)
+    _check_classifier_checkpoint(path, ckpt.get("model"))
     try:
         spec = ModelSpec.from_dict(ckpt["model"])
         state_dict = ckpt["state_dict"]

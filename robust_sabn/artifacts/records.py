@@ -58,14 +58,11 @@ def read_record(path: str | Path) -> dict[str, Any]:
     Raises:
         UserInputError: missing file, invalid JSON, or not a robust-sabn record.
     """
+    from robust_sabn.artifacts.user_files import load_json_object
+
     path = Path(path)
-    if not path.is_file():
-        raise UserInputError(f"result record not found: {path}")
-    try:
-        record = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise UserInputError(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno}") from exc
-    if not isinstance(record, dict) or "kind" not in record:
+    record = load_json_object(path, "robust-sabn record")
+    if "kind" not in record:
         raise UserInputError(f"{path} is not a robust-sabn result record (no 'kind' field)")
     return record
 

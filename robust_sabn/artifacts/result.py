@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from robust_sabn.artifacts.user_files import load_json_object, read_user_text
 from robust_sabn.errors import UserInputError
 
 SCHEMA_VERSION = 2
@@ -226,25 +227,7 @@ def read_result(path: str | Path) -> ResultRecord:
         UserInputError: missing or unreadable file, invalid or truncated JSON, or a JSON object
             that is not a valid record (the message names the file and the key).
     """
-    path = Path(path)
-    if path.is_dir():
-        raise UserInputError(f"{path} is a folder, not a result record; give a .json file")
-    try:
-        text = path.read_text()
-    except FileNotFoundError as exc:
-        raise UserInputError(f"result record not found: {path}") from exc
-    except OSError as exc:
-        raise UserInputError(f"cannot read {path}: {exc.strerror}") from exc
-    try:
-        data = json.loads(text, parse_constant=_refuse_constant)
-    except json.JSONDecodeError as exc:
-        raise UserInputError(
-            f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}); a killed writer or an "
-            "edit broke it: re-run the step that wrote it"
-        ) from exc
-    except ValueError as exc:
-        raise UserInputError(f"{path}: {exc}") from exc
-    return parse_result(data, str(path))
+    return parse_result(load_json_object(path, "result record", finite=True), str(path))
 
 
 def read_result_if_valid(path: str | Path) -> ResultRecord | None:
@@ -257,10 +240,6 @@ def read_result_if_valid(path: str | Path) -> ResultRecord | None:
         return read_result(path)
     except UserInputError:
         return None
-
-
-def _refuse_constant(name: str) -> float:
-    raise ValueError(f"{name} is not allowed in a result record (non-finite number)")
 
 
 def collect_results(sources: Iterable[str | Path] | str | Path
@@ -293,9 +272,9 @@ def collect_results(sources: Iterable[str | Path] | str | Path
     warnings: list[str] = []
     for path in dict.fromkeys(files):
         try:
-            text = path.read_text()
-        except OSError as exc:
-            warnings.append(f"skipped {path}: cannot read it ({exc.strerror})")
+            text = read_user_text(path, "result record")
+        except UserInputError as exc:
+            warnings.append(f"skipped {exc}")
             continue
         if not _looks_like_record(text):
             continue

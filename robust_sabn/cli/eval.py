@@ -18,6 +18,7 @@ from robust_sabn.cli.parse import (
     parse_json_object,
     parse_list,
 )
+from robust_sabn.data.registry import NPZ_FORMAT
 from robust_sabn.evaluate.config import EVAL_DEFAULTS as D
 
 
@@ -60,7 +61,7 @@ def eval_command(
     arch_kwargs: Annotated[str | None, typer.Option(help=ARCH_KWARGS_HELP)] = None,
     data_dir: Annotated[Path | None, typer.Option(
         help="Folder with the dataset files (default: the training run's, else system / cache "
-             "locations).")] = None,
+             f"locations); for --dataset npz the .npz file itself: {NPZ_FORMAT}.")] = None,
     model_dir: Annotated[Path, typer.Option(
         help="RobustBench model folder for robustbench:NAME.")] = Path("models"),
     device: Annotated[str, typer.Option(

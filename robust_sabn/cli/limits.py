@@ -7,7 +7,7 @@ file name longer than the file system allows in ``open`` after an hour of evalua
 parameters is checked by its type and name:
 
 - every integer fits in 64 bits; seeds (``*seed``) and the counts in :data:`NON_NEGATIVE` are
-  at least 0, every other count at least 1 (:data:`AT_LEAST` raises a few minimums);
+  at least 0, every other count at least 1;
   :data:`AT_MOST` bounds the sizes whose memory grows with them (one grid of samples, one
   stylized image);
 - every float is finite and within :data:`FLOAT_RANGES` where its name is listed;
@@ -41,8 +41,6 @@ MAX_IMAGE_SIDE = 4096
 NON_NEGATIVE = frozenset({"attack_steps", "warmup_iters", "ema_start", "val_examples",
                           "checkpoint_every", "eval_every", "val_every"})
 """Integer options where 0 means "none" or "never"; every other count must be at least 1."""
-AT_LEAST: dict[str, int] = {"resolution": 8}
-"""Integer options with a larger minimum (NAS cells reduce the image twice by 2)."""
 AT_MOST: dict[str, int] = {"n": MAX_GRID_IMAGES, "size": MAX_IMAGE_SIDE}
 """Integer options with a maximum below :data:`MAX_INT`."""
 FLOAT_RANGES: dict[str, tuple[float, float, bool]] = {
@@ -60,7 +58,7 @@ def _label(name: str, is_argument: bool) -> str:
 
 
 def _int_range(name: str) -> tuple[int, int]:
-    low = 0 if name.endswith("seed") or name in NON_NEGATIVE else AT_LEAST.get(name, 1)
+    low = 0 if name.endswith("seed") or name in NON_NEGATIVE else 1
     return low, AT_MOST.get(name, MAX_INT)
 
 

@@ -11,6 +11,7 @@ from rich.table import Table
 from robust_sabn.artifacts.paths import check_output_dir
 from robust_sabn.cli.console import output_console
 from robust_sabn.cli.parse import parse_device
+from robust_sabn.data.registry import NPZ_FORMAT
 from robust_sabn.evaluate.table import percent
 from robust_sabn.train import PRESETS, TrainConfig, train
 from robust_sabn.train.config import GENERAL_DEFAULTS
@@ -68,7 +69,9 @@ def train_command(
              "preset's, else 10% of the run, at most 200).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for init, data order, augmentation, PGD.")] = 0,
     data_dir: Annotated[Path | None, typer.Option(
-        help="Folder with the dataset files (default: system / cache locations).")] = None,
+        help="Folder with the dataset files (default: system / cache locations); for "
+             f"--dataset npz the .npz file itself (or a folder holding one): {NPZ_FORMAT}."
+    )] = None,
     device: Annotated[str, typer.Option(
         help="auto (the GPU when there is one, else the CPU), cpu, cuda, cuda:1 or mps.")
     ] = "auto",

@@ -12,6 +12,11 @@ from pathlib import Path
 
 from robust_sabn.errors import UserInputError
 
+NPZ_FORMAT = ("an .npz holds x_train and x_test (uint8 images, (N, H, W) or (N, H, W, C) with "
+              "C <= 4) and y_train and y_test (integer labels 0..K-1, shape (N,)), optionally "
+              "num_classes (a scalar K) or classes (K names); no pickled objects")
+"""The npz dataset format in one line (``--data-dir`` help and error messages)."""
+
 NPZ_DATASET = "npz"
 
 

@@ -30,7 +30,12 @@ import numpy as np
 import torch
 
 from robust_sabn.data.idx import read_idx
-from robust_sabn.data.registry import NPZ_DATASET, check_dataset_name, default_data_dir
+from robust_sabn.data.registry import (
+    NPZ_DATASET,
+    NPZ_FORMAT,
+    check_dataset_name,
+    default_data_dir,
+)
 from robust_sabn.errors import UserInputError
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -42,6 +47,9 @@ FASHION_MNIST_FILES = (
 )
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 NPZ_CLASS_KEYS = ("classes", "num_classes")
+MAX_CLASSES = 100_000
+"""The most classes a dataset may have (ImageNet-21k has 21,843); a label or ``num_classes``
+beyond it is a damaged file, not a task, and would make the model's last layer huge."""
 
 
 @dataclass(frozen=True)
@@ -283,6 +291,9 @@ def _npz_labels(array: np.ndarray, key: str, path: Path, count: int) -> torch.Te
             f"{key} in {path} has shape {array.shape} and dtype {array.dtype}: expected {count} "
             "non-negative integer labels, one per image"
         )
+    if count and int(array.max()) >= MAX_CLASSES:
+        raise UserInputError(f"{key} in {path} holds label {int(array.max())}; labels must be "
+                             f"below {MAX_CLASSES:,} (classes 0..K-1)")
     return torch.from_numpy(array.astype(np.int64))
 
 
@@ -298,10 +309,11 @@ def _declared_classes(arrays: dict[str, np.ndarray], path: Path) -> int | None:
         return len(names)
     if "num_classes" in arrays:
         count = arrays["num_classes"]
-        if count.shape != () or count.dtype.kind not in "iu" or int(count) < 2:
+        if (count.shape != () or count.dtype.kind not in "iu"
+                or not 2 <= int(count) <= MAX_CLASSES):
             raise UserInputError(
                 f"num_classes in {path} is {count!r}: store the number of classes as one "
-                "integer >= 2, e.g. num_classes=np.array(10)"
+                f"integer from 2 to {MAX_CLASSES:,}, e.g. num_classes=np.array(10)"
             )
         return int(count)
     return None
@@ -349,6 +361,8 @@ def _load_npz(path: Path) -> RawDataset:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in (*NPZ_KEYS, *NPZ_CLASS_KEYS)
                       if key in archive.files}
+    except EOFError:  # numpy's answer to an empty file
+        raise UserInputError(f"{path} is empty, not an .npz file; {NPZ_FORMAT}") from None
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise UserInputError(f"{path} is not a readable .npz file of plain arrays: {exc}") from exc
     absent = [key for key in NPZ_KEYS if key not in arrays]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from robust_sabn.artifacts.user_files import check_field_types
 from robust_sabn.errors import UserInputError
 from robust_sabn.gan.names import GENERATOR_LABELS
 from robust_sabn.vocabulary import check_norm
@@ -101,7 +102,9 @@ class GANConfig:
         return config
 
     def check(self) -> None:
-        """Raise UserInputError for an unknown generator or norm, or values no run can use."""
+        """Raise UserInputError for a value of the wrong type (a string or NaN for a number),
+        an unknown generator or norm, or values no run can use."""
+        check_field_types(self, "GAN training")
         check_norm("gan", self.norm)
         if self.generator not in GENERATOR_LABELS:
             raise UserInputError(f"unknown generator {self.generator!r}; choose one of "

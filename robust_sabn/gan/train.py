@@ -41,6 +41,7 @@ from torch.nn.parallel import DistributedDataParallel
 from robust_sabn.artifacts import load_checkpoint, save_checkpoint
 from robust_sabn.artifacts.checkpoint import atomic_write_bytes
 from robust_sabn.artifacts.lock import locks_run_folder
+from robust_sabn.artifacts.user_files import read_run_config
 from robust_sabn.data import load_split
 from robust_sabn.data.splits import ImageTensors
 from robust_sabn.errors import UserInputError
@@ -202,7 +203,7 @@ def _resume_state(out_dir: Path, config: GANConfig, resume: bool) -> dict | None
         return None
     saved = out_dir / "config.json"
     if saved.exists():
-        before = json.loads(saved.read_text())["config"]
+        before = read_run_config(saved)
         diff = sorted(k for k, v in config.to_dict().items()
                       if k not in ("device", "data_dir") and before.get(k) != v)
         if diff:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from robust_sabn.artifacts.user_files import check_field_types
 from robust_sabn.errors import UserInputError
 from robust_sabn.vocabulary import check_norm
 
@@ -22,6 +23,17 @@ def _positive(name: str, value: float, option_prefix: str = "--") -> None:
     if not value > 0:
         raise UserInputError(f"{option_prefix}{name.replace('_', '-')} must be positive, "
                              f"got {value}")
+
+
+MIN_RESOLUTION = 8
+"""Smallest image side a cell network takes: its two reduction cells halve the image twice, and
+below 8 pixels the last cells see a single pixel."""
+
+
+def _check_resolution(resolution: int | None) -> None:
+    if resolution is not None and resolution < MIN_RESOLUTION:
+        raise UserInputError(f"--resolution {resolution} is too small: the network halves the "
+                             f"image twice; use at least {MIN_RESOLUTION}")
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,7 @@ class SearchConfig:
     sync_norm: bool = False
 
     def __post_init__(self) -> None:
+        check_field_types(self, "NAS search")
         if self.algorithm not in ALGORITHMS:
             raise UserInputError(f"unknown search algorithm {self.algorithm!r}; choose one of "
                                  f"{', '.join(ALGORITHMS)}")
@@ -70,8 +83,7 @@ class SearchConfig:
         for name in ("search_examples", "channels", "cells_per_stage", "epochs",
                      "schedule_epochs", "batch_size", "lr", "arch_lr", "tau_max", "tau_min"):
             _positive(name, getattr(self, name))
-        if self.resolution is not None:
-            _positive("resolution", self.resolution)
+        _check_resolution(self.resolution)
         if self.schedule_epochs < self.epochs:
             raise UserInputError(f"--schedule-epochs ({self.schedule_epochs}) must be at least "
                                  f"--epochs ({self.epochs})")
@@ -119,11 +131,17 @@ class RetrainConfig:
     sync_norm: bool = False
 
     def __post_init__(self) -> None:
+        check_field_types(self, "NAS retraining")
         for name in ("search_examples", "test_examples", "channels", "cells_per_stage",
                      "epochs", "batch_size", "lr"):
             _positive(name, getattr(self, name), "--retrain-")
-        if self.resolution is not None:
-            _positive("resolution", self.resolution)
+        _check_resolution(self.resolution)
+        if self.search_examples < self.batch_size:
+            raise UserInputError(
+                f"--search-examples {self.search_examples} is less than one batch of "
+                f"{self.batch_size}: a cell retrained on so few images scores near chance; use "
+                f"at least {self.batch_size}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as a dict; ``sync_norm`` only when on (retraining caches and records

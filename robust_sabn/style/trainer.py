@@ -41,6 +41,7 @@ from robust_sabn.artifacts.checkpoint import atomic_write_bytes, load_checkpoint
 from robust_sabn.artifacts.lock import locks_run_folder
 from robust_sabn.artifacts.records import append_jsonl
 from robust_sabn.artifacts.result import ResultRecord, new_result, write_result
+from robust_sabn.artifacts.user_files import read_run_config
 from robust_sabn.errors import UserInputError
 from robust_sabn.parallel.context import DistContext, distributed_context
 from robust_sabn.parallel.data_parallel import DataParallelStep, data_parallel_module
@@ -92,7 +93,7 @@ def run_state(out_dir: Path, config: StyleConfig) -> str:
     saved = out_dir / "config.json"
     if not saved.is_file():
         return "todo"
-    before = StyleConfig(**json.loads(saved.read_text())["config"])
+    before = StyleConfig(**read_run_config(saved))
     if config.differences(before):
         return "todo"
     if (out_dir / TRAIN_RECORD).is_file():
@@ -112,8 +113,8 @@ def _resume_from(out_dir: Path, config: StyleConfig, resume: bool) -> dict[str, 
     if not last.exists():
         return None
     try:
-        before = StyleConfig(**json.loads((out_dir / "config.json").read_text())["config"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        before = StyleConfig(**read_run_config(out_dir / "config.json"))
+    except (ValueError, TypeError) as exc:
         raise UserInputError(
             f"cannot resume {out_dir}: its config.json is missing or damaged "
             f"({type(exc).__name__}); start a new --out"

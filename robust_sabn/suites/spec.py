@@ -14,9 +14,9 @@ The suite's name is the file's stem; it names the run folder ``runs/<name>/`` an
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 
+from robust_sabn.artifacts.user_files import load_toml
 from robust_sabn.errors import UserInputError
 from robust_sabn.suites.checked import CheckedTable
 from robust_sabn.suites.gates import parse_effects, parse_gates
@@ -40,12 +40,7 @@ def load_suite(path: str | Path) -> Suite:
             f"{path}: the suite name {path.stem!r} must be letters, digits, '.', '_' or '-'; "
             "rename the file"
         )
-    try:
-        data = tomllib.loads(path.read_text())
-    except OSError as exc:
-        raise UserInputError(f"{path}: cannot read the suite file: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise UserInputError(f"{path}: invalid TOML: {exc}") from exc
+    data = load_toml(path, "suite file")
     doc = CheckedTable(path, data)
     doc.require("task")
     kind = doc.string("task", choices=task_kinds(), what="suite task kind") or ""

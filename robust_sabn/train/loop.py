@@ -44,6 +44,7 @@ from robust_sabn.artifacts import (
 )
 from robust_sabn.artifacts.checkpoint import atomic_write_bytes, remove_stale_temp_files
 from robust_sabn.artifacts.lock import folder_lock
+from robust_sabn.artifacts.user_files import read_run_config
 from robust_sabn.attacks import model_mode, pgd_attack
 from robust_sabn.attacks.pgd import random_point
 from robust_sabn.data import ImageTensors, get_dataset_info, iterate_batches, load_split
@@ -184,7 +185,7 @@ def _check_run_folder(out_dir: Path, config: TrainConfig, resume: bool) -> dict 
     if not last.exists():
         return None
     if saved_config.exists():
-        before = json.loads(saved_config.read_text())["config"]
+        before = read_run_config(saved_config)
         now = config.to_dict()
         diff = sorted(k for k in now if k not in ("device", "data_dir") and before.get(k) != now[k])
         if diff:

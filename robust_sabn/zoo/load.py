@@ -118,9 +118,8 @@ def _entry_factory(entry: dict[str, Any], path: Path, trust_remote_code: bool) -
     if "arch" not in model:
         try:
             return ModelSpec.from_dict(model).build
-        except (KeyError, TypeError, ValueError) as exc:
-            raise UserInputError(f"{path}: its model spec is damaged ({exc}); export the model "
-                                 "again") from exc
+        except UserInputError as exc:
+            raise UserInputError(f"{path}: {exc}") from None
     arch = model["arch"]
     if not isinstance(arch, str):
         raise UserInputError(f"{path}: 'arch' must be a package.module:factory string")
