@@ -15,7 +15,7 @@ from robust_sabn.artifacts.checkpoint import save_checkpoint
 from robust_sabn.artifacts.lock import LOCK_NAME, folder_lock
 from robust_sabn.artifacts.records import append_jsonl
 from robust_sabn.artifacts.result import collect_results
-from robust_sabn.cli.limits import MAX_GRID_IMAGES, MAX_IMAGE_SIDE, check_path_length
+from robust_sabn.cli.limits import MAX_GRID_COLUMNS, MAX_IMAGE_SIDE, check_path_length
 from robust_sabn.errors import UserInputError
 from robust_sabn.suites import load_suite
 from robust_sabn.zoo.layout import MAX_NAME_LENGTH, check_model_name
@@ -42,9 +42,12 @@ LONG = "a" * 300
       "nor_conv_3x3~1|skip_connect~2|", "--search-examples", "5", "--retrain-seeds", "0"],
      "--search-examples 5 is less than one batch"),
     (["sample", "g.pt", "-n", "1000000000", "-o", "s.png"],
-     f"-n 1000000000 is out of range: use at most {MAX_GRID_IMAGES:,}"),
+     f"-n 1000000000 is out of range: use at most {MAX_GRID_COLUMNS:,}"),
     (["stylize", "c.pt", "--content", "c.png", "--style", "s.png", "--size", "100000",
       "-o", "o.png"], f"--size 100000 is out of range: use at most {MAX_IMAGE_SIDE:,}"),
+    (["sample", "g.pt", "-o", "s.txt"], "-o s.txt: this command writes .png files"),
+    (["stylize", "c.pt", "--content", "c.png", "--style", "s.png", "-o", "o.xyz"],
+     "this command writes .png files"),
     (["train", "--out", f"runs/{LONG}"], "is 300 bytes long; this file system allows"),
     (["eval", "x.pt", "--out", f"{LONG}.json"], "--out: the name"),
     (["report", "runs", "-o", f"{LONG}.md"], "the name"),
@@ -248,3 +251,28 @@ def test_checkpoints_that_are_no_classifier_are_named(
                                        "--model-dir", str(tmp_path / "m")]):
         code, out, err = run_cli(args, capsys, monkeypatch)
         assert_one_line_error(code, out, err, expected)
+
+
+def test_gan_training_on_images_too_small_for_the_generator_is_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    data = write_image_npz(tmp_path / "small.npz", size=8, train=8, test=8)
+    code, out, err = run_cli(["gan", "train", "--dataset", "npz", "--data-dir", str(data),
+                              "--out", str(tmp_path / "run")], capsys, monkeypatch)
+    assert_one_line_error(code, out, err, "images of 8 x 8 pixels are too small",
+                          "at least 16 pixels")
+
+
+def test_resume_of_a_folder_never_trained_says_it_starts_a_new_run(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    data = write_image_npz(tmp_path / "d.npz", train=64, test=8)
+    run = tmp_path / "never-trained"
+    code, out, err = run_cli(["train", "--dataset", "npz", "--data-dir", str(data), "--model",
+                              "small_cnn", "--width", "4", "--epochs", "1", "--batch-size", "32",
+                              "--val-examples", "8", "--attack-steps", "1", "--quiet",
+                              "--resume", "--out", str(run)], capsys, monkeypatch)
+    assert code == 0, err
+    assert f"--resume: {run} holds no last.pt; starting a new run there" in " ".join(err.split())
+    said = " ".join(out.split())
+    assert "attack eps 8/255, PGD-1" in said and "validation on" in said

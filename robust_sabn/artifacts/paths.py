@@ -66,14 +66,22 @@ def check_output_dir(path: str | Path, option: str = "--out") -> Path:
     return path
 
 
-def check_output_file(path: str | Path, option: str = "-o") -> Path:
+def check_output_file(path: str | Path, option: str = "-o",
+                      suffixes: tuple[str, ...] = ()) -> Path:
     """``path`` once a file can be written there (its folder need not exist yet).
 
+    Args:
+        suffixes: the file types the command writes (e.g. ``(".png",)``); empty: any name.
+
     Raises:
-        UserInputError: ``path`` is a folder, a parent is a file, or the file or its folder is
-            not writable (permissions, a read-only file system).
+        UserInputError: ``path`` has another suffix than ``suffixes``, is a folder, a parent is
+            a file, or the file or its folder is not writable (permissions, a read-only file
+            system).
     """
     path = Path(path).expanduser()
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise UserInputError(f"{option} {path}: this command writes {' or '.join(suffixes)} "
+                             f"files; give a name ending in {suffixes[0]}")
     if path.is_dir():
         raise UserInputError(
             f"{option} {path} is a folder; give the path of a file (inside it, for example)"

@@ -130,6 +130,10 @@ def eval_command(
     if not is_main_process():
         return
     console = output_console()
+    evaluated = record.extras.get("settings", {}).get("n_examples")
+    if isinstance(evaluated, int) and evaluated < n_examples:
+        console.print(f"--n-examples {n_examples}: the test split holds {evaluated} images; "
+                      "evaluated all of them", highlight=False)
     console.print(render_evaluation_table(record))
     autoattack = record.extras.get("autoattack") or {}
     if autoattack:

@@ -33,16 +33,18 @@ from robust_sabn.errors import UserInputError
 
 MAX_INT = 2**63 - 1
 """The largest integer any option takes (torch and numpy read seeds and sizes as int64)."""
-MAX_GRID_IMAGES = 10_000
-"""Samples in one picture (``sample -n``): 10,000 32 x 32 images are a 3200 x 3200 grid."""
+MAX_GRID_COLUMNS = 1000
+"""Samples per class in one grid picture (``sample -n``): 1,000 columns of 32-pixel images make
+a PNG 33,000 pixels wide, about 10 MB per class row in memory."""
 MAX_IMAGE_SIDE = 4096
 """Pixels on the side of one stylized image (``stylize --size``): the encoder's activations of a
 4096 x 4096 image take about 2 GB."""
 NON_NEGATIVE = frozenset({"attack_steps", "warmup_iters", "ema_start", "val_examples",
                           "checkpoint_every", "eval_every", "val_every"})
 """Integer options where 0 means "none" or "never"; every other count must be at least 1."""
-AT_MOST: dict[str, int] = {"n": MAX_GRID_IMAGES, "size": MAX_IMAGE_SIDE}
-"""Integer options with a maximum below :data:`MAX_INT`."""
+AT_MOST: dict[str, int] = {"sample_command.n": MAX_GRID_COLUMNS,
+                           "stylize_command.size": MAX_IMAGE_SIDE}
+"""Integer options with a maximum below :data:`MAX_INT`, as ``<callback name>.<option>``."""
 FLOAT_RANGES: dict[str, tuple[float, float, bool]] = {
     "lr": (0.0, math.inf, False), "alpha": (0.0, 1.0, True), "ema_decay": (0.0, 1.0, True),
     "style_weight": (0.0, math.inf, True), "target": (0.0, 100.0, False),
@@ -57,14 +59,15 @@ def _label(name: str, is_argument: bool) -> str:
     return f"-{name}" if len(name) == 1 else "--" + name.replace("_", "-")
 
 
-def _int_range(name: str) -> tuple[int, int]:
+def _int_range(name: str, command: str) -> tuple[int, int]:
     low = 0 if name.endswith("seed") or name in NON_NEGATIVE else 1
-    return low, AT_MOST.get(name, MAX_INT)
+    return low, AT_MOST.get(f"{command}.{name}", MAX_INT)
 
 
-def check_int(name: str, value: int, label: str) -> None:
-    """Raise UserInputError unless ``value`` is within ``name``'s range (module docstring)."""
-    low, high = _int_range(name)
+def check_int(name: str, value: int, label: str, command: str = "") -> None:
+    """Raise UserInputError unless ``value`` is within the range of option ``name`` of the
+    command whose callback is named ``command`` (module docstring)."""
+    low, high = _int_range(name, command)
     if not low <= value <= high:
         if high < MAX_INT:
             limit = f"at most {high:,}" if value > high else f"{low} to {high:,}"
@@ -130,7 +133,7 @@ def check_parameters(callback: Callable[..., Any], values: dict[str, Any]) -> No
         if isinstance(value, bool) or value is None:
             continue
         if isinstance(value, int):
-            check_int(name, value, label)
+            check_int(name, value, label, callback.__name__)
         elif isinstance(value, float):
             check_float(name, value, label)
         elif isinstance(value, Path):

@@ -15,7 +15,7 @@ from robust_sabn.data.registry import NPZ_FORMAT
 from robust_sabn.evaluate.table import percent
 from robust_sabn.train import PRESETS, TrainConfig, train
 from robust_sabn.train.config import GENERAL_DEFAULTS
-from robust_sabn.units import parse_eps
+from robust_sabn.units import eps_text, parse_eps
 
 _D = GENERAL_DEFAULTS
 _FALLBACK = "default: the preset's, else"
@@ -124,7 +124,11 @@ def train_command(
         sync_norm=sync_norm or None, tf32=tf32 or None, amp=amp or None,
         fused_branches=fused_branches or None,
     )
-    record = train(config, check_output_dir(out, option="--out"), resume=resume, quiet=quiet)
+    out = check_output_dir(out, option="--out")
+    if resume and not (out / "last.pt").is_file() and is_main_process():
+        output_console(stderr=True).print(f"--resume: {out} holds no last.pt; starting a new "
+                                          "run there", soft_wrap=True, highlight=False)
+    record = train(config, out, resume=resume, quiet=quiet)
     if not is_main_process():
         return
     console = output_console()
@@ -132,6 +136,11 @@ def train_command(
         f"trained {record['model']['name']} ({record['norm']}) on {record['dataset']}: "
         f"{record['epochs']} epoch(s) in {record['wall_time_s']:.0f} s", soft_wrap=True,
     )
+    used = record["config"]
+    console.print(
+        f"attack eps {eps_text(used['eps'])}, PGD-{used['attack_steps']} (the {used['dataset']} "
+        f"defaults unless given: --eps, --attack-steps); validation on {used['val_size']} "
+        "images held out of the training set", soft_wrap=True, highlight=False)
     table = Table(title="Validation accuracy")
     for column in ("Branch", "Clean", "PGD"):
         table.add_column(column, justify="left" if column == "Branch" else "right")

@@ -193,7 +193,7 @@ def sample_command(
     from robust_sabn.artifacts.paths import check_output_file
     from robust_sabn.gan.workflow import sample_run
 
-    check_output_file(output, option="-o")
+    check_output_file(output, option="-o", suffixes=(".png",))
     record_path = output.with_suffix(".json") if record else None
     if record_path is not None:
         check_output_file(record_path, option="-o (its .json record)")

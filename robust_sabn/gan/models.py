@@ -30,6 +30,10 @@ register_model("projection_discriminator", family="discriminator")(ProjectionDis
 
 
 
+MIN_IMAGE_SIZE = 16
+"""The smallest image side a generator makes: its first block must up-sample the 4 x 4 bottom."""
+
+
 @dataclass(frozen=True)
 class GANSpec:
     """Everything needed to rebuild a generator and its discriminator before loading weights.
@@ -54,12 +58,19 @@ class GANSpec:
     latent_dim: int = 128
 
     def check(self) -> None:
-        """Raise UserInputError for an unknown generator or a norm that is not a GAN norm."""
+        """Raise UserInputError for an unknown generator, a norm that is not a GAN norm, or
+        images smaller than :data:`MIN_IMAGE_SIZE`."""
         if self.generator not in GENERATORS:
             raise UserInputError(
                 f"unknown generator {self.generator!r}; choose one of {', '.join(GENERATORS)}"
             )
         check_gan_norm(self.norm)
+        if self.image_size < MIN_IMAGE_SIZE:
+            raise UserInputError(
+                f"images of {self.image_size} x {self.image_size} pixels are too small for the "
+                f"GAN generators, which up-sample a 4 x 4 bottom through three blocks; use "
+                f"images of at least {MIN_IMAGE_SIZE} pixels"
+            )
 
     @property
     def conditional(self) -> bool:

@@ -170,10 +170,10 @@ def stylize_command(
         raise UserInputError(f"--alpha {alpha} is outside [0, 1]; 1 is full style, 0 none")
     if size < MIN_SIDE:
         raise UserInputError(f"--size {size} is too small; give at least {MIN_SIDE} pixels")
+    check_output_file(output, "--output", suffixes=(".png",))
     for option, path in (("--content", content), ("--style", style)):
         if not path.is_file():
             raise UserInputError(f"{option} {path} is not a file; give an image file")
-    check_output_file(output, "--output")
     net, _, _, _ = load_style_network(checkpoint, device=device, encoder_weights=encoder_weights)
     stylize_file(net, content, style, alpha=alpha, size=size, output=output, device=device)
     output_console().print(f"wrote {output}", highlight=False)
