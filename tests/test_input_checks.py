@@ -51,6 +51,7 @@ LONG = "a" * 300
     (["train", "--out", f"runs/{LONG}"], "is 300 bytes long; this file system allows"),
     (["eval", "x.pt", "--out", f"{LONG}.json"], "--out: the name"),
     (["report", "runs", "-o", f"{LONG}.md"], "the name"),
+    (["report", f"runs/{LONG}/x", "-o", "r.md"], "RESULTS: the name"),
 ])
 def test_out_of_range_inputs_are_refused_before_any_work(
         tmp_path: Path, args: list[str], expected: str, capsys: pytest.CaptureFixture[str],

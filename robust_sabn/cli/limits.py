@@ -121,22 +121,24 @@ def _arguments(callback: Callable[..., Any]) -> set[str]:
 
 
 def check_parameters(callback: Callable[..., Any], values: dict[str, Any]) -> None:
-    """Check each of ``values`` (the callback's parameters) by its type and name.
+    """Check each of ``values`` (the callback's parameters; each item of a list) by its type
+    and name.
 
     Raises:
         UserInputError: the first value out of its range (module docstring).
     """
     arguments = _arguments(callback)
-    for name, value in values.items():
+    for name, given in values.items():
         label = _label(name, name in arguments)
-        if isinstance(value, bool) or value is None:
-            continue
-        if isinstance(value, int):
-            check_int(name, value, label, callback.__name__)
-        elif isinstance(value, float):
-            check_float(name, value, label)
-        elif isinstance(value, Path):
-            check_path_length(value, label)
+        for value in given if isinstance(given, list | tuple) else [given]:
+            if isinstance(value, bool) or value is None:
+                continue
+            if isinstance(value, int):
+                check_int(name, value, label, callback.__name__)
+            elif isinstance(value, float):
+                check_float(name, value, label)
+            elif isinstance(value, Path):
+                check_path_length(value, label)
 
 
 def checked(callback: Callable[..., Any]) -> Callable[..., Any]:
