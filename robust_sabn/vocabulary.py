@@ -58,3 +58,8 @@ def check_norm(task: str, kind: str) -> str:
             f"{', '.join(allowed)}"
         )
     return kind
+
+
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """``n`` and the noun, singular for 1: ``count(1, "seed") == "1 seed"``, ``"3 seeds"``."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"

@@ -14,7 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
-from robust_sabn.report.kit import count
+from robust_sabn.vocabulary import count
 
 Curve = Sequence[tuple[float, float]]
 MIN_CELL_PX = 64

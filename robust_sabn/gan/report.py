@@ -13,7 +13,7 @@ from robust_sabn.gan.names import CLASSIFIER_LABEL, GENERATOR_LABELS
 from robust_sabn.gan.plots import plot_fid_curves
 from robust_sabn.report import kit
 from robust_sabn.report.stats import paired_t_interval
-from robust_sabn.vocabulary import TASK_NORMS, norm_label
+from robust_sabn.vocabulary import TASK_NORMS, count, norm_label
 
 PAPER_CIFAR10: dict[tuple[str, str], tuple[float, float]] = {
     ("sngan32", "ccbn"): (8.76, 10.18), ("sngan32", "sabn"): (8.89, 8.97),
@@ -153,7 +153,7 @@ def findings(groups: Groups, reference: str, features: str) -> list[str]:
                          f"{'better' if better else 'worse'} ({verdict})")
         if parts:
             lines.append(f"{_label((generator, norm))} vs {norm_label(reference)} over "
-                         f"{len(runs)} seeds: " + "; ".join(parts) + ".")
+                         f"{count(len(runs), 'seed')}: " + "; ".join(parts) + ".")
     return lines
 
 
@@ -178,7 +178,7 @@ def curve_findings(curves: dict[str, dict[int, list[tuple[float, float]]]], feat
         last = [pts[-1] for pts in seeds.values()]
         lines.append(f"{label}: probe {fid} {sum(p[1] for p in first) / len(first):.2f} at "
                      f"iteration {first[0][0]:.0f} -> {sum(p[1] for p in last) / len(last):.2f} "
-                     f"at iteration {last[0][0]:.0f} (mean of {len(seeds)} seeds).")
+                     f"at iteration {last[0][0]:.0f} (mean of {count(len(seeds), 'seed')}).")
     return lines
 
 

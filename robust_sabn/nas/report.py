@@ -14,7 +14,7 @@ from robust_sabn.nas.config import ALGORITHM_LABELS
 from robust_sabn.nas.space import EDGE_NAMES, OPS, Genotype
 from robust_sabn.report import kit
 from robust_sabn.report.stats import paired_t_interval
-from robust_sabn.vocabulary import norm_label
+from robust_sabn.vocabulary import count, norm_label
 
 PAPER_NB201: dict[tuple[str, str], dict[str, str]] = {
     ("darts", "bn"): {"cifar100": "44.05 ± 7.47", "ImageNet16-120": "36.47 ± 7.06"},
@@ -226,7 +226,7 @@ def _alpha_section(searches: Sequence[ResultRecord], reference: str, output: Pat
         seeds = sum(_group(r) == group and bool(r.extras.get("alpha_softmax"))
                     for r in searches)
         png = plot_alpha_heatmap(means[group], f"{_label(group)} "
-                                 f"({kit.count(seeds, 'seed')})",
+                                 f"({count(seeds, 'seed')})",
                                  output.with_name(f"{output.stem}-alpha-{group[0]}-"
                                                   f"{group[1]}.png"))
         lines += [f"**{_label(group)}**", "", kit.image(png.name, f"alpha of {_label(group)}"),

@@ -32,6 +32,7 @@ from statistics import stdev
 from typing import TYPE_CHECKING, Any
 
 from robust_sabn.artifacts.result import ResultRecord
+from robust_sabn.vocabulary import count
 
 if TYPE_CHECKING:  # scipy behind these is imported when a page is computed, not with a task
     from robust_sabn.report.stats import Interval
@@ -121,7 +122,7 @@ def paired_finding(claim: Claim, setup: str, row: Mapping[int, float],
     a, b = [row[s] for s in seeds], [reference[s] for s in seeds]
     interval = paired_t_interval(a, b)
     means = (f" ({scale * sum(a) / len(a):.{digits}f} vs {scale * sum(b) / len(b):.{digits}f}"
-             f"{unit}, {len(seeds)} seeds)")
+             f"{unit}, {count(len(seeds), 'seed')})")
     text = format_difference(interval, scale, digits) + means
     differences = tuple(scale * (x - y) for x, y in zip(a, b, strict=True))
     return Finding(claim, setup, text, verdict_of(interval, claim.sign), suite, differences)

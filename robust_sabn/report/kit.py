@@ -111,11 +111,6 @@ def difference_table(groups: Mapping[str, Mapping[int, float]], reference: str, 
                           align="llrr")
 
 
-def count(n: int, noun: str, plural: str | None = None) -> str:
-    """``n`` and the noun, singular for 1: ``count(1, "seed") == "1 seed"``, ``"3 seeds"``."""
-    return f"{n} {noun if n == 1 else plural or noun + 's'}"
-
-
 def image(path: str | Path, alt: str) -> str:
     """A Markdown image; ``path`` relative to the report file."""
     return f"![{alt}]({Path(path).as_posix()})"

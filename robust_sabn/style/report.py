@@ -24,7 +24,7 @@ from robust_sabn.artifacts.result import ResultRecord
 from robust_sabn.report import kit
 from robust_sabn.report.stats import paired_t_interval
 from robust_sabn.style.evaluate import SECOND_FEATURES, TRAINING_FEATURES
-from robust_sabn.vocabulary import norm_label
+from robust_sabn.vocabulary import count, norm_label
 
 Records = Sequence[tuple[Path, ResultRecord]]
 REFERENCE = "AdaIN"
@@ -99,7 +99,7 @@ def _difference_section(finals: dict[str, ResultRecord]) -> tuple[str, list[str]
         else:
             verdict = f"{other} is higher (worse), and the 95 % interval excludes 0"
         sentences.append(f"Validation {title}: {other} - {REFERENCE} = "
-                         f"{interval.estimate:+.4f} over {kit.count(len(seeds), 'seed')}; "
+                         f"{interval.estimate:+.4f} over {count(len(seeds), 'seed')}; "
                          f"{verdict}.")
     header = ["metric", "row", "minus", "difference [95 % CI] (lower is better)", "seeds"]
     return kit.markdown_table(header, rows, align="lllrr"), sentences
@@ -156,7 +156,7 @@ def curve_sentences(curves: dict[str, dict[int, list[dict[str, Any]]]]) -> list[
                  f"{len(shared) - len(resolved)}" if resolved
                  else f"not resolved at any of the {len(shared)} validations")
         sentences.append(f"Along training, validation {title} ({other} - {REFERENCE}, paired "
-                         f"over {kit.count(len(seeds), 'seed')}): {where}.")
+                         f"over {count(len(seeds), 'seed')}): {where}.")
     if sentences:
         sentences.append("Each validation is its own 95 % interval, so about one in twenty "
                          "excludes 0 by chance alone: an isolated resolved iteration is weak "
@@ -176,8 +176,8 @@ def single_norm_sentences(finals: dict[str, ResultRecord],
         if features == TRAINING_FEATURES:
             per_seed = _groups(finals, name, features).get(label, {})
             values.append(f"{title} {kit.format_mean_std(list(per_seed.values()), digits=4)}")
-    sentences = [f"{kit.count(len(finals), 'run')} of {label} "
-                 f"({kit.count(len(seeds), 'seed')}): validation {', '.join(values)}."]
+    sentences = [f"{count(len(finals), 'run')} of {label} "
+                 f"({count(len(seeds), 'seed')}): validation {', '.join(values)}."]
     for key, title in CURVE_KEYS[:2]:
         series = [{row["iteration"]: row[key] for row in rows
                    if row["split"] == "val" and key in row}
@@ -211,7 +211,7 @@ def plot_curves(curves: dict[str, dict[int, list[dict[str, Any]]]], path: Path) 
             shared = sorted(set.intersection(*(set(p) for p in series.values())))
             means = [sum(p[x] for p in series.values()) / len(series) for x in shared]
             ax.plot(shared, means, color=colours[i % len(colours)], linewidth=2.0,
-                    label=f"{label} (mean of {kit.count(len(series), 'seed')})")
+                    label=f"{label} (mean of {count(len(series), 'seed')})")
         ax.set_title(f"{'training' if split == 'train' else 'validation'} "
                      f"{key.replace('_', ' ')}")
         ax.grid(alpha=0.3)
