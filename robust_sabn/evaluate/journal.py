@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from robust_sabn.artifacts.user_files import read_user_text
 from robust_sabn.attacks.autoattack_adapter import CascadeStep
 from robust_sabn.errors import UserInputError
 
@@ -60,7 +61,8 @@ class EvaluationJournal:
             self._read()
 
     def _read(self) -> None:
-        for number, line in enumerate(self.path.read_text().splitlines(), 1):
+        text = read_user_text(self.path, "evaluation state file")
+        for number, line in enumerate(text.splitlines(), 1):
             try:
                 entry = json.loads(line)
                 where = (str(entry["branch"]), str(entry["key"]), int(entry["batch"]))
