@@ -22,7 +22,6 @@ import torch
 from npz_helpers import tiny_suite, write_image_npz
 
 from robust_sabn.artifacts import load_checkpoint, read_record
-from robust_sabn.artifacts.lock import LOCK_NAME
 
 SCRIPT = Path(sys.executable).parent / "robust-sabn"
 EPOCHS = 3
@@ -112,7 +111,7 @@ def _suite_results(suite_dir: Path) -> dict[str, object]:
     from robust_sabn.artifacts.result import read_result
 
     results: dict[str, object] = {}
-    for run in sorted(p for p in suite_dir.iterdir() if p.is_dir()):
+    for run in sorted(p for p in suite_dir.iterdir() if p.is_dir() and p.name != ".steps"):
         weights = load_checkpoint(run / "last.pt")["state_dict"]
         results[f"{run.name}/weights"] = {k: v.tolist() for k, v in weights.items()}
         for record in sorted(run.glob("eval-*.json")):
@@ -135,7 +134,7 @@ def test_a_killed_suite_resumes_to_the_records_of_an_uninterrupted_one(tmp_path:
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     assert process.wait(timeout=60) == -signal.SIGKILL  # killed with work left (4 runs)
-    assert (killed / "tiny-faults" / LOCK_NAME).exists()  # stale: taken over below
+    assert list((killed / "tiny-faults" / ".steps").glob("*.lock"))  # stale: taken over below
     _run_to_completion([*command, "--out", str(killed)])
     assert _suite_results(killed / "tiny-faults") == _suite_results(
         tmp_path / "uninterrupted" / "tiny-faults")

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 from evaluation_helpers import single_torch_thread  # noqa: F401 (autouse fixture)
-from npz_helpers import TINY, assert_one_line_error, run_cli, tiny_suite, write_image_npz
+from npz_helpers import TINY, assert_one_line_error, run_cli, write_image_npz
 
 from robust_sabn.artifacts import ModelSpec, load_checkpoint, save_checkpoint
-from robust_sabn.artifacts.checkpoint import remove_stale_temp_files
+from robust_sabn.artifacts.atomic import remove_stale_temp_files
 from robust_sabn.artifacts.lock import LOCK_NAME, folder_lock
 from robust_sabn.artifacts.paths import check_output_dir, check_output_file
 from robust_sabn.errors import UserInputError
@@ -194,17 +194,6 @@ def test_train_refuses_a_run_folder_another_process_writes(
                                   "--out", str(tmp_path / "run")], capsys, monkeypatch)
     assert_one_line_error(code, out, err, f"is in use by PID {os.getpid()}")
     assert not (tmp_path / "run" / "last.pt").exists()
-
-
-def test_a_second_suite_run_on_a_locked_suite_folder_fails_at_once(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    suite = tiny_suite(tmp_path, write_image_npz(tmp_path / "d.npz", size=8))
-    with folder_lock(tmp_path / "runs" / "tiny-faults"):  # as a first `suite run` holds it
-        code, out, err = run_cli(["suite", "run", str(suite), "--out", str(tmp_path / "runs"),
-                                  "--quiet"], capsys, monkeypatch)
-    assert_one_line_error(code, out, err, f"is in use by PID {os.getpid()} ")
-    assert not (tmp_path / "runs").exists()  # no work was done, no empty folder is left
 
 
 # ------------------------------------------------------------- item 9: modes, temp files

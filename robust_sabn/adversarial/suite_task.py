@@ -265,8 +265,9 @@ class AdversarialTask:
 
     def steps(self, suite: Suite, suite_dir: Path, *, quiet: bool, hooks: Hooks) -> list[Step]:
         """Each baseline at each evaluation and eps (first: a missing model fails fast), then
-        per run: its training, then each evaluation at each eps. ``hooks["train"]`` replaces
-        :func:`train_from_fields`, ``hooks["evaluate"]`` ``evaluate_checkpoint``."""
+        per run: its training, then each evaluation at each eps (after the training).
+        ``hooks["train"]`` replaces :func:`train_from_fields`, ``hooks["evaluate"]``
+        ``evaluate_checkpoint``."""
         plan: AdversarialPlan = suite.plan
         train_fn = hooks.get("train") or train_from_fields
         evaluate_fn = hooks.get("evaluate") or _default_evaluate
@@ -280,8 +281,8 @@ class AdversarialTask:
         ]
         for run in plan.runs:
             run_dir = suite_dir / run.run_id
-            steps.append(Step(run.run_id, "train", f"train {run.run_id}",
-                              partial(train_state, run, run_dir),
+            training = f"train {run.run_id}"
+            steps.append(Step(run.run_id, "train", training, partial(train_state, run, run_dir),
                               partial(self._train, run, run_dir, train_fn, quiet)))
             for spec in plan.evaluations:
                 for eps in spec.eps:
@@ -290,6 +291,7 @@ class AdversarialTask:
                         f"evaluate {run.run_id} {spec.name} eps {eps:g}",
                         partial(self._evaluation_state, run, run_dir, spec, eps),
                         partial(self._evaluate, suite, run, run_dir, spec, eps, evaluate_fn),
+                        after=(training,),
                     ))
         return steps
 

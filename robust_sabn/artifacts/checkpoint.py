@@ -12,9 +12,7 @@ so it loads with ``torch.load(weights_only=True)`` and never executes code.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,6 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from robust_sabn.artifacts.atomic import atomic_write_bytes
 from robust_sabn.errors import UserInputError
 
 FORMAT = "robust-sabn-checkpoint"
@@ -96,57 +95,6 @@ class ModelSpec:
                 raise UserInputError(f"the model spec's {name} is {value}; it must be from 1 "
                                      f"to {high:,} (a damaged file?)")
         return spec
-
-
-_TEMP_SUFFIX = ".tmp"
-_TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
-
-
-def _umask() -> int:
-    """The process's umask (read by setting it and putting it back)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_bytes(path: Path, write: Any) -> None:
-    """Call ``write(file_object)`` on a temporary file beside ``path``, then rename it over.
-
-    A crash mid-write leaves the old file (or none), never a truncated one; the temporary file
-    of a killed writer (``.<name>.<8 chars>.tmp``) is removed by
-    :func:`remove_stale_temp_files`. The file gets the mode a plain ``open`` would give it
-    (0666 less the umask, e.g. 0644), not the temporary file's private 0600, so shared
-    artifacts stay readable by others when the umask says so.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TEMP_SUFFIX, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), 0o666 & ~_umask())
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def remove_stale_temp_files(folder: str | Path) -> list[Path]:
-    """Delete the temporary files killed atomic writes left in ``folder``; returns them.
-
-    Call it only while no other process writes in ``folder`` (under
-    :func:`robust_sabn.artifacts.lock.folder_lock`): a live writer's temporary file looks the
-    same.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    stale = [p for p in folder.iterdir() if _TEMP_NAME.match(p.name) and p.is_file()]
-    for temp in stale:
-        temp.unlink(missing_ok=True)
-    return stale
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:

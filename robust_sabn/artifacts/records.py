@@ -45,7 +45,7 @@ def dumps_strict(value: Any, indent: int | None = None) -> str:
 
 def write_record(path: str | Path, record: dict[str, Any]) -> Path:
     """Write ``record`` as indented strict JSON, atomically; returns the path."""
-    from robust_sabn.artifacts.checkpoint import atomic_write_bytes
+    from robust_sabn.artifacts.atomic import atomic_write_bytes
 
     data = (dumps_strict(record, indent=2) + "\n").encode()
     atomic_write_bytes(Path(path), lambda f: f.write(data))

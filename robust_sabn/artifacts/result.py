@@ -186,7 +186,7 @@ def write_result(path: str | Path, record: ResultRecord) -> Path:
     Raises:
         ValueError: a non-finite number in ``subject`` or ``extras``.
     """
-    from robust_sabn.artifacts.checkpoint import atomic_write_bytes
+    from robust_sabn.artifacts.atomic import atomic_write_bytes
 
     data = record.to_json().encode()
     atomic_write_bytes(Path(path), lambda f: f.write(data))

@@ -48,8 +48,15 @@ def run_command(
         help="Markdown report path (default: the suite's, else reports/<suite>.md).")] = None,
     suites_dir: SuitesDir = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress display.")] = False,
+    jobs: Annotated[int, typer.Option(
+        "--jobs", "-j", min=1,
+        help="Steps at once, each in its own worker process with one GPU (when there are "
+             "GPUs) and CPU-cores/JOBS torch threads; an evaluation waits for its training; "
+             "a failed step does not stop the others (exit code 1). Each step's output goes "
+             "to OUT/<suite>/.steps/<step>.log. 1: one step at a time in this process.")] = 1,
 ) -> None:
-    """Train and evaluate what is not done yet (a killed suite resumes), then write the report."""
+    """Train and evaluate what is not done yet (a killed suite resumes), then write the report.
+    Each step holds its own lock, so several `suite run` on one folder share the work."""
     from robust_sabn.artifacts.paths import check_output_dir, check_output_file
     from robust_sabn.suites import run_suite
 
@@ -57,10 +64,19 @@ def run_command(
     if report is not None:
         check_output_file(report, option="--report")
     result = run_suite(suite, out_root=out, force=force, progress=not quiet,
-                       report_path=report, suites_dir=suites_dir)
-    output_console().print(f"{result.suite.name}: ran {len(result.executed)} steps, skipped "
-                           f"{len(result.skipped)} already done; results in "
-                           f"{result.suite_dir}; report: {result.report}", highlight=False)
+                       report_path=report, suites_dir=suites_dir, jobs=jobs)
+    console = output_console()
+    failed = f", {len(result.failed)} failed" if result.failed else ""
+    report_note = f"report: {result.report}" if result.report else "no report (a step failed)"
+    console.print(f"{result.suite.name}: ran {len(result.executed)} steps, skipped "
+                  f"{len(result.skipped)} already done{failed}; results in "
+                  f"{result.suite_dir}; {report_note}", highlight=False)
+    if result.failed:
+        errors = output_console(stderr=True)
+        for label, error in result.failed.items():
+            errors.print(f"error: step {label!r} failed: {error}", highlight=False,
+                         markup=False)
+        raise typer.Exit(1)
 
 
 @app.command("plan")

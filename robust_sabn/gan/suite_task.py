@@ -183,16 +183,19 @@ class GANTask:
         train_fn = hooks.get("train") or workflow.train_run
         evaluate_fn = hooks.get("evaluate") or workflow.evaluate_run
         sample_fn = hooks.get("sample") or workflow.sample_run
-        steps = [Step("reference", "reference", f"train the {plan.dataset} reference classifier",
+        reference = f"train the {plan.dataset} reference classifier"
+        steps = [Step("reference", "reference", reference,
                       partial(self._reference_state, plan, suite_dir),
                       partial(self._train_reference, suite, suite_dir, reference_fn))]
         for run in plan.runs:
             steps.append(Step(run.run_id, "train", f"train {run.run_id}",
                               partial(train_state, run, suite_dir / run.run_id),
-                              partial(self._train, suite, run, suite_dir, train_fn, quiet)))
+                              partial(self._train, suite, run, suite_dir, train_fn, quiet),
+                              after=(reference,)))
             steps.append(Step(run.run_id, "evaluate", f"evaluate {run.run_id}",
                               partial(self._eval_state, plan, run, suite_dir),
-                              partial(self._evaluate, suite, run, suite_dir, evaluate_fn)))
+                              partial(self._evaluate, suite, run, suite_dir, evaluate_fn),
+                              after=(reference, f"train {run.run_id}")))
         first = {}
         for run in plan.runs:
             if run.norm != "bn":
@@ -200,7 +203,8 @@ class GANTask:
         for run in first.values():
             steps.append(Step(run.run_id, "sample", f"sample grid {run.generator} {run.norm}",
                               partial(self._sample_state, plan, run, suite_dir),
-                              partial(self._sample, suite, run, suite_dir, sample_fn)))
+                              partial(self._sample, suite, run, suite_dir, sample_fn),
+                              after=(f"train {run.run_id}",)))
         return steps
 
     def report_path(self, suite: Suite) -> Path:

@@ -70,6 +70,7 @@ class NASTask:
                 state=lambda d=run_dir: self._score_state(plan, d, tables),
                 execute=lambda _resume, d=run_dir: self._score(
                     plan, d, suite_dir, tables, hooks.get("retrain")),
+                after=(f"search {run_id(config)}",),
             ))
         return steps
 

@@ -244,12 +244,16 @@ class StyleTask:
                               partial(_train, run, run_dir, train_fn, quiet)))
             steps.append(Step(run.run_id, "evaluate", f"evaluate {run.run_id}",
                               partial(_evaluation_state, run, run_dir),
-                              partial(_evaluate, suite, run, run_dir, evaluate_fn)))
+                              partial(_evaluate, suite, run, run_dir, evaluate_fn),
+                              after=(f"train {run.run_id}",)))
         if plan.grid is not None:
+            trainings = tuple(f"train {run.run_id}" for run in plan.runs
+                              if run.seed == plan.grid.seed)
             steps.append(Step("grid", "sample", "stylization grid",
                               partial(_grid_state, plan, suite_dir),
                               partial(_make_grid, suite, plan, suite_dir,
-                                      hooks.get("grid") or _default_grid)))
+                                      hooks.get("grid") or _default_grid),
+                              after=trainings))
         return steps
 
     def report_path(self, suite: Suite) -> Path:

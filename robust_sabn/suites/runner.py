@@ -2,7 +2,9 @@
 
 Results live in ``<out_root>/<suite name>/`` (see the task kind's module for the layout). A
 killed suite resumes where it stopped; a finished step is never recomputed unless ``force``.
-While a suite runs, its folder is locked: a second runner on the same folder stops at once.
+Steps run one at a time in this process, or side by side in worker processes (``jobs``); each
+holds its own lock while it runs (:mod:`robust_sabn.suites.steps`), so two runners on one folder
+share the work and never do a step twice.
 """
 
 from __future__ import annotations
@@ -11,13 +13,16 @@ import shlex
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
+from rich import get_console
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from robust_sabn.suites.spec import SuitesDir, find_suite, load_suite
-from robust_sabn.suites.tasks import Hooks, Suite, get_task
+from robust_sabn.suites.tasks import Hooks, Suite, SuiteTask, get_task
+
+if TYPE_CHECKING:
+    from robust_sabn.suites.dispatch import Executor
 
 DEFAULT_OUT_ROOT = Path("runs")
 
@@ -41,12 +46,14 @@ class SuiteStatus:
 
 @dataclass
 class SuiteRunResult:
-    """What :func:`run_suite` did: steps run and skipped (their labels), and the report."""
+    """What :func:`run_suite` did: steps run, skipped (done already) and failed (label: its
+    one-line error), and the report (None when a step failed)."""
 
     suite: Suite
     suite_dir: Path
     executed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
     report: Path | None = None
     wall_time_s: float = 0.0
 
@@ -84,6 +91,7 @@ def run_suite(
     report_path: str | Path | None = None,
     suites_dir: SuitesDir = None,
     console: Console | None = None,
+    jobs: int = 1,
 ) -> SuiteRunResult:
     """Run every step of ``suite`` that is not done, then render its report.
 
@@ -92,61 +100,77 @@ def run_suite(
             :func:`robust_sabn.suites.spec.suite_dirs` for where names are looked up).
         out_root: results go to ``<out_root>/<suite name>/``.
         force: recompute every step (training from scratch) even when done.
-        progress: show a progress bar across steps (and the steps' own displays).
+        progress: show the progress of the steps (and the steps' own displays).
         hooks: replacements for the task's heavy functions by name (see the task kind; the
-            adversarial task takes ``train`` and ``evaluate``).
+            adversarial task takes ``train`` and ``evaluate``). With ``jobs > 1`` they travel
+            to the workers by pickle: module-level functions or objects.
         report_path: the Markdown report; default: the task's (``reports/<suite>.md``).
         suites_dir: an extra folder where suite names are looked up first.
         console: where progress goes (default: the terminal).
+        jobs: 1: one step at a time in this process; an exception stops the suite. N > 1: up
+            to N steps at once in worker processes (each with one GPU when there are GPUs,
+            and ``cores // N`` torch threads), each step after the steps it waits for, with
+            its output in ``<suite folder>/.steps/<step>.log``; a failed step is reported in
+            ``failed`` and the others go on.
+
+    Each step holds its own lock while it runs, so several runners (processes, machines on a
+    shared file system) can work on one suite folder: each step is done once.
 
     Raises:
-        UserInputError: a bad suite file, bad options found by a step, or the suite folder
-            locked by another running process.
+        UserInputError: a bad suite file, bad options found by a step (``jobs=1``).
     """
-    from robust_sabn.artifacts.checkpoint import remove_stale_temp_files
-    from robust_sabn.artifacts.lock import folder_lock
+    from robust_sabn.artifacts.atomic import remove_stale_temp_files
+    from robust_sabn.suites.dispatch import InProcess, WorkerPool, local_slots
+    from robust_sabn.suites.steps import StepJob
 
     start = time.perf_counter()
     suite = _as_suite(suite, suites_dir)
-    out_root = Path(out_root)
     task = get_task(suite.task)
-    suite_dir = out_root / suite.name
-    result = SuiteRunResult(suite=suite, suite_dir=suite_dir)
+    suite_dir = Path(out_root) / suite.name
     suite_dir.mkdir(parents=True, exist_ok=True)
-    with folder_lock(suite_dir):
-        for folder in [suite_dir, *(p for p in suite_dir.rglob("*") if p.is_dir())]:
-            remove_stale_temp_files(folder)  # left by writes killed in an earlier run
-        steps = task.steps(suite, suite_dir, quiet=not progress, hooks=hooks or {})
-        _run_steps(suite, steps, result, force=force, progress=progress, console=console)
+    for folder in [suite_dir, *(p for p in suite_dir.rglob("*") if p.is_dir())]:
+        remove_stale_temp_files(folder)  # left by killed writes; live writers' files stay
+    if jobs > 1:
+        def make_job(label: str) -> StepJob:
+            return StepJob(task, suite, suite_dir, label, dict(hooks or {}), force)
+
+        executor: Executor = WorkerPool(local_slots(jobs), make_job)
+    else:
+        executor = InProcess(suite_dir, force=force)
+    try:
+        result = run_steps(suite, task, suite_dir, executor, force=force, progress=progress,
+                           hooks=hooks, console=console, one_at_a_time=jobs == 1)
+    finally:
+        executor.close()
+    if not result.failed:
         output = Path(report_path) if report_path is not None else task.report_path(suite)
         result.report = task.render_report(suite, suite_dir, output,
-                                           _suite_command(suite, out_root))
+                                           _suite_command(suite, Path(out_root)))
     result.wall_time_s = time.perf_counter() - start
     return result
 
 
-def _run_steps(suite: Suite, steps: list[Any], result: SuiteRunResult, *, force: bool,
-               progress: bool, console: Console | None) -> None:
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
-    with Progress(*columns, console=console, disable=not progress, transient=False) as bar:
-        overall = bar.add_task(suite.name, total=len(steps))
-        for step in steps:
-            state = "todo" if force else step.state()
-            if state == "done":
-                result.skipped.append(step.label)
-                bar.advance(overall)
-                continue
-            bar.update(overall, description=f"{suite.name}: {step.label}")
-            t0 = time.perf_counter()
-            step.execute(state == "partial")
-            result.executed.append(step.label)
-            bar.advance(overall)
-            if progress:
-                resumed = " (resumed)" if state == "partial" else ""
-                bar.console.print(f"[green]done[/] {step.label}{resumed} "
-                                  f"in {time.perf_counter() - t0:.0f} s", highlight=False)
-        bar.update(overall, description=suite.name)
-        if progress and result.skipped:
-            bar.console.print(f"skipped {len(result.skipped)} steps already done "
-                              "(use --force to recompute)", highlight=False)
+def run_steps(suite: Suite, task: SuiteTask, suite_dir: Path, executor: Executor, *,
+              force: bool, progress: bool, hooks: Hooks | None, console: Console | None,
+              one_at_a_time: bool) -> SuiteRunResult:
+    """The steps of ``suite`` not done (all with ``force``) through ``executor``, shown as a bar
+    (``one_at_a_time``) or a live table of running steps."""
+    from robust_sabn.suites.dispatch import check_dependencies, dispatch
+    from robust_sabn.suites.display import StepBar, WorkerTable
+
+    steps = task.steps(suite, suite_dir, quiet=not progress, hooks=hooks or {})
+    check_dependencies(steps)
+    done = set() if force else {step.label for step in steps if step.state() == "done"}
+    display: StepBar | WorkerTable = (
+        StepBar(suite.name, len(steps), len(done), console=console, enabled=progress)
+        if one_at_a_time else
+        WorkerTable(suite.name, len(steps), len(done), suite_dir, console=console,
+                    enabled=progress))
+    with display:
+        outcome = dispatch(steps, done, executor, display, suite_dir=suite_dir)
+    if progress and outcome.skipped:
+        (console or get_console()).print(
+            f"skipped {len(outcome.skipped)} steps already done (use --force to recompute)",
+            highlight=False)
+    return SuiteRunResult(suite=suite, suite_dir=suite_dir, executed=outcome.executed,
+                          skipped=outcome.skipped, failed=outcome.failed)

@@ -42,6 +42,9 @@ class Step:
         state: reports ``"done"`` (result present and matching), ``"partial"`` (started with the
             same settings; resumable) or ``"todo"``. Called right before the step would run.
         execute: does the work; its argument says whether to resume a partial result.
+        after: the labels of the steps that must be done before this one starts (an
+            evaluation names its run's training); steps run side by side (``suite run
+            --jobs N``) only when neither waits for the other. Labels are unique in a suite.
     """
 
     run_id: str
@@ -49,6 +52,7 @@ class Step:
     label: str
     state: Callable[[], StepState]
     execute: Callable[[bool], object]
+    after: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

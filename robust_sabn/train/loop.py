@@ -42,7 +42,7 @@ from robust_sabn.artifacts import (
     save_checkpoint,
     write_record,
 )
-from robust_sabn.artifacts.checkpoint import atomic_write_bytes, remove_stale_temp_files
+from robust_sabn.artifacts.atomic import atomic_write_bytes, remove_stale_temp_files
 from robust_sabn.artifacts.lock import folder_lock
 from robust_sabn.artifacts.user_files import read_run_config
 from robust_sabn.attacks import model_mode, pgd_attack
