@@ -233,11 +233,32 @@ def test_model_info_accuracies_equal_the_evaluation_record(tmp_path) -> None:
     assert info["architecture"] == "SmallCNN width=4 (SaAuxBN, adv branch, as BN)"
     assert "1000 test points" in info["footnote"]
 
+    with pytest.raises(UserInputError, match=r"SabnTest_Info is already exported: .*"
+                       r"SabnTest_Info.pt; pass --force \(force=True\) to overwrite it"):
+        export_model(ckpt, name="SabnTest_Info", model_dir=tmp_path, evaluation=record)
     export_model(ckpt, name="SabnTest_Info", model_dir=tmp_path, branch="clean",
-                 evaluation=record)
+                 evaluation=record, force=True)
     info = json.loads(zoo_paths(tmp_path, "cifar10", "Linf", "SabnTest_Info")
                       .model_info.read_text())
     assert (info["clean_acc"], info["autoattack_acc"]) == ("90.00", "10.00")
+
+
+def test_any_attack_of_a_record_is_listed_under_its_name_never_as_autoattack(tmp_path) -> None:
+    ckpt = _checkpoint(tmp_path / "c.pt", "saauxbn")
+    export_model(ckpt, name="SabnTest_Pgd", model_dir=tmp_path / "models",
+                 evaluation=_record(ckpt, {"adv": (0.5, 0.2)}, autoattack=False))
+    info = json.loads(zoo_paths(tmp_path / "models", "cifar10", "Linf", "SabnTest_Pgd")
+                      .model_info.read_text())
+    assert (info["clean_acc"], info["external"], info["attack"]) == ("50.00", "21.00", "pgd-20")
+    assert "autoattack_acc" not in info
+    assert info["footnote"] == ("Robust accuracy under pgd-20 (robust-sabn eval), not "
+                                "AutoAttack, on the first 1000 test points.")
+    both = _record(ckpt, {"adv": (0.5, 0.2)})
+    export_model(ckpt, name="SabnTest_Pgd", model_dir=tmp_path / "models", evaluation=both,
+                 attack="pgd-20", force=True)
+    info = json.loads((tmp_path / "model_info" / "cifar10" / "Linf" / "SabnTest_Pgd.json")
+                      .read_text())
+    assert (info["external"], info["attack"]) == ("21.00", "pgd-20")
 
 
 def test_plain_bn_checkpoint_reads_the_shared_branch(tmp_path) -> None:
@@ -257,8 +278,10 @@ def test_a_record_of_another_checkpoint_or_without_autoattack_is_refused(tmp_pat
         export_model(ckpt, name="SabnTest_X", model_dir=tmp_path,
                      evaluation=_record(other, {"adv": (0.5, 0.2)}))
     record = _record(ckpt, {"adv": (0.5, 0.2)}, autoattack=False)
-    with pytest.raises(UserInputError, match="no 'autoattack-standard' accuracy"):
-        export_model(ckpt, name="SabnTest_X", model_dir=tmp_path, evaluation=record)
+    with pytest.raises(UserInputError, match="no 'autoattack-standard' accuracy for branch "
+                       "'adv' \\(it has pgd-20\\); name one with --attack"):
+        export_model(ckpt, name="SabnTest_X", model_dir=tmp_path, evaluation=record,
+                     attack="autoattack-standard")
     with pytest.raises(UserInputError, match="no branch 'clean'"):
         export_model(ckpt, name="SabnTest_X", model_dir=tmp_path, branch="clean",
                      evaluation=_record(ckpt, {"adv": (0.5, 0.2)}))
@@ -390,13 +413,28 @@ def test_cli_export_and_info(tmp_path) -> None:
                                      "--model-dir", str(tmp_path / "m"), "--eps", "8/255"])
     assert result.exit_code == 0, result.output
     assert "SabnTest_Cli.pt" in result.output
-    info = json.loads(zoo_paths(tmp_path / "m", "cifar10", "Linf", "SabnTest_Cli")
-                      .model_info.read_text())
-    assert info["eps"] == "8/255" and info["clean_acc"] is None
+    paths = zoo_paths(tmp_path / "m", "cifar10", "Linf", "SabnTest_Cli")
+    assert not paths.model_info.exists()  # RobustBench lists only models with accuracies
+    assert json.loads(paths.entry.read_text())["leaderboard"]["eps"] == "8/255"
     result = runner.invoke(zoo_app, ["info", "SabnTest_Cli", "--dataset", "cifar10",
                                      "--model-dir", str(tmp_path / "m")])
     assert result.exit_code == 0, result.output
-    assert "SabnTest_Cli: loaded" in result.output and '"eps": "8/255"' in result.output
+    assert "SabnTest_Cli: loaded" in result.output
+    assert "(exported without an evaluation)" in result.output
+    again = runner.invoke(zoo_app, ["export", str(ckpt), "--name", "SabnTest_Cli",
+                                    "--model-dir", str(tmp_path / "m")])
+    assert again.exit_code != 0 and "SabnTest_Cli is already exported" in str(again.exception)
+    write_result(tmp_path / "eval.json", _record(ckpt, {"adv": (0.5, 0.25)}))
+    result = runner.invoke(zoo_app, ["export", str(ckpt), "--name", "SabnTest_Cli",
+                                     "--model-dir", str(tmp_path / "m"), "--force",
+                                     "--evaluation", str(tmp_path / "eval.json")])
+    assert result.exit_code == 0, result.output
+    listing = runner.invoke(zoo_app, ["list", "--model-dir", str(tmp_path / "m")])
+    assert listing.exit_code == 0, listing.output
+    row = next(line for line in listing.output.splitlines() if "SabnTest_Cli" in line)
+    assert ["cifar10", "Linf", "50.00", "25.00", "autoattack-standard"] == [
+        cell for cell in row.replace("│", " ").split() if cell in (
+            "cifar10", "Linf", "50.00", "25.00", "autoattack-standard")]
     result = runner.invoke(zoo_app, ["info", "Nope", "--dataset", "cifar10",
                                      "--model-dir", str(tmp_path / "m")])
     assert isinstance(result.exception, UserInputError)

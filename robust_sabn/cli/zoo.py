@@ -14,7 +14,7 @@ from robust_sabn.cli.parse import ARCH_KWARGS_HELP, TRUST_REMOTE_CODE_HELP, pars
 from robust_sabn.units import parse_eps
 
 app = typer.Typer(
-    help="RobustBench interface: export, info, benchmark.", no_args_is_help=True,
+    help="RobustBench interface: export, list, info, benchmark.", no_args_is_help=True,
     add_completion=False,
 )
 
@@ -46,6 +46,11 @@ def export_command(
         help="Architecture of a state dict, as package.module:factory (an importable factory; "
              "its arguments go in --arch-kwargs).")] = None,
     arch_kwargs: Annotated[str | None, typer.Option(help=ARCH_KWARGS_HELP)] = None,
+    attack: Annotated[str | None, typer.Option(
+        help="Attack of the --evaluation record to list, by record key (pgd-20, ...; default: "
+             "autoattack-standard when there, else the record's only attack).")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Overwrite an existing export of this name.")] = False,
     dataset: Annotated[str | None, typer.Option(
         help="Dataset of a --arch state dict (a checkpoint records its own).")] = None,
 ) -> None:
@@ -69,7 +74,7 @@ def export_command(
                              "a robust-sabn checkpoint records its architecture and dataset")
     info: dict[str, Any] = dict(
         title=title, authors=authors, link=link, venue=venue, additional_data=additional_data,
-        threat_model=threat_model, evaluation=evaluation,
+        threat_model=threat_model, evaluation=evaluation, attack=attack, force=force,
         eps=check_eps(parse_eps(eps), threat_model) if eps is not None else None)
     if arch is not None and dataset is not None:
         weights = export_state_dict(
@@ -79,19 +84,44 @@ def export_command(
         weights = export_model(checkpoint, name=name, model_dir=model_dir, branch=branch, **info)
     paths = zoo_paths_of(weights)
     console = output_console()
-    for label, path in (("weights", paths.weights), ("entry", paths.entry),
-                        ("model_info", paths.model_info)):
+    for label, path in (("weights", paths.weights), ("entry", paths.entry)):
         console.print(f"{label:>10}: {path}")
+    console.print(f"{'model_info':>10}: " + (str(paths.model_info) if paths.model_info.is_file()
+                                              else "none (no --evaluation record)"))
     exported = weights.parent.parent.name
-    if exported in ROBUSTBENCH_DATASETS:
-        console.print(f"load in RobustBench with robust_sabn.zoo.register_models("
-                      f"{str(model_dir)!r}), then robustbench.utils.load_model(model_name="
-                      f"{name!r}, model_dir={str(model_dir)!r}, dataset={exported!r}, "
-                      f"threat_model={threat_model!r})")
-    else:
+    load = (f"robustbench.utils.load_model(model_name={name!r}, model_dir={str(model_dir)!r}, "
+            f"dataset={exported!r}, threat_model={threat_model!r})")
+    if exported not in ROBUSTBENCH_DATASETS:
         console.print(f"RobustBench has no {exported} benchmark; load with "
                       f"robust_sabn.zoo.load_model({name!r}, {str(model_dir)!r}, "
                       f"{exported!r}, {threat_model!r})")
+    elif Path(model_dir).resolve() == Path("models").resolve():
+        console.print(f"load in RobustBench, from this folder: {load}")
+    else:
+        console.print(f"load in RobustBench with robust_sabn.zoo.register_models("
+                      f"{str(model_dir)!r}), then {load}")
+
+
+@app.command("list")
+def list_command(model_dir: ModelDir = Path("models")) -> None:
+    """List the exported models of a model folder, with the accuracies of their model_info."""
+    from rich.table import Table
+
+    from robust_sabn.zoo import zoo_listing
+
+    rows = zoo_listing(model_dir)
+    table = Table(title=f"Exported models in {model_dir}")
+    for column in ("Name", "Dataset", "Threat", "Architecture", "Clean %", "Robust %",
+                   "Attack"):
+        table.add_column(column, justify="right" if column.endswith("%") else "left")
+    for row in rows:
+        table.add_row(row["name"], row["dataset"], row["threat_model"],
+                      row["architecture"] or "-", row["clean_acc"] or "-",
+                      row["robust_acc"] or "-", row["attack"] or "not evaluated")
+    console = output_console()
+    console.print(table)
+    if not rows:
+        console.print(f"no exports in {model_dir}; add one with robust-sabn zoo export")
 
 
 @app.command("info")
@@ -114,7 +144,7 @@ def info_command(
     if info_path.is_file():
         console.print_json(info_path.read_text())
     else:
-        console.print(f"no model_info at {info_path}")
+        console.print(f"no model_info at {info_path} (exported without an evaluation)")
 
 
 @app.command("benchmark")

@@ -1,14 +1,12 @@
 """RobustBench interface: export a branch as a zoo model, load zoo models, run the benchmark.
 
-Exported models use RobustBench's file layout (see :mod:`robust_sabn.zoo.layout`). In a new
-process, :func:`register_models` puts every model exported to a folder into RobustBench's model
-dictionaries, after which ``robustbench.utils.load_model`` and ``robustbench.eval.benchmark``
-work on them::
+Exported models use RobustBench's file layout (see :mod:`robust_sabn.zoo.layout`). Where
+robust-sabn is installed, ``robustbench.utils.load_model`` finds the models exported to
+``./models`` in any new process (the start-up hook of :mod:`robust_sabn.compat.site_hook`);
+:func:`register_models` adds those of another folder::
 
-    import robust_sabn.zoo
     from robustbench.utils import load_model
 
-    robust_sabn.zoo.register_models("models")
     model = load_model(model_name="Mine2026_SmallCNN", model_dir="models", dataset="cifar10",
                        threat_model="Linf")
 
@@ -32,7 +30,12 @@ from robust_sabn.zoo.layout import (
     zoo_paths_of,
 )
 from robust_sabn.zoo.load import architecture_factory, load_model, read_entry, register_architecture
-from robust_sabn.zoo.register import ExportedModel, exported_models, register_models
+from robust_sabn.zoo.register import (
+    ExportedModel,
+    exported_models,
+    register_models,
+    zoo_listing,
+)
 from robust_sabn.zoo.robustbench_zoo import check_state_dict_keys, load_robustbench_model
 
 __all__ = [
@@ -56,6 +59,7 @@ __all__ = [
     "register_models",
     "require_test_set",
     "run_benchmark",
+    "zoo_listing",
     "zoo_paths",
     "zoo_paths_of",
 ]

@@ -65,12 +65,17 @@ def _percent(fraction: float) -> str:
 
 
 def evaluation_accuracies(record: ResultRecord, *, checkpoint: Path, branch: str,
-                          dataset: str, threat_model: str) -> dict[str, Any]:
-    """Clean and AutoAttack accuracy (fractions), eps and n_examples of ``branch`` in a record.
+                          dataset: str, threat_model: str, attack: str | None = None
+                          ) -> dict[str, Any]:
+    """Clean and robust accuracy (fractions) under ``attack``, the attack's record key, eps and
+    n_examples of ``branch`` in an evaluation record.
+
+    ``attack`` is a record key such as ``"autoattack-standard"`` or ``"pgd-20"``; None takes
+    AutoAttack (standard) when the record has it, else the record's only attack.
 
     Raises:
         UserInputError: the record is not an evaluation of this checkpoint (by SHA-256), has
-            another dataset or threat model, or lacks the branch or its AutoAttack result.
+            another dataset or threat model, or lacks the branch or the attack.
     """
     if (record.task, record.kind) != ("adversarial", "evaluation"):
         raise UserInputError(f"the record is a {record.task} {record.kind} record, not an "
@@ -95,39 +100,49 @@ def evaluation_accuracies(record: ResultRecord, *, checkpoint: Path, branch: str
             f"(it has {', '.join(branches) or 'none'})"
         )
     robust = result.get("robust_accuracy", {})
-    if AUTOATTACK_KEY not in robust:
+    if attack is None:
+        attack = AUTOATTACK_KEY if AUTOATTACK_KEY in robust or len(robust) != 1 else (
+            next(iter(robust)))
+    if attack not in robust:
         raise UserInputError(
-            f"the evaluation record has no {AUTOATTACK_KEY!r} accuracy for branch {branch!r}; "
+            f"the evaluation record has no {attack!r} accuracy for branch {branch!r} (it has "
+            f"{', '.join(robust) or 'clean accuracy only'}); name one with --attack, or "
             "evaluate with --attacks autoattack --version standard"
         )
-    return {"clean": result["clean_accuracy"], "autoattack": robust[AUTOATTACK_KEY],
+    return {"clean": result["clean_accuracy"], "robust": robust[attack], "attack": attack,
             "eps": settings.get("eps"), "n_examples": settings.get("n_examples")}
 
 
 def build_model_info(*, name: str, title: str | None, authors: str, link: str, venue: str,
                      additional_data: bool, dataset: str, architecture: str,
-                     eps: float | None, accuracies: dict[str, Any] | None) -> dict[str, Any]:
+                     eps: float | None, accuracies: dict[str, Any]) -> dict[str, Any]:
     """A RobustBench model_info dict; accuracies are percent strings with 2 decimals.
 
-    Without ``accuracies`` (no evaluation record) the accuracy fields are null.
+    An AutoAttack (standard) accuracy fills ``autoattack_acc``; any other attack's fills
+    ``external`` (the field RobustBench's listing and leaderboard read first, meant for other
+    evaluations) and no ``autoattack_acc`` is claimed. ``attack`` names the record key either
+    way, and the footnote says what was measured on how many points.
     """
-    clean = _percent(accuracies["clean"]) if accuracies else None
-    robust = _percent(accuracies["autoattack"]) if accuracies else None
-    footnote = None
-    if accuracies and accuracies.get("n_examples") is not None:
-        footnote = f"AutoAttack (standard) on the first {accuracies['n_examples']} test points."
+    clean, robust, attack = _percent(accuracies["clean"]), _percent(accuracies["robust"]), (
+        accuracies["attack"])
+    measured = ("AutoAttack (standard)" if attack == AUTOATTACK_KEY
+                else f"{attack} (robust-sabn eval), not AutoAttack,")
+    footnote = f"Robust accuracy under {measured} on the first {accuracies['n_examples']} " \
+        "test points." if accuracies.get("n_examples") is not None else None
+    robust_field = "autoattack_acc" if attack == AUTOATTACK_KEY else "external"
     return {
         "link": link, "name": title or name, "authors": authors,
         "additional_data": additional_data, "number_forward_passes": 1, "dataset": dataset,
         "venue": venue, "architecture": architecture,
         "eps": eps_text(eps) if eps is not None else None,
-        "clean_acc": clean, "reported": robust, "autoattack_acc": robust, "footnote": footnote,
+        "clean_acc": clean, "reported": robust, robust_field: robust, "attack": attack,
+        "footnote": footnote,
     }
 
 
 def _record_accuracies(evaluation: ResultRecord | str | Path | None, *, weights: Path,
-                       branch: str, dataset: str, threat_model: str, eps: float | None
-                       ) -> tuple[dict[str, Any] | None, float | None]:
+                       branch: str, dataset: str, threat_model: str, eps: float | None,
+                       attack: str | None) -> tuple[dict[str, Any] | None, float | None]:
     """The model_info accuracies from ``evaluation`` (if any) and the eps to record.
 
     Raises:
@@ -135,10 +150,12 @@ def _record_accuracies(evaluation: ResultRecord | str | Path | None, *, weights:
             ``eps`` differs from the record's.
     """
     if evaluation is None:
+        if attack is not None:
+            raise UserInputError("--attack names an attack of the --evaluation record; give one")
         return None, eps
     record = evaluation if isinstance(evaluation, ResultRecord) else read_result(evaluation)
     accuracies = evaluation_accuracies(record, checkpoint=weights, branch=branch,
-                                       dataset=dataset, threat_model=threat_model)
+                                       dataset=dataset, threat_model=threat_model, attack=attack)
     recorded_eps = accuracies["eps"]
     if eps is not None and recorded_eps is not None and abs(eps - recorded_eps) > 1e-9:
         raise UserInputError(f"eps {eps} differs from the evaluation record's "
@@ -146,14 +163,39 @@ def _record_accuracies(evaluation: ResultRecord | str | Path | None, *, weights:
     return accuracies, recorded_eps if recorded_eps is not None else eps
 
 
+def check_export_free(paths: ZooPaths, *, force: bool) -> None:
+    """Refuse to overwrite an existing export unless ``force``.
+
+    Raises:
+        UserInputError: a file of the export exists (the message names it) and not ``force``.
+    """
+    existing = [p for p in (paths.weights, paths.entry, paths.model_info) if p.exists()]
+    if existing and not force:
+        raise UserInputError(
+            f"{paths.weights.stem} is already exported: {existing[0]}; pass --force "
+            "(force=True) to overwrite it, or choose another --name"
+        )
+
+
 def _write_export(paths: ZooPaths, state: dict[str, torch.Tensor], *, entry: dict[str, Any],
-                  model_info: dict[str, Any]) -> Path:
-    """Write the weights, then the entry (``entry`` plus the weights' name and SHA-256) and the
-    model_info; returns the weights path."""
+                  about: dict[str, Any], accuracies: dict[str, Any] | None,
+                  eps: float | None) -> Path:
+    """Write the weights, then the entry (``entry``, the leaderboard fields ``about``, and the
+    weights' name and SHA-256), then the model_info when there are accuracies; returns the
+    weights path.
+
+    Without an evaluation no model_info is written (RobustBench's listing and leaderboard need
+    its accuracies; it skips models that have none), and a stale one is removed.
+    """
     atomic_write_bytes(paths.weights, lambda f: torch.save(state, f))
-    write_record(paths.entry, new_record(ENTRY_KIND, **entry, weights=paths.weights.name,
+    leaderboard = {**about, "eps": eps_text(eps) if eps is not None else None}
+    write_record(paths.entry, new_record(ENTRY_KIND, **entry, leaderboard=leaderboard,
+                                         weights=paths.weights.name,
                                          weights_sha256=file_sha256(paths.weights)))
-    write_record(paths.model_info, model_info)
+    if accuracies is None:
+        paths.model_info.unlink(missing_ok=True)
+    else:
+        write_record(paths.model_info, build_model_info(**about, eps=eps, accuracies=accuracies))
     return paths.weights
 
 
@@ -161,12 +203,14 @@ def export_model(checkpoint: str | Path, *, name: str, model_dir: str | Path,
                  branch: str = "adv", threat_model: str = "Linf",
                  evaluation: ResultRecord | str | Path | None = None,
                  eps: float | None = None, title: str | None = None, authors: str = "",
-                 link: str = "", venue: str = "", additional_data: bool = False) -> Path:
+                 link: str = "", venue: str = "", additional_data: bool = False,
+                 attack: str | None = None, force: bool = False) -> Path:
     """Write one branch of ``checkpoint`` as zoo model ``name``; returns the weights path.
 
     Files (see :mod:`robust_sabn.zoo.layout`): ``MODEL_DIR/<dataset>/<threat_model>/<name>.pt``
     (state dict of the collapsed plain-BN model), ``<name>.json`` beside it (entry with the
-    ModelSpec) and ``MODEL_DIR/model_info/<dataset>/<threat_model>/<name>.json``.
+    ModelSpec) and, with an evaluation, ``model_info/<dataset>/<threat_model>/<name>.json``
+    beside ``MODEL_DIR``, where RobustBench's listing reads it.
 
     Args:
         checkpoint: a robust-sabn checkpoint (.pt); its ``dataset`` names the folder.
@@ -175,14 +219,18 @@ def export_model(checkpoint: str | Path, *, name: str, model_dir: str | Path,
         branch: branch to export (``"adv"`` or ``"clean"``); ignored for plain-BN models.
         threat_model: ``Linf`` or ``L2``.
         evaluation: evaluation record (a ResultRecord or its JSON path) of this checkpoint; fills
-            ``clean_acc``, ``autoattack_acc`` and ``eps`` of the model_info.
+            ``clean_acc``, the robust accuracy and ``eps`` of the model_info.
+        attack: the record's attack key to list (default: ``autoattack-standard`` when there,
+            else the record's only attack); see :func:`build_model_info`.
+        force: overwrite an existing export of ``name``.
         eps: radius on the [0, 1] scale for the model_info when there is no record.
         title, authors, link, venue, additional_data: model_info fields (``title`` is its
             ``name``, the paper title; default: ``name``).
 
     Raises:
         UserInputError: unreadable checkpoint, checkpoint without a dataset, bad name, branch or
-            threat model, a name RobustBench already uses, or a record that does not match.
+            threat model, a name RobustBench already uses, an existing export without
+            ``force``, or a record that does not match.
     """
     checkpoint = Path(checkpoint)
     check_model_name(name)
@@ -193,12 +241,15 @@ def export_model(checkpoint: str | Path, *, name: str, model_dir: str | Path,
         raise UserInputError(f"{checkpoint} records no dataset; cannot file it in a model folder")
     if dataset in ROBUSTBENCH_DATASETS:
         check_name_free(name, dataset, threat_model)
+    paths = zoo_paths(model_dir, dataset, threat_model, name)
+    check_export_free(paths, force=force)
     names = branch_names(model)
     if names and branch not in names:
         raise UserInputError(f"unknown branch {branch!r}; the checkpoint's branches are {names}")
     record_branch = branch if names else "shared"
     accuracies, eps = _record_accuracies(evaluation, weights=checkpoint, branch=record_branch,
-                                         dataset=dataset, threat_model=threat_model, eps=eps)
+                                         dataset=dataset, threat_model=threat_model, eps=eps,
+                                         attack=attack)
 
     spec = ModelSpec.from_dict(ckpt["model"])
     bn_spec = dataclasses.replace(spec, norm="bn", num_branches=1)
@@ -206,17 +257,16 @@ def export_model(checkpoint: str | Path, *, name: str, model_dir: str | Path,
     check_state_dict_keys(state)
     bn_spec.build().load_state_dict(state)
     return _write_export(
-        zoo_paths(model_dir, dataset, threat_model, name), state,
+        paths, state,
         entry={"name": name, "dataset": dataset, "threat_model": threat_model,
                "model": bn_spec.to_dict(),
                "source": {"checkpoint": str(checkpoint),
                           "checkpoint_sha256": file_sha256(checkpoint), "branch": record_branch,
                           "norm": spec.norm, "epoch": ckpt.get("epoch")}},
-        model_info=build_model_info(
-            name=name, title=title, authors=authors, link=link, venue=venue,
-            additional_data=additional_data, dataset=dataset,
-            architecture=architecture_text(spec, record_branch), eps=eps,
-            accuracies=accuracies),
+        about={"name": name, "title": title, "authors": authors, "link": link, "venue": venue,
+               "additional_data": additional_data, "dataset": dataset,
+               "architecture": architecture_text(spec, record_branch)},
+        accuracies=accuracies, eps=eps,
     )
 
 
@@ -225,7 +275,8 @@ def export_state_dict(weights: str | Path, *, arch: str, dataset: str, name: str
                       model_dir: str | Path, threat_model: str = "Linf",
                       evaluation: ResultRecord | str | Path | None = None,
                       eps: float | None = None, title: str | None = None, authors: str = "",
-                      link: str = "", venue: str = "", additional_data: bool = False) -> Path:
+                      link: str = "", venue: str = "", additional_data: bool = False,
+                      attack: str | None = None, force: bool = False) -> Path:
     """Write anyone's model, a state dict of ``arch``, as zoo model ``name``.
 
     The entry records ``{"arch": "package.module:factory"}`` (and its ``kwargs``, the factory's
@@ -246,20 +297,23 @@ def export_state_dict(weights: str | Path, *, arch: str, dataset: str, name: str
     foreign = load_foreign_model(weights, arch=arch, arch_kwargs=arch_kwargs)
     if dataset in ROBUSTBENCH_DATASETS:
         check_name_free(name, dataset, threat_model)
+    paths = zoo_paths(model_dir, dataset, threat_model, name)
+    check_export_free(paths, force=force)
     accuracies, eps = _record_accuracies(evaluation, weights=weights, branch=SHARED_BRANCH,
-                                         dataset=dataset, threat_model=threat_model, eps=eps)
+                                         dataset=dataset, threat_model=threat_model, eps=eps,
+                                         attack=attack)
     state = {k: v.detach().clone() for k, v in foreign.model.state_dict().items()}
     try:
         check_state_dict_keys(state)
     except ValueError as exc:
         raise UserInputError(f"{weights}: {exc}; RobustBench could not load it") from exc
     return _write_export(
-        zoo_paths(model_dir, dataset, threat_model, name), state,
+        paths, state,
         entry={"name": name, "dataset": dataset, "threat_model": threat_model,
                "model": {"arch": arch, **({"kwargs": arch_kwargs} if arch_kwargs else {})},
                "source": {"file": str(weights), "sha256": file_sha256(weights), "arch": arch}},
-        model_info=build_model_info(
-            name=name, title=title, authors=authors, link=link, venue=venue,
-            additional_data=additional_data, dataset=dataset,
-            architecture=foreign.describe()["name"], eps=eps, accuracies=accuracies),
+        about={"name": name, "title": title, "authors": authors, "link": link, "venue": venue,
+               "additional_data": additional_data, "dataset": dataset,
+               "architecture": foreign.describe()["name"]},
+        accuracies=accuracies, eps=eps,
     )

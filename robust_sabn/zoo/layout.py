@@ -1,18 +1,24 @@
 """Where a zoo model's files live, and which names, datasets and threat models are valid.
 
-A model folder (``model_dir``) uses RobustBench's layout for weights and adds two JSON files::
+A model folder (``model_dir``, RobustBench's default ``models``) uses RobustBench's layout for
+weights, with our entry beside them; the model_info lies beside the model folder, as
+RobustBench's repository keeps ``models/`` and ``model_info/`` side by side (its
+``list_available_models`` and leaderboard code read ``./model_info``)::
 
-    MODEL_DIR/
-      <dataset>/<threat_model>/<NAME>.pt     state dict of a plain-BN model (what RobustBench's
-                                             load_model reads; torch.load(weights_only=True))
-      <dataset>/<threat_model>/<NAME>.json   robust-sabn zoo entry: the ModelSpec that rebuilds
-                                             the architecture, plus where the weights came from
+    ROOT/
+      models/<dataset>/<threat_model>/<NAME>.pt    state dict of a plain-BN model (what
+                                                   RobustBench's load_model reads;
+                                                   torch.load(weights_only=True))
+      models/<dataset>/<threat_model>/<NAME>.json  robust-sabn zoo entry: what rebuilds the
+                                                   architecture, where the weights came from,
+                                                   and the leaderboard fields
       model_info/<dataset>/<threat_model>/<NAME>.json
-                                             RobustBench model_info (leaderboard) JSON
+                                                   RobustBench model_info (written only with an
+                                                   evaluation: its accuracies are required)
 
 e.g. ``models/cifar10/Linf/Sabn2024Demo.pt``. ``<dataset>`` is the robust-sabn dataset name
 (``cifar10``, ``cifar100``, ``imagenet`` as in RobustBench; ``fashion-mnist``, ``svhn``, ``npz``
-for the others) and ``<threat_model>`` is ``Linf`` or ``L2``.
+for the others) and ``<threat_model>`` is ``Linf`` or ``L2``. Run RobustBench from ROOT.
 """
 
 from __future__ import annotations
@@ -52,7 +58,7 @@ def zoo_paths(model_dir: str | Path, dataset: str, threat_model: str, name: str)
     return ZooPaths(
         weights=folder / f"{name}.pt",
         entry=folder / f"{name}.json",
-        model_info=base / "model_info" / dataset / threat_model / f"{name}.json",
+        model_info=base.parent / "model_info" / dataset / threat_model / f"{name}.json",
     )
 
 

@@ -21,14 +21,16 @@ can fail on a damaged file would be slow and surprising.
 
 from __future__ import annotations
 
+import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from torch import nn
 
 from robust_sabn.errors import UserInputError
-from robust_sabn.zoo.layout import ROBUSTBENCH_DATASETS
+from robust_sabn.zoo.layout import ROBUSTBENCH_DATASETS, zoo_paths
 from robust_sabn.zoo.load import architecture_factory, read_entry
 from robust_sabn.zoo.robustbench_zoo import ModelFactory, register_robustbench_entry
 
@@ -65,6 +67,36 @@ def exported_models(model_dir: str | Path = "./models") -> list[ExportedModel]:
         found.append(ExportedModel(path.stem, dataset, threat_model,
                                    dataset in ROBUSTBENCH_DATASETS))
     return found
+
+
+def zoo_listing(model_dir: str | Path = "./models") -> list[dict[str, Any]]:
+    """One row per export under ``model_dir``: name, dataset, threat_model, architecture,
+    clean_acc, robust_acc and attack (percent strings from the model_info; None when the export
+    has no evaluation), and model_info (its path, or None).
+
+    Raises:
+        UserInputError: as :func:`exported_models`.
+    """
+    rows = []
+    for model in exported_models(model_dir):
+        entry = read_entry(model_dir, model.dataset, model.threat_model, model.name) or {}
+        paths = zoo_paths(model_dir, model.dataset, model.threat_model, model.name)
+        try:
+            info = json.loads(paths.model_info.read_text()) if paths.model_info.is_file() else {}
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise UserInputError(f"{paths.model_info} is not JSON ({exc}); export {model.name} "
+                                 "again with --force") from exc
+        rows.append({
+            "name": model.name, "dataset": model.dataset, "threat_model": model.threat_model,
+            "architecture": info.get("architecture") or entry.get("leaderboard", {}).get(
+                "architecture"),
+            "clean_acc": info.get("clean_acc"),
+            "robust_acc": info.get("external") or info.get("autoattack_acc"),
+            "attack": info.get("attack") or ("autoattack-standard" if "autoattack_acc" in info
+                                             else None),
+            "model_info": str(paths.model_info) if info else None,
+        })
+    return rows
 
 
 def register_models(model_dir: str | Path = "./models", *, trust_remote_code: bool = False
