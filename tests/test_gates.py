@@ -122,6 +122,9 @@ def test_gates_are_parsed_with_their_metric_parameters(tmp_path: Path) -> None:
      'params = { nrom = "auxbn" }\n', "gates[2].params.nrom: unknown key; did you mean 'norm'?"),
     ('[[gates]]\nname = "x"\nmetric = "clean_branch_gap"\ncompare = "<"\nthreshold = 1\n'
      'guards = ["adv-clean"]\n', "gates[2].guards[0]: unknown claim 'adv-clean'"),
+    ('[[gates]]\nname = "x"\nmetric = "epochs_after_best"\ncompare = "<"\nthreshold = 1\n'
+     'params = { norms = "auxbn" }\n',
+     "gates[2].params.norms: expected list like ['auxbn', 'saauxbn'], got 'auxbn'"),
     ('[[gates]]\nname = "control-above-bn"\nmetric = "clean_branch_gap"\ncompare = "<"\n'
      'threshold = 1\n', "gates[2].name: 'control-above-bn' names another gate too"),
 ])

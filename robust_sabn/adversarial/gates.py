@@ -32,7 +32,7 @@ POINTS = 100.0
 def training_config(run: RunResults) -> dict[str, Any]:
     """The run's training config from its training record ({} when none was read)."""
     for record in run.records:
-        config = record.subject.get("config")
+        config = record.subject.get("config") or record.extras.get("config")
         if record.kind == "training" and isinstance(config, dict):
             return config
     return {}

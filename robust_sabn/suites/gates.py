@@ -144,6 +144,11 @@ def parse_gates(doc: CheckedTable, task: Any) -> tuple[GateSpec, ...]:
             table.fail("metric", f"unknown gate metric {gate.metric!r}; choose one of {known}")
         params = CheckedTable(doc.file, gate.params, table.key("params"))
         params.only(metrics[gate.metric].params)
+        for key, value in gate.params.items():
+            default = metrics[gate.metric].params[key]
+            if type(value) is not type(default):
+                params.fail(key, f"expected {type(default).__name__} like {default!r}, got "
+                                 f"{value!r}")
         for i, key in enumerate(gate.guards or ()):
             if key not in claim_keys:
                 table.fail(f"guards[{i}]", f"unknown claim {key!r}; choose one of "
