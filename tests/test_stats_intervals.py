@@ -52,6 +52,20 @@ def test_paired_bootstrap_agrees_with_the_normal_interval_on_many_examples() -> 
     assert bootstrap_difference(a, b, seed=0) == interval  # a fixed seed repeats exactly
 
 
+def test_paired_bootstrap_draws_the_bootstrap_distribution_of_scipy() -> None:
+    # the multinomial counts of -1/0/+1 are the resampled means' exact law: scipy's example-
+    # resampling percentile bootstrap gives the same interval up to Monte Carlo error
+    from scipy import stats as scipy_stats
+
+    a, b = _discordant_flags(30, 12, 300, 158)
+    ours = bootstrap_difference(a, b, n_resamples=20000, seed=1)
+    theirs = scipy_stats.bootstrap((a.astype(float) - b,), np.mean, n_resamples=20000,
+                                   method="percentile", random_state=np.random.default_rng(2)
+                                   ).confidence_interval
+    assert ours.low == pytest.approx(theirs.low, abs=0.003)
+    assert ours.high == pytest.approx(theirs.high, abs=0.003)
+
+
 def test_mcnemar_exact_p_matches_the_binomial_and_the_chi_square_approximation() -> None:
     a, b = _discordant_flags(120, 80, 1000, 800)
     p = mcnemar_p(a, b)

@@ -4,7 +4,8 @@
   with a Student-t confidence interval (``scipy.stats.t``);
 * :func:`bootstrap_difference`: the difference of two proportions measured on the same
   examples (per-example 0/1 flags, e.g. "still correct after the attack"), with a paired
-  bootstrap interval (``scipy.stats.bootstrap``, percentile method, fixed seed);
+  percentile-bootstrap interval (resampled means drawn as multinomial counts of the -1/0/+1
+  differences, fixed seed);
 * :func:`mcnemar_p`: the exact McNemar test of the same per-example flags.
 
 A difference is *resolved* when its interval excludes 0; :func:`format_difference` prints
@@ -89,12 +90,15 @@ def bootstrap_difference(flags_a: Sequence[bool] | np.ndarray, flags_b: Sequence
     estimate = float(diff.mean())
     if np.all(diff == diff[0]):
         return Interval(estimate, estimate, estimate, a.size, confidence, "paired bootstrap")
-    result = stats.bootstrap((diff,), np.mean, confidence_level=confidence,
-                             n_resamples=n_resamples, method="percentile",
-                             random_state=np.random.default_rng(seed))
-    ci = result.confidence_interval
-    return Interval(estimate, float(ci.low), float(ci.high), a.size, confidence,
-                    "paired bootstrap")
+    # Each difference is -1, 0 or +1, so a resample's mean is (plus - minus) / n with the
+    # counts multinomial over the three values: the bootstrap distribution drawn in O(1) per
+    # resample instead of O(n) (a 10,000-point comparison took ~1 s, now ~1 ms).
+    values, counts = np.unique(diff, return_counts=True)
+    draws = np.random.default_rng(seed).multinomial(a.size, counts / a.size, size=n_resamples)
+    means = draws @ values / a.size
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return Interval(estimate, float(low), float(high), a.size, confidence, "paired bootstrap")
 
 
 def mcnemar_p(flags_a: Sequence[bool] | np.ndarray, flags_b: Sequence[bool] | np.ndarray
