@@ -277,3 +277,10 @@ def test_resume_of_a_folder_never_trained_says_it_starts_a_new_run(
     assert f"--resume: {run} holds no last.pt; starting a new run there" in " ".join(err.split())
     said = " ".join(out.split())
     assert "attack eps 8/255, PGD-1" in said and "validation on" in said
+
+
+def test_style_config_refuses_a_non_finite_number_from_a_suite_too() -> None:
+    from robust_sabn.style.config import make_config
+
+    with pytest.raises(UserInputError, match="lr: Input should be a finite number"):
+        make_config("cpu", lr=float("inf"))

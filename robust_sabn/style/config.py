@@ -58,7 +58,7 @@ class StyleConfig(BaseModel):
         device: ``cpu`` or ``cuda``.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     norm: Literal["adain", "saadain"] = "saadain"
     seed: int = Field(0, ge=0)
