@@ -1,5 +1,6 @@
 """The project's shared words, torch-free: norm kinds and their labels, branch names, which
-norm kinds each task accepts, and the name of the clean "attack".
+norm kinds each task accepts (declared by the task, see :mod:`robust_sabn.plugins`), and the
+name of the clean "attack".
 
 Code that needs layers imports them from :mod:`robust_sabn.nn`; code that only needs the words
 (reports, suite files, the CLI's help) imports them from here.
@@ -8,6 +9,7 @@ Code that needs layers imports them from :mod:`robust_sabn.nn`; code that only n
 from __future__ import annotations
 
 from robust_sabn.errors import UserInputError
+from robust_sabn.plugins import task_plugin, task_plugins
 
 NORM_KINDS: tuple[str, ...] = ("bn", "ccbn", "sabn", "auxbn", "saauxbn")
 """Norm kinds with batch statistics, usable in any classifier, in comparison order."""
@@ -30,18 +32,17 @@ ADV_BRANCH_NAMES: tuple[str, ...] = (CLEAN_BRANCH, ADV_BRANCH)
 CLEAN_ATTACK = "clean"
 """The ``attack`` condition of an accuracy measured on unperturbed inputs."""
 
-TASK_NORMS: dict[str, tuple[str, ...]] = {
-    "adversarial": NORM_KINDS,
-    "gan": ("bn", "ccbn", "sabn"),
-    "nas": ("bn", "ccbn", "sabn"),
-    "style": STYLE_NORM_KINDS,
-}
-"""The norm kinds that make sense for each task (``bn`` is the unconditional control)."""
 
 
 def norm_label(kind: str | None) -> str:
-    """``"saauxbn"`` -> ``"SaAuxBN"``; unknown kinds unchanged, None -> ``"?"``."""
-    return NORM_LABELS.get(kind or "", kind or "?")
+    """``"saauxbn"`` -> ``"SaAuxBN"`` (a task's own norm kinds: the label it declares); unknown
+    kinds unchanged, None -> ``"?"``."""
+    if kind in NORM_LABELS:
+        return NORM_LABELS[kind]
+    for plugin in task_plugins().values():
+        if kind in plugin.norm_labels:
+            return plugin.norm_labels[kind]
+    return kind or "?"
 
 
 def check_norm(task: str, kind: str) -> str:
@@ -51,7 +52,7 @@ def check_norm(task: str, kind: str) -> str:
         UserInputError: a norm kind that makes no sense for the task (the message lists the
             ones that do).
     """
-    allowed = TASK_NORMS.get(task, NORM_KINDS)
+    allowed = task_plugin(task).norms
     if kind not in allowed:
         raise UserInputError(
             f"norm {kind!r} makes no sense for the {task} task; choose one of "

@@ -101,7 +101,7 @@ def test_eval_writes_the_record_and_prints_it_as_a_table(trained_run, tmp_path, 
     best = run / "best.pt"
     out_file = tmp_path / "records" / "rec.json"
     code, out, err = run_main(["eval", str(best), "--attacks", "pgd", "--n-examples", "16",
-                               "--pgd-steps", "2", "--eps", "8/255", "--out", str(out_file)],
+                               "--pgd-steps", "2", "--eps", "8/255", "-o", str(out_file)],
                               capsys, monkeypatch)
     assert code == 0, err
     rec = flat(read_result(out_file))
@@ -134,13 +134,14 @@ def test_eval_writes_the_record_and_prints_it_as_a_table(trained_run, tmp_path, 
 REQUIRED = {
     "train": {"--dataset", "--model", "--norm", "--preset", "--epochs", "--batch-size",
               "--max-train-examples", "--seed", "--out", "--resume", "--quiet"},
-    "eval": {"--attacks", "--eps", "--n-examples", "--branch", "--version", "--out"},
+    "eval": {"--attacks", "--eps", "--n-examples", "--branch", "--version", "--output"},
 }
 
 
 @pytest.mark.parametrize("command", ["train", "eval"])
 def test_help_explains_every_option(command: str) -> None:
-    click_command = typer.main.get_command(app).commands[command]
+    root = typer.main.get_command(app)
+    click_command = root.get_command(typer.Context(root), command)
     result = CliRunner().invoke(app, [command, "--help"], env={"TERMINAL_WIDTH": "200"})
     assert result.exit_code == 0
     options = set()
@@ -319,8 +320,8 @@ def test_eval_unwritable_out_is_refused_before_evaluating(untrained_checkpoint, 
     a_file.write_text("keep me")
     for out_file, expected in ((tmp_path, "is a folder"), (a_file / "rec.json", "cannot write")):
         code, out, err = run_main(["eval", str(untrained_checkpoint), "--attacks", "pgd",
-                                   "--out", str(out_file)], capsys, monkeypatch)
-        assert_one_line_error(code, out, err, expected, "--out")
+                                   "-o", str(out_file)], capsys, monkeypatch)
+        assert_one_line_error(code, out, err, expected, "-o")
     assert a_file.read_text() == "keep me"
 
 
@@ -362,7 +363,7 @@ def test_installed_script_exits_2_with_one_line_and_no_traceback(args, expected,
 
 @pytest.mark.parametrize("command", [
     ["gan", "train", "--out", "{tmp}/gan"],
-    ["gan", "eval", "{tmp}/g.pt", "--reference", "{tmp}/r.pt", "--out", "{tmp}/e.json"],
+    ["gan", "eval", "{tmp}/g.pt", "--reference", "{tmp}/r.pt", "-o", "{tmp}/e.json"],
     ["nas", "train", "--out", "{tmp}/nas"], ["nas", "eval", "{tmp}/nas"],
     ["style", "train", "--out", "{tmp}/st"], ["style", "eval", "{tmp}/st.pt"],
     ["style", "stylize", "{tmp}/st.pt", "--content", "{tmp}/c.png", "--style", "{tmp}/s.png",

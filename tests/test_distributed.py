@@ -74,7 +74,7 @@ def test_two_gloo_ranks_give_the_flags_of_one_process(checkpoint: Path, tmp_path
                "--data-dir", str(checkpoint.parent), "--attacks", "pgd,autoattack",
                "--eps", "0.05", "--n-examples", "12", "--batch-size", "4", "--version", "custom",
                "--aa-attacks", "apgd-ce,apgd-t", "--pgd-steps", "3", "--seed", "1",
-               "--device", "cpu", "--quiet", "--out", str(out), "--nproc", "2"]
+               "--device", "cpu", "--quiet", "-o", str(out), "--nproc", "2"]
     done = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     sharded = read_result(out)

@@ -106,12 +106,12 @@ def test_report_and_eval_from_the_cli(finished_suite: tuple[Path, Path, Path], t
     generator = suite_dir / "sngan32-ccbn-seed0" / "generator.pt"
     reference = suite_dir / "reference" / "classifier.pt"
     code, out, err = run_main(["gan", "eval", str(generator), "--reference", str(reference),
-                               "--n-samples", "20", "--out", str(tmp_path / "e.json")],
+                               "--n-samples", "20", "-o", str(tmp_path / "e.json")],
                               capsys, monkeypatch)
     assert code == 0, err
     assert CLASSIFIER_LABEL in out and read_result(tmp_path / "e.json").value("fid") is not None
     code, out, err = run_main(["gan", "eval", str(generator), "--reference", str(reference),
-                               "--n-samples", "20000", "--out", str(tmp_path / "e2.json")],
+                               "--n-samples", "20000", "-o", str(tmp_path / "e2.json")],
                               capsys, monkeypatch)
     assert_one_line_error(code, out, err, "--n-samples 20000 is above what FID uses")
 

@@ -118,10 +118,10 @@ def test_bad_sampling_and_evaluation_input_is_one_line(
         (["gan", "sample", str(sabn), "--classes", "0,12", "-o", str(tmp_path / "g.png")],
          "classes [12] out of range"),
         (["eval", "--task", "gan", str(sabn), "--reference", str(tmp_path / "ref.pt"),
-          "--out", str(tmp_path / "e.json"), "--inception-weights", str(tmp_path / "no.pth")],
+          "-o", str(tmp_path / "e.json"), "--inception-weights", str(tmp_path / "no.pth")],
          "Inception weights not found"),
         (["gan", "eval", str(sabn), "--reference", str(tmp_path / "ref.pt"),
-          "--out", str(tmp_path / "e.json")], "--reference"),
+          "-o", str(tmp_path / "e.json")], "--reference"),
     ]
     for args, expected in cases:
         code, out, err = run_main(args, capsys, monkeypatch)

@@ -106,7 +106,7 @@ def test_suite_file_errors_name_file_and_key(tmp_path: Path, change: tuple[str, 
 
 def test_cli_score_and_bad_input(tmp_path: Path) -> None:
     runner = CliRunner()
-    ok = runner.invoke(app, ["nas", "score", CELL, "--out", str(tmp_path / "s.json")])
+    ok = runner.invoke(app, ["nas", "score", CELL, "-o", str(tmp_path / "s.json")])
     assert ok.exit_code == 0, ok.output
     assert "analog-nasbench, cifar10: 93.30 %" in ok.output
     record = json.loads((tmp_path / "s.json").read_text())

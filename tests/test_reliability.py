@@ -66,7 +66,7 @@ def test_npz_trains_evaluates_reports_and_exports(tmp_path: Path, size: int, cha
     evaluation = tmp_path / "eval.json"
     code, _, err = run_cli(["eval", str(run / "best.pt"), "--attacks", "pgd",
                               "--n-examples", "16", "--pgd-steps", "2",
-                              "--out", str(evaluation)], capsys, monkeypatch)
+                              "-o", str(evaluation)], capsys, monkeypatch)
     assert code == 0, err
     eps_values = _values_of(json.loads(evaluation.read_text()), "eps")
     assert eps_values and all(v == pytest.approx(8 / 255) for v in eps_values)  # npz default

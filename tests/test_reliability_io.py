@@ -88,7 +88,7 @@ def test_every_writing_command_refuses_an_unwritable_output_with_one_line(
         "report": ["report", str(tmp_path), "-o", str(target / "report.md")],
         "zoo": ["zoo", "export", str(checkpoint), "--name", "Mine2026_Out",
                 "--model-dir", str(target)],
-        "eval": ["eval", str(checkpoint), "--attacks", "", "--out", str(target / "e.json")],
+        "eval": ["eval", str(checkpoint), "--attacks", "", "-o", str(target / "e.json")],
         "suite": ["suite", "run", "adversarial-fmnist", "--out", str(target)],
     }[command]
     code, out, err = run_cli(args, capsys, monkeypatch)

@@ -193,7 +193,7 @@ def test_cli_evaluates_pyautoattacks_example_state_dict_with_arch(tmp_path) -> N
     data = _write_cifar_shaped_npz(tmp_path / "d.npz", *_labelled_by(reference.eval(), 2))
     _cli("eval", PYAUTOATTACK_R18, "--arch", "pyautoattack.examples.resnet:ResNet18",
          "--dataset", "npz", "--data-dir", data, "--attacks", "pgd", "--pgd-steps", "1",
-         "--out", tmp_path / "r.json", cwd=tmp_path)
+         "-o", tmp_path / "r.json", cwd=tmp_path)
     record = json.loads((tmp_path / "r.json").read_text())
     assert record["kind"] == "evaluation"
     assert record["subject"]["model"] == {
@@ -241,7 +241,7 @@ def test_cli_evaluates_an_archive_like_the_original_module(tmp_path, kind: str,
     data = _write_cifar_shaped_npz(tmp_path / "d.npz", *_labelled_by(net, 4))
     trust = ["--trust-remote-code"] if kind == "torch-export" else []
     _cli("eval", archive, "--dataset", "npz", "--data-dir", data, "--attacks", "pgd",
-         "--pgd-steps", "2", "--out", tmp_path / "r.json", *trust, cwd=tmp_path)
+         "--pgd-steps", "2", "-o", tmp_path / "r.json", *trust, cwd=tmp_path)
     record: dict[str, Any] = json.loads((tmp_path / "r.json").read_text())
     assert record["subject"]["model"]["source"] == kind
     direct = evaluate_model(net, load_split("npz", "test", data_dir=data), attacks=("pgd",),

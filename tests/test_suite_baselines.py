@@ -18,7 +18,8 @@ from torch import nn
 
 from robust_sabn.adversarial.record import branch_results, evaluation_record, settings_of
 from robust_sabn.adversarial.report import ReportOptions, collect_results, render_report
-from robust_sabn.adversarial.report.baselines import baseline_label, relabel_baselines
+from robust_sabn.adversarial.report.baselines import baseline_label
+from robust_sabn.adversarial.report.collect import relabel_baselines
 from robust_sabn.artifacts import ModelSpec, file_sha256, save_checkpoint
 from robust_sabn.artifacts.result import ResultRecord, read_result
 from robust_sabn.compat import import_robustbench

@@ -17,7 +17,6 @@ from torch import nn
 from typer.testing import CliRunner
 
 from robust_sabn.artifacts.result import write_result
-from robust_sabn.attacks.mode import model_mode
 from robust_sabn.cli.zoo import app as zoo_app
 from robust_sabn.data import ImageTensors, iterate_batches
 from robust_sabn.errors import UserInputError
@@ -29,6 +28,7 @@ from robust_sabn.evaluate.foreign import (
     load_foreign_model,
     model_file_kind,
 )
+from robust_sabn.nn.mode import model_mode
 from robust_sabn.zoo import export_model, exported_models, load_model, register_models, zoo_paths
 
 R18 = "pyautoattack.examples.resnet:ResNet18"

@@ -143,6 +143,14 @@ _V1_COMMON = ("kind", "schema_version", "created", "command", "versions", "hardw
               "wall_time_s", "suite", "status")
 
 
+def upgrade_legacy(data: dict[str, Any]) -> dict[str, Any] | None:
+    """``data`` upgraded if it is a version-1 record (a ``kind`` and no ``task``; the
+    adversarial task's legacy reader, see :mod:`robust_sabn.plugins`), else None."""
+    if "task" in data or "kind" not in data or data.get("schema_version", 1) != 1:
+        return None
+    return upgrade_v1(data)
+
+
 def upgrade_v1(data: dict[str, Any]) -> dict[str, Any]:
     """A version-1 record (robust-sabn 0.1: evaluation, training or RobustBench benchmark) as
     a version-2 record dict."""

@@ -24,15 +24,13 @@ import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from robust_sabn.adversarial.evaluation_spec import EvaluationSpec
 from robust_sabn.artifacts.result import ResultRecord
 from robust_sabn.errors import UserInputError
 from robust_sabn.suites.checked import CheckedTable
 from robust_sabn.suites.tasks import StepState
-
-if TYPE_CHECKING:
-    from robust_sabn.adversarial.plan import EvaluationSpec
 
 BASELINE_KEYS = ("robustbench", "threat_model", "label", "model_dir")
 SUITE_THREAT_MODEL = "Linf"

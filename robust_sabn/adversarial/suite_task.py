@@ -314,7 +314,7 @@ class AdversarialTask:
         their labels from the suite file. The gates are measured from every record under
         ``suite_dir`` (a clean-only control arm too)."""
         from robust_sabn.adversarial.report import collect_results, render_report
-        from robust_sabn.adversarial.report.baselines import relabel_baselines
+        from robust_sabn.adversarial.report.collect import relabel_baselines
         from robust_sabn.artifacts.result import collect_results as read_records
         from robust_sabn.report.gates import add_gates_section
 

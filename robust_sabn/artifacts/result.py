@@ -12,8 +12,9 @@ One JSON object per result (a training run, an evaluation, a search, a set of sa
 
 Accuracies are fractions in [0, 1]; eps is on the [0, 1] pixel scale. Records are written as
 strict JSON (a NaN or infinite value is refused) and read through :func:`read_result`, which
-also upgrades the version-1 records of robust-sabn 0.1 (all adversarial; see
-:func:`robust_sabn.adversarial.record.upgrade_v1`).
+also upgrades older layouts of a task's records (a record without ``task``) through the task's
+own reader (``TaskPlugin.record_upgrade``: the adversarial task reads robust-sabn 0.1's
+version-1 records).
 The JSON Schema is :func:`record_json_schema` (``robust-sabn schema`` prints it).
 """
 
@@ -198,18 +199,16 @@ def _location(error: dict[str, Any]) -> str:
 
 
 def parse_result(data: Any, source: str) -> ResultRecord:
-    """Validate a decoded JSON object as a record (version 1 records are upgraded).
+    """Validate a decoded JSON object as a record (a legacy record is upgraded by its task).
 
     Raises:
         UserInputError: not a record; the message names ``source``, the key and what was
             expected.
     """
-    from robust_sabn.adversarial.record import upgrade_v1
-
     if not isinstance(data, dict):
         raise UserInputError(f"{source} is not a robust-sabn result record (not a JSON object)")
-    if "task" not in data and "kind" in data and data.get("schema_version", 1) == 1:
-        data = upgrade_v1(data)
+    if "task" not in data:
+        data = _upgrade_legacy(data)
     try:
         return ResultRecord.model_validate(data)
     except ValidationError as exc:
@@ -218,6 +217,18 @@ def parse_result(data: Any, source: str) -> ResultRecord:
             f"{source} is not a valid result record: key {_location(first)}: {first['msg']} "
             f"({exc.error_count()} problem(s); see `robust-sabn schema`)"
         ) from exc
+
+
+def _upgrade_legacy(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` as the first installed task's legacy reader upgrades it (unchanged when none
+    knows it: validation then names what is missing)."""
+    from robust_sabn.plugins import record_upgraders
+
+    for upgrade in record_upgraders():
+        upgraded = upgrade(data)
+        if upgraded is not None:
+            return upgraded
+    return data
 
 
 def read_result(path: str | Path) -> ResultRecord:

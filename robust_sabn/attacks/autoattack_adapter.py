@@ -30,9 +30,9 @@ import torch
 from pyautoattack import AutoAttack, checks
 from torch import Tensor, nn
 
-from robust_sabn.attacks.mode import model_mode
 from robust_sabn.attacks.torchattacks_adapter import check_attack_inputs
 from robust_sabn.errors import UserInputError
+from robust_sabn.nn.mode import model_mode
 
 AUTOATTACK_VERSIONS = ("standard", "plus", "rand", "custom")
 AUTOATTACK_ATTACKS = ("apgd-ce", "apgd-dlr", "fab", "square", "apgd-t", "fab-t")

@@ -12,7 +12,7 @@ import torch
 import torchattacks
 from torch import Tensor, nn
 
-from robust_sabn.attacks.mode import model_mode
+from robust_sabn.nn.mode import model_mode
 
 
 def check_attack_inputs(x: Tensor, y: Tensor) -> None:

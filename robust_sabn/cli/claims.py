@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from robust_sabn.cli.console import output_console
+from robust_sabn.cli.options import output_file
 
 
 def claims_command(
@@ -15,8 +16,7 @@ def claims_command(
         help="Folders (or record files) to read every task's records from; default: records "
              "(the committed records, `robust-sabn suite export-records`).")
     ] = None,
-    output: Annotated[Path, typer.Option(
-        "--output", "-o", help="Markdown file to write.")] = Path("reports/claims.md"),
+    output: Annotated[Path, output_file("Markdown file to write.")] = Path("reports/claims.md"),
 ) -> None:
     """One row per claim of the paper and setup: the paper's number, ours with its 95 % CI,
     the suite's validity gates, the power, and a verdict (reproduced / not resolved /

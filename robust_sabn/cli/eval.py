@@ -11,6 +11,7 @@ from robust_sabn.artifacts.paths import check_output_file
 from robust_sabn.attacks.autoattack_adapter import AUTOATTACK_ATTACKS, AUTOATTACK_VERSIONS
 from robust_sabn.attacks.registry import list_attacks
 from robust_sabn.cli.console import output_console
+from robust_sabn.cli.options import Device, output_file
 from robust_sabn.cli.parse import (
     ARCH_KWARGS_HELP,
     TRUST_REMOTE_CODE_HELP,
@@ -64,16 +65,14 @@ def eval_command(
              f"locations); for --dataset npz the .npz file itself: {NPZ_FORMAT}.")] = None,
     model_dir: Annotated[Path, typer.Option(
         help="RobustBench model folder for robustbench:NAME.")] = Path("models"),
-    device: Annotated[str, typer.Option(
-        help="auto (the GPU when there is one, else the CPU), cpu, cuda, cuda:1 or mps.")
-    ] = "auto",
-    out: Annotated[Path | None, typer.Option(
-        help="Write the JSON result record to this file (checked before evaluating).")] = None,
+    device: Device = "auto",
+    output: Annotated[Path | None, output_file(
+        "Write the JSON result record to this file (checked before evaluating).")] = None,
     state: Annotated[Path | None, typer.Option(
         help="Resume file: each finished batch (and AutoAttack step) is written to it, and a "
              "killed evaluation run again with the same options continues where it stopped "
              "(the same flags as an uninterrupted run); deleted when done (default: next to "
-             "--out, as OUT.state.jsonl; none without --out).")] = None,
+             "-o, as OUTPUT.state.jsonl; none without -o).")] = None,
     nproc: Annotated[int, typer.Option(
         help="Evaluate with N local processes (torchrun's elastic agent), each on a block of "
              "batches; the same flags as one process. Under torchrun leave it at 1.")] = 1,
@@ -89,7 +88,7 @@ def eval_command(
 
     Under torchrun (or with --nproc N) each rank evaluates a contiguous block of batches; rank 0
     gathers the flags and the AutoAttack cascade, prints the tables and writes the record. With
-    --out (or --state) a killed run continues where it stopped when started again.
+    -o (or --state) a killed run continues where it stopped when started again.
     """
 
     from robust_sabn.artifacts.result import write_result
@@ -104,10 +103,10 @@ def eval_command(
     from robust_sabn.parallel.devices import apply_tf32
     from robust_sabn.parallel.launch import launched_ranks
 
-    if out is not None:
-        check_output_file(out, option="--out")
-    if state is None and out is not None:
-        state = out.with_name(f"{out.stem}.state.jsonl")
+    if output is not None:
+        check_output_file(output, option="-o")
+    if state is None and output is not None:
+        state = output.with_name(f"{output.stem}.state.jsonl")
     if state is not None:
         check_output_file(state, option="--state")
     if launched_ranks(nproc):
@@ -140,6 +139,6 @@ def eval_command(
         console.print(render_cascade_table(record))
     for flag in (f for result in autoattack.values() for f in result.get("flags", [])):
         console.print(f"[yellow]AutoAttack warning:[/] {flag}")
-    if out is not None:
-        write_result(out, record)
-        console.print(f"record written to {out}")
+    if output is not None:
+        write_result(output, record)
+        console.print(f"record written to {output}")

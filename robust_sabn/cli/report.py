@@ -10,13 +10,13 @@ from typing import Annotated
 import typer
 
 from robust_sabn.cli.console import output_console
+from robust_sabn.cli.options import output_file
 
 
 def report_command(
     results: Annotated[list[Path], typer.Argument(
         help="Result records (.json) of one task, or run/suite folders holding them.")],
-    output: Annotated[Path, typer.Option(
-        "--output", "-o", help="Markdown file to write; plots go beside it.")],
+    output: Annotated[Path, output_file("Markdown file to write; plots go beside it.")],
     metric: Annotated[list[str] | None, typer.Option(
         help="Metric to tabulate (repeat): clean, pgd-20, autoattack-standard ...; "
              "default: all.")] = None,

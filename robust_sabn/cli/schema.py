@@ -6,21 +6,20 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-import typer
-
 from robust_sabn.cli.console import output_console
+from robust_sabn.cli.options import output_file
 
 
 def schema_command(
-    out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="Write the schema to this file instead of printing it.")] = None,
+    output: Annotated[Path | None, output_file(
+        "Write the schema to this file instead of printing it.")] = None,
 ) -> None:
     """Print (or write) the JSON Schema of result records (schemas/result-record.schema.json)."""
     from robust_sabn.artifacts.result import record_json_schema
 
     text = json.dumps(record_json_schema(), indent=2) + "\n"
-    if out is None:
+    if output is None:
         output_console().print_json(text)
         return
-    out.write_text(text)
-    output_console().print(f"schema written to {out}", highlight=False)
+    output.write_text(text)
+    output_console().print(f"schema written to {output}", highlight=False)

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from robust_sabn.cli.console import output_console
+from robust_sabn.cli.options import run_folder
 from robust_sabn.errors import UserInputError
 
 app = typer.Typer(help="Benchmark suites defined in suites/*.toml: list them, run them.",
@@ -18,7 +19,8 @@ app = typer.Typer(help="Benchmark suites defined in suites/*.toml: list them, ru
 SuitesDir = Annotated[Path | None, typer.Option(
     help="An extra folder of suite definitions (*.toml), searched first; then "
          "$ROBUST_SABN_SUITES, ./suites and the suites shipped with robust-sabn.")]
-OutRoot = Annotated[Path, typer.Option(help="Results go to OUT/<suite name>/.")]
+OutRoot = Annotated[Path, run_folder("Folder of the suites' run folders: results go to "
+                                     "OUT/<suite name>/.")]
 
 
 @app.command("list")

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from robust_sabn.artifacts.paths import check_output_dir
 from robust_sabn.cli.console import output_console
+from robust_sabn.cli.options import Device, Resume, run_folder
 from robust_sabn.cli.parse import parse_device
 from robust_sabn.data.registry import NPZ_FORMAT
 from robust_sabn.evaluate.table import percent
@@ -72,15 +73,11 @@ def train_command(
         help="Folder with the dataset files (default: system / cache locations); for "
              f"--dataset npz the .npz file itself (or a folder holding one): {NPZ_FORMAT}."
     )] = None,
-    device: Annotated[str, typer.Option(
-        help="auto (the GPU when there is one, else the CPU), cpu, cuda, cuda:1 or mps.")
-    ] = "auto",
-    out: Annotated[Path, typer.Option(
-        help="Run folder: checkpoints, metrics.jsonl, config.json, train_record.json. An "
-             "existing run is never overwritten.")] = Path("runs/train"),
-    resume: Annotated[bool, typer.Option(
-        "--resume", help="Continue the run in --out from its last checkpoint (same options).")
-    ] = False,
+    device: Device = "auto",
+    out: Annotated[Path, run_folder(
+        "Run folder: checkpoints, metrics.jsonl, config.json, train_record.json. An "
+        "existing run is never overwritten.")] = Path("runs/train"),
+    resume: Resume = False,
     quiet: Annotated[bool, typer.Option(
         "--quiet", help="No progress display (the result table is still printed).")] = False,
     nproc: Annotated[int, typer.Option(

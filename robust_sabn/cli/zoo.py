@@ -10,7 +10,13 @@ import typer
 
 from robust_sabn.artifacts import write_record
 from robust_sabn.cli.console import output_console
-from robust_sabn.cli.parse import ARCH_KWARGS_HELP, TRUST_REMOTE_CODE_HELP, parse_json_object
+from robust_sabn.cli.options import Device, output_file
+from robust_sabn.cli.parse import (
+    ARCH_KWARGS_HELP,
+    TRUST_REMOTE_CODE_HELP,
+    parse_device,
+    parse_json_object,
+)
 from robust_sabn.units import parse_eps
 
 app = typer.Typer(
@@ -158,28 +164,28 @@ def benchmark_command(
     eps: Annotated[str, typer.Option(help="Radius on the [0, 1] scale.")] = "8/255",
     n_examples: Annotated[int, typer.Option(help="First N test images.")] = 100,
     batch_size: Annotated[int, typer.Option(help="Images per batch.")] = 100,
-    device: Annotated[str, typer.Option(help="cpu, cuda, ...")] = "cpu",
+    device: Device = "auto",
     download: Annotated[bool, typer.Option(
         "--download/--no-download", help="Allow downloading missing data or weights.")] = False,
-    out: Annotated[Path | None, typer.Option(help="Write the JSON result record here.")] = None,
+    output: Annotated[Path | None, output_file("Write the JSON result record here.")] = None,
     trust_remote_code: TrustOption = False,
 ) -> None:
     """Run RobustBench's benchmark (clean + AutoAttack standard) on local CIFAR data."""
     from robust_sabn.artifacts.paths import check_output_file
     from robust_sabn.zoo import run_benchmark
 
-    if out is not None:
-        check_output_file(out, option="--out")
+    if output is not None:
+        check_output_file(output, option="-o")
     record = run_benchmark(
         name, data_dir=data_dir, model_dir=model_dir, dataset=dataset,
         threat_model=threat_model, eps=parse_eps(eps), n_examples=n_examples,
-        batch_size=batch_size, device=device, download=download,
+        batch_size=batch_size, device=parse_device(device), download=download,
         trust_remote_code=trust_remote_code,
     )
     console = output_console()
     summary = {k: record[k] for k in ("model_name", "dataset", "threat_model", "eps",
                                       "n_examples", "clean_accuracy", "robust_accuracy")}
     console.print_json(json.dumps(summary))
-    if out is not None:
-        write_record(out, record)
-        console.print(f"record written to {out}")
+    if output is not None:
+        write_record(output, record)
+        console.print(f"record written to {output}")

@@ -18,10 +18,7 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-SHIM_MODULE = "autoattack"
-"""The import name the original AutoAttack code uses and RobustBench imports."""
-SHIM_MARK = "__robust_sabn_shim__"
-"""Attribute set to True on the shim's ``autoattack`` module."""
+from robust_sabn.compat.shim_names import SHIM_MARK, SHIM_MODULE
 
 
 class AutoAttackShimLoader(importlib.abc.Loader):

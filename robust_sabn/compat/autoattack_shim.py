@@ -31,7 +31,7 @@ import torch
 from pyautoattack.autoattack import AutoAttack as PyAutoAttack
 from torch import Tensor, nn
 
-from robust_sabn.compat.autoattack_finder import SHIM_MARK, SHIM_MODULE
+from robust_sabn.compat.shim_names import SHIM_MARK, SHIM_MODULE
 
 _SUBMODULES = (
     "autopgd_base", "checks", "fab_base", "fab_projections", "fab_pt", "other_utils", "square",

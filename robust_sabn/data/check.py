@@ -10,9 +10,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from robust_sabn.attacks.mode import model_mode
 from robust_sabn.errors import UserInputError
 from robust_sabn.nn import branch_names, fixed_branch
+from robust_sabn.nn.mode import model_mode
 
 _PROBE_SIDES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 

@@ -10,10 +10,13 @@ in ``extras["autoattack"]``; see :mod:`robust_sabn.adversarial.record` for the l
     >>> record = evaluate_checkpoint("runs/mine/best.pt", n_examples=500)
     >>> record.value("accuracy", "adv", attack="autoattack-standard")
     0.498
+    >>> config = EvalConfig(attacks=("pgd",), eps=8 / 255, n_examples=500)
+    >>> record = evaluate_model(model, data, config, device="auto")
 
 Accuracies are fractions in [0, 1]; eps is on the [0, 1] pixel scale.
 """
 
+from robust_sabn.evaluate.config import EVAL_DEFAULTS, EvalConfig
 from robust_sabn.evaluate.evaluator import (
     DEFAULT_ATTACKS,
     LabelledImages,
@@ -27,8 +30,10 @@ from robust_sabn.units import THREAT_MODELS, format_eps, parse_eps
 
 __all__ = [
     "DEFAULT_ATTACKS",
+    "EVAL_DEFAULTS",
     "SHARED_BRANCH",
     "THREAT_MODELS",
+    "EvalConfig",
     "LabelledImages",
     "as_unit_float",
     "check_eps",

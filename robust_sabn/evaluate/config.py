@@ -24,8 +24,7 @@ class EvalConfig:
         attacks: attack names (``robust_sabn.attacks.registry.list_attacks()``); () for clean
             accuracy only.
         eps: attack radius, [0, 1] pixel scale; None takes the dataset's L-inf default.
-        n_examples: the first N examples of the split, in order (the functions also take None:
-            all).
+        n_examples: the first N examples of the split, in order; None: all.
         batch_size: examples per forward/backward pass.
         version: AutoAttack version (``standard``, ``plus``, ``rand``, ``custom``).
         autoattack_attacks: the cascade of version ``custom``.
@@ -34,11 +33,12 @@ class EvalConfig:
         seed: seed of the attacks' random starts and AutoAttack's seed.
         threat_model: ``Linf`` or ``L2``.
         split: ``test`` or ``val``.
+        branches: the branches to evaluate; None: all (``shared`` for a plain-BN model).
     """
 
     attacks: tuple[str, ...] = ("pgd", "autoattack")
     eps: float | None = None
-    n_examples: int = 1000
+    n_examples: int | None = 1000
     batch_size: int = 256
     version: str = "standard"
     autoattack_attacks: tuple[str, ...] | None = None
@@ -47,6 +47,7 @@ class EvalConfig:
     seed: int = 0
     threat_model: str = "Linf"
     split: str = "test"
+    branches: tuple[str, ...] | None = None
 
 
 EVAL_DEFAULTS = EvalConfig()

@@ -17,6 +17,7 @@ killed evaluation run again with the same arguments continues where it stopped
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from collections.abc import Sequence
@@ -30,12 +31,11 @@ from robust_sabn.adversarial.record import evaluation_record
 from robust_sabn.artifacts import file_sha256, load_model
 from robust_sabn.artifacts.result import ResultRecord
 from robust_sabn.attacks.defaults import default_eps
-from robust_sabn.attacks.mode import model_mode
 from robust_sabn.attacks.registry import get_attack_info
 from robust_sabn.data import load_split
 from robust_sabn.data.check import check_data_fits_model
 from robust_sabn.errors import UserInputError
-from robust_sabn.evaluate.config import EVAL_DEFAULTS, SEEDING
+from robust_sabn.evaluate.config import EVAL_DEFAULTS, SEEDING, EvalConfig
 from robust_sabn.evaluate.journal import EvaluationJournal
 from robust_sabn.evaluate.options import (
     check_attacks,
@@ -47,6 +47,7 @@ from robust_sabn.evaluate.options import (
 from robust_sabn.evaluate.progress import EvaluationProgress
 from robust_sabn.evaluate.sharded import combine_branch, plan_batches, run_branch_shard
 from robust_sabn.nn import branch_names, fixed_branch
+from robust_sabn.nn.mode import model_mode
 from robust_sabn.parallel.context import distributed_context
 from robust_sabn.parallel.devices import resolve_device, speed_settings
 
@@ -88,50 +89,33 @@ def attack_settings(attacks: Sequence[str], *, eps: float, pgd_steps: int,
 def evaluate_model(
     model: nn.Module,
     data: LabelledImages,
+    config: EvalConfig = EVAL_DEFAULTS,
     *,
-    eps: float | None = None,
-    attacks: Sequence[str] = DEFAULT_ATTACKS,
-    n_examples: int | None = EVAL_DEFAULTS.n_examples,
-    batch_size: int = EVAL_DEFAULTS.batch_size,
-    branches: Sequence[str] | None = None,
-    version: str = EVAL_DEFAULTS.version,
-    seed: int = EVAL_DEFAULTS.seed,
     device: str | torch.device | None = None,
-    pgd_steps: int = EVAL_DEFAULTS.pgd_steps,
-    pgd_step_size: float | None = None,
-    autoattack_attacks: Sequence[str] | None = None,
-    threat_model: str = EVAL_DEFAULTS.threat_model,
-    split: str = EVAL_DEFAULTS.split,
     model_info: dict[str, Any] | None = None,
     checkpoint: str | Path | None = None,
     progress: bool = False,
     state_path: str | Path | None = None,
+    **settings: Any,
 ) -> ResultRecord:
-    """Evaluate every (or each given) branch of ``model`` on the first ``n_examples`` of ``data``.
+    """Evaluate each branch of ``model`` (``config.branches``: all) on ``data``'s first
+    ``config.n_examples``, with the attacks and radius of ``config``.
 
     Args:
         model: a classifier on images (N, C, H, W) in [0, 1]; ours or any ``forward(x)`` module.
         data: images and labels (see :class:`LabelledImages`).
-        eps: attack radius on the [0, 1] pixel scale; None takes the dataset's default
-            (``robust_sabn.attacks.defaults.default_eps(data.name)``, L-inf only).
-        attacks: names from ``robust_sabn.attacks.registry.list_attacks()``; () for clean only.
-        n_examples: how many examples, from the first; None for all.
-        batch_size: examples per forward/backward pass.
-        branches: branch names to evaluate; None for all ("shared" for a plain-BN model).
-        version: AutoAttack version ("standard", "plus", "rand", "custom").
-        seed: torch seed before each attack, and AutoAttack's seed.
+        config: the evaluation settings (:class:`~robust_sabn.evaluate.config.EvalConfig`:
+            attacks, eps on the [0, 1] pixel scale, n_examples, batch size, branches, seed ...).
         device: where to run; None keeps the model's device, "auto" takes the GPU when there
             is one.
-        pgd_steps, pgd_step_size: PGD-k (and CW) steps; step size default 2.5 * eps / steps.
-        autoattack_attacks: the cascade for version "custom", e.g. ["apgd-ce", "apgd-t"].
-        threat_model: "Linf" or "L2".
-        split: recorded as the split's name.
         model_info: recorded as the model (a spec dict or {"robustbench": name}).
         checkpoint: recorded, with its SHA-256, when the model came from a file.
         progress: show live progress per branch and attack on stderr (rank 0 only).
         state_path: a state file (JSON lines): the batches it holds for this very evaluation
             are read back instead of run, the others are written to it as they finish, and it
             is deleted once the record is complete.
+        settings: EvalConfig fields by name, replacing ``config``'s: the keyword form
+            ``evaluate_model(model, data, eps=0.1, attacks=["pgd"])``.
 
     Returns:
         The evaluation record (layout: :mod:`robust_sabn.adversarial.record`).
@@ -139,44 +123,27 @@ def evaluate_model(
     Raises:
         UserInputError: bad eps, attack, AutoAttack version or attack, branch, or size; a
             state file of another evaluation.
+        TypeError: a keyword that is no EvalConfig field.
     """
-    check_threat_model(threat_model)
-    attacks = check_attacks(attacks, threat_model, version, autoattack_attacks)
-    check_positive("n_examples", n_examples, allow_none=True)
-    check_positive("batch_size", batch_size)
-    check_positive("pgd_steps", pgd_steps)
-    eps = check_eps(_default_eps(data.name, threat_model) if eps is None else eps, threat_model)
-    branch_list = resolve_branches(model, branches)
+    config = replace_settings(config, settings)
+    attacks, eps = _checked(config, data.name)
+    branch_list = resolve_branches(model, config.branches)
     device = (next(model.parameters()).device if device is None
               else torch.device(resolve_device(str(device))))
     ctx = distributed_context(str(device))
     model = model.to(device)
-    x = as_unit_float(data.images[:n_examples]).to(device)
-    y = data.labels[:n_examples].long().to(device)
-    check_data_fits_model(model, x, y, what=f"the {split} images of {data.name}",
+    x = as_unit_float(data.images[:config.n_examples]).to(device)
+    y = data.labels[:config.n_examples].long().to(device)
+    check_data_fits_model(model, x, y, what=f"the {config.split} images of {data.name}",
                           model_name=str(checkpoint or type(model).__name__))
-
-    subject = {
-        "model": model_info if model_info is not None else {"class": type(model).__name__},
-        "norm": (model_info or {}).get("norm"), "dataset": data.name, "split": split,
-        "checkpoint": str(checkpoint) if checkpoint is not None else None,
-        "checkpoint_sha256": file_sha256(checkpoint) if checkpoint is not None else None,
-    }
-    settings = {
-        "eps": eps, "threat_model": threat_model, "n_examples": len(x), "seed": seed,
-        "batch_size": batch_size, "seeding": SEEDING,
-        "attack_settings": attack_settings(
-            attacks, eps=eps, pgd_steps=pgd_steps, pgd_step_size=pgd_step_size,
-            version=version, autoattack_attacks=autoattack_attacks,
-        ),
-    }
+    subject = _subject(model, data.name, config.split, model_info, checkpoint)
+    record_settings = _settings(config, attacks, eps, len(x))
     start = time.perf_counter()
     has_branches = bool(branch_names(model))
-    plan = plan_batches(len(x), batch_size, ctx)
+    plan = plan_batches(len(x), config.batch_size, ctx)
     results: dict[str, Any] = {}
-    journal = None if state_path is None else EvaluationJournal(state_path, {
-        **subject, **settings, "branches": list(branch_list),
-        "weights": subject["checkpoint_sha256"] or weights_digest(model)})
+    journal = _journal(state_path, model, {**subject, **record_settings,
+                                           "branches": list(branch_list)})
     with model_mode(model, False), EvaluationProgress(
             progress and (ctx is None or ctx.is_main)) as display:
         if journal is not None and journal.finished_batches:
@@ -185,16 +152,16 @@ def evaluate_model(
         for branch in branch_list:
             view = fixed_branch(model, branch) if has_branches else model
             part = run_branch_shard(
-                view, x, y, plan, attacks=attacks, seed=seed, progress=display, branch=branch,
-                journal=journal, eps=eps, threat_model=threat_model, steps=pgd_steps,
-                step_size=pgd_step_size, version=version, autoattack_attacks=autoattack_attacks,
-                batch_size=batch_size,
+                view, x, y, plan, attacks=attacks, seed=config.seed, progress=display,
+                branch=branch, journal=journal, eps=eps, threat_model=config.threat_model,
+                steps=config.pgd_steps, step_size=config.pgd_step_size, version=config.version,
+                autoattack_attacks=config.autoattack_attacks, batch_size=config.batch_size,
             )
             results[branch] = combine_branch([part] if ctx is None else ctx.all_gather(part),
                                              plan)
     if journal is not None and (ctx is None or ctx.is_main):
         journal.remove()  # every rank's batches are in: the gathers above waited for them
-    record = evaluation_record(subject=subject, settings=settings, branches=results,
+    record = evaluation_record(subject=subject, settings=record_settings, branches=results,
                                wall_time_s=time.perf_counter() - start)
     record.extras["runtime"] = {**speed_settings(str(device)),
                                 "world_size": 1 if ctx is None else ctx.world_size}
@@ -208,6 +175,63 @@ def weights_digest(model: nn.Module) -> str:
         digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
         digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
+
+
+def _journal(state_path: str | Path | None, model: nn.Module, identity: dict[str, Any]
+             ) -> EvaluationJournal | None:
+    """The state file of an evaluation with ``identity`` (subject, settings, branches) of
+    ``model``'s weights; None without ``state_path``."""
+    if state_path is None:
+        return None
+    return EvaluationJournal(state_path, {
+        **identity, "weights": identity["checkpoint_sha256"] or weights_digest(model)})
+
+
+def replace_settings(config: EvalConfig, settings: dict[str, Any]) -> EvalConfig:
+    """``config`` with the fields in ``settings`` replaced (sequences as tuples).
+
+    Raises:
+        TypeError: a name that is no EvalConfig field.
+    """
+    if not settings:
+        return config
+    return dataclasses.replace(config, **{
+        k: tuple(v) if isinstance(v, list | tuple) else v for k, v in settings.items()})
+
+
+def _checked(config: EvalConfig, dataset: str) -> tuple[list[str], float]:
+    """``config``'s attacks and eps (None: the dataset's default), checked."""
+    check_threat_model(config.threat_model)
+    attacks = check_attacks(config.attacks, config.threat_model, config.version,
+                            config.autoattack_attacks)
+    check_positive("n_examples", config.n_examples, allow_none=True)
+    check_positive("batch_size", config.batch_size)
+    check_positive("pgd_steps", config.pgd_steps)
+    eps = (_default_eps(dataset, config.threat_model) if config.eps is None else config.eps)
+    return attacks, check_eps(eps, config.threat_model)
+
+
+def _subject(model: nn.Module, dataset: str, split: str, model_info: dict[str, Any] | None,
+             checkpoint: str | Path | None) -> dict[str, Any]:
+    """What an evaluation record says was evaluated."""
+    return {
+        "model": model_info if model_info is not None else {"class": type(model).__name__},
+        "norm": (model_info or {}).get("norm"), "dataset": dataset, "split": split,
+        "checkpoint": str(checkpoint) if checkpoint is not None else None,
+        "checkpoint_sha256": file_sha256(checkpoint) if checkpoint is not None else None,
+    }
+
+
+def _settings(config: EvalConfig, attacks: list[str], eps: float, n: int) -> dict[str, Any]:
+    """How an evaluation record says the evaluation ran (``extras["settings"]``)."""
+    return {
+        "eps": eps, "threat_model": config.threat_model, "n_examples": n, "seed": config.seed,
+        "batch_size": config.batch_size, "seeding": SEEDING,
+        "attack_settings": attack_settings(
+            attacks, eps=eps, pgd_steps=config.pgd_steps, pgd_step_size=config.pgd_step_size,
+            version=config.version, autoattack_attacks=config.autoattack_attacks,
+        ),
+    }
 
 
 def _default_eps(dataset: str, threat_model: str) -> float:
@@ -281,13 +305,14 @@ def evaluate_checkpoint(
         eps = default_eps(dataset)
     data = load_split(dataset, split, data_dir=data_dir, seed=int(config.get("seed") or 0),
                       val_size=config.get("val_size"), max_examples=n_examples)
-    return evaluate_model(
-        model, data, eps=eps, attacks=attacks, n_examples=n_examples, batch_size=batch_size,
-        branches=branches, version=version, seed=seed, device=device, pgd_steps=pgd_steps,
-        pgd_step_size=pgd_step_size, autoattack_attacks=autoattack_attacks,
-        threat_model=threat_model, split=split, model_info=ckpt["model"], checkpoint=weights,
-        progress=progress, state_path=state_path,
-    )
+    config = replace_settings(EVAL_DEFAULTS, {
+        "eps": eps, "attacks": attacks, "n_examples": n_examples, "batch_size": batch_size,
+        "branches": branches, "version": version, "seed": seed, "pgd_steps": pgd_steps,
+        "pgd_step_size": pgd_step_size, "autoattack_attacks": autoattack_attacks,
+        "threat_model": threat_model, "split": split})
+    return evaluate_model(model, data, config, device=device, model_info=ckpt["model"],
+                          checkpoint=weights, progress=progress,
+                          state_path=state_path)
 
 
 ROBUSTBENCH_PREFIX = "robustbench:"
@@ -296,7 +321,7 @@ ROBUSTBENCH_PREFIX = "robustbench:"
 def _load_robustbench(source: str, dataset: str, model_dir: str | Path, threat_model: str,
                       device: str | torch.device) -> tuple[nn.Module, dict[str, Any]]:
     """A RobustBench zoo model and a checkpoint-like dict (dataset, model info) for it."""
-    from robust_sabn.zoo import load_robustbench_model
+    from robust_sabn.zoo.robustbench_zoo import load_robustbench_model
 
     name = source.removeprefix(ROBUSTBENCH_PREFIX)
     model = load_robustbench_model(name, model_dir, dataset, threat_model)

@@ -12,7 +12,8 @@ from typing import Annotated
 import typer
 
 from robust_sabn.cli.console import output_console
-from robust_sabn.cli.parse import DEVICE_HELP, parse_device
+from robust_sabn.cli.options import Device, Resume, output_file, run_folder
+from robust_sabn.cli.parse import parse_device
 from robust_sabn.errors import UserInputError
 from robust_sabn.gan.config import PRESETS
 from robust_sabn.gan.names import CLASSIFIER_LABEL, GENERATOR_LABELS
@@ -23,13 +24,9 @@ app = typer.Typer(no_args_is_help=True, add_completion=False,
 _FROM_PRESET = "default: the preset's, else the built-in"
 
 
-TOP_LEVEL = ("sample",)
-"""Commands also mounted at the top level (``robust-sabn sample``)."""
-
-
 @app.command("reference")
 def reference_command(
-    out: Annotated[Path, typer.Option(help="Folder for classifier.pt and reference.json.")],
+    out: Annotated[Path, run_folder("Folder for classifier.pt and reference.json.")],
     dataset: Annotated[str, typer.Option(help="Dataset to classify.")] = "fashion-mnist",
     epochs: Annotated[int, typer.Option(help="Training epochs.")] = 3,
     max_train_examples: Annotated[int | None, typer.Option(
@@ -37,6 +34,7 @@ def reference_command(
     width: Annotated[int, typer.Option(help="small_cnn width.")] = 32,
     data_dir: Annotated[str | None, typer.Option(help="Where the dataset files are.")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress display.")] = False,
+    device: Device = "auto",
 ) -> None:
     """Train and cache the reference classifier (offline FID/IS features, conditional
     accuracy)."""
@@ -45,7 +43,8 @@ def reference_command(
 
     check_output_dir(out, option="--out")
     record = train_reference(dataset, out, data_dir=data_dir, epochs=epochs, width=width,
-                             max_train_examples=max_train_examples, progress=not quiet)
+                             max_train_examples=max_train_examples, progress=not quiet,
+                             device=parse_device(device))
     output_console().print(f"reference classifier: {out / 'classifier.pt'} (test accuracy "
                            f"{100 * (record.value('test_accuracy') or 0):.2f} %)",
                            highlight=False)
@@ -53,7 +52,7 @@ def reference_command(
 
 @app.command("train")
 def train_command(
-    out: Annotated[Path, typer.Option(help="Run folder.")],
+    out: Annotated[Path, run_folder("Run folder.")],
     norm: Annotated[str, typer.Option(
         help="Generator norm: ccbn, sabn, or bn (unconditional control).")] = "sabn",
     generator: Annotated[str, typer.Option(
@@ -81,9 +80,9 @@ def train_command(
     reference: Annotated[Path | None, typer.Option(
         help="Reference classifier (classifier.pt of `gan reference`) for the probe FID.")
     ] = None,
-    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
+    device: Device = "auto",
     data_dir: Annotated[str | None, typer.Option(help="Where the dataset files are.")] = None,
-    resume: Annotated[bool, typer.Option(help="Continue the run in --out.")] = False,
+    resume: Resume = False,
     quiet: Annotated[bool, typer.Option(help="No progress display.")] = False,
     nproc: Annotated[int, typer.Option(
         help="Train data-parallel with N local processes (torchrun's elastic agent; gloo on "
@@ -131,7 +130,7 @@ def eval_command(
     checkpoint: Annotated[Path, typer.Argument(help="generator.pt of a GAN run.")],
     reference: Annotated[Path, typer.Option(
         help="Reference classifier (classifier.pt of `gan reference`).")],
-    out: Annotated[Path, typer.Option(help="Evaluation record (.json) to write.")],
+    output: Annotated[Path, output_file("Evaluation record (.json) to write.")],
     n_samples: Annotated[int, typer.Option(
         help="Fakes, scored against as many real test images.")] = 2000,
     seed: Annotated[int, typer.Option(help="Seed of the latents.")] = 0,
@@ -139,7 +138,7 @@ def eval_command(
         help="torch-fidelity's weights-inception-2015-12-05-6726825d.pth for standard "
              "Inception FID/IS (default: the torch hub cache if it holds it, else the "
              "reference classifier).")] = None,
-    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
+    device: Device = "auto",
     data_dir: Annotated[str | None, typer.Option(help="Where the dataset files are.")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress display.")] = False,
 ) -> None:
@@ -149,13 +148,13 @@ def eval_command(
     from robust_sabn.gan.workflow import evaluate_run
 
     device = parse_device(device)
-    check_output_file(out, option="--out")
+    check_output_file(output, option="-o")
     if inception_weights is not None:
         check_inception_weights(inception_weights)
     if not reference.is_file():
         raise UserInputError(f"--reference {reference} not found; make one with "
                              "robust-sabn gan reference --out DIR")
-    record = evaluate_run(checkpoint, reference, out, n_samples=n_samples, seed=seed,
+    record = evaluate_run(checkpoint, reference, output, n_samples=n_samples, seed=seed,
                           inception_weights=inception_weights, device=device,
                           data_dir=data_dir, progress=not quiet)
     features = next((m.condition.get("features") for m in record.metrics), "classifier")
@@ -164,7 +163,7 @@ def eval_command(
         console.print(CLASSIFIER_LABEL, highlight=False)
     for metric in record.metrics:
         console.print(f"{metric.name}: {metric.value:.4f} (n={metric.n})", highlight=False)
-    console.print(f"record: {out}", highlight=False)
+    console.print(f"record: {output}", highlight=False)
 
 
 def _parse_classes(text: str | None) -> list[int] | None:
@@ -179,7 +178,7 @@ def _parse_classes(text: str | None) -> list[int] | None:
 @app.command("sample")
 def sample_command(
     checkpoint: Annotated[Path, typer.Argument(help="generator.pt of a GAN run.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="PNG grid to write.")],
+    output: Annotated[Path, output_file("PNG grid to write.")],
     classes: Annotated[str | None, typer.Option(
         help="Comma-separated classes, one grid row each (default: all).")] = None,
     n: Annotated[int, typer.Option("-n", help="Samples per class (grid columns).")] = 8,
@@ -187,6 +186,7 @@ def sample_command(
     record: Annotated[bool, typer.Option(
         help="Also write the sample record beside the PNG (OUTPUT with .json), which "
              "`robust-sabn report` shows the grid from.")] = True,
+    device: Device = "auto",
 ) -> None:
     """Write a class-by-row sample grid PNG, class names beside the rows, each sample at least
     64 pixels wide (conditional generators only)."""
@@ -198,7 +198,8 @@ def sample_command(
     if record_path is not None:
         check_output_file(record_path, option="-o (its .json record)")
     png = sample_run(checkpoint, output, classes=_parse_classes(classes), per_class=n,
-                     seed=seed, record_path=record_path)
+                     seed=seed, record_path=record_path,
+                     device=parse_device(device))
     console = output_console()
     console.print(f"grid: {png}", highlight=False)
     if record_path is not None:
@@ -208,10 +209,10 @@ def sample_command(
 @app.command("dump")
 def dump_command(
     checkpoint: Annotated[Path, typer.Argument(help="generator.pt of a GAN run.")],
-    out: Annotated[Path, typer.Option(help="Folder for the PNG files and labels.csv.")],
+    out: Annotated[Path, run_folder("Folder for the PNG files and labels.csv.")],
     n: Annotated[int, typer.Option("-n", help="Images to write (classes balanced).")] = 10000,
     seed: Annotated[int, typer.Option(help="Seed of the latents (as gan eval's).")] = 0,
-    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
+    device: Device = "auto",
 ) -> None:
     """Write N generated images as PNG files to a folder, for scoring elsewhere, e.g.
     torch-fidelity: fidelity --fid --kid --isc --input1 OUT --input2 cifar10-train."""

@@ -12,10 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from robust_sabn.nn import SandwichNorm2d, make_norm
-from robust_sabn.vocabulary import TASK_NORMS, check_norm
-
-GAN_NORMS: tuple[str, ...] = TASK_NORMS["gan"]
-"""Generator norm kinds: the unconditional control ``bn`` and the class-conditional norms."""
+from robust_sabn.vocabulary import check_norm
 
 CONDITIONAL_NORMS: tuple[str, ...] = ("ccbn", "sabn")
 

@@ -31,9 +31,9 @@ from typing import Any
 
 from robust_sabn.gan.config import PRESETS, GANConfig
 from robust_sabn.gan.names import GENERATOR_LABELS
+from robust_sabn.gan.plugin import GAN_NORMS
 from robust_sabn.suites.checked import CheckedTable
 from robust_sabn.suites.tasks import SuiteRun
-from robust_sabn.vocabulary import TASK_NORMS
 
 _CONFIG_KEYS = tuple(k for k in GANConfig.__dataclass_fields__
                      if k not in ("dataset", "generator", "norm", "seed"))
@@ -75,7 +75,7 @@ def parse_gan(doc: CheckedTable) -> GANPlan:
     dataset = runs.string("dataset", "fashion-mnist") or "fashion-mnist"
     generators = runs.strings("generators", choices=list(GENERATOR_LABELS), what="generator",
                               required=True) or []
-    norms = runs.strings("norms", choices=TASK_NORMS["gan"], what="GAN norm",
+    norms = runs.strings("norms", choices=GAN_NORMS, what="GAN norm",
                          required=True) or []
     seeds = runs.integers("seeds", minimum=0, required=True) or []
     preset = runs.string("preset", None, choices=list(PRESETS), what="GAN preset")

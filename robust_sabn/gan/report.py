@@ -11,9 +11,10 @@ from pathlib import Path
 from robust_sabn.artifacts.result import ResultRecord
 from robust_sabn.gan.names import CLASSIFIER_LABEL, GENERATOR_LABELS
 from robust_sabn.gan.plots import plot_fid_curves
+from robust_sabn.gan.plugin import GAN_NORMS
 from robust_sabn.report import kit
 from robust_sabn.report.stats import paired_t_interval
-from robust_sabn.vocabulary import TASK_NORMS, count, norm_label
+from robust_sabn.vocabulary import count, norm_label
 
 PAPER_CIFAR10: dict[tuple[str, str], tuple[float, float]] = {
     ("sngan32", "ccbn"): (8.76, 10.18), ("sngan32", "sabn"): (8.89, 8.97),
@@ -45,7 +46,7 @@ def _label(row: Row) -> str:
 
 
 def _groups(records: Sequence[tuple[Path, ResultRecord]], kind: str) -> Groups:
-    order = {n: i for i, n in enumerate(TASK_NORMS["gan"])}
+    order = {n: i for i, n in enumerate(GAN_NORMS)}
     groups: Groups = {}
     for _, record in records:
         if record.kind == kind:

@@ -178,12 +178,12 @@ def generator_name(ckpt: dict[str, Any]) -> str | None:
 
 def sample_run(checkpoint: str | Path, output_png: str | Path, *, classes: list[int] | None,
                per_class: int, seed: int = 0, record_path: str | Path | None = None,
-               subject: dict[str, Any] | None = None) -> Path:
-    """Write a labelled class-by-row sample grid; with ``record_path`` also a ``sample`` record
-    (what ``robust-sabn report`` shows the grid from)."""
+               subject: dict[str, Any] | None = None, device: str = "cpu") -> Path:
+    """Write a labelled class-by-row sample grid, sampled on ``device``; with ``record_path``
+    also a ``sample`` record (what ``robust-sabn report`` shows the grid from)."""
     from robust_sabn.gan.evaluate import load_generator, sample_grid
 
-    generator, ckpt = load_generator(checkpoint)
+    generator, ckpt = load_generator(checkpoint, device)
     chosen = classes if classes is not None else list(range(generator.num_classes))
     png = sample_grid(generator, chosen, per_class, output_png, seed, ckpt.get("dataset"))
     if record_path is not None:

@@ -1,9 +1,10 @@
 """Model registry in the style of timm: ``create_model``, ``list_models``, ``is_model``.
 
 Every entry belongs to a *family*: ``classifier`` (the adversarial benchmark's models; built
-with a norm kind, classes, input channels and input statistics), ``generator`` and
-``discriminator`` (GANs), ``supernet`` (NAS), ``encoder`` and ``decoder`` (style transfer).
-Factories of the other families take their own keyword arguments.
+with a norm kind, classes, input channels and input statistics) or one a task declares in its
+registration (:mod:`robust_sabn.plugins`: ``generator`` and ``discriminator`` for GANs,
+``supernet`` for NAS, ``encoder`` and ``decoder`` for style transfer). Factories of those
+families take their own keyword arguments.
 """
 
 from __future__ import annotations
@@ -14,31 +15,30 @@ from typing import Any
 
 from torch import nn
 
+from robust_sabn.plugins import task_plugins
 from robust_sabn.vocabulary import NORM_KINDS
 
 ModelFactory = Callable[..., nn.Module]
-FAMILIES: tuple[str, ...] = ("classifier", "generator", "discriminator", "supernet", "encoder",
-                             "decoder")
-TASK_MODEL_MODULES: tuple[str, ...] = (
-    "robust_sabn.gan.models", "robust_sabn.nas.network", "robust_sabn.style.encoder",
-    "robust_sabn.style.network",
-)
-"""Modules of the other benchmarks that register models, imported when the registry is first
-asked about models beyond the classifiers (so their families are listed without importing the
-task first)."""
+CLASSIFIER = "classifier"
 _REGISTRY: dict[str, tuple[str, ModelFactory]] = {}
 _CLASSIFIER_DEFAULTS: dict[str, Any] = {"norm": "bn", "num_classes": 10, "in_channels": 3,
                                         "num_branches": 2, "mean": None, "std": None}
-_loaded = False
+_imported: set[str] = set()
+
+
+def families() -> tuple[str, ...]:
+    """``classifier`` and the families the installed tasks declare."""
+    declared = (f for p in task_plugins().values() for f in p.model_families)
+    return tuple(dict.fromkeys((CLASSIFIER, *declared)))
 
 
 def _load_task_models() -> None:
-    """Import :data:`TASK_MODEL_MODULES` once (a missing one is skipped)."""
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    for module in TASK_MODEL_MODULES:
+    """Import the installed tasks' model modules (each once; a missing one is skipped), so that
+    the registry lists their models without the task being imported first."""
+    for module in (m for p in task_plugins().values() for m in p.model_modules):
+        if module in _imported:
+            continue
+        _imported.add(module)
         try:
             import_module(module)
         except ModuleNotFoundError as exc:
@@ -46,15 +46,16 @@ def _load_task_models() -> None:
                 raise
 
 
-def register_model(name: str, family: str = "classifier"
+def register_model(name: str, family: str = CLASSIFIER
                    ) -> Callable[[ModelFactory], ModelFactory]:
     """Decorator that registers a factory under ``name`` in ``family`` for :func:`create_model`.
 
     Raises:
         ValueError: ``name`` is taken or ``family`` unknown.
     """
-    if family not in FAMILIES:
-        raise ValueError(f"unknown model family {family!r}; choose one of {', '.join(FAMILIES)}")
+    if family not in families():
+        raise ValueError(f"unknown model family {family!r}; choose one of "
+                         f"{', '.join(families())}")
 
     def wrap(factory: ModelFactory) -> ModelFactory:
         if name in _REGISTRY:
@@ -67,7 +68,7 @@ def register_model(name: str, family: str = "classifier"
 
 def list_models(family: str | None = None) -> list[str]:
     """Names of every registered model (of ``family``), sorted."""
-    if family != "classifier":
+    if family != CLASSIFIER:
         _load_task_models()
     return sorted(n for n, (f, _) in _REGISTRY.items() if family is None or f == family)
 
@@ -77,17 +78,6 @@ def is_model(name: str, family: str | None = None) -> bool:
     if name not in _REGISTRY:
         _load_task_models()
     return name in _REGISTRY and (family is None or _REGISTRY[name][0] == family)
-
-
-def model_family(name: str) -> str:
-    """The family of the registered model ``name``.
-
-    Raises:
-        ValueError: unknown model.
-    """
-    if not is_model(name):
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(list_models())}")
-    return _REGISTRY[name][0]
 
 
 def create_model(name: str, **kwargs: Any) -> nn.Module:
@@ -113,7 +103,7 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
     if not is_model(name):
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(list_models())}")
     family, factory = _REGISTRY[name]
-    if family != "classifier":
+    if family != CLASSIFIER:
         return factory(**kwargs)
     options = {**_CLASSIFIER_DEFAULTS, **kwargs}
     if options["norm"] not in NORM_KINDS:

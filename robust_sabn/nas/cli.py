@@ -12,7 +12,8 @@ from typing import Annotated, Any
 import typer
 
 from robust_sabn.cli.console import output_console
-from robust_sabn.cli.parse import DEVICE_HELP, parse_device
+from robust_sabn.cli.options import Device, Resume, output_file, run_folder
+from robust_sabn.cli.parse import parse_device
 from robust_sabn.errors import UserInputError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
@@ -46,7 +47,7 @@ def _seeds(text: str) -> list[int]:
 
 @app.command("train")
 def train_command(
-    out: Annotated[Path, typer.Option(help="Search folder (search.pt, search.json).")],
+    out: Annotated[Path, run_folder("Search folder (search.pt, search.json).")],
     algorithm: Annotated[str, typer.Option(help="darts (first order) or gdas.")] = "darts",
     norm: Annotated[str, typer.Option(
         help="Norm of the supernet's conv ops: bn (affine off), ccbn or sabn.")] = "sabn",
@@ -63,11 +64,11 @@ def train_command(
     cells_per_stage: Annotated[int, typer.Option(help="N, cells per stage.")] = 5,
     batch_size: Annotated[int, typer.Option(
         help="Images per step in each half (the global batch with --nproc).")] = 64,
-    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
+    device: Device = "auto",
     data_dir: DataDir = None,
     nb201: Nb201 = None,
     analog: Analog = True,
-    resume: Annotated[bool, typer.Option(help="Continue the search in --out.")] = False,
+    resume: Resume = False,
     nproc: Annotated[int, typer.Option(
         help="Search data-parallel with N local processes (torchrun's elastic agent; gloo on "
              "CPU, NCCL on GPU). Under torchrun leave it at 1.")] = 1,
@@ -114,7 +115,7 @@ def train_command(
                   highlight=False)
 
 
-def _score(cell: str, subject: dict[str, Any], out: Path | None, retrain_seeds: str,
+def _score(cell: str, subject: dict[str, Any], output: Path | None, retrain_seeds: str,
            retrain_kwargs: dict[str, Any], analog: bool, nb201: Path | None,
            quiet: bool = False) -> None:
     import torch.distributed as dist
@@ -129,8 +130,8 @@ def _score(cell: str, subject: dict[str, Any], out: Path | None, retrain_seeds: 
     genotype = Genotype.parse(cell)
     seeds = _seeds(retrain_seeds)
     retrain = RetrainConfig(**retrain_kwargs) if seeds else None
-    if out is not None:
-        check_output_file(out, option="--out")
+    if output is not None:
+        check_output_file(output, option="-o")
     tables = _tables(analog, nb201)
     record = score_genotype(genotype, subject=subject, retrain=retrain, retrain_seeds=seeds,
                             tables=tables, progress=not quiet)
@@ -144,13 +145,13 @@ def _score(cell: str, subject: dict[str, Any], out: Path | None, retrain_seeds: 
         how = (f"retrained on {c['dataset']}, seed {c['retrain_seed']}"
                if c["method"] == "retrain" else f"table {c['table']}, {c['dataset']}")
         console.print(f"  {how}: {100 * m.value:.2f} %", highlight=False)
-    if out is not None:
+    if output is not None:
         world_size = dist.get_world_size() if dist.is_initialized() else 1
         runtime = {"world_size": world_size,
                    "sync_norm": bool(retrain and retrain.sync_norm and world_size > 1)}
-        write_result(out, record.model_copy(update={"extras": {**record.extras,
+        write_result(output, record.model_copy(update={"extras": {**record.extras,
                                                                "runtime": runtime}}))
-        console.print(f"record: {out}", highlight=False)
+        console.print(f"record: {output}", highlight=False)
 
 
 _RETRAIN_SEEDS = Annotated[str, typer.Option(
@@ -171,8 +172,8 @@ def _retrain_options(dataset: str, data_dir: str | None, search_examples: int,
 def eval_command(
     target: Annotated[str, typer.Argument(
         help="A search folder (with search.json) or a NAS-Bench-201 cell string.")],
-    out: Annotated[Path | None, typer.Option(help="Evaluation record (.json) to write.")
-                   ] = None,
+    output: Annotated[Path | None, output_file("Evaluation record (.json) to write.")
+                      ] = None,
     retrain_seeds: _RETRAIN_SEEDS = "0,1,2",
     dataset: Annotated[str, typer.Option(help="Retraining dataset.")] = "fashion-mnist",
     search_examples: Annotated[int, typer.Option(help="Training images.")] = 3000,
@@ -181,7 +182,7 @@ def eval_command(
     channels: Annotated[int, typer.Option(help="C of the retrained network.")] = 8,
     cells_per_stage: Annotated[int, typer.Option(help="N of the retrained network.")] = 1,
     epochs: Annotated[int, typer.Option(help="Retraining epochs.")] = 6,
-    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
+    device: Device = "auto",
     data_dir: DataDir = None,
     nb201: Nb201 = None,
     analog: Analog = True,
@@ -194,7 +195,7 @@ def eval_command(
     quiet: Annotated[bool, typer.Option(help="No progress display.")] = False,
 ) -> None:
     """Score the cell a search found (or a given cell): retraining over seeds, tables. Under
-    torchrun (or with --nproc N) rank 0 alone prints and writes --out."""
+    torchrun (or with --nproc N) rank 0 alone prints and writes -o."""
 
     from robust_sabn.artifacts.result import read_result
     from robust_sabn.parallel.launch import launched_ranks
@@ -210,7 +211,7 @@ def eval_command(
         if record.task != "nas" or record.kind != "search":
             raise UserInputError(f"{folder / 'search.json'} is not a NAS search record")
         subject, cell = dict(record.subject), str(record.extras["genotype"])
-    _score(cell, subject, out, retrain_seeds, _retrain_options(
+    _score(cell, subject, output, retrain_seeds, _retrain_options(
         dataset, data_dir, search_examples, test_examples, resolution, channels,
         cells_per_stage, epochs, parse_device(device), sync_norm), analog, nb201, quiet)
 
@@ -220,18 +221,19 @@ def score_command(
     genotype: Annotated[str, typer.Argument(
         help="A NAS-Bench-201 cell, e.g. '|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+"
              "|skip_connect~0|nor_conv_3x3~1|skip_connect~2|'.")],
-    out: Annotated[Path | None, typer.Option(help="Evaluation record (.json) to write.")
-                   ] = None,
+    output: Annotated[Path | None, output_file("Evaluation record (.json) to write.")
+                      ] = None,
     retrain_seeds: _RETRAIN_SEEDS = "",
     dataset: Annotated[str, typer.Option(help="Retraining dataset.")] = "fashion-mnist",
     epochs: Annotated[int, typer.Option(help="Retraining epochs.")] = 6,
     data_dir: DataDir = None,
     nb201: Nb201 = None,
     analog: Analog = True,
+    device: Device = "auto",
 ) -> None:
     """Score one cell: its table entries (instant), retraining with --retrain-seeds."""
     if not analog and nb201 is None and not _seeds(retrain_seeds):
         raise UserInputError("nothing to score with: keep --analog, give --nb201 PATH or "
                              "--retrain-seeds 0,1,2")
-    _score(genotype, {}, out, retrain_seeds, _retrain_options(
-        dataset, data_dir, 3000, 2000, 14, 8, 1, epochs, "cpu"), analog, nb201)
+    _score(genotype, {}, output, retrain_seeds, _retrain_options(
+        dataset, data_dir, 3000, 2000, 14, 8, 1, epochs, parse_device(device)), analog, nb201)

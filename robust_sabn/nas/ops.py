@@ -15,10 +15,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from robust_sabn.nas.plugin import NAS_NORMS
 from robust_sabn.nn import SandwichNorm2d
-from robust_sabn.vocabulary import TASK_NORMS
-
-NAS_NORMS: tuple[str, ...] = TASK_NORMS["nas"]
 
 
 def make_cell_norm(kind: str, channels: int, branches: int, *, affine: bool = False

@@ -25,8 +25,8 @@ from typing import Any
 
 from robust_sabn.errors import UserInputError
 from robust_sabn.nas.config import ALGORITHMS, RetrainConfig, SearchConfig
+from robust_sabn.nas.plugin import NAS_NORMS
 from robust_sabn.suites.checked import CheckedTable
-from robust_sabn.vocabulary import TASK_NORMS
 
 _PER_RUN = ("algorithm", "norm", "seed")
 _SHARED_WITH_RETRAIN = ("dataset", "data_dir", "search_examples", "resolution", "channels",
@@ -94,7 +94,7 @@ def parse_nas(doc: CheckedTable) -> NASPlan:
     search_fields = [f.name for f in fields(SearchConfig) if f.name not in _PER_RUN]
     search.only(["algorithms", "norms", "seeds", *search_fields])
     algorithms = search.strings("algorithms", choices=ALGORITHMS, what="algorithm") or ["darts"]
-    norms = search.strings("norms", choices=TASK_NORMS["nas"], what="norm for the nas task",
+    norms = search.strings("norms", choices=NAS_NORMS, what="norm for the nas task",
                            required=True) or []
     seeds = search.integers("seeds", minimum=0, required=True) or []
     shared = _settings(search, SearchConfig, _PER_RUN)

@@ -256,6 +256,16 @@ def _genotype_table(searches: Sequence[ResultRecord], scores: Sequence[ResultRec
     return kit.markdown_table(header, rows, align="lrlrrr")
 
 
+_PAPER_SECTION = ["## The paper's numbers", "",
+                  "DARTS (first order) on NAS-Bench-201, top-1 % of the found cell in the NB201 "
+                  "table (authors' README). Comparable only to NAS-Bench-201 rows above, not to "
+                  "retraining or transfer rows.", "",
+                  kit.markdown_table(["search", "CIFAR-100", "ImageNet16-120"], [
+                      [_label(g), v["cifar100"], v["ImageNet16-120"]]
+                      for g, v in PAPER_NB201.items()]), ""]
+"""The paper's DARTS numbers on NAS-Bench-201, the same in every report."""
+
+
 def render_nas_report(records: Sequence[tuple[Path, ResultRecord]], output: str | Path, *,
                       command: str, suite_command: str | None, warnings: Sequence[str],
                       reference: str = "bn", title: str = "NAS", description: str = ""
@@ -269,25 +279,60 @@ def render_nas_report(records: Sequence[tuple[Path, ResultRecord]], output: str 
     if description:
         parts += [description, ""]
     if searches:
-        s = searches[0].subject
-        parts += [f"Search space NAS-Bench-201, supernet C={s.get('channels')}, "
-                  f"N={s.get('cells_per_stage')} cells per stage, searched on "
-                  f"{DATASET_LABELS.get(str(s.get('dataset')), s.get('dataset'))}. Each found "
-                  "cell is scored three ways where available, each labelled below.", ""]
-        config = searches[0].extras.get("config", {})
-        if config:
-            parts += [
-                f"Search settings: {config['epochs']} epochs of a {config['schedule_epochs']}-"
-                f"epoch cosine schedule, {config['search_examples']} training images (half for "
-                f"the weights, half for alpha) at {config['resolution'] or 'native'} px, batch "
-                f"{config['batch_size']}; weights SGD lr {config['lr']} (Nesterov "
-                f"{config['momentum']}, weight decay {config['weight_decay']}, clip "
-                f"{config['grad_clip']}); alpha Adam lr {config['arch_lr']} (betas "
-                f"{config['arch_beta1']}, {config['arch_beta2']}, weight decay "
-                f"{config['arch_weight_decay']}); GDAS tau {config['tau_max']} to "
-                f"{config['tau_min']}.", ""]
-    findings: list[str] = []
+        parts += _search_setup(searches)
     parts += ["## Final cell accuracy", ""]
+    accuracy, findings, scored = _accuracy_sections(scores, reference)
+    parts += accuracy + _PAPER_SECTION
+    collapse, found = _collapse_section(searches, reference, output)
+    parts += collapse + _alpha_section(searches, reference, output)
+    findings += found
+    if searches:
+        parts += ["## Cells found per seed", "", _genotype_table(searches, scores, reference), ""]
+    if scored:
+        findings.append(
+            "For scale: the paper's gain (DARTS on NAS-Bench-201, CIFAR-100) is SaBN minus BN = "
+            "+27.51 points (71.56 vs 44.05). Retraining and transfer rows are not NB201 rows; "
+            "they show whether the direction holds in this setting, not the paper's size.")
+    differences = [line for line in findings if " points [" in line]
+    if differences:
+        resolved = sum(", resolved." in line for line in differences)
+        findings.insert(0, f"{resolved} of {len(differences)} differences against "
+                           f"{norm_label(reference)} are resolved (95 % CI excludes 0).")
+    parts += ["## What it shows", ""]
+    parts += [f"- {line}" for line in findings] or ["- No finished searches to compare."]
+    parts += ["", kit.warnings_section(list(warnings)), "",
+              kit.provenance_footer(nas, command, suite_command)]
+    return kit.write_markdown(output, "\n".join(parts))
+
+
+def _search_setup(searches: list[ResultRecord]) -> list[str]:
+    """The report's lines on the search space and the search settings."""
+    s = searches[0].subject
+    parts = [f"Search space NAS-Bench-201, supernet C={s.get('channels')}, "
+             f"N={s.get('cells_per_stage')} cells per stage, searched on "
+             f"{DATASET_LABELS.get(str(s.get('dataset')), s.get('dataset'))}. Each found "
+             "cell is scored three ways where available, each labelled below.", ""]
+    config = searches[0].extras.get("config", {})
+    if config:
+        parts += [
+            f"Search settings: {config['epochs']} epochs of a {config['schedule_epochs']}-"
+            f"epoch cosine schedule, {config['search_examples']} training images (half for "
+            f"the weights, half for alpha) at {config['resolution'] or 'native'} px, batch "
+            f"{config['batch_size']}; weights SGD lr {config['lr']} (Nesterov "
+            f"{config['momentum']}, weight decay {config['weight_decay']}, clip "
+            f"{config['grad_clip']}); alpha Adam lr {config['arch_lr']} (betas "
+            f"{config['arch_beta1']}, {config['arch_beta2']}, weight decay "
+            f"{config['arch_weight_decay']}); GDAS tau {config['tau_max']} to "
+            f"{config['tau_min']}.", ""]
+    return parts
+
+
+def _accuracy_sections(scores: list[ResultRecord], reference: str
+                       ) -> tuple[list[str], list[str], bool]:
+    """(lines, findings, whether any retraining or transfer rows) of the final-cell accuracy
+    sections: retraining, the analog-nasbench transfer, the NB201 tables."""
+    parts: list[str] = []
+    findings: list[str] = []
     retrain = _score_values(scores, method="retrain")
     if retrain:
         dataset = next((m.condition.get("dataset") for r in scores
@@ -315,13 +360,14 @@ def render_nas_report(records: Sequence[tuple[Path, ResultRecord]], output: str 
                 paper=dataset if dataset != "cifar10" else None)
             parts += [text, ""]
             findings += found
-    parts += ["## The paper's numbers", "",
-              "DARTS (first order) on NAS-Bench-201, top-1 % of the found cell in the NB201 "
-              "table (authors' README). Comparable only to NAS-Bench-201 rows above, not to "
-              "retraining or transfer rows.", "",
-              kit.markdown_table(["search", "CIFAR-100", "ImageNet16-120"], [
-                  [_label(g), v["cifar100"], v["ImageNet16-120"]]
-                  for g, v in PAPER_NB201.items()]), ""]
+    return parts, findings, bool(retrain or analog)
+
+
+def _collapse_section(searches: list[ResultRecord], reference: str, output: Path
+                      ) -> tuple[list[str], list[str]]:
+    """(lines, findings) of the parameter-free collapse section (its plot beside ``output``)."""
+    parts: list[str] = []
+    findings: list[str] = []
     collapse = _collapse(searches)
     if collapse:
         plot = _plot(collapse, reference, output.with_name(f"{output.stem}-parameter-free.png"))
@@ -343,21 +389,4 @@ def render_nas_report(records: Sequence[tuple[Path, ResultRecord]], output: str 
                 f"alpha entropy per edge ends {math.log(5) - entropy.get(g, math.nan):.2e} "
                 f"nats below uniform ({math.log(5):.4f}).")
         findings += _search_caveats(searches, entropy)
-    parts += _alpha_section(searches, reference, output)
-    if searches:
-        parts += ["## Cells found per seed", "", _genotype_table(searches, scores, reference), ""]
-    if retrain or analog:
-        findings.append(
-            "For scale: the paper's gain (DARTS on NAS-Bench-201, CIFAR-100) is SaBN minus BN = "
-            "+27.51 points (71.56 vs 44.05). Retraining and transfer rows are not NB201 rows; "
-            "they show whether the direction holds in this setting, not the paper's size.")
-    differences = [line for line in findings if " points [" in line]
-    if differences:
-        resolved = sum(", resolved." in line for line in differences)
-        findings.insert(0, f"{resolved} of {len(differences)} differences against "
-                           f"{norm_label(reference)} are resolved (95 % CI excludes 0).")
-    parts += ["## What it shows", ""]
-    parts += [f"- {line}" for line in findings] or ["- No finished searches to compare."]
-    parts += ["", kit.warnings_section(list(warnings)), "",
-              kit.provenance_footer(nas, command, suite_command)]
-    return kit.write_markdown(output, "\n".join(parts))
+    return parts, findings

@@ -1,9 +1,10 @@
 """Data-parallel training pieces: the DDP-wrapped loss forward and each rank's slice.
 
-:func:`wrap_data_parallel` returns a :class:`DataParallelStep` for any trainer: in one process
-it is a no-op (the plain :class:`~robust_sabn.train.objective.BranchPair`, whole batches); under
-torchrun it wraps the loss forward in ``DistributedDataParallel`` (gradients averaged over
-ranks), optionally synchronises the norm statistics (:mod:`robust_sabn.parallel.sync_norm`),
+A trainer wraps its loss forward in a :class:`DataParallelStep` (the adversarial one:
+:func:`robust_sabn.train.objective.wrap_data_parallel`): in one process it is a no-op (the plain
+module, whole batches); under torchrun :func:`data_parallel_module` wraps the loss forward in
+``DistributedDataParallel`` (gradients averaged over ranks), optionally synchronises the norm
+statistics (:mod:`robust_sabn.parallel.sync_norm`),
 and slices every global batch so rank r of W takes images ``r*B/W .. (r+1)*B/W - 1``.
 """
 
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 import torch.distributed as dist
@@ -20,9 +20,6 @@ from torch.nn.parallel import DistributedDataParallel
 
 from robust_sabn.parallel.context import DistContext
 from robust_sabn.parallel.sync_norm import convert_sync_norm
-
-if TYPE_CHECKING:  # robust_sabn.train imports this module: importing it first must work
-    from robust_sabn.train.config import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -100,16 +97,3 @@ def data_parallel_module(module: nn.Module, ctx: DistContext | None, device: str
         module, device_ids=[where] if where.type == "cuda" else None,
         find_unused_parameters=find_unused_parameters,
     )
-
-
-def wrap_data_parallel(model: nn.Module, config: TrainConfig, ctx: DistContext | None
-                       ) -> DataParallelStep:
-    """The step of ``model`` for this process (see the module docstring); every rank calls it,
-    after loading any checkpoint (DDP then checks all ranks hold the same weights)."""
-    from robust_sabn.train.objective import BranchPair
-
-    pair = data_parallel_module(
-        BranchPair(model, fused=bool(config.fused_branches)), ctx, config.device,
-        sync_norm=bool(config.sync_norm), find_unused_parameters=config.loss != "hybrid")
-    return DataParallelStep(pair=pair, ctx=ctx, device_type=torch.device(config.device).type,
-                            amp=bool(config.amp))

@@ -13,7 +13,8 @@ from rich.table import Table
 
 from robust_sabn.artifacts.result import ResultRecord
 from robust_sabn.cli.console import output_console
-from robust_sabn.cli.parse import DEVICE_HELP, parse_device
+from robust_sabn.cli.options import Device, Resume, output_file, run_folder
+from robust_sabn.cli.parse import parse_device
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Arbitrary style transfer: AdaIN vs SaAdaIN with a frozen VGG-19 encoder.")
@@ -24,14 +25,10 @@ _WEIGHTS_HELP = ("Encoder: 'random' (offline; a seeded random-feature encoder, n
                  "of torchvision's vgg19 file or AdaIN's vgg_normalised.pth")
 
 
-TOP_LEVEL = ("stylize",)
-"""Commands also mounted at the top level (``robust-sabn stylize``)."""
-
-
 @app.command("train")
 def train_command(
-    out: Annotated[Path, typer.Option(help="Run folder (config, metrics.jsonl, last.pt, "
-                                           "train.json).")] = Path("runs/style"),
+    out: Annotated[Path, run_folder("Run folder (config, metrics.jsonl, last.pt, "
+                                    "train.json).")] = Path("runs/style"),
     norm: Annotated[str, typer.Option(help="adain or saadain (AdaIN with a shared affine).")
                     ] = "saadain",
     preset: Annotated[str, typer.Option(help="cpu (small, offline) or paper (COCO/WikiArt, "
@@ -66,8 +63,8 @@ def train_command(
     second_encoder_seed: Annotated[int, typer.Option(
         help="Seed of the random encoder the validation losses are also measured with "
              "(never trained with); -1 turns it off.")] = 1,
-    device: Annotated[str | None, typer.Option(help=f"{DEVICE_HELP} ({_DEFAULT})")] = None,
-    resume: Annotated[bool, typer.Option(help="Continue the run in --out.")] = False,
+    device: Device = "auto",
+    resume: Resume = False,
     quiet: Annotated[bool, typer.Option(help="No progress display.")] = False,
     nproc: Annotated[int, typer.Option(
         help="Train data-parallel with N local processes (torchrun's elastic agent; gloo on "
@@ -96,7 +93,7 @@ def train_command(
         iterations=iterations, batch_size=batch_size, crop=crop, resize=resize, lr=lr,
         style_weight=style_weight, seed=seed, data_seed=data_seed, val_pairs=val_pairs,
         val_images=val_images, val_every=val_every,
-        device=parse_device(device) if device is not None else None,
+        device=parse_device(device),
     )
     config = config.model_copy(update={
         "second_encoder_seed": second_encoder_seed if second_encoder_seed >= 0 else None})
@@ -116,8 +113,8 @@ def train_command(
 @app.command("eval")
 def eval_command(
     checkpoint: Annotated[Path, typer.Argument(help="last.pt of a style train run.")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the evaluation "
-                                                                 "record (JSON) here.")] = None,
+    output: Annotated[Path | None, output_file("Write the evaluation record (JSON) here.")
+                      ] = None,
     val_pairs: Annotated[int | None, typer.Option(help="Validation pairs (default: the "
                                                        "run's).")] = None,
     content_dir: Annotated[Path | None, typer.Option(help="Other content images (with "
@@ -125,23 +122,23 @@ def eval_command(
     style_dir: Annotated[Path | None, typer.Option(help="Other style images.")] = None,
     encoder_weights: Annotated[str | None, typer.Option(
         help="New location of the run's VGG-19 file (checked by its SHA-256).")] = None,
-    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
+    device: Device = "auto",
 ) -> None:
     """Validation content and style losses of a checkpoint on its held-out pairs."""
     from robust_sabn.artifacts.paths import check_output_file
     from robust_sabn.artifacts.result import write_result
-    from robust_sabn.style.evaluate import evaluate_checkpoint
+    from robust_sabn.style.checkpoint import evaluate_checkpoint
 
-    if out is not None:
-        check_output_file(out, "--out")
+    if output is not None:
+        check_output_file(output, "-o")
     overrides = {k: v for k, v in (("val_pairs", val_pairs),
                                    ("content_dir", content_dir and str(content_dir)),
                                    ("style_dir", style_dir and str(style_dir))) if v is not None}
     device = parse_device(device)
     record = evaluate_checkpoint(checkpoint, device=device, encoder_weights=encoder_weights,
                                  config_overrides=overrides)
-    if out is not None:
-        write_result(out, record)
+    if output is not None:
+        write_result(output, record)
     _print_losses(record, f"evaluated {checkpoint}")
 
 
@@ -150,14 +147,14 @@ def stylize_command(
     checkpoint: Annotated[Path, typer.Argument(help="last.pt of a style train run.")],
     content: Annotated[Path, typer.Option(help="Content image.")],
     style: Annotated[Path, typer.Option(help="Style image.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output PNG.")],
+    output: Annotated[Path, output_file("Output PNG.")],
     alpha: Annotated[float, typer.Option(help="Style strength in [0, 1] (0: content "
                                               "reconstructed, 1: full style).")] = 1.0,
     size: Annotated[int, typer.Option(help="Resize both images' shorter side to this many "
                                            "pixels.")] = 512,
     encoder_weights: Annotated[str | None, typer.Option(
         help="New location of the run's VGG-19 file (checked by its SHA-256).")] = None,
-    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
+    device: Device = "auto",
 ) -> None:
     """Stylize one content image with one style image."""
     from robust_sabn.artifacts.paths import check_output_file

@@ -15,13 +15,11 @@ Losses are means over the pairs (each batch's loss weighted by its size).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import torch
 from torch import Tensor
 
-from robust_sabn.artifacts.result import Metric, ResultRecord, new_result
+from robust_sabn.artifacts.result import Metric
 from robust_sabn.errors import UserInputError
 from robust_sabn.nn import AdaIN
 from robust_sabn.style.config import StyleConfig
@@ -135,34 +133,3 @@ def affine_shift_metrics(net: StyleTransferNet, *, step: int) -> list[Metric]:
     return [Metric(name="affine_shift", value=float(shift), n=int(weight.numel()),
                    condition={"step": step})]
 
-
-def evaluate_checkpoint(path: str | Path, *, device: str = "cpu",
-                        encoder_weights: str | None = None,
-                        config_overrides: dict[str, Any] | None = None) -> ResultRecord:
-    """Validation losses of the network in ``last.pt``-style checkpoint ``path``.
-
-    Args:
-        path: a checkpoint written by style training.
-        device: where to run.
-        encoder_weights: the VGG-19 file, when it moved since training (hash-checked).
-        config_overrides: options replacing the checkpoint's (``val_pairs``, ``content_dir``,
-            ``style_dir``, ``data_seed`` ...).
-
-    Raises:
-        UserInputError: unreadable checkpoint, missing encoder weights, bad data.
-    """
-    from robust_sabn.style.checkpoint import load_style_network
-    from robust_sabn.style.trainer import TASK, load_data, run_subject
-
-    net, config, spec, iteration = load_style_network(path, device=device,
-                                                      encoder_weights=encoder_weights)
-    config = StyleConfig(**{**config.model_dump(), **(config_overrides or {}), "device": device})
-    data = load_data(config)
-    val = ValidationSet.build(data, config, net.encoder)
-    values = validation_losses(net, val, config)
-    metrics = validation_metrics(values, config, val, step=iteration)
-    metrics += affine_shift_metrics(net, step=iteration)
-    return new_result(TASK, "evaluation", subject=run_subject(config, spec, data.source),
-                      metrics=metrics, extras={"checkpoint": str(path),
-                                               "second_encoder": val.second_label,
-                                               "iteration": iteration})

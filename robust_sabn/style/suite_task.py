@@ -202,7 +202,7 @@ def _default_train(config: Any, out_dir: Path, *, resume: bool, quiet: bool) -> 
 
 
 def _default_evaluate(checkpoint: Path, **settings: Any) -> ResultRecord:
-    from robust_sabn.style.evaluate import evaluate_checkpoint
+    from robust_sabn.style.checkpoint import evaluate_checkpoint
 
     return evaluate_checkpoint(checkpoint, **settings)
 

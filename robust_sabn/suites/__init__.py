@@ -6,7 +6,7 @@
     >>> run_suite(suite)                   # does what is missing, renders the report
 
 Each task kind lives in its own folder (``robust_sabn/<task>/suite_task.py``); see
-:mod:`robust_sabn.suites.tasks` for the protocol and :func:`register_task` for adding one.
+:mod:`robust_sabn.suites.tasks` for the protocol and :mod:`robust_sabn.plugins` for adding one.
 Suite names are looked up in ``--suites-dir``, ``$ROBUST_SABN_SUITES``, ``./suites`` and the
 suites shipped with the package (:func:`suite_dirs`).
 """
@@ -20,18 +20,14 @@ from robust_sabn.suites.runner import (
 )
 from robust_sabn.suites.spec import find_suite, list_suite_files, load_suite, suite_dirs
 from robust_sabn.suites.tasks import (
-    BUILTIN_TASKS,
     Step,
     Suite,
     SuiteTask,
     get_task,
-    register_task,
     task_kinds,
-    unregister_task,
 )
 
 __all__ = [
-    "BUILTIN_TASKS",
     "DEFAULT_OUT_ROOT",
     "Step",
     "Suite",
@@ -42,10 +38,8 @@ __all__ = [
     "get_task",
     "list_suite_files",
     "load_suite",
-    "register_task",
     "run_suite",
     "suite_dirs",
     "suite_status",
     "task_kinds",
-    "unregister_task",
 ]

@@ -1,9 +1,8 @@
 """The registry of suite task kinds, and the protocol a task kind implements.
 
-A task kind lives in its own folder ``robust_sabn/<name>/`` and exposes a module-level ``TASK``
-in ``robust_sabn/<name>/suite_task.py``. Built-in kinds are listed once, in
-:data:`BUILTIN_TASKS`, and imported only when first needed; other code (a plugin, a test)
-registers its own with :func:`register_task`. The generic runner
+A task kind lives in its own folder and names its :class:`SuiteTask` object (``TASK`` in
+``robust_sabn/<name>/suite_task.py`` for the built-in ones) in its registration
+(:mod:`robust_sabn.plugins`); it is imported only when first needed. The generic runner
 (:mod:`robust_sabn.suites.runner`) does the rest: skip-if-done, resume, the folder lock,
 progress, the report.
 """
@@ -12,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from importlib import import_module
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from robust_sabn.errors import UserInputError
+from robust_sabn.plugins import load_object, task_plugin, task_plugins
 from robust_sabn.suites.checked import CheckedTable
 
 if TYPE_CHECKING:
@@ -25,10 +24,6 @@ if TYPE_CHECKING:
 
 StepState = Literal["done", "partial", "todo"]
 Hooks = Mapping[str, Callable[..., Any]]
-
-BUILTIN_TASKS: tuple[str, ...] = ("adversarial", "gan", "nas", "style")
-"""Task kinds shipped with robust-sabn: ``robust_sabn.<name>.suite_task:TASK``."""
-
 
 @dataclass(frozen=True)
 class Step:
@@ -139,52 +134,23 @@ class SuiteTask(Protocol):
         ...
 
 
-_TASKS: dict[str, SuiteTask] = {}
-
-
-def register_task(name: str, task: SuiteTask) -> SuiteTask:
-    """Register a task kind under ``name`` (the ``task = "..."`` value of suite files).
-
-    Raises:
-        ValueError: ``name`` is already registered.
-    """
-    if name in _TASKS:
-        raise ValueError(f"suite task kind {name!r} is already registered")
-    _TASKS[name] = task
-    return task
-
-
-def unregister_task(name: str) -> None:
-    """Remove a registered task kind (tests register toy kinds and remove them)."""
-    _TASKS.pop(name, None)
-
-
 def task_kinds() -> list[str]:
-    """Names of the built-in and registered task kinds, sorted."""
-    return sorted(set(BUILTIN_TASKS) | set(_TASKS))
+    """Names of the installed task kinds, sorted."""
+    return sorted(task_plugins())
 
 
 def get_task(name: str) -> SuiteTask:
-    """The task kind ``name``, importing a built-in one on first use.
+    """The task kind ``name``, its module imported on first use.
 
     Raises:
-        UserInputError: unknown kind (the message lists the known ones), or a built-in kind
-            whose module is missing from this installation.
+        UserInputError: unknown kind (the message lists the known ones), or a kind whose
+            module is missing from this installation.
     """
-    if name not in _TASKS and name in BUILTIN_TASKS:
-        module_name = f"robust_sabn.{name}.suite_task"
-        try:
-            module = import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name is None or not module_name.startswith(exc.name):
-                raise
-            raise UserInputError(
-                f"the {name!r} task is not available in this installation ({module_name} is "
-                "missing); update robust-sabn"
-            ) from exc
-        _TASKS.setdefault(name, module.TASK)
-    if name not in _TASKS:
+    target = task_plugin(name).suite_task
+    try:
+        return cast(SuiteTask, load_object(target))
+    except ModuleNotFoundError as exc:
         raise UserInputError(
-            f"unknown suite task kind {name!r}; choose one of {', '.join(task_kinds())}"
-        )
-    return _TASKS[name]
+            f"the {name!r} task is not available in this installation ({target} does not "
+            f"import: {exc}); reinstall the package that provides it"
+        ) from exc

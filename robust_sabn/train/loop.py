@@ -54,11 +54,17 @@ from robust_sabn.evaluate.sharded import BatchPlan, plan_batches
 from robust_sabn.nn import branch_names
 from robust_sabn.nn.gradient_balance import GradientBalanceMeter
 from robust_sabn.parallel.context import DistContext, distributed_context
-from robust_sabn.parallel.data_parallel import DataParallelStep, wrap_data_parallel
+from robust_sabn.parallel.data_parallel import DataParallelStep
 from robust_sabn.parallel.devices import apply_tf32, speed_settings, training_memory_format
 from robust_sabn.train.config import TrainConfig
 from robust_sabn.train.divergence import FiniteLossGuard, TrainingDiverged, diverged_fields
-from robust_sabn.train.objective import ADV, lr_factor, training_loss, warmup_steps
+from robust_sabn.train.objective import (
+    ADV,
+    lr_factor,
+    training_loss,
+    warmup_steps,
+    wrap_data_parallel,
+)
 from robust_sabn.train.progress import TrainingProgress
 
 EpochCallback = Callable[[dict[str, Any]], None]

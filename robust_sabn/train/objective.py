@@ -13,6 +13,8 @@ from torch.nn.parallel import DistributedDataParallel
 from robust_sabn.attacks import model_mode, pgd_attack
 from robust_sabn.errors import UserInputError
 from robust_sabn.nn import BranchSegments
+from robust_sabn.parallel.context import DistContext
+from robust_sabn.parallel.data_parallel import DataParallelStep, data_parallel_module
 from robust_sabn.train.config import TrainConfig
 
 CLEAN, ADV = "clean", "adv"
@@ -148,3 +150,14 @@ def lr_factor(step: int, steps_per_epoch: int, config: TrainConfig) -> float:
     else:
         decay = config.gamma ** sum(step >= m * steps_per_epoch for m in config.milestones)
     return warm * decay
+
+
+def wrap_data_parallel(model: nn.Module, config: TrainConfig, ctx: DistContext | None
+                       ) -> DataParallelStep:
+    """The step of ``model`` for this process (see the module docstring); every rank calls it,
+    after loading any checkpoint (DDP then checks all ranks hold the same weights)."""
+    pair = data_parallel_module(
+        BranchPair(model, fused=bool(config.fused_branches)), ctx, config.device,
+        sync_norm=bool(config.sync_norm), find_unused_parameters=config.loss != "hybrid")
+    return DataParallelStep(pair=pair, ctx=ctx, device_type=torch.device(config.device).type,
+                            amp=bool(config.amp))

@@ -16,9 +16,9 @@ from typing import Any
 import torch
 
 from robust_sabn.artifacts import new_record
-from robust_sabn.attacks.mode import model_mode
 from robust_sabn.compat import import_robustbench
 from robust_sabn.errors import UserInputError
+from robust_sabn.nn.mode import model_mode
 from robust_sabn.units import check_threat_model
 from robust_sabn.zoo.load import load_model, read_entry
 from robust_sabn.zoo.robustbench_zoo import load_robustbench_model

@@ -11,12 +11,10 @@ column.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from robust_sabn.adversarial.report.collect import ResultSet
     from robust_sabn.artifacts.result import ResultRecord
 
 BASELINE_MARK = "RobustBench"
@@ -61,10 +59,3 @@ def baseline_note(count: int) -> str:
             "robustbench.utils.load_model, attacked with the same settings on the same "
             "examples): one model each, so one value and no std; a single-branch model, so the "
             "same value in every branch column; never in bold.")
-
-
-def relabel_baselines(results: ResultSet, labels: Mapping[str, str]) -> None:
-    """Give the baselines named in ``labels`` (zoo name -> label) those row labels."""
-    for run in results.runs:
-        if run.baseline and run.model in labels:
-            run.label = baseline_label(run.model, labels[run.model])

@@ -10,13 +10,13 @@ fractions in [0, 1]; eps is on the [0, 1] pixel scale.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from robust_sabn.adversarial.record import ACCURACY, TASK, example_flags, settings_of
-from robust_sabn.adversarial.report.baselines import baseline_of
+from robust_sabn.adversarial.report.baselines import baseline_label, baseline_of
 from robust_sabn.artifacts.result import ResultRecord, read_result
 from robust_sabn.artifacts.result import collect_results as read_all
 from robust_sabn.errors import UserInputError
@@ -286,3 +286,10 @@ def collect_results(paths: Iterable[str | Path]) -> ResultSet:
         _merge_evaluation(run, record, flags)
     return ResultSet(runs=list(runs.values()), record_files=[p for p, _ in found],
                      warnings=warnings)
+
+
+def relabel_baselines(results: ResultSet, labels: Mapping[str, str]) -> None:
+    """Give the baselines named in ``labels`` (zoo name -> label) those row labels."""
+    for run in results.runs:
+        if run.baseline and run.model in labels:
+            run.label = baseline_label(run.model, labels[run.model])
