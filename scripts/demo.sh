@@ -10,5 +10,5 @@ n=${2:-500}
 bin=.venv/bin/robust-sabn
 $bin train --preset fmnist-quick --norm saauxbn --out "$run" --resume
 $bin eval "$run/best.pt" --attacks pgd,autoattack --version standard --n-examples "$n" \
-  --out "$run/eval.json"
+  -o "$run/eval.json"
 $bin report "$run" -o "$run/report.md"

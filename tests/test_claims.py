@@ -20,7 +20,7 @@ from npz_helpers import run_cli
 from typer.testing import CliRunner
 
 from robust_sabn.adversarial.record import evaluation_record
-from robust_sabn.adversarial.report import collect_results, render_report
+from robust_sabn.adversarial.report import collect_run_results, render_report
 from robust_sabn.adversarial.report.paired import seed_comparisons
 from robust_sabn.adversarial.report.power import power_rows
 from robust_sabn.adversarial.report.tables import group_runs
@@ -200,7 +200,7 @@ def test_claims_of_no_records_are_all_not_run(tmp_path: Path) -> None:
 
 
 def test_per_example_comparison_pairs_runs_of_the_same_seed(runs: Path) -> None:
-    groups = {g.norm: g for g in group_runs(collect_results([runs / "fx"]))}
+    groups = {g.norm: g for g in group_runs(collect_run_results([runs / "fx"]))}
     comparisons = seed_comparisons(groups["auxbn"], groups["bn"], "clean", "clean", None)
     assert [c.seed for c in comparisons] == list(SEEDS)
     for c in comparisons:  # 180 vs 160 of 200, nested: 20 discordant points, all for AuxBN
@@ -224,7 +224,7 @@ def test_report_prints_pair_differences_and_what_it_can_resolve(runs: Path,
 
 
 def test_power_rows_split_seed_and_test_noise(runs: Path) -> None:
-    results = collect_results([runs / "fx"])
+    results = collect_run_results([runs / "fx"])
     rows = {(r.metric, r.row, r.minus): r for r in power_rows(
         results, ["clean", "pgd-20"], ["clean", "adv"], 0.1, 0.01)}
     same = rows[("clean", "AuxBN", "BN")]

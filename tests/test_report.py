@@ -17,7 +17,12 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from robust_sabn.adversarial.report import PAPER_ROWS, ReportOptions, collect_results, render_report
+from robust_sabn.adversarial.report import (
+    PAPER_ROWS,
+    ReportOptions,
+    collect_run_results,
+    render_report,
+)
 from robust_sabn.adversarial.report.collect import ResultSet, RunResults
 from robust_sabn.adversarial.report.tables import format_percent, group_runs
 from robust_sabn.cli.report import report_command
@@ -143,7 +148,7 @@ def test_bad_inputs_raise_user_errors(tmp_path: Path) -> None:
 
 
 def test_collect_groups_evaluations_per_run() -> None:
-    results = collect_results([FIXTURES])
+    results = collect_run_results([FIXTURES])
     assert sorted(run.name for run in results.runs) == ["bn-seed0", "bn-seed1", "saauxbn-seed0",
                                                         "saauxbn-seed1"]
     run = next(r for r in results.runs if r.name == "saauxbn-seed0")

@@ -17,7 +17,7 @@ from test_suites import SUITES_DIR, FakeEvaluator, FakeTrainer, write_suite
 from torch import nn
 
 from robust_sabn.adversarial.record import branch_results, evaluation_record, settings_of
-from robust_sabn.adversarial.report import ReportOptions, collect_results, render_report
+from robust_sabn.adversarial.report import ReportOptions, collect_run_results, render_report
 from robust_sabn.adversarial.report.baselines import baseline_label
 from robust_sabn.adversarial.report.collect import relabel_baselines
 from robust_sabn.artifacts import ModelSpec, file_sha256, save_checkpoint
@@ -244,7 +244,7 @@ def cifar_records_with_baseline(tmp_path: Path) -> Path:
 
 def test_report_renders_a_baseline_row_without_std_or_bold(tmp_path: Path) -> None:
     root = cifar_records_with_baseline(tmp_path)
-    results = collect_results([root])
+    results = collect_run_results([root])
     (baseline,) = [run for run in results.runs if run.baseline]
     assert (baseline.name, baseline.evaluations, baseline.label) == (
         "Wong2020Fast", 3, "Wong2020Fast (RobustBench)")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from robust_sabn.adversarial.gates import is_control
 from robust_sabn.adversarial.record import TASK
 from robust_sabn.adversarial.report.collect import CLEAN, RunResults, eps_key
-from robust_sabn.adversarial.report.collect import collect_results as collect_runs
+from robust_sabn.adversarial.report.collect import collect_run_results as collect_runs
 from robust_sabn.adversarial.report.gradient_balance import run_balance
 from robust_sabn.adversarial.report.overfitting import loss_rise
 from robust_sabn.report.claims import (

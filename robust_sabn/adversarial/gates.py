@@ -22,7 +22,7 @@ from statistics import mean, median
 from typing import Any
 
 from robust_sabn.adversarial.record import TASK
-from robust_sabn.adversarial.report.collect import CLEAN, RunResults, collect_results
+from robust_sabn.adversarial.report.collect import CLEAN, RunResults, collect_run_results
 from robust_sabn.adversarial.report.overfitting import pgd_losses
 from robust_sabn.suites.gates import GateMetric, Measured, Records
 
@@ -46,7 +46,7 @@ def is_control(run: RunResults, control_loss: str = "clean") -> bool:
 def _runs(records: Records) -> list[RunResults]:
     paths: list[str | Path] = [p for p, r in records
                                if r.task == TASK and r.kind == "evaluation"]
-    return [r for r in collect_results(paths).runs if not r.baseline] if paths else []
+    return [r for r in collect_run_results(paths).runs if not r.baseline] if paths else []
 
 
 def _clean_by_seed(runs: Sequence[RunResults], branch: str) -> dict[int, float]:

@@ -313,7 +313,7 @@ class AdversarialTask:
         """Render the suite's comparison from its evaluation records; baseline rows take
         their labels from the suite file. The gates are measured from every record under
         ``suite_dir`` (a clean-only control arm too)."""
-        from robust_sabn.adversarial.report import collect_results, render_report
+        from robust_sabn.adversarial.report import collect_run_results, render_report
         from robust_sabn.adversarial.report.collect import relabel_baselines
         from robust_sabn.artifacts.result import collect_results as read_records
         from robust_sabn.report.gates import add_gates_section
@@ -325,7 +325,7 @@ class AdversarialTask:
             options = replace(options, title=title)
         command = shlex.join(["robust-sabn", "report", str(suite_dir), "-o", str(output),
                               *options.cli_arguments()])
-        results = collect_results(self.record_paths(suite, suite_dir))
+        results = collect_run_results(self.record_paths(suite, suite_dir))
         relabel_baselines(results, {b.name: b.label for b in plan.baselines if b.label})
         report = render_report(results, output, options=options, command=command,
                                suite_command=suite_command)
@@ -338,7 +338,7 @@ class AdversarialTask:
         evaluation record under ``pilot``, a pilot's run or records folder), the noise of each
         comparison and the seeds or test points at which a true ``target`` difference
         (fraction) is detected with 80 % power at alpha = 0.05, as Markdown."""
-        from robust_sabn.adversarial.report import collect_results
+        from robust_sabn.adversarial.report import collect_run_results
         from robust_sabn.adversarial.report.power import power_note, power_rows, power_table
 
         plan: AdversarialPlan = suite.plan
@@ -347,7 +347,7 @@ class AdversarialTask:
             raise UserInputError(f"{suite.name} has no finished evaluations in {suite_dir}; run "
                                  f"`robust-sabn suite run {suite.name}` (or a pilot, then "
                                  "--pilot) first")
-        results = collect_results(paths)
+        results = collect_run_results(paths)
         options = plan.comparison
         metrics = list(options.metrics or results.metrics())
         branches = list(options.branches or ("clean", "adv"))
@@ -359,14 +359,14 @@ class AdversarialTask:
         """``robust-sabn report``: the comparison of these evaluation records (training and
         other records of the runs are found beside them); ``options`` are
         :class:`~robust_sabn.adversarial.report.ReportOptions` fields."""
-        from robust_sabn.adversarial.report import ReportOptions, collect_results, render_report
+        from robust_sabn.adversarial.report import ReportOptions, collect_run_results, render_report
 
         try:
             report_options = ReportOptions(**options)
         except TypeError as exc:
             raise UserInputError(f"the adversarial report takes no such option: {exc}") from exc
         evaluations = [path for path, record in records if record.kind == "evaluation"]
-        results = collect_results(evaluations)
+        results = collect_run_results(evaluations)
         results.warnings += warnings
         return render_report(results, output, options=report_options, command=command).path
 

@@ -1,7 +1,7 @@
 """An exclusive lock on a run or suite folder, held while the folder is written.
 
-Two ``suite run`` (or ``train``) processes on one folder used to both do all the work, the last
-writer winning. :func:`folder_lock` takes an exclusive ``flock`` on ``<folder>/.robust-sabn.lock``
+Two ``suite run`` (or ``train``) processes on one folder must not both do the work, the last
+writer winning: :func:`folder_lock` takes an exclusive ``flock`` on ``<folder>/.robust-sabn.lock``
 and writes the holder's PID into it; a second holder fails at once with a one-line
 :class:`UserInputError` naming that PID. The kernel releases a ``flock`` when its process dies,
 so the lock of a killed process (``kill -9``) is taken over by the next runner: its stale file

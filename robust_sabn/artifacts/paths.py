@@ -1,10 +1,10 @@
 """One check of an output location, run by every command that writes before it starts work.
 
-An unwritable ``--out`` used to end a long run with a traceback (mkdir, matplotlib, torch.save).
-:func:`check_output_dir` and :func:`check_output_file` find the nearest existing folder of the
-path and try to create a file there, so a read-only file system, a missing permission or a
-parent that is a file is refused at once with one line naming the option and the fix. Nothing
-is left behind by the check.
+An unwritable output must be refused before a long run, not end it with a traceback (mkdir,
+matplotlib, torch.save): :func:`check_output_dir` and :func:`check_output_file` find the
+nearest existing folder of the path and try to create a file there, so a read-only file
+system, a missing permission or a parent that is a file is refused at once with one line
+naming the option and the fix. Nothing is left behind by the check.
 
 Inside a run folder no symbolic link is followed: :func:`open_no_follow` opens the files that
 are written in place (the lock, appended metrics) with ``O_NOFOLLOW``, and every other file is

@@ -1,8 +1,8 @@
 """One check of data against a model, before any work: channels, image size, labels.
 
-A model trained on one dataset and given another (a different npz, a grey set for a colour
-model) used to fail deep inside an attack with a traceback; :func:`check_data_fits_model`
-refuses it first with one line that names what differs.
+A model given data it cannot take (a different npz, a grey set for a colour model) is refused
+by :func:`check_data_fits_model` before any attack runs, with one line that names what
+differs.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ from robust_sabn.errors import UserInputError
 from robust_sabn.nas.config import SearchConfig
 from robust_sabn.nas.data import SearchData, load_search_data
 from robust_sabn.nas.network import Supernet
-from robust_sabn.nas.space import EDGE_NAMES, Genotype
+from robust_sabn.nas.space import EDGE_NAMES
 from robust_sabn.nas.tables import CellTable
 from robust_sabn.parallel.context import distributed_context
 from robust_sabn.parallel.devices import resolve_device
@@ -319,8 +319,3 @@ def run_search(config: SearchConfig, out_dir: str | Path, *, resume: bool = Fals
 def _slice(parallel: DataParallelStep, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
     """This rank's contiguous slice of a global batch (x (B, C, H, W), y (B,))."""
     return parallel.shard(batch[0]), parallel.shard(batch[1])
-
-
-def final_genotype(result: dict[str, Any]) -> Genotype:
-    """The genotype a finished search returns (argmax alpha after its last epoch)."""
-    return Genotype.parse(result["genotype"])

@@ -11,7 +11,7 @@ Reads records only (through :mod:`robust_sabn.artifacts.result`); never imports 
 from robust_sabn.adversarial.report.collect import (
     ResultSet,
     RunResults,
-    collect_results,
+    collect_run_results,
     find_records,
 )
 from robust_sabn.adversarial.report.document import ROWS, Report, ReportOptions, render_report
@@ -25,7 +25,7 @@ __all__ = [
     "ReportOptions",
     "ResultSet",
     "RunResults",
-    "collect_results",
+    "collect_run_results",
     "find_records",
     "render_report",
 ]

@@ -251,7 +251,7 @@ def _attach_training(run: RunResults, run_dir: Path) -> None:
         run.clean_trained = config.get("loss") == "clean"
 
 
-def collect_results(paths: Iterable[str | Path]) -> ResultSet:
+def collect_run_results(paths: Iterable[str | Path]) -> ResultSet:
     """Read every adversarial evaluation record under ``paths`` and group them by trained model.
 
     Raises:

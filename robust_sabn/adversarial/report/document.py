@@ -12,7 +12,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from robust_sabn.adversarial.report.baselines import baseline_note
-from robust_sabn.adversarial.report.collect import CLEAN, SHARED_BRANCH, ResultSet, collect_results
+from robust_sabn.adversarial.report.collect import (
+    CLEAN,
+    SHARED_BRANCH,
+    ResultSet,
+    collect_run_results,
+)
 from robust_sabn.adversarial.report.differences import differences_section
 from robust_sabn.adversarial.report.gradient_balance import gradient_balance_section, has_balance
 from robust_sabn.adversarial.report.overfitting import overfitting_section
@@ -250,7 +255,7 @@ def render_report(results: Iterable[str | Path] | ResultSet, output: str | Path,
         result_set, sources = results, [str(p) for p in results.record_files]
     else:
         sources = [str(p) for p in results]
-        result_set = collect_results(sources)
+        result_set = collect_run_results(sources)
     metrics = list(options.metrics or result_set.metrics())
     _check_options(result_set, metrics, options)
     if command is None:
