@@ -124,7 +124,7 @@ def _child_run(args: list[str]) -> tuple[subprocess.CompletedProcess[str], float
             "    print('TORCH' if 'torch' in sys.modules else 'NO-TORCH', file=sys.stderr)\n")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "COLUMNS": "100"})
+                          timeout=600, env={**os.environ, "COLUMNS": "100"})
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return done, cpu

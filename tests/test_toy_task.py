@@ -152,13 +152,13 @@ def test_train_task_toy_runs_its_own_trainer_in_a_new_process(tmp_path: Path) ->
            "PYTHONPATH": os.pathsep.join([str(site), str(TESTS), os.environ.get("PYTHONPATH", "")])}
     main = "from robust_sabn.cli import main; main()"
     listed = subprocess.run([sys.executable, "-c", main, "--help"], env=env, text=True,
-                            capture_output=True, timeout=120)
+                            capture_output=True, timeout=600)
     assert listed.returncode == 0, listed.stderr
     assert "A toy task: seeded samples and a tiny line fit." in listed.stdout
     run = tmp_path / "fit"
     done = subprocess.run([sys.executable, "-c", main, "train", "--task", "toy", "--norm",
                            "meancenter", "--seed", "2", "--steps", "300", "--out", str(run)],
-                          env=env, text=True, capture_output=True, timeout=120)
+                          env=env, text=True, capture_output=True, timeout=600)
     assert done.returncode == 0, done.stderr
     record = read_result(run / "train.json")
     assert (record.task, record.kind, record.subject["norm"]) == ("toy", "train", "meancenter")
