@@ -66,8 +66,9 @@ COMMANDS: dict[str, LazyCommand] = {
                           "(schemas/result-record.schema.json)."),
     "claims": LazyCommand("robust_sabn.cli.claims:claims_command",
                           "One row per claim of the paper and setup: the paper's number, ours with "
-                          "its 95 % CI, and a verdict (reproduced / not resolved / contradicted / "
-                          "not run)."),
+                          "its 95 % CI, the suite's validity gates, the power, and a verdict "
+                          "(reproduced / not resolved / contradicted / not testable at this scale "
+                          "/ not run)."),
     "suite": LazyCommand("robust_sabn.cli.suite:app",
                          "Benchmark suites defined in suites/*.toml: list them, run them."),
     "zoo": LazyCommand("robust_sabn.cli.zoo:app",

@@ -10,7 +10,8 @@ PLUGIN = TaskPlugin(
     summary="Class-conditional GANs: CCBN vs SaBN generators, IS/FID.",
     suite_task="robust_sabn.gan.suite_task:TASK",
     cli="robust_sabn.gan.cli",
-    top_level={"sample": "Write a class-by-row sample grid PNG (conditional generators only)."},
+    top_level={"sample": "Write a class-by-row sample grid PNG, class names beside the rows, "
+                         "each sample at least 64 pixels wide (conditional generators only)."},
     forwarded=("train", "eval"),
     norms=GAN_NORMS,
     model_families=("generator", "discriminator"),
