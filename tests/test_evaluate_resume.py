@@ -172,7 +172,7 @@ def test_a_killed_eval_command_continues_where_it_stopped(checkpoint: Path, tmp_
                "--data-dir", str(checkpoint.parent), "--attacks", "pgd,autoattack",
                "--eps", "0.05", "--n-examples", "8", "--batch-size", "4", "--version", "custom",
                "--aa-attacks", "apgd-ce,apgd-t", "--pgd-steps", "3", "--seed", "1",
-               "--device", "cpu", "--quiet", "--out", str(out), "--nproc", str(nproc)]
+               "--device", "cpu", "--quiet", "-o", str(out), "--nproc", str(nproc)]
     process = subprocess.Popen(command, env=rank_env(120), stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.monotonic() + 240

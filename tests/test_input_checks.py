@@ -49,7 +49,7 @@ LONG = "a" * 300
     (["stylize", "c.pt", "--content", "c.png", "--style", "s.png", "-o", "o.xyz"],
      "this command writes .png files"),
     (["train", "--out", f"runs/{LONG}"], "is 300 bytes long; this file system allows"),
-    (["eval", "x.pt", "--out", f"{LONG}.json"], "--out: the name"),
+    (["eval", "x.pt", "-o", f"{LONG}.json"], "--output: the name"),
     (["report", "runs", "-o", f"{LONG}.md"], "the name"),
     (["report", f"runs/{LONG}/x", "-o", "r.md"], "RESULTS: the name"),
 ])
