@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_zoo import _checkpoint
+from test_zoo import _checkpoint, _record
 
 from robust_sabn.artifacts import load_model as load_checkpoint_model
 from robust_sabn.nn import fixed_branch
@@ -56,6 +56,8 @@ import robust_sabn.zoo
 robust_sabn.zoo.register_models("zoo")
 load_model(model_name="Elsewhere2026", model_dir="zoo", dataset="cifar10", threat_model="Linf")
 print("loaded Elsewhere2026")
+from robustbench.utils import list_available_models
+list_available_models("cifar10", "Linf")
 """
 
 _FAKE_AUTOATTACK = {
@@ -92,10 +94,12 @@ def _simulated_start(code: str, tmp_path: Path, cwd: Path, *paths: Path
 
 
 def _exports(tmp_path: Path) -> tuple[Path, torch.Tensor]:
-    """A working folder with one export in ./models and one in ./zoo, and test inputs x.pt."""
+    """A working folder with one evaluated export in ./models (its model_info in ./model_info)
+    and one in ./zoo, and test inputs x.pt; returns it and the exported branch's logits."""
     work = tmp_path / "work"
     checkpoint = _checkpoint(tmp_path / "c.pt", "saauxbn")
-    export_model(checkpoint, name="Mine2026_Hook", model_dir=work / "models")
+    export_model(checkpoint, name="Mine2026_Hook", model_dir=work / "models",
+                 evaluation=_record(checkpoint, {"clean": (0.9, 0.1), "adv": (0.8125, 0.5)}))
     export_model(checkpoint, name="Elsewhere2026", model_dir=work / "zoo")
     x = torch.rand(3, 3, 32, 32)
     torch.save(x, work / "x.pt")
@@ -112,6 +116,8 @@ def _check_load(done: subprocess.CompletedProcess[str], work: Path,
             "robust-sabn export in ./models/cifar10/Linf; for a model exported to another "
             "folder run robust_sabn.zoo.register_models(MODEL_DIR) first") in done.stdout
     assert "loaded Elsewhere2026" in done.stdout
+    listed = [line for line in done.stdout.splitlines() if "Mine2026_Hook" in line]
+    assert len(listed) == 1 and "81.25%" in listed[0] and "50.00%" in listed[0], done.stdout
 
 
 def test_the_hook_makes_a_bare_robustbench_import_work(tmp_path) -> None:
