@@ -85,6 +85,7 @@ assert autoattack.__robust_sabn_shim__ and robustbench.eval.AutoAttack is autoat
 assert not model.training
 with torch.no_grad():
     torch.save(model(torch.load(sys.argv[1], weights_only=True)), sys.argv[2])
+import robust_sabn.zoo
 found = {m.name: m.in_robustbench for m in robust_sabn.zoo.register_models("models")}
 assert found == {"Mine2026_SmallCNN": True, "Mine2026_Fmnist": False}, found
 foreign = robust_sabn.zoo.register_models("foreign", trust_remote_code=True)
