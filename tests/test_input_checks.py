@@ -52,6 +52,8 @@ LONG = "a" * 300
     (["eval", "x.pt", "-o", f"{LONG}.json"], "--output: the name"),
     (["report", "runs", "-o", f"{LONG}.md"], "the name"),
     (["report", f"runs/{LONG}/x", "-o", "r.md"], "RESULTS: the name"),
+    (["gan", "reference", "--out", "r", "--data-dir", LONG], "--data-dir: the name"),
+    (["eval", f"{LONG}.pt"], "CHECKPOINT: the name"),
 ])
 def test_out_of_range_inputs_are_refused_before_any_work(
         tmp_path: Path, args: list[str], expected: str, capsys: pytest.CaptureFixture[str],

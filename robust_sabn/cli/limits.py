@@ -11,8 +11,8 @@ parameters is checked by its type and name:
   :data:`AT_MOST` bounds the sizes whose memory grows with them (one grid of samples, one
   stylized image);
 - every float is finite and within :data:`FLOAT_RANGES` where its name is listed;
-- every path has components no longer than the file system's ``NAME_MAX`` and a length within
-  ``PATH_MAX``.
+- every path (a ``Path`` option, a text option named ``*_dir`` or in :data:`PATH_STRINGS`) has
+  components no longer than the file system's ``NAME_MAX`` and a length within ``PATH_MAX``.
 
 A value outside its range is refused with one line naming the option, the value and the range.
 New options of these types are checked without being listed here.
@@ -49,6 +49,8 @@ FLOAT_RANGES: dict[str, tuple[float, float, bool]] = {
     "style_weight": (0.0, math.inf, True), "target": (0.0, 100.0, False),
 }
 """(low, high, low included) of float options; the high end is always included."""
+PATH_STRINGS = frozenset({"encoder_weights", "suite", "checkpoint", "target"})
+"""Text options that may hold a path (beside ``*_dir``): checked as paths too."""
 _CHECKED = "__robust_sabn_checked__"
 
 
@@ -139,6 +141,8 @@ def check_parameters(callback: Callable[..., Any], values: dict[str, Any]) -> No
                 check_float(name, value, label)
             elif isinstance(value, Path):
                 check_path_length(value, label)
+            elif isinstance(value, str) and (name.endswith("_dir") or name in PATH_STRINGS):
+                check_path_length(Path(value), label)
 
 
 def checked(callback: Callable[..., Any]) -> Callable[..., Any]:
