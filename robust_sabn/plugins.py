@@ -69,6 +69,18 @@ class TaskPlugin:
     record_upgrade: str | None = None
 
 
+def _declared() -> list[metadata.EntryPoint]:
+    """The group's entry points of every distribution on the path. ``entry_points()`` would
+    keep only the first distribution of a name, so a stale ``robust_sabn.egg-info`` left in a
+    source checkout would hide the installed package's tasks."""
+    found: dict[tuple[str, str], metadata.EntryPoint] = {}
+    for distribution in metadata.distributions():
+        for entry in distribution.entry_points:
+            if entry.group == GROUP:
+                found.setdefault((entry.name, entry.value), entry)
+    return list(found.values())
+
+
 @cache
 def task_plugins() -> dict[str, TaskPlugin]:
     """Every installed task, by name, in the order the entry points list them.
@@ -78,7 +90,7 @@ def task_plugins() -> dict[str, TaskPlugin]:
             task another entry point already took.
     """
     plugins: dict[str, TaskPlugin] = {}
-    for entry in metadata.entry_points(group=GROUP):
+    for entry in _declared():
         try:
             plugin = entry.load()
         except (ImportError, AttributeError) as exc:

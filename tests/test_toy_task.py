@@ -83,6 +83,23 @@ def test_the_task_is_unknown_until_installed(tmp_path: Path) -> None:
         check_norm("toy", "meancenter")
 
 
+def test_a_stale_metadata_folder_of_robust_sabn_does_not_hide_the_tasks(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A source checkout may hold an old ``robust_sabn.egg-info`` (first on the path when run
+    from there) without the tasks group; the installed package's tasks are still found."""
+    stale = tmp_path / "checkout" / "robust_sabn.egg-info"
+    stale.mkdir(parents=True)
+    (stale / "PKG-INFO").write_text("Metadata-Version: 2.1\nName: robust-sabn\nVersion: 0.0\n")
+    (stale / "entry_points.txt").write_text("[console_scripts]\nrobust-sabn = x:y\n")
+    monkeypatch.syspath_prepend(str(stale.parent))
+    plugins.task_plugins.cache_clear()
+    try:
+        assert task_kinds() == ["adversarial", "gan", "nas", "style"]
+    finally:
+        monkeypatch.undo()
+        plugins.task_plugins.cache_clear()
+
+
 def test_its_norm_model_family_and_suite_kind_are_registered(toy_installed: Path) -> None:
     assert "toy" in task_kinds()
     assert check_norm("toy", "meancenter") == "meancenter"
