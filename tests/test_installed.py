@@ -17,13 +17,21 @@ from packaging.utils import canonicalize_name
 REPO = Path(__file__).parents[1]
 
 
-def test_suite_list_works_from_another_folder_when_installed(tmp_path: Path) -> None:
-    target = tmp_path / "site"
+@pytest.fixture(scope="module")
+def installed_target(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The package as ``pip install .`` builds it, installed into a folder of its own."""
+    target = tmp_path_factory.mktemp("installed") / "site"
     build = subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
          "--target", str(target), str(REPO)],
         capture_output=True, text=True, timeout=600)
     assert build.returncode == 0, build.stderr
+    return target
+
+
+def test_suite_list_works_from_another_folder_when_installed(installed_target: Path,
+                                                             tmp_path: Path) -> None:
+    target = installed_target
     bundled = sorted(p.name for p in (target / "robust_sabn" / "bundled_suites").glob("*.toml"))
     assert bundled == sorted(p.name for p in (REPO / "suites").glob("*.toml"))
     elsewhere = tmp_path / "elsewhere"
@@ -39,6 +47,52 @@ def test_suite_list_works_from_another_folder_when_installed(tmp_path: Path) -> 
     for path in (REPO / "suites").glob("*.toml"):
         row = next((line for line in done.stdout.splitlines() if path.stem in line), None)
         assert row is not None and str(target) in row, done.stdout
+
+
+_EVERY_HELP = """
+import sys
+from typer.main import get_command
+from robust_sabn.cli import app
+assert __import__("robust_sabn").__file__.startswith(sys.argv[1])
+
+def walk(command, path):
+    yield path
+    if hasattr(command, "list_commands"):  # a group (typer may ship its own click)
+        context = command.make_context(path[-1] if path else "robust-sabn", ["--help"],
+                                       resilient_parsing=True)
+        for name in command.list_commands(context):
+            yield from walk(command.get_command(context, name), [*path, name])
+
+root = get_command(app)
+for path in walk(root, []):
+    try:
+        root.main([*path, "--help"], prog_name="robust-sabn", standalone_mode=False)
+    except SystemExit as exit:
+        assert exit.code in (0, None), (path, exit.code)
+    print("HELP-OK", " ".join(path), flush=True)
+"""
+
+
+@pytest.mark.slow  # about 50 s: every command's --help, each importing its task, then nas score
+def test_every_command_and_the_nas_table_work_when_installed(installed_target: Path,
+                                                             tmp_path: Path) -> None:
+    """Each command's --help from the installed package, and the analog-nasbench table of a
+    plain install (``nas score``), run from a folder outside the checkout."""
+    env = {**os.environ, "PYTHONPATH": str(installed_target), "COLUMNS": "200",
+           "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", _EVERY_HELP, str(installed_target)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    helped = {line.removeprefix("HELP-OK").strip() for line in done.stdout.splitlines()
+              if line.startswith("HELP-OK")}
+    assert {"", "train", "eval", "zoo list", "zoo export", "suite run", "nas score"} <= helped
+    cell = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|"
+            "skip_connect~2|")
+    score = subprocess.run([sys.executable, "-c", "from robust_sabn.cli import main; main()",
+                            "nas", "score", cell], cwd=tmp_path, env=env, capture_output=True,
+                           text=True, timeout=600)
+    assert score.returncode == 0, score.stderr
+    assert "analog-nasbench" in score.stdout
 
 
 OPTIONAL_MODULES = {"nas_201_api": "nas"}
