@@ -126,7 +126,7 @@ def test_a_line_cut_short_by_a_kill_is_ignored(tmp_path: Path) -> None:
     assert again.batch("adv", "clean", 0) is not None
     assert again.batch("adv", "clean", 0).flags == [True, False]  # type: ignore[union-attr]
     assert again.steps("adv", "aa", 1) == [CascadeStep("apgd-ce", (True, True), 2.0, ("flag",))]
-    assert again.finished_batches == 1
+    assert again.finished_batches == 1 and again.finished_steps == 1
 
 
 def test_autoattack_progress_names_each_attack_and_the_robust_accuracy_so_far() -> None:

@@ -50,6 +50,7 @@ from robust_sabn.nn import branch_names, fixed_branch
 from robust_sabn.nn.mode import model_mode
 from robust_sabn.parallel.context import distributed_context
 from robust_sabn.parallel.devices import resolve_device, speed_settings
+from robust_sabn.vocabulary import count
 
 DEFAULT_ATTACKS = EVAL_DEFAULTS.attacks
 
@@ -146,9 +147,11 @@ def evaluate_model(
                                            "branches": list(branch_list)})
     with model_mode(model, False), EvaluationProgress(
             progress and (ctx is None or ctx.is_main)) as display:
-        if journal is not None and journal.finished_batches:
-            display.note(f"resuming from {journal.path}: {journal.finished_batches} finished "
-                         "batches are read back")
+        if journal is not None and (journal.finished_batches or journal.finished_steps):
+            display.note(f"resuming from {journal.path}: "
+                         f"{count(journal.finished_batches, 'finished batch', 'finished batches')}"
+                         f" and {count(journal.finished_steps, 'AutoAttack step')} of unfinished "
+                         "batches are read back, not run")
         for branch in branch_list:
             view = fixed_branch(model, branch) if has_branches else model
             part = run_branch_shard(

@@ -86,6 +86,12 @@ class EvaluationJournal:
         """How many (branch, stage, batch) entries the file held when read."""
         return len(self._batches)
 
+    @property
+    def finished_steps(self) -> int:
+        """How many AutoAttack steps of unfinished batches the file held when read."""
+        return sum(len(steps) for where, steps in self._steps.items()
+                   if where not in self._batches)
+
     def batch(self, branch: str, key: str, batch: int) -> FinishedBatch | None:
         """The finished batch, or None."""
         return self._batches.get((branch, key, batch))
