@@ -1,8 +1,8 @@
 """A new task kind moves in by adding a folder: the toy task in tests/toy_task/ declares itself
 in its ``entry_points.txt`` (the ``robust_sabn.tasks`` group), as a package would, and is then
-handled by ``suite run``, ``suite list``, ``report``, the record reader, the model registry,
-the norm vocabulary and the command line (``robust-sabn toy train``, ``train --task toy``),
-with no line of robust_sabn/ naming it."""
+handled by ``suite run``, ``suite list``, ``report``, the claims page, the record reader, the
+model registry, the norm vocabulary and the command line (``robust-sabn toy train``,
+``train --task toy``), with no line of robust_sabn/ naming it."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from robust_sabn.artifacts.result import read_result
 from robust_sabn.cli import app
 from robust_sabn.errors import UserInputError
 from robust_sabn.models import create_model, families, list_models
+from robust_sabn.report.claims import claims_markdown
 from robust_sabn.suites import run_suite, suite_status, task_kinds
 from robust_sabn.vocabulary import check_norm, norm_label
 
@@ -137,6 +138,10 @@ def test_runner_status_and_report_handle_the_new_task(toy_installed: Path, suite
     assert "| MeanCenter |" in text and "| BN |" in text
     # a difference that is identically 0 over the seeds: its interval is [0, 0], contains 0
     assert "not resolved" in text
+    page = claims_markdown([out / "toy-suite"], tmp_path / "claims.md", suites_dir=suites)
+    row = next(line for line in page.splitlines() if line.startswith("| MeanCenter minus BN"))
+    best = statistics.mean(least_squares_mse(s) for s in range(3))
+    assert f"({best:.6f} vs {best:.6f} mse, 3 seeds)" in row  # both at the least-squares fit
     again = run_suite("toy-suite", out_root=out, suites_dir=suites, progress=False,
                       report_path=report)
     assert again.executed == [] and len(again.skipped) == 9

@@ -35,9 +35,11 @@ from robust_sabn.artifacts.result import (
 )
 from robust_sabn.errors import UserInputError
 from robust_sabn.report import kit
+from robust_sabn.report.claims import Finding
 from robust_sabn.suites.checked import CheckedTable
 from robust_sabn.suites.tasks import Hooks, Step, StepState, Suite
 from robust_sabn.vocabulary import norm_label
+from toy_task.claims import CLAIM, toy_findings
 from toy_task.plugin import TOY_NORMS
 from toy_task.trainer import RECORD, train_toy
 
@@ -58,6 +60,11 @@ def sample_mean(seed: int, n: int) -> float:
 class ToyTask:
     name = "toy"
     sections = ("toy",)
+    claims = (CLAIM,)
+
+    def findings(self, records: list[tuple[Path, ResultRecord]]) -> list[Finding]:
+        """The claims page's toy row (:mod:`toy_task.claims`)."""
+        return toy_findings(records)
 
     def parse(self, doc: CheckedTable) -> ToyPlan:
         table = doc.table("toy")
