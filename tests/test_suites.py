@@ -96,10 +96,14 @@ def test_valid_suite_expands_norms_times_seeds_with_overrides(tmp_path: Path) ->
 
 def test_shipped_suites_parse() -> None:
     fmnist = load_suite(SUITES_DIR / "adversarial-fmnist.toml")
-    assert len(fmnist.plan.runs) == 15
+    assert len(fmnist.plan.runs) == 12  # 3 norms and the clean-trained control, 3 seeds
     assert {r.norm for r in fmnist.plan.runs} == {"bn", "auxbn", "saauxbn"}
+    controls = [r for r in fmnist.plan.runs if r.run_id.startswith("control-")]
+    assert len(controls) == 3 and {r.config["loss"] for r in controls} == {"clean"}
     assert sum(len(e.eps) for e in fmnist.plan.evaluations) == 3
-    assert fmnist.plan.evaluations[2].autoattack_attacks == ("apgd-ce", "apgd-t")
+    assert fmnist.plan.evaluations[2].autoattack_attacks == ("apgd-ce",)
+    assert {g.name for g in fmnist.gates} == {"auxbn-clean-branch", "saauxbn-clean-branch",
+                                              "control-above-bn", "room-to-overfit"}
     quick = load_suite(SUITES_DIR / "adversarial-fmnist-quick.toml")
     assert len(quick.plan.runs) == 9 and quick.plan.evaluations[0].attacks == ()
     cifar = load_suite(SUITES_DIR / "adversarial-cifar10.toml")
