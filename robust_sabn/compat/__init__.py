@@ -1,4 +1,4 @@
-"""Make RobustBench importable as installed from PyPI: ``import robust_sabn`` is enough.
+"""Make RobustBench importable as installed from PyPI, with no import order.
 
 Why a shim: RobustBench 1.1.1 (PyPI) imports ``autoattack``, the AutoAttack code of
 fra31/auto-attack, which exists only on GitHub; the same code on PyPI is ``pyautoattack``, with a
@@ -8,7 +8,8 @@ patching installed files or depending on a Git URL, robust-sabn ships a small ad
 :mod:`robust_sabn.compat.autoattack_shim`, that presents the original ``AutoAttack`` API on top of
 ``pyautoattack`` (same attacks, same settings, same results).
 
-``import robust_sabn`` registers an import finder
+The ``robust_sabn_robustbench.pth`` start-up hook installed with the package
+(:mod:`robust_sabn.compat.site_hook`), and ``import robust_sabn`` too, register an import finder
 (:mod:`robust_sabn.compat.autoattack_finder`) that serves the adapter as ``autoattack`` only when
 no real ``autoattack`` package is importable; install the GitHub package and it is used instead.
 Registering imports nothing (no torch), so after ``import robust_sabn`` a plain

@@ -13,10 +13,11 @@ puts every exported CIFAR-10/100 or ImageNet model back, and RobustBench's own
 ``in_robustbench=False`` and load with :func:`robust_sabn.zoo.load_model`, which has
 RobustBench's signature.
 
-Registration is explicit rather than done on ``import robust_sabn.zoo``: RobustBench has no
-model-folder setting to read (its ``load_model`` takes ``model_dir``, default ``./models``
-relative to the working directory), and an import that scans folders, imports RobustBench and
-can fail on a damaged file would be slow and surprising.
+The exports in ``./models`` (RobustBench's default ``model_dir``, relative to the working
+directory) need no call: where robust-sabn is installed, its start-up hook
+(:mod:`robust_sabn.compat.site_hook`) has RobustBench's dictionaries add them on first use
+(:func:`register_default_exports`). RobustBench has no model-folder setting, so any other
+folder needs the one call above; :func:`zoo_listing` lists a folder's exports and accuracies.
 """
 
 from __future__ import annotations
