@@ -87,7 +87,6 @@ def plot_training_curves(groups: Sequence[Group], branch: str, path: Path) -> Pa
     """Four panels per epoch, mean ± std over seeds: train loss, val clean and PGD accuracy
     (%) and val PGD cross-entropy (the robust-overfitting curve) of ``branch`` (the single
     branch of plain-BN models)."""
-    fig, axes = plt.subplots(1, 4, figsize=(17, 3.8))
     panels = [
         ("train loss", lambda row: row.get("train_loss"), 1.0),
         (f"val clean accuracy, {branch} branch (%)",
@@ -97,21 +96,7 @@ def plot_training_curves(groups: Sequence[Group], branch: str, path: Path) -> Pa
         (f"val PGD loss, {branch} branch (nats)",
          lambda row: (val_branch(row, branch) or {}).get("pgd_loss"), 1.0),
     ]
-    for ax, (title, read, scale) in zip(axes, panels, strict=True):
-        for group in groups:
-            epochs, samples = _per_epoch(group.runs, read)
-            if epochs:
-                _band(ax, epochs, samples, group.label, scale)
-        ax.set_title(title, fontsize=10)
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
-    if axes[0].get_legend_handles_labels()[0]:
-        axes[0].legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _epoch_panels(groups, panels, path, width=17)
 
 
 def _grad_balance(key: str) -> Any:
@@ -122,14 +107,23 @@ def plot_gradient_balance(groups: Sequence[Group], path: Path) -> Path:
     """Two panels per epoch, mean ± std over seeds of the runs' epoch means: the imbalance of
     the branch affines' gradient norms (std / mean) and their mean pairwise cosine similarity
     (:mod:`robust_sabn.nn.gradient_balance`); groups without branch affines are left out."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    panels = [("gradient-norm imbalance of the branch affines (std / mean)", "imbalance"),
-              ("mean pairwise cosine of the branch affines' gradients", "cosine")]
-    for ax, (title, key) in zip(axes, panels, strict=True):
+    panels = [("gradient-norm imbalance of the branch affines (std / mean)",
+               _grad_balance("imbalance"), 1.0),
+              ("mean pairwise cosine of the branch affines' gradients", _grad_balance("cosine"),
+               1.0)]
+    return _epoch_panels(groups, panels, path, width=10)
+
+
+def _epoch_panels(groups: Sequence[Group], panels: Sequence[tuple[str, Any, float]], path: Path,
+                  *, width: float) -> Path:
+    """One panel per (title, read, scale): each group's per-epoch mean ± std over its runs of
+    ``read(row)`` times ``scale``, against the epoch; saved as a PNG at ``path``."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(width, 3.8))
+    for ax, (title, read, scale) in zip(axes, panels, strict=True):
         for group in groups:
-            epochs, samples = _per_epoch(group.runs, _grad_balance(key))
+            epochs, samples = _per_epoch(group.runs, read)
             if epochs:
-                _band(ax, epochs, samples, group.label, 1.0)
+                _band(ax, epochs, samples, group.label, scale)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
