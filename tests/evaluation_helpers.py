@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from robust_sabn.adversarial.record import branch_results, settings_of
+from robust_sabn.artifacts import ModelSpec, save_checkpoint
 from robust_sabn.artifacts.result import ResultRecord
 from robust_sabn.models import create_model
 
@@ -78,6 +81,19 @@ def train_tiny_model(norm: str = "saauxbn", steps: int = 60,
         loss.backward()
         optimizer.step()
     return model.eval()
+
+
+def tiny_npz_checkpoint(folder: Path) -> Path:
+    """``folder/tiny.pt``: :func:`train_tiny_model` as a checkpoint on dataset ``npz``, whose
+    ``folder/synthetic.npz`` holds 20 :func:`synthetic_split` images as train and test set (give
+    ``folder`` as the data dir)."""
+    data = synthetic_split(20)
+    images = data.images[:, 0].numpy()
+    np.savez(folder / "synthetic.npz", x_train=images, y_train=data.labels.numpy(),
+             x_test=images, y_test=data.labels.numpy(), num_classes=10)
+    spec = ModelSpec("small_cnn", "saauxbn", 10, 1, kwargs={"width": 4})
+    return save_checkpoint(folder / "tiny.pt", {"model": spec.to_dict(), "dataset": "npz",
+                                                "state_dict": train_tiny_model().state_dict()})
 
 
 def flat(record: ResultRecord) -> dict[str, Any]:

@@ -8,16 +8,14 @@ import sys
 import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from evaluation_helpers import synthetic_split, train_tiny_model
+from evaluation_helpers import tiny_npz_checkpoint
 from npz_helpers import rank_env
 
 from robust_sabn.adversarial.record import evaluation_record, example_flags
 from robust_sabn.adversarial.report.collect import ResultSet, RunResults
 from robust_sabn.adversarial.report.timing import evaluation_seconds, timing_section
-from robust_sabn.artifacts import ModelSpec, save_checkpoint
 from robust_sabn.artifacts.result import read_result
 from robust_sabn.cli.parse import parse_device
 from robust_sabn.evaluate import evaluate_checkpoint
@@ -44,14 +42,7 @@ def _env() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("sharded")
-    data = synthetic_split(20)
-    images = data.images[:, 0].numpy()
-    np.savez(folder / "synthetic.npz", x_train=images, y_train=data.labels.numpy(),
-             x_test=images, y_test=data.labels.numpy(), num_classes=10)
-    spec = ModelSpec("small_cnn", "saauxbn", 10, 1, kwargs={"width": 4})
-    return save_checkpoint(folder / "tiny.pt", {"model": spec.to_dict(), "dataset": "npz",
-                                                "state_dict": train_tiny_model().state_dict()})
+    return tiny_npz_checkpoint(tmp_path_factory.mktemp("sharded"))
 
 
 @pytest.mark.parametrize(("n", "batch_size", "world", "blocks"), [

@@ -13,16 +13,14 @@ from io import StringIO
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-from evaluation_helpers import synthetic_split, train_tiny_model
+from evaluation_helpers import synthetic_split, tiny_npz_checkpoint, train_tiny_model
 from npz_helpers import rank_env
 from pyautoattack import AutoAttack
 from rich.console import Console
 from torch import nn
 
 from robust_sabn.adversarial.record import example_flags
-from robust_sabn.artifacts import ModelSpec, save_checkpoint
 from robust_sabn.artifacts.result import ResultRecord, read_result
 from robust_sabn.attacks.autoattack_adapter import CascadeStep
 from robust_sabn.errors import UserInputError
@@ -42,13 +40,9 @@ class Killed(Exception):
 
 
 @pytest.fixture(scope="module")
-def tiny() -> nn.Module:
-    return train_tiny_model()
-
-
-@pytest.fixture(scope="module")
-def data() -> Any:
-    return synthetic_split(20)
+def model_and_data() -> tuple[nn.Module, Any]:
+    """The tiny two-branch model and 12 synthetic images (the first 8 are evaluated)."""
+    return train_tiny_model(), synthetic_split(12)
 
 
 def _attacks_run(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
@@ -69,7 +63,9 @@ def _cascades(record: ResultRecord) -> dict[str, Any]:
 
 
 def test_an_evaluation_killed_inside_an_autoattack_batch_resumes_with_the_same_flags(
-        tiny: nn.Module, data: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        model_and_data: tuple[nn.Module, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+        ) -> None:
+    tiny, data = model_and_data
     calls = _attacks_run(monkeypatch)
     whole = evaluate_model(tiny, data, **OPTIONS)
     uninterrupted_calls = list(calls)
@@ -105,8 +101,9 @@ def test_an_evaluation_killed_inside_an_autoattack_batch_resumes_with_the_same_f
     assert not state.exists()
 
 
-def test_a_state_file_of_another_evaluation_is_refused(tiny: nn.Module, data: Any,
+def test_a_state_file_of_another_evaluation_is_refused(model_and_data: tuple[nn.Module, Any],
                                                          tmp_path: Path) -> None:
+    tiny, data = model_and_data
     state = tmp_path / "eval.state.jsonl"
     EvaluationJournal(state, {"seed": 2}).add_batch("adv", "clean", 0, [True] * 4, None, 0.1)
     with pytest.raises(UserInputError, match=r"state file .* \(line 2\) belongs to a different "
@@ -147,15 +144,8 @@ def test_autoattack_progress_names_each_attack_and_the_robust_accuracy_so_far() 
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory, tiny: nn.Module) -> Path:
-    folder = tmp_path_factory.mktemp("resume")
-    data = synthetic_split(20)
-    images = data.images[:, 0].numpy()
-    np.savez(folder / "synthetic.npz", x_train=images, y_train=data.labels.numpy(),
-             x_test=images, y_test=data.labels.numpy(), num_classes=10)
-    spec = ModelSpec("small_cnn", "saauxbn", 10, 1, kwargs={"width": 4})
-    return save_checkpoint(folder / "tiny.pt", {"model": spec.to_dict(), "dataset": "npz",
-                                                "state_dict": tiny.state_dict()})
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_npz_checkpoint(tmp_path_factory.mktemp("resume"))
 
 
 @pytest.mark.slow
