@@ -30,13 +30,15 @@ from typing import Any
 
 import pytest
 import torch
+import typer
 from evaluation_helpers import single_torch_thread  # noqa: F401 (autouse fixture)
 from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 from npz_helpers import TINY, write_image_npz
 
 from robust_sabn.cli import main
-from robust_sabn.cli.application import app
+from robust_sabn.cli.application import all_commands
+from robust_sabn.plugins import load_object
 
 CASE_SECONDS = 120
 """Longest a case may take (a tiny training run takes a few seconds; a hang is caught)."""
@@ -54,17 +56,25 @@ class Payload:
 
 
 def _commands() -> dict[str, Any]:
-    """``"gan train"`` -> its callback, for every command of the app."""
+    """``"gan train"`` -> its callback, for every command of the app (imported here)."""
     found: dict[str, Any] = {}
 
-    def walk(group: Any, prefix: list[str]) -> None:
+    def walk(group: typer.Typer, prefix: list[str]) -> None:
         for command in group.registered_commands:
             found[" ".join([*prefix, command.name or command.callback.__name__])] = (
                 command.callback)
         for sub in group.registered_groups:
             walk(sub.typer_instance, [*prefix, sub.name])
 
-    walk(app, [])
+    for name, entry in all_commands().items():
+        target = load_object(entry.target)
+        if not isinstance(target, typer.Typer):
+            found[name] = target
+        elif entry.command is None:
+            walk(target, [name])
+        else:
+            found[name] = next(c.callback for c in target.registered_commands
+                               if (c.name or c.callback.__name__) == entry.command)
     return found
 
 
@@ -136,11 +146,11 @@ def _base_args(world: dict[str, Any], case: Path) -> dict[str, list[str]]:
     return {
         "train": ["--dataset", "npz", "--data-dir", data, *TINY, "--out", str(case / "run")],
         "eval": [ckpt, "--attacks", "", "--n-examples", "8", "--quiet",
-                 "--out", str(case / "eval.json")],
+                 "--output", str(case / "eval.json")],
         "report": [str(world["run"]), "-o", str(case / "report.md")],
         "zoo export": [ckpt, "--name", "Fuzz", "--model-dir", str(case / "models")],
         "zoo info": ["Fuzz", "--dataset", "npz", "--model-dir", str(case / "models")],
-        "schema": ["--out", str(case / "schema.json")],
+        "schema": ["--output", str(case / "schema.json")],
         "suite list": ["--suites-dir", str(case), "--out", str(case / "runs")],
         "suite plan": ["adversarial-fmnist-quick", "--out", str(case / "runs")],
     }
@@ -234,8 +244,9 @@ def _fuzz(world: dict[str, Any], commands: list[str], budget: int) -> Counter[st
         assert "Traceback" not in out + err, (name, args, err[-2000:])
         if code != 0:
             assert code == 2, (name, args, code, out[-500:], err[-500:])
-            line = err.strip()
-            assert line.startswith("error: ") and "\n" not in line, (name, args, err)
+            lines = err.strip().splitlines()
+            errors = [line for line in lines if line.startswith("error: ")]
+            assert errors == lines[-1:], (name, args, err)  # one error line, the last one
 
     case()
     return outcomes
