@@ -41,7 +41,7 @@ def test_nas_scoring_shows_each_retrained_seed(capsys: pytest.CaptureFixture[str
         seen.append(seed)
         return RetrainResult(0.5 + seed / 10, 32, 1.0, 0.0)
 
-    config = RetrainConfig(dataset="fashion-mnist", data_dir=FASHION_MNIST, search_examples=64,
+    config = RetrainConfig(dataset="fashion-mnist", data_dir=FASHION_MNIST, search_examples=128,
                            test_examples=32, epochs=2, device="cpu")
     record = score_genotype(CELL, subject={}, retrain=config, retrain_seeds=[0, 1], tables=[],
                             retrain_fn=retrain, progress=True)
