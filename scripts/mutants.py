@@ -9,13 +9,17 @@ default ``-m 'not slow'`` selection) and restores the file. A mutant is
 
 - ``killed``: the tests fail (or run past ``--timeout``: a hang fails CI as well);
 - ``SURVIVED``: the tests pass;
-- ``stale``: its original text is not in the file exactly once (the code moved: update it).
+- ``stale``: its original text is not in the file exactly once (the code moved: update it);
+- ``error``: pytest could not run the tests (exit status other than 0 and 1).
+
+A kill means something only if the tests pass on the unmutated code: ``--baseline`` checks.
 
 Usage (from the repository root)::
 
     python scripts/mutants.py                 # every mutant
     python scripts/mutants.py --only gan-d-real-fake-swapped pgd-descends
     python scripts/mutants.py --list
+    python scripts/mutants.py --baseline      # each mutant's tests pass on the unmutated code
 
 Exit status 0 when every mutant is killed, 1 otherwise. It prints one line per mutant and the
 kill rate; the targeted tests make a run take minutes, not the whole suite's time per mutant.
@@ -102,11 +106,11 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("autoattack-seed-ignored", "robust_sabn/attacks/autoattack_adapter.py",
            "model, eps=eps, norm=norm, seed=seed, version=version",
            "model, eps=eps, norm=norm, seed=0, version=version",
-           (f"{SEEDS}::test_autoattack_flags_are_pyautoattack_seeded_with_seed_plus_batch",)),
+           (f"{SEEDS}::test_autoattack_is_seeded_with_seed_plus_batch_index",)),
     # ---- evaluate/
     Mutant("eval-seed-without-batch-index", "robust_sabn/evaluate/sharded.py",
            "y[lo:hi], name, seed + batch,", "y[lo:hi], name, seed,",
-           (f"{SEEDS}::test_autoattack_flags_are_pyautoattack_seeded_with_seed_plus_batch",)),
+           (f"{SEEDS}::test_autoattack_is_seeded_with_seed_plus_batch_index",)),
     Mutant("eval-torch-seed-fixed", "robust_sabn/evaluate/sharded.py",
            "    torch.manual_seed(seed)\n", "    torch.manual_seed(0)\n",
            (f"{SEEDS}::test_pgd_flags_are_torchattacks_seeded_with_seed_plus_batch",)),
@@ -212,26 +216,38 @@ def _copy_repository(target: Path) -> None:
             shutil.copy2(source, target / name)
 
 
-def run_mutant(mutant: Mutant, scratch: Path, timeout_s: float) -> tuple[str, float]:
-    """Plant ``mutant`` in ``scratch``, run its tests, restore; returns (outcome, seconds)."""
+def _pytest(tests: tuple[str, ...], scratch: Path, timeout_s: float) -> int | None:
+    """pytest's exit status on ``tests`` in ``scratch`` (None: it ran past ``timeout_s``)."""
+    env = {**os.environ, "PYTHONPATH": str(scratch), "OMP_NUM_THREADS": "1"}
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
+            cwd=scratch, env=env, capture_output=True, text=True, timeout=timeout_s).returncode
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def run_mutant(mutant: Mutant, scratch: Path, timeout_s: float, *, plant: bool = True
+               ) -> tuple[str, float]:
+    """Plant ``mutant`` in ``scratch`` (unless ``plant`` is False: the baseline), run its
+    tests, restore; returns (outcome, seconds)."""
     path = scratch / mutant.path
     text = path.read_text()
     if text.count(mutant.original) != 1:
         return "stale", 0.0
-    path.write_text(text.replace(mutant.original, mutant.replacement))
-    env = {**os.environ, "PYTHONPATH": str(scratch), "OMP_NUM_THREADS": "1"}
+    if plant:
+        path.write_text(text.replace(mutant.original, mutant.replacement))
     start = time.perf_counter()
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-             *mutant.tests], cwd=scratch, env=env, capture_output=True, text=True,
-            timeout=timeout_s)
-        outcome = {0: "SURVIVED", 1: "killed"}.get(done.returncode,
-                                                   f"error (pytest exit {done.returncode})")
-    except subprocess.TimeoutExpired:
-        outcome = "killed (timeout)"
+        status = _pytest(mutant.tests, scratch, timeout_s)
     finally:
         path.write_text(text)
+    if not plant:
+        outcome = "baseline ok" if status == 0 else f"BASELINE FAILS (pytest exit {status})"
+    elif status is None:
+        outcome = "killed (timeout)"
+    else:
+        outcome = {0: "SURVIVED", 1: "killed"}.get(status, f"error (pytest exit {status})")
     return outcome, time.perf_counter() - start
 
 
@@ -239,6 +255,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="+", metavar="NAME", help="run these mutants only")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
+    parser.add_argument("--baseline", action="store_true",
+                        help="run each mutant's tests without planting it (they must pass)")
     parser.add_argument("--timeout", type=float, default=900.0,
                         help="seconds per mutant's tests (default 900)")
     args = parser.parse_args()
@@ -256,9 +274,14 @@ def main() -> int:
         scratch = Path(folder)
         _copy_repository(scratch)
         for mutant in chosen:
-            outcome, seconds = run_mutant(mutant, scratch, args.timeout)
+            outcome, seconds = run_mutant(mutant, scratch, args.timeout,
+                                          plant=not args.baseline)
             outcomes[mutant.name] = outcome
             print(f"{outcome:<18} {mutant.name:<45} {mutant.path} ({seconds:.0f} s)", flush=True)
+    if args.baseline:
+        failing = [name for name, o in outcomes.items() if o != "baseline ok"]
+        print(f"baseline: {len(outcomes) - len(failing)} of {len(outcomes)} test sets pass")
+        return 1 if failing else 0
     killed = sum(o.startswith("killed") for o in outcomes.values())
     print(f"killed {killed} of {len(outcomes)} mutants ({100 * killed / len(outcomes):.0f} %)")
     for name, outcome in outcomes.items():

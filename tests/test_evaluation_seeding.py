@@ -3,7 +3,8 @@ pyautoattack's AutoAttack called directly on each batch b with seed ``seed + b``
 in 2 batches; and AutoAttack's ``plus`` and ``rand`` versions run end to end on a tiny model.
 
 The PGD comparison checks that it can fail: seeding every batch alike (no batch index) gives
-other flags on these points (scripts/mutants.py shows the same for AutoAttack's seed).
+other flags on these points. AutoAttack's flags on them do not depend on its seed (APGD finds
+the same points from any start), so a spy on pyautoattack checks the seed each batch gets.
 """
 
 from __future__ import annotations
@@ -94,6 +95,22 @@ def test_autoattack_flags_are_pyautoattack_seeded_with_seed_plus_batch(
 
     assert flags[("adv", "autoattack-custom")] == _per_batch(x, y, autoattack,
                                                              lambda b: SEED + b)
+
+
+def test_autoattack_is_seeded_with_seed_plus_batch_index(split: SyntheticSplit,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    seeds: list[int] = []
+    construct = AutoAttack.__init__
+
+    def spy(self: AutoAttack, *args: object, **kwargs: object) -> None:
+        seeds.append(kwargs["seed"])  # type: ignore[arg-type]
+        construct(self, *args, **kwargs)
+
+    monkeypatch.setattr(AutoAttack, "__init__", spy)
+    evaluate_model(_template_classifier(), split, attacks=("autoattack",), eps=0.3,
+                   n_examples=12, batch_size=4, seed=SEED, version="custom",
+                   autoattack_attacks=["apgd-ce"])
+    assert sorted(set(seeds)) == [SEED, SEED + 1, SEED + 2]
 
 
 def _template_classifier() -> nn.Module:
