@@ -31,7 +31,7 @@ RUN_FOLDER_COMMANDS = {"train", "gan reference", "gan train", "nas train", "styl
 TRAINING_COMMANDS = {"train", "gan train", "nas train", "style train"}
 """Commands that continue an interrupted run: ``--resume/--no-resume``."""
 NOT_COMPUTING = {"report", "schema", "claims", "suite list", "suite plan", "zoo export",
-                 "zoo info", "suite export-records", "suite run"}
+                 "zoo info", "zoo list", "suite export-records", "suite run"}
 """Commands without ``--device``: they render, list or copy files, or (``suite run``) take each
 run's device from the suite file, where it belongs to the suite's definition."""
 

@@ -147,11 +147,7 @@ def evaluate_model(
                                            "branches": list(branch_list)})
     with model_mode(model, False), EvaluationProgress(
             progress and (ctx is None or ctx.is_main)) as display:
-        if journal is not None and (journal.finished_batches or journal.finished_steps):
-            display.note(f"resuming from {journal.path}: "
-                         f"{count(journal.finished_batches, 'finished batch', 'finished batches')}"
-                         f" and {count(journal.finished_steps, 'AutoAttack step')} of unfinished "
-                         "batches are read back, not run")
+        _note_resume(journal, display)
         for branch in branch_list:
             view = fixed_branch(model, branch) if has_branches else model
             part = run_branch_shard(
@@ -178,6 +174,15 @@ def weights_digest(model: nn.Module) -> str:
         digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
         digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
+
+
+def _note_resume(journal: EvaluationJournal | None, display: EvaluationProgress) -> None:
+    """Say on the progress display what a resumed evaluation reads back instead of running."""
+    if journal is not None and (journal.finished_batches or journal.finished_steps):
+        display.note(f"resuming from {journal.path}: "
+                     f"{count(journal.finished_batches, 'finished batch', 'finished batches')}"
+                     f" and {count(journal.finished_steps, 'AutoAttack step')} of unfinished "
+                     "batches are read back, not run")
 
 
 def _journal(state_path: str | Path | None, model: nn.Module, identity: dict[str, Any]
