@@ -90,7 +90,7 @@ class ChainTask:
         note_execution(suite_dir, f"train {run}")
         if run in plan.fail:
             raise ValueError(f"run {run} fails on purpose")
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 900
         while run in plan.hold and not (suite_dir / f"release-{run}").exists():
             if time.monotonic() > deadline:
                 raise TimeoutError(f"run {run} was never released")

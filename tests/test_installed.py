@@ -95,7 +95,7 @@ def test_every_command_and_the_nas_table_work_when_installed(installed_target: P
     assert "analog-nasbench" in score.stdout
 
 
-OPTIONAL_MODULES = {"nas_201_api": "nas"}
+OPTIONAL_MODULES = {"nas_201_api": "nas", "submitit": "cluster"}
 """Modules imported only on request, and the extra that installs each; everything else that
 robust_sabn imports must come with a plain ``pip install``."""
 
@@ -152,10 +152,17 @@ def test_every_module_robust_sabn_imports_comes_with_its_dependencies_or_named_e
 def test_a_missing_optional_dependency_names_its_extra(monkeypatch) -> None:
     from robust_sabn.errors import UserInputError
     from robust_sabn.nas.tables import load_nb201_table
+    from robust_sabn.suites.cluster import ClusterOptions, SubmititExecutor
 
-    assert OPTIONAL_MODULES == {"nas_201_api": "nas"}, "test each optional module's message"
+    assert OPTIONAL_MODULES == {"nas_201_api": "nas", "submitit": "cluster"}, (
+        "test each optional module's message")
     monkeypatch.setitem(sys.modules, "nas_201_api", None)  # import nas_201_api now fails
     with pytest.raises(UserInputError) as caught:
         load_nb201_table(REPO / "pyproject.toml")
     assert str(caught.value) == ("--nb201 needs the NAS-Bench-201 API: pip install "
                                  "'robust-sabn[nas]'")
+    monkeypatch.setitem(sys.modules, "submitit", None)
+    with pytest.raises(UserInputError) as caught:
+        SubmititExecutor(ClusterOptions(), REPO / "runs" / "x", lambda label: None)
+    assert str(caught.value) == ("--executor slurm needs submitit: pip install "
+                                 "'robust-sabn[cluster]'")

@@ -3,9 +3,11 @@ executor, on the chain task (tests/chain_task.py: trainings, each with evaluatio
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -15,11 +17,20 @@ from pathlib import Path
 
 import pytest
 from chain_task import TASK, executions
+from typer.testing import CliRunner
 
 from robust_sabn.artifacts.atomic import atomic_write_bytes, remove_stale_temp_files
 from robust_sabn.artifacts.lock import exclusive_lock, lock_holder
 from robust_sabn.artifacts.result import collect_results
-from robust_sabn.suites import SuiteRunResult, register_task, run_suite, unregister_task
+from robust_sabn.cli import app
+from robust_sabn.suites import (
+    SuiteRunResult,
+    register_task,
+    run_suite,
+    step_statuses,
+    unregister_task,
+)
+from robust_sabn.suites.cluster import ClusterOptions
 from robust_sabn.suites.steps import StepFiles
 
 CHAIN_SCRIPT = Path(__file__).with_name("chain_task.py")
@@ -86,7 +97,7 @@ def test_jobs_2_gives_the_records_of_jobs_1_in_worker_processes(tmp_path: Path) 
     assert again.executed == [] and sorted(again.skipped) == sorted(LABELS)
 
 
-def wait_for_holder(lock: Path, timeout: float = 120) -> int:
+def wait_for_holder(lock: Path, timeout: float = 600) -> int:
     """The PID holding ``lock``, once someone does."""
     deadline = time.monotonic() + timeout
     while (holder := lock_holder(lock)) is None:
@@ -142,14 +153,14 @@ def test_two_concurrent_runs_on_one_folder_do_every_step_exactly_once(tmp_path: 
                                       text=True) for _ in range(2))
     try:
         # all four workers busy (two trainings per runner) before any training may end
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 600
         while sum(lock_holder(StepFiles.of(suite_dir, f"train {r}").lock) is not None
                   for r in runs) < 4:
             assert time.monotonic() < deadline, "the two runners never held four trainings"
             time.sleep(0.05)
         for r in runs:
             (suite_dir / f"release-{r}").touch()
-        outputs = [p.communicate(timeout=300)[0] for p in (first, second)]
+        outputs = [p.communicate(timeout=600)[0] for p in (first, second)]
     finally:
         for process in (first, second):
             process.kill()
@@ -191,7 +202,7 @@ def test_one_at_a_time_a_step_another_runner_holds_is_done_after_the_rest(
         assert taken
         runner = threading.Thread(target=lambda: outcome.append(run(path, out, jobs=1)))
         runner.start()
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 600
         while len(executions(suite_dir)) < 6:
             assert time.monotonic() < deadline, executions(suite_dir)
             time.sleep(0.05)
@@ -222,3 +233,66 @@ def test_stale_temporary_files_go_and_a_live_writer_s_stays(tmp_path: Path) -> N
     finish.set()
     writer.join(60)
     assert [p.name for p in tmp_path.iterdir()] == ["eval2.json"]
+
+
+def test_submitit_s_local_executor_runs_a_suite_end_to_end(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # submitit's jobs are new processes: they find chain_task (the pickled task) on PYTHONPATH
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        [str(CHAIN_SCRIPT.parent), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    path = write_suite(tmp_path / "suites", runs='["a"]')
+    out = tmp_path / "runs"
+    result = run_suite(path, out_root=out, progress=False, report_path=out / "report.md",
+                       cluster=ClusterOptions(cluster="local", time_limit_min=30))
+    assert result.failed == {} and result.executed[0] == "train a"
+    assert sorted(result.executed[1:]) == ["evaluate a 0", "evaluate a 1"]
+    suite_dir = out / "chain"
+    assert results(suite_dir) == {"a/train.json": ("chain", "train", 0.0),
+                                  "a/eval-0.json": ("chain", "evaluation", 0.0),
+                                  "a/eval-1.json": ("chain", "evaluation", 1.0)}
+    jobs = {int(p.name.split("_")[0])
+            for p in (suite_dir / ".steps" / "submitit").glob("*_submitted.pkl")}
+    assert len(jobs) == 3  # one submitit job per step
+    pids = worker_pids(suite_dir)
+    assert len(pids) == 3 and os.getpid() not in pids  # each step in its job's process
+    assert not list((suite_dir / ".steps").glob("*.job"))  # finished jobs are forgotten
+    assert {s.state for s in step_statuses(path, out_root=out)} == {"done"}
+
+
+class PendingSlurmJob:
+    """What ``submitit.SlurmJob(folder, job_id)`` says of a job waiting in SLURM's queue."""
+
+    def __init__(self, folder: str, job_id: str) -> None:
+        self.state = "PENDING"
+
+
+def test_suite_status_shows_done_failed_running_and_queued_steps(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import submitit
+
+    path = write_suite(tmp_path / "suites", 'fail = ["b"]\n')
+    out = tmp_path / "runs"
+    suite_dir = out / "chain"
+    run(path, out, jobs=2)
+    (suite_dir / "c" / "train.json").unlink()  # as a submitit local job still running
+    StepFiles.of(suite_dir, "train c").job.write_text(json.dumps(
+        {"cluster": "local", "job_id": str(os.getpid()), "folder": str(tmp_path)}))
+    (suite_dir / "c" / "eval-1.json").unlink()  # as a SLURM job waiting in the queue
+    StepFiles.of(suite_dir, "evaluate c 1").job.write_text(json.dumps(
+        {"cluster": "slurm", "job_id": "4242", "folder": str(tmp_path)}))
+    monkeypatch.setattr(submitit, "SlurmJob", PendingSlurmJob)
+    with exclusive_lock(StepFiles.of(suite_dir, "evaluate a 1").lock):
+        (suite_dir / "a" / "eval-1.json").unlink()
+        table = CliRunner().invoke(app, ["suite", "status", str(path), "--out", str(out)])
+    assert table.exit_code == 0, table.output
+    rows = {cells[0]: cells[1:] for line in table.output.splitlines() if "│" in line
+            for cells in [[cell.strip() for cell in line.strip().strip("│").split("│")]]}
+    assert rows["train a"] == ["train", "done", ""]
+    assert rows["evaluate a 1"] == ["evaluate", "running", f"PID {os.getpid()} on "
+                                    f"{socket.gethostname()}"]
+    assert rows["train b"] == ["train", "failed", "ValueError: run b fails on purpose"]
+    assert rows["evaluate b 0"] == ["evaluate", "failed", "not run: 'train b' failed"]
+    assert rows["train c"] == ["train", "running", f"local job {os.getpid()}"]
+    assert rows["evaluate c 0"] == ["evaluate", "done", ""]  # its record is there
+    assert rows["evaluate c 1"] == ["evaluate", "queued", "slurm job 4242"]
+    assert "3 done, 2 running, 3 failed, 1 queued" in table.output

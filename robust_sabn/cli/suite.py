@@ -1,8 +1,9 @@
-"""``robust-sabn suite list | run | plan | export-records``: declarative benchmark suites,
+"""``robust-sabn suite list | run | status | plan | export-records``: declarative benchmark suites,
 resumable end to end, and their committed records."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +16,14 @@ from robust_sabn.errors import UserInputError
 
 app = typer.Typer(help="Benchmark suites defined in suites/*.toml: list them, run them.",
                   no_args_is_help=True, add_completion=False)
+
+class Executor(StrEnum):
+    """Where ``suite run`` runs steps."""
+
+    local = "local"
+    slurm = "slurm"
+    submitit_local = "submitit-local"
+
 
 SuitesDir = Annotated[Path | None, typer.Option(
     help="An extra folder of suite definitions (*.toml), searched first; then "
@@ -50,12 +59,34 @@ def run_command(
         help="Markdown report path (default: the suite's, else reports/<suite>.md).")] = None,
     suites_dir: SuitesDir = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress display.")] = False,
-    jobs: Annotated[int, typer.Option(
+    jobs: Annotated[int | None, typer.Option(
         "--jobs", "-j", min=1,
         help="Steps at once, each in its own worker process with one GPU (when there are "
              "GPUs) and CPU-cores/JOBS torch threads; an evaluation waits for its training; "
              "a failed step does not stop the others (exit code 1). Each step's output goes "
-             "to OUT/<suite>/.steps/<step>.log. 1: one step at a time in this process.")] = 1,
+             "to OUT/<suite>/.steps/<step>.log. Default: 1, one step at a time in this "
+             "process; with --executor slurm: jobs queued at once (default: every ready "
+             "step).")] = None,
+    executor: Annotated[Executor, typer.Option(
+        help="local: this machine (see --jobs). slurm: each step a SLURM job through "
+             "submitit (pip install 'robust-sabn\\[cluster]'); this command waits for them, "
+             "submitting each step once the steps it needs are done. submitit-local: the same "
+             "with submitit's local executor (no cluster; a dry run of the SLURM path).",
+        case_sensitive=False)] = Executor.local,
+    partition: Annotated[str | None, typer.Option(
+        help="--executor slurm: the partition (default: the cluster's).")] = None,
+    gpus_per_job: Annotated[int, typer.Option(
+        min=0, help="--executor slurm: GPUs per step's job.")] = 0,
+    cpus_per_job: Annotated[int | None, typer.Option(
+        min=1, help="--executor slurm: CPU cores per job, also its torch threads.")] = None,
+    time_limit: Annotated[int, typer.Option(
+        min=1, help="--executor slurm: each job's time limit in minutes (a step killed at "
+                    "its limit resumes at the next suite run).")] = 24 * 60,
+    mem_gb: Annotated[float | None, typer.Option(
+        min=0.1, help="--executor slurm: memory per job in GB.")] = None,
+    sbatch: Annotated[list[str] | None, typer.Option(
+        help="--executor slurm: an extra #SBATCH option as KEY=VALUE (account=abc, "
+             "qos=high, constraint=a100); repeat for more.")] = None,
 ) -> None:
     """Train and evaluate what is not done yet (a killed suite resumes), then write the report.
     Each step holds its own lock, so several `suite run` on one folder share the work."""
@@ -65,8 +96,17 @@ def run_command(
     check_output_dir(out, option="--out")
     if report is not None:
         check_output_file(report, option="--report")
+    cluster = None
+    if executor is not Executor.local:
+        from robust_sabn.suites.cluster import ClusterOptions
+
+        cluster = ClusterOptions(
+            cluster="slurm" if executor is Executor.slurm else "local", partition=partition,
+            gpus_per_job=gpus_per_job, cpus_per_job=cpus_per_job, time_limit_min=time_limit,
+            mem_gb=mem_gb, sbatch=tuple(sbatch or ()))
+        cluster.sbatch_parameters()  # a bad --sbatch fails before any work
     result = run_suite(suite, out_root=out, force=force, progress=not quiet,
-                       report_path=report, suites_dir=suites_dir, jobs=jobs)
+                       report_path=report, suites_dir=suites_dir, jobs=jobs, cluster=cluster)
     console = output_console()
     failed = f", {len(result.failed)} failed" if result.failed else ""
     report_note = f"report: {result.report}" if result.report else "no report (a step failed)"
@@ -79,6 +119,31 @@ def run_command(
             errors.print(f"error: step {label!r} failed: {error}", highlight=False,
                          markup=False)
         raise typer.Exit(1)
+
+
+@app.command("status")
+def status_command(
+    suite: Annotated[str, typer.Argument(help="Suite name (in --suites-dir) or suite file.")],
+    out: OutRoot = Path("runs"),
+    suites_dir: SuitesDir = None,
+) -> None:
+    """Each step of a suite: done, running (and where), queued (its SLURM job waits), failed
+    (with its error), partial or to do."""
+    from robust_sabn.suites import step_statuses
+
+    table = Table("step", "kind", "state", "detail")
+    colours = {"done": "green", "running": "cyan", "queued": "yellow", "failed": "red"}
+    statuses = step_statuses(suite, out_root=out, suites_dir=suites_dir)
+    for status in statuses:
+        colour = colours.get(status.state)
+        state = f"[{colour}]{status.state}[/]" if colour else status.state
+        table.add_row(status.label, status.kind, state, status.detail)
+    counts: dict[str, int] = {}
+    for status in statuses:
+        counts[status.state] = counts.get(status.state, 0) + 1
+    console = output_console()
+    console.print(table)
+    console.print(", ".join(f"{n} {state}" for state, n in counts.items()), highlight=False)
 
 
 @app.command("plan")

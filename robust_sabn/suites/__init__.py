@@ -13,9 +13,11 @@ suites shipped with the package (:func:`suite_dirs`).
 
 from robust_sabn.suites.runner import (
     DEFAULT_OUT_ROOT,
+    StepStatus,
     SuiteRunResult,
     SuiteStatus,
     run_suite,
+    step_statuses,
     suite_status,
 )
 from robust_sabn.suites.spec import find_suite, list_suite_files, load_suite, suite_dirs
@@ -30,6 +32,7 @@ from robust_sabn.suites.tasks import (
 __all__ = [
     "DEFAULT_OUT_ROOT",
     "Step",
+    "StepStatus",
     "Suite",
     "SuiteRunResult",
     "SuiteStatus",
@@ -39,6 +42,7 @@ __all__ = [
     "list_suite_files",
     "load_suite",
     "run_suite",
+    "step_statuses",
     "suite_dirs",
     "suite_status",
     "task_kinds",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shlex
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +22,7 @@ from robust_sabn.suites.spec import SuitesDir, find_suite, load_suite
 from robust_sabn.suites.tasks import Hooks, Suite, SuiteTask, get_task
 
 if TYPE_CHECKING:
+    from robust_sabn.suites.cluster import ClusterOptions
     from robust_sabn.suites.dispatch import Executor
 
 DEFAULT_OUT_ROOT = Path("runs")
@@ -74,6 +75,56 @@ def suite_status(suite: Suite | str | Path, *, out_root: str | Path = DEFAULT_OU
     return SuiteStatus(counts)
 
 
+@dataclass(frozen=True)
+class StepStatus:
+    """Where one step of a suite stands.
+
+    Attributes:
+        label: the step.
+        kind: its kind (``train``, ``evaluate`` ...).
+        state: ``done``; ``running`` (a process holds its lock, or its cluster job runs);
+            ``queued`` (its cluster job waits); ``failed`` (its last run failed); ``partial``
+            (started, resumable) or ``todo``.
+        detail: who runs it, its job, or its error.
+    """
+
+    label: str
+    kind: str
+    state: str
+    detail: str = ""
+
+
+def step_statuses(suite: Suite | str | Path, *, out_root: str | Path = DEFAULT_OUT_ROOT,
+                  suites_dir: SuitesDir = None) -> list[StepStatus]:
+    """Every step of ``suite`` under ``out_root`` with its state (see :class:`StepStatus`).
+    Nothing runs; a SLURM job's state comes from ``sacct`` through submitit."""
+    from robust_sabn.artifacts.lock import lock_holder
+    from robust_sabn.suites.cluster import job_state
+    from robust_sabn.suites.steps import StepFiles
+
+    suite = _as_suite(suite, suites_dir)
+    suite_dir = Path(out_root) / suite.name
+    statuses = []
+    for step in get_task(suite.task).steps(suite, suite_dir, quiet=True, hooks={}):
+        files = StepFiles.of(suite_dir, step.label)
+        state = step.state()
+        holder = lock_holder(files.lock) if state != "done" else None
+        job = job_state(files.job) if state != "done" and holder is None else None
+        if state == "done":
+            status = StepStatus(step.label, step.kind, "done")
+        elif holder is not None:
+            status = StepStatus(step.label, step.kind, "running", holder)
+        elif job is not None:
+            status = StepStatus(step.label, step.kind, *job)
+        elif files.failed.is_file():
+            status = StepStatus(step.label, step.kind, "failed",
+                                files.failed.read_text().strip())
+        else:
+            status = StepStatus(step.label, step.kind, state)
+        statuses.append(status)
+    return statuses
+
+
 def _suite_command(suite: Suite, out_root: Path) -> str:
     args = ["robust-sabn", "suite", "run", str(suite.path)]
     if out_root != DEFAULT_OUT_ROOT:
@@ -91,7 +142,8 @@ def run_suite(
     report_path: str | Path | None = None,
     suites_dir: SuitesDir = None,
     console: Console | None = None,
-    jobs: int = 1,
+    jobs: int | None = None,
+    cluster: ClusterOptions | None = None,
 ) -> SuiteRunResult:
     """Run every step of ``suite`` that is not done, then render its report.
 
@@ -107,11 +159,14 @@ def run_suite(
         report_path: the Markdown report; default: the task's (``reports/<suite>.md``).
         suites_dir: an extra folder where suite names are looked up first.
         console: where progress goes (default: the terminal).
-        jobs: 1: one step at a time in this process; an exception stops the suite. N > 1: up
-            to N steps at once in worker processes (each with one GPU when there are GPUs,
-            and ``cores // N`` torch threads), each step after the steps it waits for, with
-            its output in ``<suite folder>/.steps/<step>.log``; a failed step is reported in
-            ``failed`` and the others go on.
+        jobs: 1 (default): one step at a time in this process; an exception stops the suite.
+            N > 1: up to N steps at once in worker processes (each with one GPU when there are
+            GPUs, and ``cores // N`` torch threads), each step after the steps it waits for,
+            with its output in ``<suite folder>/.steps/<step>.log``; a failed step is reported
+            in ``failed`` and the others go on. With ``cluster``: at most N jobs at once
+            (default: no limit).
+        cluster: run each step as a SLURM job (or on submitit's local executor) with these
+            resources, as ``jobs > 1`` does with worker processes.
 
     Each step holds its own lock while it runs, so several runners (processes, machines on a
     shared file system) can work on one suite folder: each step is done once.
@@ -130,16 +185,22 @@ def run_suite(
     suite_dir.mkdir(parents=True, exist_ok=True)
     for folder in [suite_dir, *(p for p in suite_dir.rglob("*") if p.is_dir())]:
         remove_stale_temp_files(folder)  # left by killed writes; live writers' files stay
-    if jobs > 1:
-        def make_job(label: str) -> StepJob:
-            return StepJob(task, suite, suite_dir, label, dict(hooks or {}), force)
+    def make_job(label: str) -> StepJob:
+        return StepJob(task, suite, suite_dir, label, dict(hooks or {}), force)
 
-        executor: Executor = WorkerPool(local_slots(jobs), make_job)
+    executor: Executor
+    if cluster is not None:
+        from robust_sabn.suites.cluster import SubmititExecutor
+
+        executor = SubmititExecutor(replace(cluster, max_jobs=jobs), suite_dir, make_job)
+    elif jobs is not None and jobs > 1:
+        executor = WorkerPool(local_slots(jobs), make_job)
     else:
         executor = InProcess(suite_dir, force=force)
     try:
         result = run_steps(suite, task, suite_dir, executor, force=force, progress=progress,
-                           hooks=hooks, console=console, one_at_a_time=jobs == 1)
+                           hooks=hooks, console=console,
+                           one_at_a_time=isinstance(executor, InProcess))
     finally:
         executor.close()
     if not result.failed:
