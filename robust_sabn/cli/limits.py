@@ -39,7 +39,8 @@ a PNG 33,000 pixels wide, about 10 MB per class row in memory."""
 MAX_IMAGE_SIDE = 4096
 """Pixels on the side of one stylized image (``stylize --size``): the encoder's activations of a
 4096 x 4096 image take about 2 GB."""
-NON_NEGATIVE = frozenset({"attack_steps", "warmup_iters", "ema_start", "eval_every"})
+NON_NEGATIVE = frozenset({"attack_steps", "warmup_iters", "ema_start", "eval_every",
+                          "gpus_per_job"})
 """Integer options where 0 means "none" or "never"; every other count must be at least 1."""
 AT_MOST: dict[str, int] = {"sample_command.n": MAX_GRID_COLUMNS,
                            "stylize_command.size": MAX_IMAGE_SIDE}
