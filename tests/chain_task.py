@@ -15,14 +15,12 @@ it and writes ``a/eval-k.json`` (value = train value * 10 + k), so an evaluation
 training fails. Every start of a step's work appends a line ``<label>`` to
 ``<suite_dir>/executions.txt`` (one ``write`` on an ``O_APPEND`` file: lines never mix).
 
-Run as a script (``python chain_task.py suite run ...``) it is the ``robust-sabn`` command with
-this task registered, as a plugin's entry point would be.
+:func:`install_chain_task` declares it (``PLUGIN``) as ``pip install`` of a package would.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,6 +35,7 @@ from robust_sabn.artifacts.result import (
     read_result_if_valid,
     write_result,
 )
+from robust_sabn.plugins import TaskPlugin
 from robust_sabn.suites.checked import CheckedTable
 from robust_sabn.suites.tasks import Hooks, Step, StepState, Suite
 
@@ -47,6 +46,17 @@ class ChainPlan:
     evaluations: int
     fail: tuple[str, ...]
     hold: tuple[str, ...]
+
+
+def install_chain_task(site: Path) -> Path:
+    """What ``pip install`` of a package declaring the chain task leaves in ``site``: a
+    ``.dist-info`` folder with its ``entry_points.txt``. Put ``site`` and this folder on the
+    path (``sys.path`` here, ``PYTHONPATH`` for other processes)."""
+    info = site / "chain_task-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: chain-task\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[robust_sabn.tasks]\nchain = chain_task:PLUGIN\n")
+    return site
 
 
 def note_execution(suite_dir: Path, label: str) -> None:
@@ -138,9 +148,5 @@ class ChainTask:
 TASK = ChainTask()
 
 
-if __name__ == "__main__":
-    from robust_sabn.cli import main
-    from robust_sabn.suites import register_task
-
-    register_task("chain", TASK)
-    sys.exit(main())
+PLUGIN = TaskPlugin(name="chain", summary="Trainings with evaluations after them (tests).",
+                    suite_task="chain_task:TASK")

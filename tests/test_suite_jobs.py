@@ -16,33 +16,34 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from chain_task import TASK, executions
+from chain_task import executions, install_chain_task
 from typer.testing import CliRunner
 
+from robust_sabn import plugins
 from robust_sabn.artifacts.atomic import atomic_write_bytes, remove_stale_temp_files
 from robust_sabn.artifacts.lock import exclusive_lock, lock_holder
 from robust_sabn.artifacts.result import collect_results
 from robust_sabn.cli import app
-from robust_sabn.suites import (
-    SuiteRunResult,
-    register_task,
-    run_suite,
-    step_statuses,
-    unregister_task,
-)
+from robust_sabn.suites import SuiteRunResult, run_suite, step_statuses
 from robust_sabn.suites.cluster import ClusterOptions
 from robust_sabn.suites.steps import StepFiles
 
-CHAIN_SCRIPT = Path(__file__).with_name("chain_task.py")
+TESTS = Path(__file__).parent
 LABELS = ["train a", "evaluate a 0", "evaluate a 1", "train b", "evaluate b 0", "evaluate b 1",
           "train c", "evaluate c 0", "evaluate c 1"]
 
 
 @pytest.fixture(autouse=True)
-def chain_registered() -> Iterator[None]:
-    register_task("chain", TASK)
+def chain_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The chain task installed here and, through PYTHONPATH, for the processes tests start."""
+    site = install_chain_task(tmp_path / "site")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        [str(site), str(TESTS), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    plugins.task_plugins.cache_clear()
     yield
-    unregister_task("chain")
+    monkeypatch.undo()
+    plugins.task_plugins.cache_clear()
 
 
 def write_suite(folder: Path, extra: str = "", runs: str = '["a", "b", "c"]') -> Path:
@@ -138,7 +139,7 @@ def test_a_killed_worker_fails_its_step_and_a_rerun_redoes_only_that_step(
 
 
 def chain_command(path: Path, out: Path, *more: str) -> list[str]:
-    return [sys.executable, str(CHAIN_SCRIPT), "suite", "run", str(path), "--out", str(out),
+    return [sys.executable, "-m", "robust_sabn", "suite", "run", str(path), "--out", str(out),
             "--report", str(out / "report.md"), "--quiet", *more]
 
 
@@ -235,11 +236,8 @@ def test_stale_temporary_files_go_and_a_live_writer_s_stays(tmp_path: Path) -> N
     assert [p.name for p in tmp_path.iterdir()] == ["eval2.json"]
 
 
-def test_submitit_s_local_executor_runs_a_suite_end_to_end(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_submitit_s_local_executor_runs_a_suite_end_to_end(tmp_path: Path) -> None:
     # submitit's jobs are new processes: they find chain_task (the pickled task) on PYTHONPATH
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
-        [str(CHAIN_SCRIPT.parent), *filter(None, [os.environ.get("PYTHONPATH")])]))
     path = write_suite(tmp_path / "suites", runs='["a"]')
     out = tmp_path / "runs"
     result = run_suite(path, out_root=out, progress=False, report_path=out / "report.md",

@@ -8,9 +8,9 @@ once, and a killed worker's step is taken up by the next runner.
 
 A worker process or a cluster job gets a :class:`StepJob` and calls :func:`run_job`: steps are
 closures, so the job carries what rebuilds them (the task object, the suite, the hooks, by
-pickle: a task kind registered at runtime and a test's hooks reach the worker) and the step's
-label. Its output goes to ``<suite_dir>/.steps/<name>.log``; the dispatcher keeps a failure's
-one-line error in ``<name>.failed`` until the step succeeds.
+pickle: a task installed only where the run started and a test's hooks reach the worker) and
+the step's label. Its output goes to ``<suite_dir>/.steps/<name>.log``; the dispatcher keeps a
+failure's one-line error in ``<name>.failed`` until the step succeeds.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ class StepJob:
     task object and the hooks are: module-level functions and objects).
 
     Attributes:
-        task: the suite's task kind (the object, so a kind registered at runtime works).
+        task: the suite's task kind (the object, so the worker needs no task lookup).
         suite: the parsed suite.
         suite_dir: its results folder.
         label: the step to run.
