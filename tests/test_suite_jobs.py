@@ -215,7 +215,9 @@ def test_one_at_a_time_a_step_another_runner_holds_is_done_after_the_rest(
 
 
 def test_stale_temporary_files_go_and_a_live_writer_s_stays(tmp_path: Path) -> None:
-    stale = tmp_path / ".eval.json.abcd1234.tmp"  # a killed writer's: nobody holds it
+    folder = tmp_path / "run"
+    folder.mkdir()
+    stale = folder / ".eval.json.abcd1234.tmp"  # a killed writer's: nobody holds it
     stale.write_text("{")
     writing, finish = threading.Event(), threading.Event()
 
@@ -223,17 +225,17 @@ def test_stale_temporary_files_go_and_a_live_writer_s_stays(tmp_path: Path) -> N
         writing.set()
         assert finish.wait(60)
 
-    writer = threading.Thread(target=atomic_write_bytes, args=(tmp_path / "eval2.json",
+    writer = threading.Thread(target=atomic_write_bytes, args=(folder / "eval2.json",
                                                                slow_write))
     writer.start()
     assert writing.wait(60)
-    live = [p for p in tmp_path.iterdir() if p.name.startswith(".eval2.json.")]
+    live = [p for p in folder.iterdir() if p.name.startswith(".eval2.json.")]
     assert len(live) == 1
-    assert remove_stale_temp_files(tmp_path) == [stale]
+    assert remove_stale_temp_files(folder) == [stale]
     assert live[0].exists() and not stale.exists()
     finish.set()
     writer.join(60)
-    assert [p.name for p in tmp_path.iterdir()] == ["eval2.json"]
+    assert [p.name for p in folder.iterdir()] == ["eval2.json"]
 
 
 def test_submitit_s_local_executor_runs_a_suite_end_to_end(tmp_path: Path) -> None:
