@@ -52,6 +52,7 @@ LONG = "a" * 300
     (["eval", "x.pt", "-o", f"{LONG}.json"], "--output: the name"),
     (["report", "runs", "-o", f"{LONG}.md"], "the name"),
     (["report", f"runs/{LONG}/x", "-o", "r.md"], "RESULTS: the name"),
+    (["schema", "--output", "."], "--output . is a folder"),
     (["gan", "reference", "--out", "r", "--data-dir", LONG], "--data-dir: the name"),
     (["eval", f"{LONG}.pt"], "CHECKPOINT: the name"),
 ])

@@ -15,8 +15,11 @@ def schema_command(
         "Write the schema to this file instead of printing it.")] = None,
 ) -> None:
     """Print (or write) the JSON Schema of result records (schemas/result-record.schema.json)."""
+    from robust_sabn.artifacts.paths import check_output_file
     from robust_sabn.artifacts.result import record_json_schema
 
+    if output is not None:
+        check_output_file(output, option="--output")
     text = json.dumps(record_json_schema(), indent=2) + "\n"
     if output is None:
         output_console().print_json(text)
