@@ -141,7 +141,7 @@ def test_a_ranks_one_line_error_reaches_the_launcher_through_the_agents_error_fi
     # a CLI error under plain torchrun: printed by the rank and written for the agent
     code, _, err = run_cli(["train", "--lr", "nan", "--out", str(tmp_path / "r")], capsys,
                            monkeypatch)
-    assert code == 2 and err.startswith("error: lr must be a finite number")
+    assert code == 2 and err.startswith("error: --lr must be a finite number")
     failure = ProcessFailure(local_rank=1, pid=123, exitcode=2, error_file=str(error_file))
     assert _failure_line(ChildFailedError("robust_sabn", {1: failure})) == (
         "rank 1 of the distributed run failed: " + err.removeprefix("error: ").strip())
@@ -150,7 +150,7 @@ def test_a_ranks_one_line_error_reaches_the_launcher_through_the_agents_error_fi
     code, _, err = run_cli(["train", "--lr", "inf", "--out", str(tmp_path / "r")], capsys,
                            monkeypatch)
     assert (code, err) == (2, "")
-    assert json.loads(error_file.read_text())["message"].startswith("lr must be a finite")
+    assert json.loads(error_file.read_text())["message"].startswith("--lr must be a finite")
     # any other exception: @record's file, named with the rank's exit code
     try:
         raise RuntimeError("boom\nsecond line")

@@ -77,8 +77,8 @@ def test_suite_runs_end_to_end_and_reports(finished_suite: tuple[Path, Path, Pat
                 "tiny-gan-sngan32-sabn.png"):
         assert (report.parent / png).is_file() and f"]({png})" in text
     evaluation = read_result(suite_dir / "sngan32-sabn-seed1" / "eval.json")
-    assert {m.name for m in evaluation.metrics} == {"fid", "is", "is_std", "cond_acc",
-                                                    "intra_fid"}
+    assert {m.name for m in evaluation.metrics} == {"fid", "is", "is_std", "kid", "kid_std",
+                                                    "cond_acc", "intra_fid"}
     assert all(m.n == 40 and m.condition == {"features": "classifier"}
                for m in evaluation.metrics)
     training = read_result(suite_dir / "sngan32-sabn-seed1" / "train_record.json")

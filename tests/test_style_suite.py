@@ -131,7 +131,7 @@ def test_cli_stylize_writes_an_image_of_the_content_size(trained_checkpoint, tmp
     code, _, err = run_main(["style", "stylize", str(trained_checkpoint), "--content",
                              str(content), "--style", str(style), "--alpha", "0.5",
                              "--size", "0", "-o", str(out)], capsys, monkeypatch)
-    assert_one_line_error(code, "", err, "--size 0 is too small")
+    assert_one_line_error(code, "", err, "--size 0 is out of range: use 1 to")
     code, _, err = run_main(["style", "stylize", str(trained_checkpoint), "--content",
                              str(content), "--style", str(style), "--alpha", "0.5",
                              "--size", "21", "-o", str(out)], capsys, monkeypatch)
@@ -168,7 +168,7 @@ def test_cli_bad_input_is_one_line_and_exit_2(trained_checkpoint, tmp_path, caps
         (["style", "train", "--out", str(tmp_path / "c"), "--encoder-weights", str(wrong),
           *TINY], "'features.0.weight' of shape (64, 1, 3, 3)"),
         (["style", "stylize", str(trained_checkpoint), "--content", str(image), "--style",
-          str(image), "--alpha", "1.5", "-o", str(tmp_path / "o.png")], "outside [0, 1]"),
+          str(image), "--alpha", "1.5", "-o", str(tmp_path / "o.png")], "--alpha 1.5 is out of range"),
         (["style", "stylize", str(image), "--content", str(image), "--style", str(image),
           "-o", str(tmp_path / "o.png")], "cannot read checkpoint"),
     ]
