@@ -168,7 +168,8 @@ def test_cli_bad_input_is_one_line_and_exit_2(trained_checkpoint, tmp_path, caps
         (["style", "train", "--out", str(tmp_path / "c"), "--encoder-weights", str(wrong),
           *TINY], "'features.0.weight' of shape (64, 1, 3, 3)"),
         (["style", "stylize", str(trained_checkpoint), "--content", str(image), "--style",
-          str(image), "--alpha", "1.5", "-o", str(tmp_path / "o.png")], "--alpha 1.5 is out of range"),
+          str(image), "--alpha", "1.5", "-o", str(tmp_path / "o.png")],
+         "--alpha 1.5 is out of range"),
         (["style", "stylize", str(image), "--content", str(image), "--style", str(image),
           "-o", str(tmp_path / "o.png")], "cannot read checkpoint"),
     ]
