@@ -23,7 +23,7 @@ from npz_helpers import assert_one_line_error
 from npz_helpers import run_cli as run_main
 from typer.testing import CliRunner
 
-from robust_sabn.artifacts import ModelSpec, file_sha256, load_model, read_record, save_checkpoint
+from robust_sabn.artifacts import ModelSpec, file_sha256, load_model, save_checkpoint
 from robust_sabn.artifacts.result import read_result
 from robust_sabn.cli import app
 from robust_sabn.data import load_split
@@ -77,9 +77,9 @@ def test_train_prints_a_result_table_and_plain_progress_when_not_a_terminal(trai
     rows = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(rows) == 1 and rows[0].startswith("epoch 1: loss "), result.stderr
     assert "\x1b" not in result.stderr and "━" not in result.stderr  # no live bars in a pipe
-    record = read_record(run / "train_record.json")
+    record = read_result(run / "train_record.json")
     assert "Validation accuracy" in result.stdout
-    for branch, metrics in record["final"]["val"].items():
+    for branch, metrics in record.extras["final"]["val"].items():
         row = next(line for line in result.stdout.splitlines() if f" {branch} " in line)
         assert f"{100 * metrics['clean_acc']:.2f}%" in row
         assert f"{100 * metrics['pgd_acc']:.2f}%" in row

@@ -21,7 +21,7 @@ import pytest
 import torch
 from npz_helpers import tiny_suite, write_image_npz
 
-from robust_sabn.artifacts import load_checkpoint, read_record
+from robust_sabn.artifacts import load_checkpoint, read_result
 
 SCRIPT = Path(sys.executable).parent / "robust-sabn"
 EPOCHS = 3
@@ -76,7 +76,7 @@ def test_kill_after_the_first_epoch_then_resume_gives_the_same_weights(
     assert not (run / "train_record.json").exists()
     _run_to_completion([*_train_args(data, run), "--resume"])
     _assert_same_weights(run / "last.pt", uninterrupted / "last.pt")
-    assert read_record(run / "train_record.json")["status"] == "ok"
+    assert read_result(run / "train_record.json").status == "ok"
     assert not list(run.glob(".*.tmp"))
 
 

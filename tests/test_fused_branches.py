@@ -111,7 +111,7 @@ def _config(**overrides: object) -> TrainConfig:
 def test_a_fused_training_run_reaches_the_weights_of_a_plain_one(tmp_path) -> None:
     train(_config(), tmp_path / "plain", quiet=True)
     record = train(_config(fused_branches=True), tmp_path / "fused", quiet=True)
-    assert record["config"]["fused_branches"] is True
+    assert record.subject["config"]["fused_branches"] is True
     plain = load_checkpoint(tmp_path / "plain" / "last.pt")["state_dict"]
     fused = load_checkpoint(tmp_path / "fused" / "last.pt")["state_dict"]
     assert plain.keys() == fused.keys()

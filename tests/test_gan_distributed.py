@@ -24,7 +24,8 @@ from robust_sabn.gan.config import GANConfig
 from robust_sabn.gan.evaluate import classifier_probe
 from robust_sabn.gan.models import GANSpec
 from robust_sabn.gan.reference import ReferenceClassifier, train_reference_classifier
-from robust_sabn.gan.train import check_batches_split, train_gan
+from robust_sabn.gan.train import train_gan
+from robust_sabn.runs.distributed import check_global_batch
 
 ITERATIONS, PROBE_SAMPLES = 8, 20
 GAN_ARGS = ["train", "--task", "gan", "--dataset", "fashion-mnist", "--data-dir", FASHION_MNIST,
@@ -142,13 +143,14 @@ def test_a_global_batch_that_does_not_split_over_the_ranks_is_one_line(tmp_path:
 
 def test_both_global_batches_must_split_over_the_ranks() -> None:
     config = GANConfig(d_batch=8, g_batch=6)
-    check_batches_split(config, 1)
-    check_batches_split(config, 2)
+    batches = {"d_batch": config.d_batch, "g_batch": config.g_batch}
+    check_global_batch(1, **batches)
+    check_global_batch(2, **batches)
     with pytest.raises(UserInputError, match=r"^d_batch 8 \(the global batch\) does not split "
                                              r"over 3 ranks; pass a multiple of 3$"):
-        check_batches_split(config, 3)
+        check_global_batch(3, **batches)
     with pytest.raises(UserInputError, match=r"^g_batch 6 .* over 4 ranks"):
-        check_batches_split(config, 4)
+        check_global_batch(4, **batches)
 
 
 def test_synchronised_conditional_generator_in_a_world_of_one_is_the_plain_one(

@@ -178,7 +178,7 @@ def test_dump_writes_one_png_per_sample_and_their_labels(
 def test_a_non_finite_loss_stops_training_with_a_diverged_record(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import robust_sabn.gan.train as gan_train
-    from robust_sabn.train.divergence import TrainingDiverged
+    from robust_sabn.runs.divergence import TrainingDiverged
 
     calls: list[int] = []
     real_loss = gan_train.discriminator_hinge_loss
@@ -192,7 +192,7 @@ def test_a_non_finite_loss_stops_training_with_a_diverged_record(
     with pytest.raises(TrainingDiverged, match=r"at step 4: the loss is nan"):
         train_run(tiny_config(norm="sabn"), tmp_path, reference=None)
     record = read_result(tmp_path / "train_record.json")
-    assert record.status == "diverged" and record.extras["diverged"]["loss"] == "nan"
+    assert record.status == "diverged" and record.extras["diverged"]["value"] == "nan"
     last = torch.load(tmp_path / "last.pt", weights_only=True)
     assert last["iteration"] == 2
     assert all(torch.isfinite(t).all() for t in last["generator"].values())

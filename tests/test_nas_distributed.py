@@ -93,7 +93,7 @@ def test_two_rank_darts_with_sync_norm_is_one_process_search(data_dir: Path, sin
     stdout = _finish(_search(data_dir, out, "--sync-norm", "--nproc", "2"))
     _assert_same_search(out, single)
     assert stdout.count("epoch 3:") == 1  # rank 0 alone prints
-    record = json.loads((out / "search.json").read_text())
+    record = json.loads((out / "train_record.json").read_text())
     assert record["extras"]["runtime"] == {"world_size": 2, "sync_norm": True}
     assert record["extras"]["config"]["batch_size"] == 8  # the global batch
     assert len(record["extras"]["genotypes"]) == 3
@@ -104,7 +104,7 @@ def test_two_ranks_without_sync_norm_normalise_each_slice_alone(data_dir: Path, 
                                                                 tmp_path: Path) -> None:
     out = tmp_path / "own-stats"
     _finish(_search(data_dir, out, "--nproc", "2"))
-    record = json.loads((out / "search.json").read_text())
+    record = json.loads((out / "train_record.json").read_text())
     assert record["extras"]["runtime"] == {"world_size": 2, "sync_norm": False}
     # the batch statistics of 4-image slices, not of the 8-image global batch: other weights
     ours, synced = _state(out)["state_dict"], _state(single)["state_dict"]

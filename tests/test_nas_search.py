@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from robust_sabn.artifacts import read_jsonl, read_result
 from robust_sabn.data.splits import ImageTensors
 from robust_sabn.errors import UserInputError
 from robust_sabn.nas.config import RetrainConfig, SearchConfig
@@ -25,6 +26,11 @@ from robust_sabn.nas.search import (
 )
 from robust_sabn.nas.space import EDGE_NAMES, Genotype
 from robust_sabn.parallel.devices import resolve_device
+
+
+def _state(run: Path) -> dict:
+    """The search checkpoint of ``run``."""
+    return torch.load(run / "search.pt", weights_only=True)
 
 
 def fake_data(n: int = 32, size: int = 8, seed: int = 0) -> SearchData:
@@ -91,28 +97,34 @@ def test_search_summary_and_exact_resume(tmp_path: Path) -> None:
     data = fake_data()
     config = tiny_config(norm="sabn")
     whole = run_search(config, tmp_path / "whole", data=data)
-    assert [row["epoch"] for row in whole["history"]] == [1, 2]
-    row = whole["history"][-1]
+    history = _state(tmp_path / "whole")["history"]
+    assert [row["epoch"] for row in history] == [1, 2]
+    assert read_jsonl(tmp_path / "whole" / "metrics.jsonl") == history
+    assert read_result(tmp_path / "whole" / "train_record.json") == whole
+    assert whole.status == "ok" and whole.extras["genotypes"] == [r["genotype"] for r in history]
+    row = history[-1]
     genotype = Genotype.parse(row["genotype"])
     assert row["parameter_free_ops"] == genotype.parameter_free_count()
     assert set(row["alpha_entropy"]) == set(EDGE_NAMES)
-    assert genotype == whole["supernet"].genotype()
+    assert genotype == Genotype.parse(whole.extras["genotype"])
     # device "auto" (the default) is saved as the device it chose here
     saved = torch.load(tmp_path / "whole" / "search.pt", weights_only=True)["config"]
     assert config.device == "auto" and saved["device"] == resolve_device("auto")
 
     first = run_search(replace(config), tmp_path / "split", data=data)
-    assert first["history"] == whole["history"]
+    assert _state(tmp_path / "split")["history"] == history
+    assert first.metrics == whole.metrics
     with pytest.raises(UserInputError, match="--resume"):
         run_search(config, tmp_path / "split", data=data)
-    with pytest.raises(UserInputError, match="other settings"):
+    with pytest.raises(UserInputError, match=r"options \['norm'\] differ from the saved run "
+                                             r"\(norm: 'sabn' -> 'bn'\)"):
         run_search(tiny_config(norm="bn"), tmp_path / "split", data=data, resume=True)
 
 
 def test_killed_search_resumes_to_the_same_alpha(tmp_path: Path) -> None:
     data = fake_data()
     config = tiny_config(norm="ccbn", algorithm="darts")
-    whole = run_search(config, tmp_path / "whole", data=data)
+    run_search(config, tmp_path / "whole", data=data)
     # a run stopped after epoch 1: the same checkpoint a one-epoch prefix writes
     one_epoch = tmp_path / "cut"
     stopper: list[int] = []
@@ -124,9 +136,10 @@ def test_killed_search_resumes_to_the_same_alpha(tmp_path: Path) -> None:
     with pytest.raises(KeyboardInterrupt):
         run_search(config, one_epoch, data=data, on_epoch=stop_after_first)
     assert stopper == [1]
-    resumed = run_search(config, one_epoch, data=data, resume=True)
-    torch.testing.assert_close(resumed["supernet"].alpha, whole["supernet"].alpha, rtol=0,
-                               atol=0)
+    run_search(config, one_epoch, data=data, resume=True)
+    resumed, whole = _state(one_epoch), _state(tmp_path / "whole")
+    torch.testing.assert_close(resumed["state_dict"]["alpha"], whole["state_dict"]["alpha"],
+                               rtol=0, atol=0)
     assert resumed["history"] == whole["history"]
 
 
@@ -155,7 +168,7 @@ def test_a_non_finite_loss_stops_the_search_and_keeps_the_last_finite_epoch(
     import torch.nn.functional as F
 
     import robust_sabn.nas.search as search
-    from robust_sabn.train.divergence import TrainingDiverged
+    from robust_sabn.runs.divergence import TrainingDiverged
 
     data = fake_data()  # 16 weight examples, batch 8: 2 steps (4 losses) per epoch
     calls: list[int] = []

@@ -50,7 +50,7 @@ def test_tiny_suite_end_to_end(tmp_path: Path) -> None:
     first = run_suite(suite, out_root=tmp_path / "runs", progress=False, report_path=report)
     assert len(first.executed) == 8  # 4 searches, 4 scorings
     run_dir = tmp_path / "runs" / "nas-tiny" / "darts-sabn-seed1"
-    search = read_result(run_dir / "search.json")
+    search = read_result(run_dir / "train_record.json")
     assert search.kind == "search" and search.subject["norm"] == "sabn"
     assert len(search.extras["genotypes"]) == 1
     assert len(search.find("alpha_entropy", epoch=1)) == 6

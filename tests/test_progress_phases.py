@@ -11,7 +11,7 @@ import pytest
 from robust_sabn.nas.config import RetrainConfig
 from robust_sabn.nas.retrain import RetrainResult
 from robust_sabn.nas.scoring import score_genotype
-from robust_sabn.train.progress import PhaseProgress, phase
+from robust_sabn.runs.progress import PhaseProgress, phase
 
 FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
 CELL = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|"

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from npz_helpers import run_cli, write_image_npz
 
-from robust_sabn.artifacts import ModelSpec, read_record, save_checkpoint
+from robust_sabn.artifacts import ModelSpec, read_result, save_checkpoint
 from robust_sabn.data import get_dataset_info, load_split
 from robust_sabn.errors import UserInputError
 from robust_sabn.suites import load_suite
@@ -117,7 +117,7 @@ def test_any_train_command_line_succeeds_or_fails_with_one_line(
         reasons[err.strip()[:90]] += 1
         if code == 0:
             run = Path(args[args.index("--out", len(args) - 2) + 1])
-            assert read_record(run / "train_record.json")["status"] == "ok"
+            assert read_result(run / "train_record.json").status == "ok"
 
     check()
     # the subject is reached: most command lines train, and some are refused

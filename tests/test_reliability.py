@@ -16,15 +16,15 @@ import torch
 from evaluation_helpers import single_torch_thread  # noqa: F401 (autouse fixture)
 from npz_helpers import TINY, assert_one_line_error, run_cli, write_image_npz
 
-from robust_sabn.artifacts import load_checkpoint, load_model, read_record
+from robust_sabn.artifacts import load_checkpoint, load_model, read_result
 from robust_sabn.data import get_dataset_info, load_split
 from robust_sabn.errors import UserInputError
 from robust_sabn.evaluate import evaluate_model
 from robust_sabn.models import create_model
 from robust_sabn.nn import fixed_branch
+from robust_sabn.runs.divergence import DivergenceGuard, TrainingDiverged
 from robust_sabn.train import TrainConfig, train
 from robust_sabn.train import loop as train_loop
-from robust_sabn.train.divergence import FiniteLossGuard, TrainingDiverged
 from robust_sabn.zoo import load_model as load_zoo_model
 
 
@@ -58,9 +58,10 @@ def test_npz_trains_evaluates_reports_and_exports(tmp_path: Path, size: int, cha
                               "--out", str(run)], capsys, monkeypatch)
     assert code == 0, err
     assert "Validation accuracy" in out
-    record = read_record(run / "train_record.json")
-    assert record["status"] == "ok" and record["dataset"] == "npz"
-    assert (record["model"]["num_classes"], record["model"]["in_channels"]) == (4, channels)
+    record = read_result(run / "train_record.json")
+    assert record.status == "ok" and record.extras["dataset"] == "npz"
+    model = record.subject["model"]
+    assert (model["num_classes"], model["in_channels"]) == (4, channels)
     assert len(_strict_json_lines(run / "metrics.jsonl")) == 1
 
     evaluation = tmp_path / "eval.json"
@@ -110,8 +111,9 @@ def test_a_huge_learning_rate_stops_with_one_line_and_a_diverged_record(
     line = assert_one_line_error(code, out, err, "training diverged at epoch 1, step",
                                  "learning rate 1e+06 is likely too high", "--lr")
     assert "no epoch finished" in line
-    record = read_record(run / "train_record.json")
-    assert record["status"] == "diverged" and record["diverged"]["loss"] in ("nan", "inf")
+    record = read_result(run / "train_record.json")
+    value = float(record.extras["diverged"]["value"])  # not finite, or exploded
+    assert record.status == "diverged" and not (math.isfinite(value) and value < 1e4)
     assert _strict_json_lines(run / "metrics.jsonl") == []
     assert not (run / "last.pt").exists()
 
@@ -147,12 +149,12 @@ def test_divergence_in_a_later_epoch_keeps_the_last_finite_checkpoint(
     assert ckpt["epoch"] == 0
     assert all(torch.isfinite(t).all() for t in ckpt["state_dict"].values()
                if t.is_floating_point())
-    assert read_record(run / "train_record.json")["status"] == "diverged"
+    assert read_result(run / "train_record.json").status == "diverged"
     assert len(_strict_json_lines(run / "metrics.jsonl")) == 1
 
 
 def test_the_guard_names_the_step_and_a_moderate_lr_cause(tmp_path: Path) -> None:
-    guard = FiniteLossGuard(lr=0.1, checkpoint=tmp_path / "last.pt")
+    guard = DivergenceGuard(lr=0.1, checkpoint=tmp_path / "last.pt")
     guard.check(torch.tensor(2.5), epoch=0, step=0)
     with pytest.raises(TrainingDiverged, match=r"epoch 4, step 12: the loss is inf; likely a "
                                                r"learning rate too high for this data"):

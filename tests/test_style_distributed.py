@@ -25,6 +25,7 @@ from torch import Tensor
 
 from robust_sabn.errors import UserInputError
 from robust_sabn.parallel.launch import DistributedRunFailed, launch
+from robust_sabn.runs.distributed import check_global_batch
 from robust_sabn.style import trainer
 from robust_sabn.style.config import StyleConfig, make_config
 from robust_sabn.style.encoder import resolve_encoder_spec
@@ -98,10 +99,10 @@ def per_slice_reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
 
 def test_a_global_batch_must_split_evenly_over_the_ranks() -> None:
     for batch, world in ((4, 1), (4, 2), (8, 4), (3, 1)):
-        trainer.check_batch_split(batch, world)
+        check_global_batch(world, **{"--batch-size": batch})
     with pytest.raises(UserInputError, match=r"^--batch-size 6 \(the global batch\) does not "
                                              r"split over 4 ranks; pass a multiple of 4$"):
-        trainer.check_batch_split(6, 4)
+        check_global_batch(4, **{"--batch-size": 6})
 
 
 @pytest.mark.parametrize("norm", ["adain", "saadain"])
@@ -148,7 +149,7 @@ def test_two_ranks_reach_the_weights_of_one_process_on_the_same_slices(
     ddp = tmp_path / "ddp"
     _finish(ddp, "--nproc", "2")
     _assert_close(_weights(ddp), _weights(per_slice_reference))
-    record = json.loads((ddp / "train.json").read_text())
+    record = json.loads((ddp / "train_record.json").read_text())
     assert record["status"] == "ok" and record["extras"]["runtime"] == {"world_size": 2}
     # the logged losses are the global batch's, the validation rank 0's: one process's rows
     rows = [json.loads(line) for line in (ddp / "metrics.jsonl").read_text().splitlines()]
@@ -176,11 +177,11 @@ def test_a_diverging_two_rank_run_stops_every_rank_with_one_line(tmp_path: Path)
     out = tmp_path / "diverged"
     result = _style_train(out, "--nproc", "2", "--lr", "1e9")
     line = assert_one_line_error(result.returncode, result.stdout, result.stderr,
-                                 "lower --lr and start a new --out")
+                                 "learning rate 1e+09 is likely too high; lower --lr")
     assert line.startswith("error: rank 0 of the distributed run failed: training diverged "
-                           "at iteration ") or line.startswith(
-        "error: rank 1 of the distributed run failed: training diverged at iteration "), line
-    record = json.loads((out / "train.json").read_text())
+                           "at step ") or line.startswith(
+        "error: rank 1 of the distributed run failed: training diverged at step "), line
+    record = json.loads((out / "train_record.json").read_text())
     assert record["status"] == "diverged" and record["extras"]["runtime"] == {"world_size": 2}
 
 

@@ -428,6 +428,7 @@ def test_a_diverged_run_is_not_evaluated_and_stops_the_suite_with_its_message(
     with pytest.raises(UserInputError, match=r"bn-seed0 diverged: .*change its options"):
         run_fake(path, out, trainer, evaluator)
     assert trainer.calls == [("bn-seed0", False)]
+    # a version-1 record (robust-sabn 0.1) stays readable (the adversarial task upgrades it)
     record = read_result(out / "tiny" / "bn-seed0" / "train_record.json")
     assert record.status == "diverged"
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from robust_sabn.artifacts import load_checkpoint, read_jsonl, read_record
+from robust_sabn.artifacts import load_checkpoint, read_jsonl, read_result
 from robust_sabn.attacks import model_mode, pgd_attack
 from robust_sabn.errors import UserInputError
 from robust_sabn.models import create_model
@@ -160,7 +160,7 @@ def test_a_first_tiny_run_of_a_preset_trains(tmp_path, monkeypatch, capsys) -> N
                             "--data-dir", str(data), *TINY, "--out", str(tmp_path / "run")],
                            capsys, monkeypatch)
     assert code == 0, err
-    config = read_record(tmp_path / "run" / "train_record.json")["config"]
+    config = read_result(tmp_path / "run" / "train_record.json").subject["config"]
     assert (config["epochs"], config["warmup_iters"]) == (1, None)  # 10% of its few steps
 
 
@@ -177,7 +177,7 @@ def test_warmup_iters_is_a_train_option(tmp_path, monkeypatch, capsys) -> None:
     code, _, err = run_cli([*args, "--warmup-iters", "1", "--out", str(tmp_path / "b")],
                            capsys, monkeypatch)
     assert code == 0, err
-    assert read_record(tmp_path / "b" / "train_record.json")["config"]["warmup_iters"] == 1
+    assert read_result(tmp_path / "b" / "train_record.json").subject["config"]["warmup_iters"] == 1
 
 
 def test_paper_preset_is_the_papers_recipe() -> None:
@@ -219,8 +219,8 @@ def test_training_writes_the_run_folder(tmp_path) -> None:
     assert [r["epoch"] for r in rows] == [0, 1]
     assert set(rows[0]["val"]) == {"clean", "adv"}
     assert 0.0 <= rows[1]["val"]["adv"]["pgd_acc"] <= rows[1]["val"]["adv"]["clean_acc"] + 1e-9
-    saved = read_record(run / "train_record.json")
-    assert saved["kind"] == "training" and saved["config"] == record["config"]
+    saved = read_result(run / "train_record.json")
+    assert saved.kind == "training" and saved.subject["config"] == record.subject["config"]
     assert json.loads((run / "config.json").read_text())["model"]["norm"] == "saauxbn"
     last = load_checkpoint(run / "last.pt")
     assert last["epoch"] == 1 and last["dataset"] == "fashion-mnist"

@@ -16,7 +16,12 @@ cascade and sanity flags per branch; ``extras["time_s"]`` seconds per branch and
 
 one bit per example in the evaluated order (example i is bit ``7 - i % 8`` of byte ``i // 8``,
 the layout of ``numpy.packbits``), base64-encoded; :func:`example_flags` decodes them.
-:func:`branch_results` gives the per-branch view that tables and the zoo read. Torch-free.
+:func:`branch_results` gives the per-branch view that tables and the zoo read.
+
+A training record (kind ``training``, :func:`training_record`) has ``subject`` ``{run_dir, model,
+config}`` and everything else in ``extras`` (``final`` epoch row, ``best_score``, checkpoints,
+``runtime``; ``diverged`` when it diverged). Version-1 records (robust-sabn 0.1) are read through
+:func:`upgrade_legacy`, which the task's plugin registers. Torch-free.
 """
 
 from __future__ import annotations
@@ -24,9 +29,15 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
-from robust_sabn.artifacts.result import Metric, ResultRecord, new_provenance
+from robust_sabn.artifacts.result import (
+    Metric,
+    ResultRecord,
+    new_provenance,
+    read_result_if_valid,
+)
 from robust_sabn.vocabulary import CLEAN_ATTACK
 
 TASK = "adversarial"
@@ -173,7 +184,29 @@ def upgrade_v1(data: dict[str, Any]) -> dict[str, Any]:
                 extras[part] = found
         upgraded["extras"] = extras
     else:
-        upgraded["subject"] = {k: data[k] for k in ("run_dir", "model", "config") if k in data}
+        upgraded["subject"] = {k: data[k] for k in _TRAINING_SUBJECT if k in data}
         upgraded["extras"] = {k: v for k, v in data.items()
                               if k not in _V1_COMMON and k not in upgraded["subject"]}
     return upgraded
+
+
+def read_training_record(run_dir: Path) -> ResultRecord | None:
+    """The training record of the run in ``run_dir`` (either version), or None when it is
+    missing or unreadable."""
+    from robust_sabn.runs.names import record_path
+
+    return read_result_if_valid(record_path(run_dir))
+
+
+_TRAINING_SUBJECT = ("run_dir", "model", "config")
+
+
+def training_record(fields: dict[str, Any], *, wall_time_s: float,
+                    status: Literal["ok", "diverged"]) -> ResultRecord:
+    """A training record: ``run_dir``, ``model`` and ``config`` of ``fields`` are its subject,
+    the rest its extras (the layout version-1 training records upgrade to)."""
+    return ResultRecord(
+        task=TASK, kind="training", status=status,
+        subject={k: fields[k] for k in _TRAINING_SUBJECT if k in fields},
+        extras={k: v for k, v in fields.items() if k not in _TRAINING_SUBJECT},
+        provenance=new_provenance(wall_time_s))

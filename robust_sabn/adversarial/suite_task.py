@@ -35,6 +35,7 @@ from robust_sabn.adversarial.plan import (
     EvaluationSpec,
     parse_adversarial,
 )
+from robust_sabn.adversarial.record import read_training_record
 from robust_sabn.adversarial.suite_baselines import (
     BaselineSpec,
     baseline_identity,
@@ -56,7 +57,7 @@ EvaluateFn = Callable[..., ResultRecord]
 
 
 def train_from_fields(fields: dict[str, Any], out_dir: Path, *, resume: bool, quiet: bool
-                      ) -> dict[str, Any]:
+                      ) -> ResultRecord:
     """The default ``train_fn``: ``robust_sabn.train.train(TrainConfig(**fields), ...)``."""
     from robust_sabn.train import TrainConfig, train
 
@@ -105,17 +106,18 @@ def train_state(run: AdversarialRun, run_dir: Path) -> StepState:
         return "todo"
     if not config_matches(run.config, saved["config"]):
         return "todo"
-    record = _read_json(run_dir / "train_record.json")
-    if isinstance(record, dict):
-        return "todo" if record.get("status") == "diverged" else "done"
+    record = read_training_record(run_dir)
+    if record is not None:
+        return "todo" if record.status == "diverged" else "done"
     return "partial" if (run_dir / "last.pt").is_file() else "todo"
 
 
 def diverged_message(run_dir: Path) -> str | None:
     """The one-line message of a run whose training diverged with these options, else None."""
-    record = _read_json(run_dir / "train_record.json")
-    if isinstance(record, dict) and record.get("status") == "diverged":
-        return str((record.get("diverged") or {}).get("message") or "the loss became non-finite")
+    record = read_training_record(run_dir)
+    if record is not None and record.status == "diverged":
+        return str((record.extras.get("diverged") or {}).get("message")
+                   or "the loss became non-finite")
     return None
 
 

@@ -10,7 +10,7 @@ from importlib import import_module
 from typing import Any
 
 _LAZY = {
-    "ModelSpec": "checkpoint", "atomic_write_bytes": "atomic", "file_sha256": "checkpoint",
+    "ModelSpec": "checkpoint", "atomic_write_bytes": "atomic", "file_sha256": "digest",
     "load_checkpoint": "checkpoint", "load_model": "checkpoint", "save_checkpoint": "checkpoint",
     "append_jsonl": "records", "environment": "records", "new_record": "records",
     "read_jsonl": "records", "read_record": "records", "write_record": "records",

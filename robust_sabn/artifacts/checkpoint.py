@@ -11,7 +11,6 @@ so it loads with ``torch.load(weights_only=True)`` and never executes code.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -245,12 +244,3 @@ def load_state_dict_file(path: Path) -> dict[str, Tensor]:
     if found is None:
         raise UserInputError(f"{path} is not a state dict (a dict of tensors)")
     return found
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes (identifies the checkpoint an evaluation used)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

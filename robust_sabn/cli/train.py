@@ -129,9 +129,11 @@ def train_command(
     if not is_main_process():
         return
     console = output_console()
+    run = record.extras
     console.print(
-        f"trained {record['model']['name']} ({record['norm']}) on {record['dataset']}: "
-        f"{record['epochs']} epoch(s) in {record['wall_time_s']:.0f} s", soft_wrap=True,
+        f"trained {record.subject['model']['name']} ({run['norm']}) on {run['dataset']}: "
+        f"{run['epochs']} epoch(s) in {record.provenance.wall_time_s or 0:.0f} s",
+        soft_wrap=True,
     )
     used = record["config"]
     console.print(
@@ -141,9 +143,9 @@ def train_command(
     table = Table(title="Validation accuracy")
     for column in ("Branch", "Clean", "PGD"):
         table.add_column(column, justify="left" if column == "Branch" else "right")
-    final = record["final"] or {}
+    final = run["final"] or {}
     for branch, metrics in final.get("val", {}).items():
         table.add_row(branch, percent(metrics["clean_acc"]), percent(metrics["pgd_acc"]))
     console.print(table)
-    console.print(f"checkpoints: {record['last_checkpoint']}, {record['best_checkpoint']}",
+    console.print(f"checkpoints: {run['last_checkpoint']}, {run['best_checkpoint']}",
                   soft_wrap=True)

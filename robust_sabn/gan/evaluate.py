@@ -22,7 +22,7 @@ from robust_sabn.gan.metrics import check_sample_count, evaluate_generator, gene
 from robust_sabn.gan.models import GANSpec
 from robust_sabn.gan.reference import ReferenceClassifier
 from robust_sabn.gan.train import Probe, to_signed
-from robust_sabn.train.progress import PhaseProgress, phase
+from robust_sabn.runs.progress import PhaseProgress, phase
 
 
 def load_generator(path: str | Path, device: str = "cpu") -> tuple[Generator, dict[str, Any]]:

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from robust_sabn.errors import UserInputError
 from robust_sabn.gan.features import FeatureExtractor
-from robust_sabn.train.progress import PhaseProgress, phase
+from robust_sabn.runs.progress import PhaseProgress, phase
 
 IS_SPLITS = 10
 KID_SUBSETS = 100

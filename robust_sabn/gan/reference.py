@@ -37,7 +37,7 @@ def train_reference_classifier(dataset: str, path: str | Path, *, data_dir: str 
     against: ``real_is``, the classifier IS of the first ``real_samples`` test images, and
     ``real_fid``, the classifier FID between them and the next ``real_samples``. ``progress``
     shows a bar over the training steps with the loss, and a line per epoch, on stderr."""
-    from robust_sabn.train.progress import IterationProgress
+    from robust_sabn.runs.progress import IterationProgress
 
     info = get_dataset_info(dataset, data_dir=data_dir)
     spec = ModelSpec(name=REFERENCE_MODEL, norm="bn", num_classes=info.num_classes,

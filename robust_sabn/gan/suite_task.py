@@ -21,6 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from robust_sabn.artifacts.digest import sha256_if_file
 from robust_sabn.artifacts.result import (
     ResultRecord,
     collect_results,
@@ -39,12 +40,6 @@ from robust_sabn.suites.tasks import Hooks, Step, StepState, Suite
 _RUN_OUTPUTS = ("train_record.json", "config.json", "metrics.jsonl", "last.pt", "generator.pt",
                 "eval.json")
 _SKIP = ("device", "data_dir")
-
-
-def _sha(path: Path) -> str | None:
-    from robust_sabn.artifacts.checkpoint import file_sha256
-
-    return file_sha256(path) if path.is_file() else None
 
 
 def _full_config(run: GANRun) -> dict[str, Any]:
@@ -129,7 +124,7 @@ class GANTask:
         record = read_result_if_valid(run_dir / "eval.json")
         if record is None or (record.suite or {}).get("settings") != self._eval_settings(plan):
             return "todo"
-        current = _sha(run_dir / "generator.pt")
+        current = sha256_if_file(run_dir / "generator.pt")
         return "done" if current and record.subject.get("checkpoint_sha256") == current \
             else "todo"
 
@@ -157,7 +152,7 @@ class GANTask:
         if record is None or not png.is_file():
             return "todo"
         settings = {"per_class": plan.grid_per_class, "run": run.run_id,
-                    "sha256": _sha(suite_dir / run.run_id / "generator.pt")}
+                    "sha256": sha256_if_file(suite_dir / run.run_id / "generator.pt")}
         return "done" if (record.suite or {}).get("settings") == settings else "todo"
 
     def _sample(self, suite: Suite, run: GANRun, suite_dir: Path, fn: Callable[..., Any],
@@ -169,7 +164,8 @@ class GANTask:
            record_path=path, subject={"run": run.run_id, "seed": run.seed})
         record = read_result(path)
         record.suite = {"name": suite.name, "settings": {
-            "per_class": plan.grid_per_class, "run": run.run_id, "sha256": _sha(checkpoint)}}
+            "per_class": plan.grid_per_class, "run": run.run_id,
+            "sha256": sha256_if_file(checkpoint)}}
         write_result(path, record)
 
     def steps(self, suite: Suite, suite_dir: Path, *, quiet: bool, hooks: Hooks) -> list[Step]:

@@ -1,8 +1,10 @@
 """Hinge-loss cGAN training with n_critic, uniform fake labels, generator EMA and exact resume.
 
-Run folder: ``config.json``, ``metrics.jsonl`` (one row per logged iteration), ``last.pt`` (the
-full training state every ``checkpoint_every`` iterations), ``generator.pt`` (the EMA generator,
-what is evaluated and exported) and ``train_record.json`` when training ends.
+Run folder (:mod:`robust_sabn.runs.folder`): ``config.json``, ``metrics.jsonl`` (one row per
+logged iteration), ``last.pt`` (the full training state every ``checkpoint_every`` iterations),
+``generator.pt`` (the EMA generator, what is evaluated and exported) and ``train_record.json``
+when training ends (:mod:`robust_sabn.gan.records`; ``"diverged"`` when a loss, a weight or a
+buffer went non-finite or a loss exploded).
 
 All randomness of G-iteration ``i`` comes from generators seeded with ``(seed, i)``, and the
 real-data order of each pass from ``(seed, pass)``, so a run resumed from ``last.pt`` reaches
@@ -25,7 +27,6 @@ writes the folder and shows progress while the others wait at a barrier.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -38,21 +39,19 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
-from robust_sabn.artifacts import load_checkpoint, save_checkpoint
-from robust_sabn.artifacts.checkpoint import atomic_write_bytes
-from robust_sabn.artifacts.lock import locks_run_folder
-from robust_sabn.artifacts.user_files import read_run_config
+from robust_sabn.artifacts.result import ResultRecord
 from robust_sabn.data import load_split
 from robust_sabn.data.splits import ImageTensors
 from robust_sabn.errors import UserInputError
 from robust_sabn.gan.config import GANConfig
 from robust_sabn.gan.models import GANSpec
 from robust_sabn.gan.progress import GANProgress
+from robust_sabn.gan.records import diverged_record, training_record
 from robust_sabn.nn.gradient_balance import GradientBalanceMeter
-from robust_sabn.parallel.context import DistContext, distributed_context
-from robust_sabn.parallel.data_parallel import DataParallelStep, data_parallel_module
-from robust_sabn.parallel.devices import resolve_device
-from robust_sabn.train.divergence import FiniteLossGuard
+from robust_sabn.parallel.data_parallel import DataParallelStep
+from robust_sabn.runs.distributed import DistributedRun
+from robust_sabn.runs.divergence import DivergenceGuard, TrainingDiverged, diverged_fields
+from robust_sabn.runs.folder import RunFolder, open_run_folder
 
 Probe = Callable[[nn.Module], dict[str, float]]
 """Called with the EMA generator (eval mode) every ``eval_every`` iterations; returns metrics."""
@@ -75,16 +74,6 @@ def spec_for(config: GANConfig) -> GANSpec:
 def iteration_generator(seed: int, index: int) -> torch.Generator:
     """The CPU generator of one G-iteration (latents, fake labels) or one data pass."""
     return torch.Generator().manual_seed(seed * 1_000_003 + index)
-
-
-def check_batches_split(config: GANConfig, world_size: int) -> None:
-    """Raise UserInputError unless ``d_batch`` and ``g_batch`` (the global batches) split
-    evenly over ``world_size`` ranks."""
-    for name in ("d_batch", "g_batch"):
-        value = getattr(config, name)
-        if value % world_size:
-            raise UserInputError(f"{name} {value} (the global batch) does not split over "
-                                 f"{world_size} ranks; pass a multiple of {world_size}")
 
 
 def to_signed(images_uint8: Tensor) -> Tensor:
@@ -151,17 +140,17 @@ def _local_gradients(module: nn.Module) -> AbstractContextManager[object]:
 def gan_iteration(generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim.Optimizer,
                   opt_d: torch.optim.Optimizer, real_batch: Callable[[int], tuple[Tensor, Tensor]],
                   config: GANConfig, num_classes: int, iteration: int,
-                  guard: FiniteLossGuard | None = None,
+                  guard: DivergenceGuard | None = None,
                   parallel: DataParallelStep | None = None) -> tuple[float, float]:
     """One G-iteration: ``n_critic`` hinge D steps, then one G step; returns (loss_d, loss_g),
     the global batch's losses.
 
     ``guard`` checks each loss (the mean over ranks) before its optimizer step
-    (:class:`TrainingDiverged` on a non-finite one, nothing stepped). ``parallel`` (under
-    torchrun): every global batch and latent draw is sliced to this rank's share, and
+    (:class:`TrainingDiverged` on a non-finite or exploded one, nothing stepped). ``parallel``
+    (under torchrun): every global batch and latent draw is sliced to this rank's share, and
     ``generator`` and ``discriminator`` are the DDP-wrapped networks (module docstring)."""
     if parallel is None:
-        parallel = DataParallelStep(pair=discriminator, ctx=None,
+        parallel = DataParallelStep(module=discriminator, ctx=None,
                                     device_type=torch.device(config.device).type)
     rng = iteration_generator(config.seed, iteration)
     loss_d_global = torch.zeros(())
@@ -192,36 +181,11 @@ def gan_iteration(generator: nn.Module, discriminator: nn.Module, opt_g: torch.o
     return float(loss_d_global), float(loss_g_global)
 
 
-def _resume_state(out_dir: Path, config: GANConfig, resume: bool) -> dict | None:
-    last = out_dir / "last.pt"
-    if not resume:
-        if last.exists():
-            raise UserInputError(f"{out_dir} already holds a GAN run; pass --resume to continue "
-                                 "it or choose another --out")
-        return None
-    if not last.exists():
-        return None
-    saved = out_dir / "config.json"
-    if saved.exists():
-        before = read_run_config(saved)
-        diff = sorted(k for k, v in config.to_dict().items()
-                      if k not in ("device", "data_dir") and before.get(k) != v)
-        if diff:
-            raise UserInputError(f"cannot resume {out_dir}: options {diff} differ from the saved "
-                                 "run; drop them or start a new --out")
-    return load_checkpoint(last, map_location=config.device)
-
-
-def _write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, lambda f: f.write(text.encode()))
-
-
-@locks_run_folder
 def train_gan(config: GANConfig, out_dir: str | Path, *, resume: bool = False,
-              quiet: bool = False, probe: Probe | None = None,
-              sync_norm: bool = False) -> dict[str, Any]:
-    """Train a cGAN as ``config`` says, writing the run folder; returns a summary dict (on
-    every rank under torchrun; probe rows on rank 0 only).
+              quiet: bool = False, probe: Probe | None = None, sync_norm: bool = False,
+              run_id: str | None = None) -> ResultRecord:
+    """Train a cGAN as ``config`` says, writing the run folder; returns the training record
+    (:mod:`robust_sabn.gan.records`; on every rank under torchrun, its probe rows rank 0's).
 
     Args:
         config: the run's options.
@@ -232,20 +196,41 @@ def train_gan(config: GANConfig, out_dir: str | Path, *, resume: bool = False,
             the end (its numbers go into ``metrics.jsonl``); rank 0 alone probes.
         sync_norm: under torchrun, normalise the generator with the global batch's statistics
             (see the module docstring); nothing in one process.
+        run_id: the run's name in its record (a suite's run folder name).
 
     Raises:
         UserInputError: bad options (a global batch that does not split over the ranks), missing
             data, or a run folder that would be overwritten.
-        TrainingDiverged: a non-finite loss; ``last.pt`` (if any) is the last finite state.
+        TrainingDiverged: a non-finite or exploded loss, or non-finite weights or buffers; the
+            record says ``"diverged"`` and ``last.pt`` (if any) is the last finite state.
     """
     config.check()
-    config = replace(config, device=resolve_device(config.device))
-    out_dir = Path(out_dir)
-    ctx = distributed_context(config.device)
-    check_batches_split(config, 1 if ctx is None else ctx.world_size)
-    main = ctx is None or ctx.is_main
+    dist = DistributedRun.join(config.device)
+    config = replace(config, device=dist.device)
+    dist.check_global_batch(d_batch=config.d_batch, g_batch=config.g_batch)
+    runtime = {"world_size": dist.world_size, "sync_norm": sync_norm}
+    with open_run_folder(out_dir, dist) as run:
+        try:
+            history, elapsed, spec, train_examples = _train_gan_locked(
+                config, run, resume=resume, quiet=quiet or not dist.is_main, probe=probe,
+                sync_norm=sync_norm)
+        except TrainingDiverged as error:
+            run.write_record(diverged_record(config, diverged_fields(error), run_id=run_id,
+                                             runtime=runtime))
+            raise
+        return run.write_record(training_record(
+            config, history, model=spec.to_dict(), run_id=run_id, runtime=runtime,
+            train_examples=train_examples, wall_time_s=elapsed))
+
+
+def _train_gan_locked(config: GANConfig, run: RunFolder, *, resume: bool, quiet: bool,
+                      probe: Probe | None, sync_norm: bool
+                      ) -> tuple[list[dict[str, Any]], float, GANSpec, int]:
+    """:func:`train_gan` while its folder is locked; returns (logged rows, seconds, the
+    networks' spec, training images)."""
     spec = spec_for(config)
-    state = _resume_state(out_dir, config, resume)
+    state = run.resume_state(config.to_dict(), resume=resume, what="GAN",
+                             map_location=config.device)
     data = load_split(config.dataset, "train", data_dir=config.data_dir, seed=config.seed,
                       val_size=0, max_examples=config.max_train_examples)
     torch.manual_seed(config.seed)
@@ -265,38 +250,24 @@ def train_gan(config: GANConfig, out_dir: str | Path, *, resume: bool = False,
         opt_g.load_state_dict(state["opt_g"])
         opt_d.load_state_dict(state["opt_d"])
         start, history, elapsed = state["iteration"], list(state["history"]), state["elapsed_s"]
-    parallel = DataParallelStep(pair=data_parallel_module(discriminator, ctx, config.device),
-                                ctx=ctx, device_type=torch.device(config.device).type)
-    trained_generator = data_parallel_module(generator, ctx, config.device, sync_norm=sync_norm)
-    if main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        _write_text(out_dir / "config.json",
-                    json.dumps({"config": config.to_dict(), "model": spec.to_dict()}, indent=2))
+    critic = run.dist.data_parallel(discriminator)
+    trained_generator = run.dist.data_parallel(generator, sync_norm=sync_norm).module
+    run.write_config({"config": config.to_dict(), "model": spec.to_dict()})
     real_batch = RealBatches(data, config.d_batch, config.seed, config.device)
     base = {"model": spec.to_dict(), "dataset": config.dataset, "config": config.to_dict()}
-
-    def checkpoint(iteration: int) -> None:
-        save_checkpoint(out_dir / "last.pt", {
-            **base, "state_dict": ema.state_dict(), "generator": generator.state_dict(),
-            "discriminator": discriminator.state_dict(), "opt_g": opt_g.state_dict(),
-            "opt_d": opt_d.state_dict(), "iteration": iteration, "history": history,
-            "elapsed_s": elapsed})
-        _write_text(out_dir / "metrics.jsonl",
-                    "".join(json.dumps(row, allow_nan=False) + "\n" for row in history))
-
-    guard = FiniteLossGuard(lr=max(config.lr_g, config.lr_d), checkpoint=out_dir / "last.pt",
-                            lr_option="lr_g/lr_d (GANConfig)")
+    guard = DivergenceGuard(lr=max(config.lr_g, config.lr_d), checkpoint=run.checkpoint,
+                            lr_option="lr_g/lr_d (GANConfig)", dist=run.dist)
     generator.train()
     discriminator.train()
-    with GANProgress(config.iterations, start, quiet or not main) as display:
+    with GANProgress(config.iterations, start, quiet) as display:
         t0 = time.perf_counter()
         for it in range(start, config.iterations):
-            loss_d, loss_g = gan_iteration(trained_generator, parallel.pair, opt_g, opt_d,
+            loss_d, loss_g = gan_iteration(trained_generator, critic.module, opt_g, opt_d,
                                            real_batch, config, spec.num_classes, it, guard,
-                                           parallel)
+                                           critic)
             balance = GradientBalanceMeter()
             balance.update(generator)
-            _take_rank0_buffers(ctx, generator, discriminator)
+            run.dist.take_rank0_buffers(generator, discriminator)
             update_ema(ema, generator, config.ema_decay if it >= config.ema_start else 0.0)
             done = it + 1
             row: dict[str, Any] = {"iteration": done, "loss_d": loss_d, "loss_g": loss_g}
@@ -305,7 +276,7 @@ def train_gan(config: GANConfig, out_dir: str | Path, *, resume: bool = False,
                                                              grad_balance["cosine"])
             probing = probe is not None and config.eval_every > 0 and (
                 done % config.eval_every == 0 or done == config.iterations)
-            if probe is not None and probing and main:
+            if probe is not None and probing and run.writes:
                 row.update(probe(ema))
             elapsed += time.perf_counter() - t0
             t0 = time.perf_counter()
@@ -313,22 +284,18 @@ def train_gan(config: GANConfig, out_dir: str | Path, *, resume: bool = False,
             history.append(row)
             display.iteration_done(row)
             saving = done % config.checkpoint_every == 0 or done == config.iterations
-            if saving and main:
-                checkpoint(done)
+            if saving:
+                guard.check_modules(generator, discriminator, ema, step=it)
+                run.save_checkpoint({
+                    **base, "state_dict": ema.state_dict(), "generator": generator.state_dict(),
+                    "discriminator": discriminator.state_dict(), "opt_g": opt_g.state_dict(),
+                    "opt_d": opt_d.state_dict(), "iteration": done, "history": history,
+                    "elapsed_s": elapsed})
+                run.write_metrics(history)
             if probing or saving:
-                parallel.barrier()
-    if main:
-        save_checkpoint(out_dir / "generator.pt", {**base, "state_dict": ema.state_dict(),
-                                                   "iteration": config.iterations})
-    parallel.barrier()
-    return {"run_dir": str(out_dir), "spec": spec.to_dict(), "config": config.to_dict(),
-            "history": history, "wall_time_s": elapsed, "train_examples": len(data),
-            "world_size": parallel.world_size}
+                run.dist.barrier()
+    run.save_checkpoint({**base, "state_dict": ema.state_dict(),
+                         "iteration": config.iterations}, "generator.pt")
+    return history, elapsed, spec, len(data)
 
 
-def _take_rank0_buffers(ctx: DistContext | None, *modules: nn.Module) -> None:
-    """Under torchrun: every rank takes rank 0's buffers of ``modules`` (see the module
-    docstring); nothing in one process."""
-    if ctx is not None:
-        for module in modules:
-            ctx.broadcast_buffers(module)

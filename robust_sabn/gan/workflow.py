@@ -4,9 +4,8 @@ train a GAN run, evaluate a generator, draw a sample grid. The CLI and the suite
 Records (``robust_sabn.artifacts.result``, ``task="gan"``):
 
 * ``reference.json`` (kind ``reference``): the classifier's test accuracy;
-* ``train_record.json`` (kind ``training``): the probe FID/IS along training (condition
-  ``step``, ``features="classifier"``), a thinned loss curve and the ``runtime``
-  (``world_size``, ``sync_norm``) in ``extras``; under torchrun rank 0 alone writes it;
+* ``train_record.json`` (kind ``training``, :mod:`robust_sabn.gan.records`), written by the
+  trainer (rank 0 under torchrun);
 * ``eval.json`` (kind ``evaluation``): ``fid``, ``kid``, ``kid_std``, ``is``, ``is_std``,
   ``cond_acc``, ``intra_fid`` with ``condition={"features": "classifier" | "inception"}`` and ``n``;
 * ``samples.json`` (kind ``sample``): ``extras.image``, the grid's path relative to the record.
@@ -19,12 +18,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from robust_sabn.artifacts.checkpoint import file_sha256
+from robust_sabn.artifacts.digest import file_sha256
 from robust_sabn.artifacts.result import Metric, ResultRecord, new_result, write_result
 from robust_sabn.gan.config import GANConfig
-
-TASK = "gan"
-LOSS_CURVE_POINTS = 200
+from robust_sabn.gan.records import TASK
 
 
 def reference_record(summary: dict[str, Any], wall_time_s: float) -> ResultRecord:
@@ -60,72 +57,23 @@ def train_reference(dataset: str, out_dir: str | Path, *, data_dir: str | None =
     return record
 
 
-def _subject(config: GANConfig, run_id: str | None) -> dict[str, Any]:
-    return {"run": run_id, "generator": config.generator, "norm": config.norm,
-            "seed": config.seed, "dataset": config.dataset}
-
-
 def train_run(config: GANConfig, out_dir: str | Path, *, reference: str | Path | None,
               resume: bool = False, quiet: bool = False, run_id: str | None = None,
               sync_norm: bool = False) -> ResultRecord:
-    """Train one GAN (probing classifier FID when ``reference`` is a classifier cache) and
-    write ``out_dir/train_record.json`` (rank 0 under torchrun; every rank returns the record,
-    its probe metrics rank 0's alone). ``sync_norm``: see
+    """Train one GAN (probing classifier FID when ``reference`` is a classifier cache); returns
+    the record :func:`~robust_sabn.gan.train.train_gan` writes to ``out_dir/train_record.json``
+    (every rank returns it, its probe metrics rank 0's alone). ``sync_norm``: see
     :func:`~robust_sabn.gan.train.train_gan`."""
-    import torch.distributed as dist
-
     from robust_sabn.gan.evaluate import classifier_probe
     from robust_sabn.gan.reference import ReferenceClassifier
     from robust_sabn.gan.train import train_gan
-    from robust_sabn.parallel.context import is_main_process
-    from robust_sabn.train.divergence import TrainingDiverged, diverged_fields
 
     probe = None
     if reference is not None and config.eval_every:
         probe = classifier_probe(ReferenceClassifier(reference, config.dataset),
                                  config.probe_samples)
-    try:
-        summary = train_gan(config, out_dir, resume=resume, quiet=quiet, probe=probe,
-                            sync_norm=sync_norm)
-    except TrainingDiverged as error:
-        world_size = dist.get_world_size() if dist.is_initialized() else 1
-        record = new_result(TASK, "training", subject=_subject(config, run_id),
-                            extras={"config": config.to_dict(), **diverged_fields(error),
-                                    "runtime": {"world_size": world_size,
-                                                "sync_norm": sync_norm}},
-                            status="diverged")
-        if is_main_process():
-            write_result(Path(out_dir) / "train_record.json", record)
-        raise
-    history = summary["history"]
-    metrics = []
-    for row in history:
-        if "probe_fid" in row:
-            condition = {"features": "classifier", "step": row["iteration"]}
-            metrics += [Metric(name="probe_fid", value=row["probe_fid"],
-                               n=config.probe_samples, condition=condition),
-                        Metric(name="probe_is", value=row["probe_is"],
-                               n=config.probe_samples, condition=condition)]
-    stride = max(1, len(history) // LOSS_CURVE_POINTS)
-    curve = [[row["iteration"], row["loss_d"], row["loss_g"]] for row in history[::stride]]
-    balance = [row for row in history if "grad_imbalance" in row]
-    for name in ("grad_imbalance", "grad_cosine"):  # the class affines' gradients (nn/)
-        if balance:
-            metrics.append(Metric(name=name, value=sum(r[name] for r in balance) / len(balance),
-                                  n=len(balance), condition={"over": "training iterations"}))
-    balance_curve = [[r["iteration"], r["grad_imbalance"], r["grad_cosine"]]
-                     for r in balance[::max(1, len(balance) // LOSS_CURVE_POINTS)]]
-    record = new_result(
-        TASK, "training", subject={**_subject(config, run_id), "model": summary["spec"]},
-        metrics=metrics,
-        extras={"config": summary["config"], "loss_curve": curve,
-                **({"grad_balance_curve": balance_curve} if balance_curve else {}),
-                "train_examples": summary["train_examples"], "iterations": config.iterations,
-                "runtime": {"world_size": summary["world_size"], "sync_norm": sync_norm}},
-        wall_time_s=summary["wall_time_s"])
-    if is_main_process():
-        write_result(Path(out_dir) / "train_record.json", record)
-    return record
+    return train_gan(config, out_dir, resume=resume, quiet=quiet, probe=probe,
+                     sync_norm=sync_norm, run_id=run_id)
 
 
 def evaluate_run(checkpoint: str | Path, reference: str | Path, output: str | Path, *,
@@ -138,7 +86,7 @@ def evaluate_run(checkpoint: str | Path, reference: str | Path, output: str | Pa
     from robust_sabn.gan.evaluate import evaluate_checkpoint, inception_extractor, load_generator
     from robust_sabn.gan.names import CLASSIFIER_LABEL
     from robust_sabn.gan.reference import ReferenceClassifier
-    from robust_sabn.train.progress import PhaseProgress
+    from robust_sabn.runs.progress import PhaseProgress
 
     t0 = time.perf_counter()
     generator, ckpt = load_generator(checkpoint, device)

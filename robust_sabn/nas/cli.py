@@ -47,7 +47,8 @@ def _seeds(text: str) -> list[int]:
 
 @app.command("train")
 def train_command(
-    out: Annotated[Path, run_folder("Search folder (search.pt, search.json).")],
+    out: Annotated[Path, run_folder(
+        "Search folder (search.pt, metrics.jsonl, train_record.json).")],
     algorithm: Annotated[str, typer.Option(help="darts (first order) or gdas.")] = "darts",
     norm: Annotated[str, typer.Option(
         help="Norm of the supernet's conv ops: bn (affine off), ccbn or sabn.")] = "sabn",
@@ -80,12 +81,11 @@ def train_command(
     (or with --nproc N) rank 0 alone writes --out and prints."""
 
     from robust_sabn.artifacts.paths import check_output_dir
-    from robust_sabn.artifacts.result import write_result
     from robust_sabn.nas.config import SearchConfig
-    from robust_sabn.nas.records import search_record
     from robust_sabn.nas.search import run_search
     from robust_sabn.parallel.context import is_main_process
     from robust_sabn.parallel.launch import launched_ranks
+    from robust_sabn.runs.names import RECORD_NAME
 
     if launched_ranks(nproc):
         return
@@ -104,14 +104,10 @@ def train_command(
         console.print(f"epoch {row['epoch']}: {row['genotype']} parameter-free "
                       f"{row['parameter_free_ops']}/6 {scores}", highlight=False)
 
-    result = run_search(config, out, resume=resume, tables=tables, on_epoch=show)
+    record = run_search(config, out, resume=resume, tables=tables, on_epoch=show)
     if not is_main_process():
         return
-    record = search_record(config, result["history"], result["wall_time_s"])
-    runtime = {"world_size": result["world_size"], "sync_norm": result["sync_norm"]}
-    write_result(out / "search.json",
-                 record.model_copy(update={"extras": {**record.extras, "runtime": runtime}}))
-    console.print(f"found: {result['genotype']} (record: {out / 'search.json'})",
+    console.print(f"found: {record.extras['genotype']} (record: {out / RECORD_NAME})",
                   highlight=False)
 
 
@@ -171,7 +167,7 @@ def _retrain_options(dataset: str, data_dir: str | None, search_examples: int,
 @app.command("eval")
 def eval_command(
     target: Annotated[str, typer.Argument(
-        help="A search folder (with search.json) or a NAS-Bench-201 cell string.")],
+        help="A search folder (with its train_record.json) or a NAS-Bench-201 cell string.")],
     output: Annotated[Path | None, output_file("Evaluation record (.json) to write.")
                       ] = None,
     retrain_seeds: _RETRAIN_SEEDS = "0,1,2",
@@ -199,6 +195,7 @@ def eval_command(
 
     from robust_sabn.artifacts.result import read_result
     from robust_sabn.parallel.launch import launched_ranks
+    from robust_sabn.runs.names import record_path
 
     if launched_ranks(nproc):
         return
@@ -207,9 +204,10 @@ def eval_command(
     subject: dict[str, Any] = {}
     cell = target
     if folder.is_dir():
-        record = read_result(folder / "search.json")
-        if record.task != "nas" or record.kind != "search":
-            raise UserInputError(f"{folder / 'search.json'} is not a NAS search record")
+        path = record_path(folder)
+        record = read_result(path)
+        if record.task != "nas" or record.kind != "search" or record.status != "ok":
+            raise UserInputError(f"{path} is not the record of a finished NAS search")
         subject, cell = dict(record.subject), str(record.extras["genotype"])
     _score(cell, subject, output, retrain_seeds, _retrain_options(
         dataset, data_dir, search_examples, test_examples, resolution, channels,

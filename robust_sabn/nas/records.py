@@ -76,6 +76,15 @@ def search_record(config: SearchConfig, history: list[dict[str, Any]], wall_time
     )
 
 
+def diverged_search_record(config: SearchConfig, diverged: dict[str, Any], *,
+                           run: str | None, runtime: dict[str, Any]) -> ResultRecord:
+    """The record of a search that diverged (``diverged``: the guard's fields)."""
+    return new_result(TASK, "search", subject=search_subject(config, run),
+                      extras={"config": config.to_dict(), "diverged": diverged,
+                              "runtime": runtime},
+                      status="diverged")
+
+
 def score_record(genotype: Genotype, *, subject: dict[str, Any],
                  retrained: dict[int, tuple[float, int]], retrain: RetrainConfig | None,
                  table_scores: dict[str, dict[str, float]], wall_time_s: float

@@ -22,14 +22,13 @@ import torch.nn.functional as F
 
 from robust_sabn.data import get_dataset_info, iterate_batches
 from robust_sabn.data.splits import ImageTensors
-from robust_sabn.errors import UserInputError
 from robust_sabn.nas.config import RetrainConfig
 from robust_sabn.nas.data import SearchData, load_search_data
 from robust_sabn.nas.network import StandaloneNetwork
 from robust_sabn.nas.search import epoch_generator
 from robust_sabn.nas.space import Genotype
-from robust_sabn.parallel.context import distributed_context
-from robust_sabn.parallel.devices import resolve_device
+from robust_sabn.runs.distributed import DistributedRun
+from robust_sabn.runs.divergence import DivergenceGuard
 
 
 @dataclass(frozen=True)
@@ -68,15 +67,12 @@ def retrain(genotype: Genotype, config: RetrainConfig, seed: int,
 
     Raises:
         UserInputError: a batch size that does not split over the ranks.
+        TrainingDiverged: the trained network holds non-finite weights or statistics.
     """
-    from robust_sabn.parallel.data_parallel import DataParallelStep, data_parallel_module
-
     start = time.perf_counter()
-    config = replace(config, device=resolve_device(config.device))  # cuda: this rank's GPU
-    ctx = distributed_context(config.device)
-    if ctx is not None and config.batch_size % ctx.world_size:
-        raise UserInputError(f"the retraining batch {config.batch_size} does not split over "
-                             f"{ctx.world_size} ranks; use a --nproc that divides it")
+    dist = DistributedRun.join(config.device)
+    config = replace(config, device=dist.device)  # cuda: this rank's GPU
+    dist.check_global_batch(**{"--batch-size": config.batch_size})
     data = data or load_retrain_data(config)
     info = get_dataset_info(config.dataset, data_dir=config.data_dir)
     torch.manual_seed(seed)
@@ -84,9 +80,7 @@ def retrain(genotype: Genotype, config: RetrainConfig, seed: int,
                             cells_per_stage=config.cells_per_stage,
                             in_channels=data.in_channels, num_classes=info.num_classes,
                             mean=info.mean, std=info.std).to(config.device)
-    parallel = DataParallelStep(
-        pair=data_parallel_module(net, ctx, config.device, sync_norm=config.sync_norm),
-        ctx=ctx, device_type=torch.device(config.device).type)
+    parallel = dist.data_parallel(net, sync_norm=config.sync_norm)
     opt = torch.optim.SGD(net.parameters(), lr=config.lr, momentum=config.momentum,
                           nesterov=True, weight_decay=config.weight_decay)
     train_set = data.whole
@@ -100,13 +94,14 @@ def retrain(genotype: Genotype, config: RetrainConfig, seed: int,
                                     device=config.device, drop_last=True):
             for group in opt.param_groups:
                 group["lr"] = config.lr * (1 + math.cos(math.pi * step / total)) / 2
-            loss = F.cross_entropy(parallel.pair(parallel.shard(x)), parallel.shard(y))
+            loss = F.cross_entropy(parallel.module(parallel.shard(x)), parallel.shard(y))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             step, last_loss = step + 1, loss.detach()
     loss_value = float(parallel.mean_over_ranks(last_loss)) if step else float("nan")
-    if ctx is not None:
-        ctx.broadcast_buffers(net)
+    dist.take_rank0_buffers(net)
+    DivergenceGuard(lr=config.lr, checkpoint=None, lr_option="--lr (RetrainConfig)"
+                    ).check_modules(net, step=step - 1)
     accuracy = test_accuracy(net, data.test, 256, config.device)
     return RetrainResult(accuracy, len(data.test), loss_value, time.perf_counter() - start)

@@ -55,7 +55,7 @@ def score_genotype(genotype: str | Genotype, *, subject: dict[str, Any],
     from robust_sabn.nas.retrain import load_retrain_data
     from robust_sabn.nas.retrain import retrain as default_retrain
     from robust_sabn.parallel.context import is_main_process
-    from robust_sabn.train.progress import PhaseProgress
+    from robust_sabn.runs.progress import PhaseProgress
 
     start = time.perf_counter()
     cell = genotype if isinstance(genotype, Genotype) else Genotype.parse(genotype)

@@ -18,7 +18,10 @@ step's other gradients are averaged too but never stepped: zeroed before they ar
 computes only the sampled ops, so its wrap finds unused parameters; every rank samples the same
 ops, so an op is unused on all ranks alike and keeps no gradient, as in one process. With
 ``sync_norm`` the norms use the global batch's statistics and the search is one process's up to
-float rounding; rank 0 alone writes ``search.pt`` while the others wait.
+float rounding; rank 0 alone writes the run folder (:mod:`robust_sabn.runs.folder`: ``search.pt``,
+``metrics.jsonl``, ``config.json`` and the record ``train_record.json``) while the others wait.
+Before each checkpoint the divergence guard checks the supernet's weights, alpha and norm
+statistics: a search whose BatchNorm running variances went infinite is recorded as diverged.
 """
 
 from __future__ import annotations
@@ -29,26 +32,24 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from robust_sabn.artifacts.checkpoint import load_checkpoint, save_checkpoint
-from robust_sabn.artifacts.lock import locks_run_folder
+from robust_sabn.artifacts.result import ResultRecord
 from robust_sabn.data import iterate_batches
-from robust_sabn.errors import UserInputError
 from robust_sabn.nas.config import SearchConfig
 from robust_sabn.nas.data import SearchData, load_search_data
 from robust_sabn.nas.network import Supernet
+from robust_sabn.nas.records import diverged_search_record, search_record
 from robust_sabn.nas.space import EDGE_NAMES
 from robust_sabn.nas.tables import CellTable
-from robust_sabn.parallel.context import distributed_context
-from robust_sabn.parallel.devices import resolve_device
-
-if TYPE_CHECKING:  # imported in run_search: this module loads before or after robust_sabn.train
-    from robust_sabn.parallel.data_parallel import DataParallelStep
+from robust_sabn.parallel.data_parallel import DataParallelStep
+from robust_sabn.runs.distributed import DistributedRun
+from robust_sabn.runs.divergence import DivergenceGuard, TrainingDiverged, diverged_fields
+from robust_sabn.runs.folder import RunFolder, config_changes, open_run_folder
 
 CHECKPOINT_NAME = "search.pt"
 
@@ -117,10 +118,10 @@ def search_step(net: Supernet, w_opt: torch.optim.Optimizer, a_opt: torch.optim.
     """One weight step then one alpha step (first order); batches are (x (B, C, H, W) in
     [0, 1], y (B,)); ``check`` sees each loss before its step (the finite-loss guard).
 
-    With ``parallel`` (its ``pair`` the DDP-wrapped ``net``) the batches are this rank's slices,
+    With ``parallel`` (its ``module`` the DDP-wrapped ``net``) the batches are this rank's slices,
     ``generator`` draws as on every other rank, and the stats and ``check`` see the global
     batch's loss and correct count."""
-    model = net if parallel is None else parallel.pair
+    model = net if parallel is None else parallel.module
 
     def forward(x: Tensor) -> Tensor:
         if algorithm == "gdas":
@@ -198,61 +199,60 @@ def epoch_summary(net: Supernet, epoch: int, stats: list[StepStats], batch_size:
     }
 
 
-def _resume_state(path: Path, config: SearchConfig, resume: bool) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
-    if not resume:
-        raise UserInputError(f"{path} holds a search already; pass --resume to continue it or "
-                             "choose another --out")
-    ckpt = load_checkpoint(path)
-    changed = changed_settings(ckpt.get("config") or {}, config)
-    if changed:
-        raise UserInputError(f"{path} was written by a search with other settings "
-                             f"({', '.join(changed)}); resume it with the same options or "
-                             "choose another --out")
-    return ckpt
-
-
 def changed_settings(saved: dict[str, Any], config: SearchConfig) -> list[str]:
     """The settings of ``config`` that differ from a checkpoint's ``saved`` config dict; a
-    setting the checkpoint predates counts as its default, and ``device`` is left out (each
-    rank of a GPU run has its own)."""
-    defaults, now = asdict(SearchConfig()), asdict(config)
-    return sorted(name for name, value in now.items()
-                  if name != "device" and saved.get(name, defaults[name]) != value)
+    setting the checkpoint predates counts as its default, and ``device`` and ``data_dir`` are
+    left out (each rank of a GPU run has its own device)."""
+    return list(config_changes(saved, asdict(config), defaults=asdict(SearchConfig())))
 
 
-@locks_run_folder
 def run_search(config: SearchConfig, out_dir: str | Path, *, resume: bool = False,
                tables: Sequence[CellTable] = (), data: SearchData | None = None,
-               on_epoch: Callable[[dict[str, Any]], None] | None = None
-               ) -> dict[str, Any]:
-    """Search, checkpointing every epoch to ``out_dir/search.pt``; returns the final state
-    (``history``: one :func:`epoch_summary` per epoch, ``genotype``, ``wall_time_s``,
-    ``supernet``, ``world_size``, ``sync_norm``: whether the ranks shared norm statistics).
+               on_epoch: Callable[[dict[str, Any]], None] | None = None,
+               run_id: str | None = None) -> ResultRecord:
+    """Search, checkpointing every epoch to ``out_dir/search.pt``; returns the search record
+    (:func:`robust_sabn.nas.records.search_record`, with the ``runtime``: ``world_size`` and
+    ``sync_norm``) that it writes to ``out_dir/train_record.json``; the supernet's weights and
+    alpha are in ``search.pt``, its per-epoch summaries (:func:`epoch_summary`) in
+    ``search.pt`` and ``metrics.jsonl``.
 
-    Under torchrun every rank calls it and gets the same history; rank 0 alone writes
-    ``search.pt`` and calls ``on_epoch``.
+    Under torchrun every rank calls it and gets the same record; rank 0 alone writes the folder
+    and calls ``on_epoch``.
 
     Raises:
         UserInputError: bad data settings, a checkpoint in ``out_dir`` that does not match, or
             a batch size that does not split over the ranks.
-        TrainingDiverged: a non-finite loss; ``search.pt`` (if any) holds the last finite epoch.
+        TrainingDiverged: a non-finite or exploded loss, or non-finite weights, alpha or norm
+            statistics; the record says ``"diverged"`` and ``search.pt`` (if any) holds the
+            last finite epoch.
     """
-    from robust_sabn.data import get_dataset_info
-    from robust_sabn.parallel.data_parallel import DataParallelStep, data_parallel_module
-    from robust_sabn.train.divergence import FiniteLossGuard
+    dist = DistributedRun.join(config.device)
+    config = replace(config, device=dist.device)  # cuda: this rank's GPU
+    dist.check_global_batch(**{"--batch-size": config.batch_size})
+    runtime = {"world_size": dist.world_size,
+               "sync_norm": config.sync_norm and dist.world_size > 1}
+    with open_run_folder(out_dir, dist, CHECKPOINT_NAME) as run:
+        try:
+            history, wall = _search_locked(config, run, resume=resume, tables=tables, data=data,
+                                           on_epoch=on_epoch)
+        except TrainingDiverged as error:
+            run.write_record(diverged_search_record(config, diverged_fields(error), run=run_id,
+                                                    runtime=runtime))
+            raise
+        record = search_record(config, history, wall, run=run_id)
+        record.extras["runtime"] = runtime
+        return run.write_record(record)
 
-    config = replace(config, device=resolve_device(config.device))  # cuda: this rank's GPU
-    ctx = distributed_context(config.device)
-    world_size = 1 if ctx is None else ctx.world_size
-    if config.batch_size % world_size:
-        raise UserInputError(f"--batch-size {config.batch_size} (the global batch) does not "
-                             f"split over {world_size} ranks; pass a multiple of {world_size}")
-    main = ctx is None or ctx.is_main
-    out = Path(out_dir)
-    ckpt_path = out / CHECKPOINT_NAME
-    ckpt = _resume_state(ckpt_path, config, resume)
+
+def _search_locked(config: SearchConfig, run: RunFolder, *, resume: bool,
+                   tables: Sequence[CellTable], data: SearchData | None,
+                   on_epoch: Callable[[dict[str, Any]], None] | None
+                   ) -> tuple[list[dict[str, Any]], float]:
+    """:func:`run_search` while its folder is locked; returns (epoch summaries, seconds)."""
+    from robust_sabn.data import get_dataset_info
+
+    ckpt = run.resume_state(asdict(config), resume=resume, what="search",
+                            defaults=asdict(SearchConfig()))
     if data is None:
         data = load_search_data(config.dataset, data_dir=config.data_dir,
                                 search_examples=config.search_examples, test_examples=1,
@@ -267,13 +267,13 @@ def run_search(config: SearchConfig, out_dir: str | Path, *, resume: bool = Fals
         w_opt.load_state_dict(ckpt["w_optimizer"])
         a_opt.load_state_dict(ckpt["a_optimizer"])
         history, wall = list(ckpt["history"]), float(ckpt["wall_time_s"])
-    parallel = DataParallelStep(
-        pair=data_parallel_module(net, ctx, config.device, sync_norm=config.sync_norm,
-                                  find_unused_parameters=config.algorithm == "gdas"),
-        ctx=ctx, device_type=torch.device(config.device).type)
+    parallel = run.dist.data_parallel(net, sync_norm=config.sync_norm,
+                                      find_unused_parameters=config.algorithm == "gdas")
+    model = {"name": "nb201_supernet", "norm": config.norm}
+    run.write_config({"config": config.to_dict(), "model": model})
     steps = len(data.weights) // config.batch_size
-    guard = FiniteLossGuard(lr=max(config.lr, config.arch_lr), checkpoint=ckpt_path,
-                            lr_option="lr/arch_lr (SearchConfig)")
+    guard = DivergenceGuard(lr=max(config.lr, config.arch_lr), checkpoint=run.checkpoint,
+                            lr_option="lr/arch_lr (SearchConfig)", dist=run.dist)
     for epoch in range(len(history), config.epochs):
         start = time.perf_counter()
         net.train()
@@ -298,22 +298,20 @@ def run_search(config: SearchConfig, out_dir: str | Path, *, resume: bool = Fals
                 tau=tau or 1.0, check=partial(guard.check, step=epoch * steps + step,
                                               epoch=epoch), parallel=parallel))
         wall += time.perf_counter() - start
+        guard.check_modules(net, step=(epoch + 1) * steps - 1, epoch=epoch)
         summary = epoch_summary(net, epoch, stats, config.batch_size, tables,
                                 cosine_lr(config, epoch), tau)
         history.append(summary)
-        if main:
-            save_checkpoint(ckpt_path, {
-                "model": {"name": "nb201_supernet", "norm": config.norm},
-                "config": config.to_dict(), "state_dict": net.state_dict(),
-                "w_optimizer": w_opt.state_dict(), "a_optimizer": a_opt.state_dict(),
-                "history": history, "wall_time_s": wall,
-            })
-            if on_epoch is not None:
-                on_epoch(summary)
-        parallel.barrier()
-    return {"history": history, "genotype": history[-1]["genotype"], "wall_time_s": wall,
-            "supernet": net, "world_size": world_size,
-            "sync_norm": config.sync_norm and world_size > 1}
+        run.save_checkpoint({
+            "model": model, "config": config.to_dict(), "state_dict": net.state_dict(),
+            "w_optimizer": w_opt.state_dict(), "a_optimizer": a_opt.state_dict(),
+            "history": history, "wall_time_s": wall,
+        })
+        run.write_metrics(history)
+        if on_epoch is not None and run.writes:
+            on_epoch(summary)
+        run.dist.barrier()
+    return history, wall
 
 
 def _slice(parallel: DataParallelStep, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:

@@ -4,12 +4,14 @@ Run folder layout (``suite_dir`` is ``<out_root>/<suite name>``)::
 
     runs/<suite>/<algorithm>-<norm>-seed<seed>/
         search.pt      supernet, optimizers and per-epoch history (resumable)
-        search.json    the search record (robust_sabn.nas.records)
+        config.json  metrics.jsonl
+        train_record.json  the search record (robust_sabn.nas.records; runs made before the
+                       record names were unified have it as search.json, still read)
         score.json     the scoring record of its final cell (retraining, tables)
     runs/<suite>/retrain-cache/<cell hash>-seed<s>.json   one retraining, shared by every run
                                                           that found the same cell
 
-A search is done when ``search.json`` exists with the suite's settings (device and data_dir
+A search is done when its record exists with the suite's settings (device and data_dir
 aside), partial when ``search.pt`` does. A scoring is done when ``score.json`` was made for the
 run's current cell with the suite's retraining and tables.
 """
@@ -26,6 +28,7 @@ from robust_sabn.nas.claims import CLAIMS, nas_findings
 from robust_sabn.nas.gates import GATE_METRICS
 from robust_sabn.nas.plan import identity
 from robust_sabn.report.claims import Finding
+from robust_sabn.runs.names import RECORD_NAME, read_run_record, record_path
 from robust_sabn.suites.checked import CheckedTable
 from robust_sabn.suites.tasks import Hooks, Step, StepState, Suite
 
@@ -76,7 +79,7 @@ class NASTask:
 
     @staticmethod
     def _search_state(config: Any, run_dir: Path) -> StepState:
-        record = read_result_if_valid(run_dir / "search.json")
+        record = read_run_record(run_dir)
         wanted = identity(config.to_dict())
         if record is not None and record.suite is not None and identity(
                 record.suite.get("config")) == wanted:
@@ -88,22 +91,19 @@ class NASTask:
                 hook: Callable[..., Any] | None, quiet: bool) -> None:
         from robust_sabn.artifacts.result import write_result
         from robust_sabn.nas.plan import run_id
-        from robust_sabn.nas.records import search_record
         from robust_sabn.nas.search import CHECKPOINT_NAME, run_search
 
         if not resume:
             (run_dir / CHECKPOINT_NAME).unlink(missing_ok=True)
         search = hook or run_search
-        result = search(config, run_dir, resume=resume, tables=tables.get())
-        record = search_record(config, result["history"], result["wall_time_s"],
-                               run=run_id(config))
+        record = search(config, run_dir, resume=resume, tables=tables.get(), run_id=run_id(config))
         record.suite = {"config": config.to_dict()}
-        write_result(run_dir / "search.json", record)
+        write_result(run_dir / RECORD_NAME, record)
 
     @staticmethod
     def _scoreidentity(plan: Any, run_dir: Path, tables: _TableCache) -> dict[str, Any] | None:
-        search = read_result_if_valid(run_dir / "search.json")
-        if search is None:
+        search = read_run_record(run_dir)
+        if search is None or search.status != "ok":
             return None
         return {"genotype": search.extras["genotype"],
                 "retrain": identity(plan.retrain.to_dict()) if plan.retrain else None,
@@ -121,9 +121,10 @@ class NASTask:
         from robust_sabn.artifacts.result import write_result
         from robust_sabn.nas.scoring import score_genotype
 
-        search = read_result_if_valid(run_dir / "search.json")
-        if search is None:
-            raise UserInputError(f"{run_dir / 'search.json'} is missing; run the search first")
+        search = read_run_record(run_dir)
+        if search is None or search.status != "ok":
+            raise UserInputError(f"{record_path(run_dir)} is missing or the search diverged; run "
+                                 "the search first")
         record = score_genotype(
             search.extras["genotype"], subject=dict(search.subject), retrain=plan.retrain,
             retrain_seeds=plan.retrain_seeds, tables=tables.get(),

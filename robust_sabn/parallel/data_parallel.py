@@ -1,11 +1,10 @@
-"""Data-parallel training pieces: the DDP-wrapped loss forward and each rank's slice.
+"""Data-parallel training pieces: the DDP-wrapped module a trainer steps and each rank's slice.
 
-A trainer wraps its loss forward in a :class:`DataParallelStep` (the adversarial one:
-:func:`robust_sabn.train.objective.wrap_data_parallel`): in one process it is a no-op (the plain
-module, whole batches); under torchrun :func:`data_parallel_module` wraps the loss forward in
-``DistributedDataParallel`` (gradients averaged over ranks), optionally synchronises the norm
-statistics (:mod:`robust_sabn.parallel.sync_norm`),
-and slices every global batch so rank r of W takes images ``r*B/W .. (r+1)*B/W - 1``.
+A :class:`DataParallelStep` (made by :meth:`robust_sabn.runs.distributed.DistributedRun.
+data_parallel`) is a no-op in one process (the plain module, whole batches); under torchrun it
+holds the module wrapped in ``DistributedDataParallel`` (gradients averaged over ranks),
+optionally with synchronised norm statistics (:mod:`robust_sabn.parallel.sync_norm`), and
+slices every global batch so rank r of W takes images ``r*B/W .. (r+1)*B/W - 1``.
 """
 
 from __future__ import annotations
@@ -27,13 +26,14 @@ class DataParallelStep:
     """How one training step runs on this rank.
 
     Attributes:
-        pair: the loss forward, DDP-wrapped under torchrun.
+        module: what the trainer steps (a loss forward such as the adversarial task's branch
+            pair, a GAN's discriminator, a supernet), DDP-wrapped under torchrun.
         ctx: the distributed context (None: one process).
         device_type: "cpu", "cuda", "mps" (for autocast).
         amp: whether the step runs under bf16 autocast.
     """
 
-    pair: nn.Module
+    module: nn.Module
     ctx: DistContext | None
     device_type: str
     amp: bool = False
@@ -84,8 +84,8 @@ def data_parallel_module(module: nn.Module, ctx: DistContext | None, device: str
     layers first synchronised when ``sync_norm`` (:func:`convert_sync_norm`). Every rank calls
     it with the same weights (load any checkpoint first: DDP broadcasts rank 0's and checks).
 
-    Any trainer's piece: the adversarial step wraps its :class:`BranchPair`, a GAN its generator
-    and discriminator, style transfer its decoder.
+    Any trainer's piece: the adversarial step wraps its branch pair, a GAN its generator and
+    discriminator, style transfer its decoder.
     """
     if ctx is None:
         return module
@@ -97,3 +97,4 @@ def data_parallel_module(module: nn.Module, ctx: DistContext | None, device: str
         module, device_ids=[where] if where.type == "cuda" else None,
         find_unused_parameters=find_unused_parameters,
     )
+

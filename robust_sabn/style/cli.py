@@ -83,9 +83,10 @@ def train_command(
     from robust_sabn.parallel.context import is_main_process
     from robust_sabn.parallel.devices import resolve_device
     from robust_sabn.parallel.launch import launched_ranks
+    from robust_sabn.runs.distributed import check_global_batch
     from robust_sabn.style.config import make_config
     from robust_sabn.style.grid import write_run_grid
-    from robust_sabn.style.trainer import check_batch_split, train_style
+    from robust_sabn.style.trainer import train_style
 
     config = make_config(
         preset, norm=norm, content_dir=str(content_dir) if content_dir else None,
@@ -99,7 +100,7 @@ def train_command(
         "second_encoder_seed": second_encoder_seed if second_encoder_seed >= 0 else None})
     out = check_output_dir(out)
     if nproc > 1:
-        check_batch_split(config.batch_size, nproc)
+        check_global_batch(nproc, **{"--batch-size": config.batch_size})
     if launched_ranks(nproc):
         return
     record = train_style(config, out, resume=resume, quiet=quiet)

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from robust_sabn.artifacts.checkpoint import file_sha256
+from robust_sabn.artifacts.digest import file_sha256
 from robust_sabn.errors import UserInputError
 from robust_sabn.models.registry import register_model
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from robust_sabn.train.progress import IterationProgress
+from robust_sabn.runs.progress import IterationProgress
 
 
 class StyleProgress(IterationProgress):

@@ -10,10 +10,11 @@ Suite file sections (see ``suites/style-offline.toml``)::
 
 Run folder (``suite_dir`` is ``<out_root>/<suite name>``)::
 
-    <norm>-seed<seed>/   config.json  metrics.jsonl  last.pt  train.json  eval.json
+    <norm>-seed<seed>/   config.json  metrics.jsonl  last.pt  train_record.json  eval.json
     grid/                grid.png  grid.json
 
-A run is done when ``train.json`` exists and ``config.json`` holds the suite's options; an
+A run is done when ``train_record.json`` (``train.json`` in runs made before the record names
+were unified) exists and ``config.json`` holds the suite's options; an
 evaluation or grid is done when its record exists and names the current checkpoints' SHA-256.
 """
 
@@ -26,9 +27,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from robust_sabn.artifacts.digest import sha256_if_file
 from robust_sabn.artifacts.result import ResultRecord, read_result_if_valid
 from robust_sabn.errors import UserInputError
 from robust_sabn.report.claims import Finding
+from robust_sabn.runs.names import LEGACY_RECORD_NAMES, RECORD_NAME
 from robust_sabn.style.claims import CLAIMS, style_findings
 from robust_sabn.style.gates import GATE_METRICS
 from robust_sabn.suites.checked import CheckedTable
@@ -37,7 +40,8 @@ from robust_sabn.vocabulary import STYLE_NORM_KINDS
 
 EVAL_RECORD = "eval.json"
 GRID_FOLDER = "grid"
-_RUN_OUTPUTS = ("train.json", "config.json", "metrics.jsonl", "last.pt", EVAL_RECORD)
+_RUN_OUTPUTS = (RECORD_NAME, *LEGACY_RECORD_NAMES, "config.json", "metrics.jsonl", "last.pt",
+                EVAL_RECORD)
 _CONFIG_KEYS = ("preset", "data_seed", "iterations", "batch_size", "crop", "resize", "lr",
                 "lr_decay", "content_weight", "style_weight", "log_every", "val_every",
                 "checkpoint_every", "val_pairs", "val_images", "content_dir", "style_dir",
@@ -111,12 +115,6 @@ def parse_style(doc: CheckedTable) -> StylePlan:
                      comparison.string("title"))
 
 
-def _sha(path: Path) -> str | None:
-    from robust_sabn.artifacts.checkpoint import file_sha256
-
-    return file_sha256(path) if path.is_file() else None
-
-
 def train_state(run: StyleRun, run_dir: Path) -> StepState:
     """``done``, ``partial`` (resumable) or ``todo`` for a run's training."""
     from robust_sabn.style.config import StyleConfig
@@ -142,7 +140,7 @@ def _evaluation_state(run: StyleRun, run_dir: Path) -> StepState:
     if train_state(run, run_dir) != "done":
         return "todo"
     record = read_result_if_valid(run_dir / EVAL_RECORD)
-    if record is None or (record.suite or {}).get("checkpoint_sha256") != _sha(
+    if record is None or (record.suite or {}).get("checkpoint_sha256") != sha256_if_file(
             run_dir / "last.pt"):
         return "todo"
     return "done"
@@ -155,7 +153,8 @@ def _evaluate(suite: Suite, run: StyleRun, run_dir: Path, evaluate_fn: Callable[
 
     checkpoint = run_dir / "last.pt"
     record = evaluate_fn(checkpoint, device=run.config["device"])
-    record.suite = {"name": suite.name, "run": run.run_id, "checkpoint_sha256": _sha(checkpoint)}
+    record.suite = {"name": suite.name, "run": run.run_id,
+                    "checkpoint_sha256": sha256_if_file(checkpoint)}
     write_result(run_dir / EVAL_RECORD, record)
 
 
@@ -168,7 +167,7 @@ def _grid_runs(plan: StylePlan, suite_dir: Path) -> dict[str, Path]:
 def _grid_identity(plan: StylePlan, suite_dir: Path) -> dict[str, Any]:
     assert plan.grid is not None
     return {"grid": vars(plan.grid),
-            "checkpoints": {norm: _sha(path) for norm, path in
+            "checkpoints": {norm: sha256_if_file(path) for norm, path in
                             _grid_runs(plan, suite_dir).items()}}
 
 

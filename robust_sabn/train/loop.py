@@ -19,15 +19,17 @@ normalises with its own slice's statistics (as PyTorch's BN under DDP): gradient
 averaged, and the running statistics are rank 0's (DDP broadcasts rank 0's buffers at every
 forward, and every rank takes them before validating). Every rank validates its block of the
 validation batches and the sums are added over ranks (:func:`validate`); rank 0 alone writes the
-folder while the others wait at a barrier after each epoch.
+folder (:mod:`robust_sabn.runs.folder`) while the others wait at a barrier after each epoch.
+
+Before a checkpoint is written the divergence guard (:mod:`robust_sabn.runs.divergence`) checks
+the weights and running statistics, and the validation numbers: a run whose loss stays finite
+while its validation turns NaN is recorded as diverged too.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -35,29 +37,24 @@ from typing import Any
 import torch
 from torch import nn
 
-from robust_sabn.artifacts import (
-    ModelSpec,
-    load_checkpoint,
-    new_record,
-    save_checkpoint,
-    write_record,
-)
-from robust_sabn.artifacts.atomic import atomic_write_bytes, remove_stale_temp_files
-from robust_sabn.artifacts.lock import folder_lock
-from robust_sabn.artifacts.user_files import read_run_config
+from robust_sabn.adversarial.record import training_record
+from robust_sabn.artifacts import ModelSpec
+from robust_sabn.artifacts.result import ResultRecord
 from robust_sabn.attacks import model_mode, pgd_attack
 from robust_sabn.attacks.pgd import random_point
 from robust_sabn.data import ImageTensors, get_dataset_info, iterate_batches, load_split
 from robust_sabn.data.check import check_data_fits_model
-from robust_sabn.errors import UserInputError
 from robust_sabn.evaluate.sharded import BatchPlan, plan_batches
 from robust_sabn.nn import branch_names
 from robust_sabn.nn.gradient_balance import GradientBalanceMeter
-from robust_sabn.parallel.context import DistContext, distributed_context
+from robust_sabn.parallel.context import DistContext
 from robust_sabn.parallel.data_parallel import DataParallelStep
 from robust_sabn.parallel.devices import apply_tf32, speed_settings, training_memory_format
+from robust_sabn.runs.distributed import DistributedRun
+from robust_sabn.runs.divergence import DivergenceGuard, TrainingDiverged, diverged_fields
+from robust_sabn.runs.folder import RunFolder, open_run_folder
+from robust_sabn.runs.progress import TrainingProgress
 from robust_sabn.train.config import TrainConfig
-from robust_sabn.train.divergence import FiniteLossGuard, TrainingDiverged, diverged_fields
 from robust_sabn.train.objective import (
     ADV,
     lr_factor,
@@ -65,7 +62,6 @@ from robust_sabn.train.objective import (
     warmup_steps,
     wrap_data_parallel,
 )
-from robust_sabn.train.progress import TrainingProgress
 
 EpochCallback = Callable[[dict[str, Any]], None]
 
@@ -177,75 +173,41 @@ def _selection_score(val: dict[str, dict]) -> float:
     return val.get(ADV, next(iter(val.values())))["pgd_acc"]
 
 
-def _check_run_folder(out_dir: Path, config: TrainConfig, resume: bool) -> dict | None:
-    """Return the checkpoint to resume from, or None for a fresh run; refuse to lose work."""
-    last = out_dir / "last.pt"
-    saved_config = out_dir / "config.json"
-    if not resume:
-        if last.exists():
-            raise UserInputError(
-                f"{out_dir} already holds a training run; pass --resume to continue it "
-                "or choose another --out"
-            )
-        return None
-    if not last.exists():
-        return None
-    if saved_config.exists():
-        before = read_run_config(saved_config)
-        now = config.to_dict()
-        diff = sorted(k for k in now if k not in ("device", "data_dir") and before.get(k) != now[k])
-        if diff:
-            raise UserInputError(
-                f"cannot resume {out_dir}: options {diff} differ from the saved run; "
-                "drop them or start a new --out"
-            )
-    return load_checkpoint(last, map_location=config.device)
-
-
-def _write_metrics(path: Path, history: list[dict]) -> None:
-    text = "".join(json.dumps(row, allow_nan=False) + "\n" for row in history).encode()
-    atomic_write_bytes(path, lambda f: f.write(text))
-
-
 def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False,
-          quiet: bool = False, on_epoch_end: EpochCallback | None = None) -> dict[str, Any]:
-    """Train a model as ``config`` says, writing the run folder; returns the training record.
+          quiet: bool = False, on_epoch_end: EpochCallback | None = None) -> ResultRecord:
+    """Train a model as ``config`` says, writing the run folder; returns the training record
+    (:func:`robust_sabn.adversarial.record.training_record`).
 
     Args:
         config: the run's options (``None`` fields are resolved from preset and dataset).
         out_dir: the run folder.
         resume: continue from ``out_dir/last.pt`` when it exists (else start fresh).
         quiet: no progress display.
-        on_epoch_end: called with each epoch's metrics row after its checkpoint is written.
+        on_epoch_end: called with each epoch's metrics row after its checkpoint is written
+            (rank 0 only under torchrun).
 
     Raises:
         UserInputError: bad options, missing data, data the model cannot take, a run folder
             that would be overwritten or that another process is writing.
-        TrainingDiverged: the loss became non-finite (the record says ``"diverged"``).
+        TrainingDiverged: a non-finite or exploded loss, non-finite weights or running
+            statistics, or non-finite validation numbers (the record says ``"diverged"``).
 
-    Under torchrun every rank calls this; rank 0 returns the record, the others ``{}``.
+    Under torchrun every rank calls this and returns the record; rank 0 alone writes.
     """
     config = config.resolved()
-    out_dir = Path(out_dir)
-    ctx = distributed_context(config.device)
-    if ctx is not None and config.batch_size % ctx.world_size:
-        raise UserInputError(
-            f"batch_size {config.batch_size} (the global batch) does not split over "
-            f"{ctx.world_size} ranks; pass a multiple of {ctx.world_size}")
-    main = ctx is None or ctx.is_main
-    with folder_lock(out_dir) if main else nullcontext():
-        if main:
-            remove_stale_temp_files(out_dir)
-        return _train_locked(config, out_dir, resume=resume, quiet=quiet or not main,
-                             on_epoch_end=on_epoch_end, ctx=ctx)
+    dist = DistributedRun.join(config.device)
+    dist.check_global_batch(batch_size=config.batch_size)
+    with open_run_folder(out_dir, dist) as run:
+        return _train_locked(config, run, resume=resume, quiet=quiet or not dist.is_main,
+                             on_epoch_end=on_epoch_end)
 
 
-def _train_locked(config: TrainConfig, out_dir: Path, *, resume: bool, quiet: bool,
-                  on_epoch_end: EpochCallback | None, ctx: DistContext | None
-                  ) -> dict[str, Any]:
-    """:func:`train` on a resolved config while ``out_dir`` is locked (by rank 0)."""
+def _train_locked(config: TrainConfig, run: RunFolder, *, resume: bool, quiet: bool,
+                  on_epoch_end: EpochCallback | None) -> ResultRecord:
+    """:func:`train` on a resolved config while its run folder is locked (by rank 0)."""
     apply_tf32(bool(config.tf32))
-    ckpt = _check_run_folder(out_dir, config, resume)
+    ckpt = run.resume_state(config.to_dict(), resume=resume, what="training",
+                            map_location=config.device)
     spec = model_spec_for(config)
     train_data = load_split(config.dataset, "train", data_dir=config.data_dir, seed=config.seed,
                             val_size=config.val_size, max_examples=config.max_train_examples)
@@ -262,7 +224,7 @@ def _train_locked(config: TrainConfig, out_dir: Path, *, resume: bool, quiet: bo
                               model_name=f"{spec.name} ({spec.num_classes} classes)")
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                                 weight_decay=config.weight_decay)
-    guard = FiniteLossGuard(lr=config.lr, checkpoint=out_dir / "last.pt")
+    guard = DivergenceGuard(lr=config.lr, checkpoint=run.checkpoint, dist=run.dist)
     history: list[dict] = []
     start_epoch, best_score, elapsed = 0, -1.0, 0.0
     if ckpt is not None:
@@ -270,20 +232,15 @@ def _train_locked(config: TrainConfig, out_dir: Path, *, resume: bool, quiet: bo
         optimizer.load_state_dict(ckpt["optimizer"])
         start_epoch, best_score = ckpt["epoch"] + 1, ckpt["best_score"]
         history, elapsed = list(ckpt["history"]), ckpt["elapsed_s"]
-    step = wrap_data_parallel(model, config, ctx)
-    if ctx is not None and not ctx.is_main:
-        return _follow(model, optimizer, (train_data, val_data), config, start_epoch, guard,
-                       step)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    config_json = json.dumps({"config": config.to_dict(), "model": spec.to_dict()}, indent=2)
-    atomic_write_bytes(out_dir / "config.json", lambda f: f.write(config_json.encode()))
-    _write_metrics(out_dir / "metrics.jsonl", history)
+    step = wrap_data_parallel(model, config, run.dist)
+    run.write_config({"config": config.to_dict(), "model": spec.to_dict()})
+    run.write_metrics(history)
     base = {"model": spec.to_dict(), "dataset": config.dataset, "config": config.to_dict()}
     record_fields = {
-        "run_dir": str(out_dir), "config": config.to_dict(), "model": spec.to_dict(),
+        "run_dir": str(run.path), "config": config.to_dict(), "model": spec.to_dict(),
         "dataset": config.dataset, "norm": config.norm, "seed": config.seed,
-        "epochs": config.epochs, "best_checkpoint": str(out_dir / "best.pt"),
-        "last_checkpoint": str(out_dir / "last.pt"), "train_examples": len(train_data.labels),
+        "epochs": config.epochs, "best_checkpoint": str(run.path / "best.pt"),
+        "last_checkpoint": str(run.checkpoint), "train_examples": len(train_data.labels),
         "runtime": {**speed_settings(config.device, amp=bool(config.amp),
                                      memory_format=str(layout).removeprefix("torch.")),
                     "world_size": step.world_size, "sync_norm": bool(config.sync_norm)},
@@ -297,7 +254,10 @@ def _train_locked(config: TrainConfig, out_dir: Path, *, resume: bool, quiet: bo
                     model, optimizer, train_data, config, epoch, guard, display, quiet, step,
                     balance)
                 train_time = time.perf_counter() - t0
-                val = validate(model, val_data, config, ctx)
+                last_step = (epoch + 1) * steps_per_epoch - 1
+                guard.check_modules(model, step=last_step, epoch=epoch)
+                val = validate(model, val_data, config, run.dist.ctx)
+                guard.check_values(val, what="validation", step=last_step, epoch=epoch)
                 epoch_time = time.perf_counter() - t0
                 elapsed += epoch_time
                 row = {
@@ -317,42 +277,27 @@ def _train_locked(config: TrainConfig, out_dir: Path, *, resume: bool, quiet: bo
                          "history": history, "elapsed_s": elapsed}
                 if score > best_score:
                     best_score = score
-                    save_checkpoint(out_dir / "best.pt", {**state, "best_score": best_score})
-                save_checkpoint(out_dir / "last.pt", {**state, "best_score": best_score,
-                                                      "optimizer": optimizer.state_dict()})
-                _write_metrics(out_dir / "metrics.jsonl", history)
+                    run.save_checkpoint({**state, "best_score": best_score}, "best.pt")
+                run.save_checkpoint({**state, "best_score": best_score,
+                                     "optimizer": optimizer.state_dict()})
+                run.write_metrics(history)
                 display.epoch_done(row)
-                if on_epoch_end is not None:
+                if on_epoch_end is not None and run.writes:
                     on_epoch_end(row)
-                step.barrier()
+                run.dist.barrier()
     except TrainingDiverged as error:
-        write_record(out_dir / "train_record.json", new_record(
-            "training", **record_fields, final=history[-1] if history else None,
-            best_score=best_score, wall_time_s=elapsed, **diverged_fields(error)))
+        run.write_record(training_record(
+            {**record_fields, "final": history[-1] if history else None,
+             "best_score": best_score, "diverged": diverged_fields(error)},
+            wall_time_s=elapsed, status="diverged"))
         raise
-    record = new_record("training", **record_fields, final=history[-1] if history else None,
-                        best_score=best_score, wall_time_s=elapsed, status="ok")
-    write_record(out_dir / "train_record.json", record)
-    return record
-
-
-def _follow(model: nn.Module, optimizer: torch.optim.Optimizer,
-            data: tuple[ImageTensors, ImageTensors], config: TrainConfig, start_epoch: int,
-            guard: FiniteLossGuard, step: DataParallelStep) -> dict[str, Any]:
-    """A rank other than 0: train its slice of every epoch and validate its share of the
-    validation batches (``data``: train and validation split), then wait while rank 0 writes;
-    returns ``{}``."""
-    train_data, val_data = data
-    with TrainingProgress(config.epochs, 1, start_epoch, True) as display:
-        for epoch in range(start_epoch, config.epochs):
-            _train_epoch(model, optimizer, train_data, config, epoch, guard, display, True, step)
-            validate(model, val_data, config, step.ctx)
-            step.barrier()
-    return {}
+    return run.write_record(training_record(
+        {**record_fields, "final": history[-1] if history else None, "best_score": best_score},
+        wall_time_s=elapsed, status="ok"))
 
 
 def _train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: ImageTensors,
-                 config: TrainConfig, epoch: int, guard: FiniteLossGuard,
+                 config: TrainConfig, epoch: int, guard: DivergenceGuard,
                  display: TrainingProgress, quiet: bool, step_fn: DataParallelStep,
                  balance: GradientBalanceMeter | None = None) -> tuple[int, list[float]]:
     """One epoch of optimizer steps; returns (images seen, [loss sum, clean correct, adv
@@ -360,8 +305,8 @@ def _train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: Image
     ``balance`` sees the branch affines' gradients of every step.
 
     Raises:
-        TrainingDiverged: a step's loss (the global batch's) is not finite (checked before its
-            optimizer step, on every rank alike).
+        TrainingDiverged: a step's loss (the global batch's) is not finite or exploded
+            (checked before its optimizer step, on every rank alike).
     """
     display.start_epoch(epoch)
     t0 = time.perf_counter()
@@ -384,7 +329,7 @@ def _train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: Image
             x, y = step_fn.shard(x), step_fn.shard(y)
         with step_fn.autocast():
             loss, clean_logits, adv_logits = training_loss(
-                model, x, y, config, attack_rng, start=start, pair=step_fn.pair)
+                model, x, y, config, attack_rng, start=start, pair=step_fn.module)
         guard.check(step_fn.mean_over_ranks(loss), epoch=epoch, step=step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

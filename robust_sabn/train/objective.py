@@ -13,8 +13,8 @@ from torch.nn.parallel import DistributedDataParallel
 from robust_sabn.attacks import model_mode, pgd_attack
 from robust_sabn.errors import UserInputError
 from robust_sabn.nn import BranchSegments
-from robust_sabn.parallel.context import DistContext
-from robust_sabn.parallel.data_parallel import DataParallelStep, data_parallel_module
+from robust_sabn.parallel.data_parallel import DataParallelStep
+from robust_sabn.runs.distributed import DistributedRun
 from robust_sabn.train.config import TrainConfig
 
 CLEAN, ADV = "clean", "adv"
@@ -152,12 +152,12 @@ def lr_factor(step: int, steps_per_epoch: int, config: TrainConfig) -> float:
     return warm * decay
 
 
-def wrap_data_parallel(model: nn.Module, config: TrainConfig, ctx: DistContext | None
+def wrap_data_parallel(model: nn.Module, config: TrainConfig, dist: DistributedRun
                        ) -> DataParallelStep:
-    """The step of ``model`` for this process (see the module docstring); every rank calls it,
-    after loading any checkpoint (DDP then checks all ranks hold the same weights)."""
-    pair = data_parallel_module(
-        BranchPair(model, fused=bool(config.fused_branches)), ctx, config.device,
-        sync_norm=bool(config.sync_norm), find_unused_parameters=config.loss != "hybrid")
-    return DataParallelStep(pair=pair, ctx=ctx, device_type=torch.device(config.device).type,
-                            amp=bool(config.amp))
+    """How this rank steps ``model``: its :class:`BranchPair` (fused when configured),
+    DDP-wrapped under torchrun; every rank calls it after loading any checkpoint (DDP then
+    checks all ranks hold the same weights)."""
+    return dist.data_parallel(BranchPair(model, fused=bool(config.fused_branches)),
+                              sync_norm=bool(config.sync_norm),
+                              find_unused_parameters=config.loss != "hybrid",
+                              amp=bool(config.amp))

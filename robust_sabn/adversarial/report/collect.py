@@ -20,6 +20,7 @@ from robust_sabn.adversarial.report.baselines import baseline_label, baseline_of
 from robust_sabn.artifacts.result import ResultRecord, read_result
 from robust_sabn.artifacts.result import collect_results as read_all
 from robust_sabn.errors import UserInputError
+from robust_sabn.runs.names import RECORD_NAME
 from robust_sabn.vocabulary import CLEAN_ATTACK as CLEAN
 from robust_sabn.vocabulary import SHARED_BRANCH
 
@@ -240,7 +241,7 @@ def _merge_evaluation(run: RunResults, record: ResultRecord,
 
 def _attach_training(run: RunResults, run_dir: Path) -> None:
     run.curve = _read_jsonl(run_dir / "metrics.jsonl")
-    train_record = run_dir / "train_record.json"
+    train_record = run_dir / RECORD_NAME
     if train_record.is_file():
         record = read_result(train_record)
         run.train_time_s = record.provenance.wall_time_s or 0.0
