@@ -34,6 +34,7 @@ from robust_sabn.gan.claims import CLAIMS, GRADIENT_CLAIMS, gan_findings
 from robust_sabn.gan.gates import GATE_METRICS
 from robust_sabn.gan.plan import GANPlan, GANRun, parse_gan
 from robust_sabn.report.claims import Finding
+from robust_sabn.runs.names import RECORD_NAME
 from robust_sabn.suites.checked import CheckedTable
 from robust_sabn.suites.tasks import Hooks, Step, StepState, Suite
 
@@ -57,7 +58,8 @@ def train_state(run: GANRun, run_dir: Path) -> StepState:
     wanted = _full_config(run)
     if any(saved.get(k) != v for k, v in wanted.items() if k not in _SKIP):
         return "todo"
-    if read_result_if_valid(run_dir / "train_record.json") is not None:
+    record = read_result_if_valid(run_dir / RECORD_NAME)
+    if record is not None and record.status == "ok":
         return "done"
     return "partial" if (run_dir / "last.pt").is_file() else "todo"
 

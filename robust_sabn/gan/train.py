@@ -204,7 +204,6 @@ def train_gan(config: GANConfig, out_dir: str | Path, *, resume: bool = False,
         TrainingDiverged: a non-finite or exploded loss, or non-finite weights or buffers; the
             record says ``"diverged"`` and ``last.pt`` (if any) is the last finite state.
     """
-    config.check()
     dist = DistributedRun.join(config.device)
     config = replace(config, device=dist.device)
     dist.check_global_batch(d_batch=config.d_batch, g_batch=config.g_batch)
@@ -228,6 +227,7 @@ def _train_gan_locked(config: GANConfig, run: RunFolder, *, resume: bool, quiet:
                       ) -> tuple[list[dict[str, Any]], float, GANSpec, int]:
     """:func:`train_gan` while its folder is locked; returns (logged rows, seconds, the
     networks' spec, training images)."""
+    config.check()
     spec = spec_for(config)
     state = run.resume_state(config.to_dict(), resume=resume, what="GAN",
                              map_location=config.device)

@@ -45,7 +45,7 @@ from robust_sabn.parallel.data_parallel import DataParallelStep
 from robust_sabn.runs.distributed import DistributedRun
 from robust_sabn.runs.divergence import DivergenceGuard, TrainingDiverged, diverged_fields
 from robust_sabn.runs.folder import RunFolder, open_run_folder
-from robust_sabn.runs.names import LAST_CHECKPOINT, record_path
+from robust_sabn.runs.names import LAST_CHECKPOINT, read_run_record
 from robust_sabn.style.config import StyleConfig
 from robust_sabn.style.data import StyleData, load_style_data
 from robust_sabn.style.encoder import EncoderSpec, build_encoder, resolve_encoder_spec
@@ -94,7 +94,8 @@ def run_state(out_dir: Path, config: StyleConfig) -> str:
     before = StyleConfig(**read_run_config(saved))
     if config.differences(before):
         return "todo"
-    if record_path(out_dir).is_file():
+    record = read_run_record(out_dir)
+    if record is not None and record.status == "ok":
         return "done"
     return "partial" if (out_dir / LAST_CHECKPOINT).is_file() else "todo"
 
