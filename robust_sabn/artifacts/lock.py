@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import functools
 import os
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Concatenate, ParamSpec, TypeVar
 
 from robust_sabn.artifacts.paths import open_no_follow
 from robust_sabn.errors import UserInputError
@@ -145,37 +143,3 @@ def _remove_if_empty(folders: list[Path]) -> None:
         except OSError:  # not empty: the run wrote there
             return
 
-
-Params = ParamSpec("Params")
-Config = TypeVar("Config")
-Result = TypeVar("Result")
-Trainer = Callable[Concatenate[Config, "str | Path", Params], Result]
-
-
-def locks_run_folder(trainer: Trainer[Config, Params, Result]
-                     ) -> Trainer[Config, Params, Result]:
-    """Make ``trainer(config, out_dir, ...)`` hold :func:`folder_lock` on ``out_dir`` while it
-    runs, after removing the temporary files a killed write left there, so a second writer of
-    the same run folder stops at once; a folder the lock created and the trainer left empty (bad
-    input refused before any write) is removed again. Under torchrun only rank 0 (which writes
-    the folder) takes the lock; ``RANK`` is read from the environment, before any process group
-    exists."""
-
-    @functools.wraps(trainer)
-    def locked(config: Config, out_dir: str | Path, *args: Params.args,
-               **kwargs: Params.kwargs) -> Result:
-        if int(os.environ.get("RANK", "0")) != 0:
-            return trainer(config, out_dir, *args, **kwargs)
-        from robust_sabn.artifacts.atomic import remove_stale_temp_files
-
-        created = not Path(out_dir).exists()
-        try:
-            with folder_lock(out_dir):
-                remove_stale_temp_files(out_dir)
-                return trainer(config, out_dir, *args, **kwargs)
-        finally:
-            if created:
-                with contextlib.suppress(OSError):
-                    Path(out_dir).rmdir()
-
-    return locked
