@@ -280,5 +280,5 @@ def test_resume_reaches_the_weights_of_an_uninterrupted_run(tmp_path: Path) -> N
     with pytest.raises(UserInputError, match=r"options \['lr'\] differ"):
         train_style(_tiny_config(lr=1e-3), tmp_path / "straight", resume=True, quiet=True)
     (tmp_path / "straight" / "config.json").write_text("{torn")
-    with pytest.raises(UserInputError, match=r"its config\.json is damaged"):
+    with pytest.raises(UserInputError, match=r"config\.json is not valid JSON"):
         train_style(_tiny_config(), tmp_path / "straight", resume=True, quiet=True)

@@ -135,7 +135,7 @@ def train_command(
         f"{run['epochs']} epoch(s) in {record.provenance.wall_time_s or 0:.0f} s",
         soft_wrap=True,
     )
-    used = record["config"]
+    used = record.subject["config"]
     console.print(
         f"attack eps {eps_text(used['eps'])}, PGD-{used['attack_steps']} (the {used['dataset']} "
         f"defaults unless given: --eps, --attack-steps); validation on {used['val_size']} "

@@ -84,7 +84,8 @@ class RunFolder:
         """The ``config`` of ``config.json``, or None when there is no such file.
 
         Raises:
-            UserInputError: ``config.json`` is there but unreadable or not a run's config.
+            UserInputError: ``config.json`` is there but unreadable or not a run's config
+                (:func:`~robust_sabn.artifacts.user_files.read_run_config`).
         """
         path = self.path / CONFIG_NAME
         return read_run_config(path) if path.is_file() else None
@@ -113,8 +114,8 @@ class RunFolder:
         if not resume:
             raise UserInputError(f"{self.path} already holds a {what} run; pass --resume to "
                                  "continue it or choose another --out")
+        saved = self.saved_config()  # before the checkpoint: a damaged config.json is named
         ckpt = load_checkpoint(self.checkpoint, map_location=map_location)
-        saved = self.saved_config()
         if saved is None:
             saved = ckpt.get("config") if isinstance(ckpt.get("config"), dict) else None
         if saved is not None:
