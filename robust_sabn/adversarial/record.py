@@ -29,14 +29,12 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, Literal
 
 from robust_sabn.artifacts.result import (
     Metric,
     ResultRecord,
     new_provenance,
-    read_result_if_valid,
 )
 from robust_sabn.vocabulary import CLEAN_ATTACK
 
@@ -188,14 +186,6 @@ def upgrade_v1(data: dict[str, Any]) -> dict[str, Any]:
         upgraded["extras"] = {k: v for k, v in data.items()
                               if k not in _V1_COMMON and k not in upgraded["subject"]}
     return upgraded
-
-
-def read_training_record(run_dir: Path) -> ResultRecord | None:
-    """The training record of the run in ``run_dir`` (either version), or None when it is
-    missing or unreadable."""
-    from robust_sabn.runs.names import record_path
-
-    return read_result_if_valid(record_path(run_dir))
 
 
 _TRAINING_SUBJECT = ("run_dir", "model", "config")

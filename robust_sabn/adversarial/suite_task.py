@@ -35,7 +35,6 @@ from robust_sabn.adversarial.plan import (
     EvaluationSpec,
     parse_adversarial,
 )
-from robust_sabn.adversarial.record import read_training_record
 from robust_sabn.adversarial.suite_baselines import (
     BaselineSpec,
     baseline_identity,
@@ -46,6 +45,7 @@ from robust_sabn.adversarial.suite_baselines import (
 from robust_sabn.artifacts.result import ResultRecord, read_result_if_valid, write_result
 from robust_sabn.errors import UserInputError
 from robust_sabn.evaluate.config import SEEDING
+from robust_sabn.runs.names import read_run_record as read_training_record
 from robust_sabn.suites.checked import CheckedTable
 from robust_sabn.suites.tasks import Hooks, Step, StepState, Suite
 
