@@ -220,8 +220,8 @@ def our_run(config: TrainConfig) -> tuple[Times, int]:
         record = train(config, Path(folder) / "run", quiet=True)
         synchronize(config.device)
         whole = time.perf_counter() - start
-    final = record["final"]
-    steps = record["train_examples"] // config.batch_size
+    final = record.extras["final"]  # the ResultRecord's last logged epoch
+    steps = record.extras["train_examples"] // config.batch_size
     return {"whole": whole, "epoch": final["time_s"], "train": final["train_time_s"]}, steps
 
 

@@ -124,7 +124,7 @@ def main() -> None:
         def run() -> None:
             with tempfile.TemporaryDirectory() as folder:
                 record = train(run_config, Path(folder) / "run", quiet=True)
-            logged.setdefault(f"fused={fused}", []).append(record["final"]["time_s"])
+            logged.setdefault(f"fused={fused}", []).append(record.extras["final"]["time_s"])
         return run
 
     def peer(textbook: bool) -> Callable[[], None]:
