@@ -25,13 +25,13 @@ from robust_sabn.cli.options import DEPRECATED_OPTIONS
 
 RUN_FOLDER_COMMANDS = {"train", "gan reference", "gan train", "nas train", "style train",
                        "suite list", "suite run", "suite plan", "suite export-records",
-                       "gan dump"}
+                       "suite status", "gan dump"}
 """Commands whose ``--out`` is a folder (a run folder, the suites' root of run folders, or
 ``gan dump``'s folder of images)."""
 TRAINING_COMMANDS = {"train", "gan train", "nas train", "style train"}
 """Commands that continue an interrupted run: ``--resume/--no-resume``."""
 NOT_COMPUTING = {"report", "schema", "claims", "suite list", "suite plan", "zoo export",
-                 "zoo info", "zoo list", "suite export-records", "suite run"}
+                 "zoo info", "zoo list", "suite export-records", "suite run", "suite status"}
 """Commands without ``--device``: they render, list or copy files, or (``suite run``) take each
 run's device from the suite file, where it belongs to the suite's definition."""
 
