@@ -2,29 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
 from PIL import Image
 from test_nas_search import fake_data, tiny_config
 
-from robust_sabn.artifacts.result import write_result
-from robust_sabn.nas.records import search_record
 from robust_sabn.nas.search import run_search
 from robust_sabn.report import render_records
 
 
 def test_a_single_search_report_shows_the_alpha_heat_map(tmp_path: Path) -> None:
     config = tiny_config(norm="sabn")
-    result = run_search(config, tmp_path / "run", data=fake_data())
-    record = search_record(config, result["history"], result["wall_time_s"], run="sabn-seed0")
+    record = run_search(config, tmp_path / "run", data=fake_data(), run_id="sabn-seed0")
+    history = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
     weights = record.extras["alpha_softmax"]
     assert len(weights) == 2  # epochs x 6 edges x 5 ops
-    for row, epoch in zip(result["history"], weights, strict=True):
+    for row, epoch in zip(history, weights, strict=True):
         expected = torch.softmax(torch.tensor(row["alpha"], dtype=torch.float64), dim=1)
         torch.testing.assert_close(torch.tensor(epoch, dtype=torch.float64), expected,
                                    atol=1e-6, rtol=0)
-    write_result(tmp_path / "run" / "search.json", record)
 
     report, _ = render_records([tmp_path / "run"], tmp_path / "nas.md")
     text = report.read_text()

@@ -141,7 +141,7 @@ _EVAL_OPTIONS: dict[str, st.SearchStrategy[str]] = {
     "--dataset": st.sampled_from(["npz", "cifar10", "x"]),
     "--data-dir": st.sampled_from([str(NPZ), str(WORK / "missing.npz"), str(BLOCKER)]),
     "--device": st.sampled_from(["cpu", "cuda", "gpu"]),
-    "--out": st.sampled_from([str(WORK / "e.json"), str(BLOCKER / "e.json"), str(WORK)]),
+    "-o": st.sampled_from([str(WORK / "e.json"), str(BLOCKER / "e.json"), str(WORK)]),
 }
 
 
