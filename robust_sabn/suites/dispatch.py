@@ -169,7 +169,7 @@ class InProcess:
         return done
 
     def close(self) -> None:
-        pass
+        """Nothing to release: steps ran in this process."""
 
 
 @dataclass(frozen=True)

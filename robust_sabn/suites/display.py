@@ -76,7 +76,7 @@ class StepBar:
             self.progress.console.print(_finished_line(outcome), highlight=False)
 
     def refresh(self) -> None:
-        pass
+        """Nothing to redraw: this display prints a line per finished step."""
 
 
 class WorkerTable:
