@@ -257,3 +257,28 @@ def test_suite_plan_needs_finished_runs(tmp_path: Path, capsys: pytest.CaptureFi
     code, _, err = run_cli(["suite", "plan", "adversarial-fmnist-quick", "--target", "0"],
                            capsys, monkeypatch)
     assert code == 2 and "--target 0 is out of range" in err
+
+
+def test_style_claims_pair_each_seed_at_its_last_step(tmp_path: Path) -> None:
+    """SaAdaIN's validation content loss is 0.5 below AdaIN's at the last step (20) in every
+    seed, and 0.5 above it at step 10, which the claim must not read."""
+    for norm, at_10, at_20 in (("adain", 2.5, 2.0), ("saadain", 3.0, 1.5)):
+        for seed in range(3):
+            run = tmp_path / "sx" / f"{norm}-seed{seed}"
+            run.mkdir(parents=True)
+            record = new_result("style", "evaluation", subject={
+                "norm": norm, "seed": seed, "dataset": "tiny", "encoder": "random"},
+                metrics=[Metric(name=name, value=value + 0.01 * seed, n=8, condition={
+                    "split": "val", "step": step, "features": "probe"})
+                    for name in ("content_loss", "style_loss")
+                    for step, value in ((20, at_20), (10, at_10))])
+            record.suite = {"name": "sx", "run": run.name}
+            write_result(run / "eval.json", record)
+    from robust_sabn.artifacts.result import collect_results as read_all
+
+    content = [f for f in collect_findings(read_all([tmp_path])[0])
+               if f.claim.key == "style-content"]
+    assert [(f.setup, f.verdict, f.ours) for f in content[:1]] == [(
+        "sx: tiny, probe (random)", REPRODUCED,
+        "-0.5000 [-0.5000, -0.5000] (1.5100 vs 2.0100, 3 seeds)")]
+    assert content[1].verdict == NOT_RUN  # the paper's own setup (COCO, VGG-19)

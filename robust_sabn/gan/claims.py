@@ -9,15 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from robust_sabn.artifacts.result import ResultRecord
-from robust_sabn.report.claims import (
-    Claim,
-    Finding,
-    Key,
-    Records,
-    setup_findings,
-    suite_of,
-    values_by_setup,
-)
+from robust_sabn.report.claims import Claim, Finding, Key, Records, metric_findings, suite_of
 
 TASK = "gan"
 _PAPER_SETUP = ("not run: the paper's setup needs a GPU, CIFAR-10 and the Inception weights "
@@ -44,45 +36,47 @@ GRADIENT_CLAIMS = (
 )
 
 
+def _training_means(metric: str, path: Path, record: ResultRecord
+                    ) -> list[tuple[Key, str, int, float]]:
+    """A record's ``metric`` (a mean over the run's iterations) by suite, generator, dataset
+    and iterations."""
+    subject = record.subject
+    return [((suite_of(path, record), subject.get("generator"), subject.get("dataset"), m.n),
+             str(subject.get("norm")), int(subject.get("seed") or 0), m.value)
+            for m in record.find(metric)]
+
+
+def _sample_scores(metric: str, path: Path, record: ResultRecord
+                   ) -> list[tuple[Key, str, int, float]]:
+    """A record's ``metric`` (FID or IS) by suite, generator, dataset, feature extractor and
+    samples."""
+    subject = record.subject
+    return [((suite_of(path, record), subject.get("generator"), subject.get("dataset"),
+              m.condition.get("features"), m.n),
+             str(subject.get("norm")), int(subject.get("seed") or 0), m.value)
+            for m in record.find(metric)]
+
+
 def _gradient_findings(records: Records) -> list[Finding]:
     """The abstract's mechanism claim from the training records (``grad_imbalance``,
     ``grad_cosine``: means over the run's iterations, see :mod:`robust_sabn.nn.gradient_balance`)
     paired by seed, per suite, generator and dataset."""
-    rows = []
-    for claim, metric in zip(GRADIENT_CLAIMS, ("grad_imbalance", "grad_cosine"), strict=True):
-        def read(path: Path, record: ResultRecord, metric: str = metric
-                 ) -> list[tuple[Key, str, int, float]]:
-            subject = record.subject
-            return [((suite_of(path, record), subject.get("generator"), subject.get("dataset"),
-                      m.n), str(subject.get("norm")), int(subject.get("seed") or 0), m.value)
-                    for m in record.find(metric)]
-
-        values = values_by_setup(records, TASK, read)
-        ran_paper = any(k[2] == "cifar10" for k in values)
-        rows += setup_findings(claim, values, "sabn", "ccbn",
-                               lambda k: f"{k[0]}: {k[2]}, {k[1]}, mean over {k[3]} iterations",
-                               ran_paper, "no GAN training records of both CCBN and SaBN with "
-                               "the gradient balance logged", digits=3)
-    return rows
+    return metric_findings(
+        records, TASK, zip(GRADIENT_CLAIMS, ("grad_imbalance", "grad_cosine"), strict=True),
+        _training_means, row="sabn", reference="ccbn",
+        setup_text=lambda k: f"{k[0]}: {k[2]}, {k[1]}, mean over {k[3]} iterations",
+        paper_setup=lambda k: k[2] == "cifar10",
+        missing="no GAN training records of both CCBN and SaBN with the gradient balance "
+                "logged", digits=3)
 
 
 def gan_findings(records: Records) -> list[Finding]:
     """FID and IS of SaBN minus CCBN per suite, generator and feature extractor, and the
     gradient balance of the class affines."""
-    rows = []
-    for claim, metric in zip(CLAIMS, ("fid", "is"), strict=True):
-        def read(path: Path, record: ResultRecord, metric: str = metric
-                 ) -> list[tuple[Key, str, int, float]]:
-            subject = record.subject
-            return [((suite_of(path, record), subject.get("generator"), subject.get("dataset"),
-                      m.condition.get("features"), m.n),
-                     str(subject.get("norm")), int(subject.get("seed") or 0), m.value)
-                    for m in record.find(metric)]
-
-        values = values_by_setup(records, TASK, read)
-        ran_paper = any(k[2] == "cifar10" and k[3] == "inception" for k in values)
-        rows += setup_findings(claim, values, "sabn", "ccbn",
-                               lambda k: f"{k[0]}: {k[2]}, {k[1]}, {k[3]} features, {k[4]} "
-                               "samples", ran_paper, "no GAN evaluation records with both CCBN "
-                               "and SaBN (`robust-sabn suite run gan-fmnist` on a CPU)", digits=2)
-    return rows + _gradient_findings(records)
+    return metric_findings(
+        records, TASK, zip(CLAIMS, ("fid", "is"), strict=True), _sample_scores, row="sabn",
+        reference="ccbn",
+        setup_text=lambda k: f"{k[0]}: {k[2]}, {k[1]}, {k[3]} features, {k[4]} samples",
+        paper_setup=lambda k: k[2] == "cifar10" and k[3] == "inception",
+        missing="no GAN evaluation records with both CCBN and SaBN (`robust-sabn suite run "
+                "gan-fmnist` on a CPU)", digits=2) + _gradient_findings(records)

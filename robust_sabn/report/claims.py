@@ -25,8 +25,9 @@ Torch-free.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from statistics import stdev
 from typing import TYPE_CHECKING, Any
@@ -186,6 +187,25 @@ def setup_findings(claim: Claim, values: dict[Key, dict[str, dict[int, float]]],
         return [not_run(claim, f"not run: {missing}; "
                         + claim.paper_setup.removeprefix("not run: "))]
     return paper_setup_row(claim, found, ran_paper)
+
+
+MetricReader = Callable[[str, Path, ResultRecord], list[tuple[Key, str, int, float]]]
+
+
+def metric_findings(records: Records, task: str, claim_metrics: Iterable[tuple[Claim, str]],
+                    read: MetricReader, *, row: str, reference: str,
+                    setup_text: Callable[[Key], str], paper_setup: Callable[[Key], bool],
+                    missing: str, **display: Any) -> list[Finding]:
+    """Per claim, its metric's :func:`setup_findings`: ``claim_metrics`` pairs each claim with
+    the metric that tests it, ``read(metric, path, record)`` gives a record's rows (setup, norm,
+    seed, value) of that metric (see :func:`values_by_setup`), and ``paper_setup(setup)`` says
+    whether a setup is the paper's own."""
+    rows = []
+    for claim, metric in claim_metrics:
+        values = values_by_setup(records, task, partial(read, metric))
+        rows += setup_findings(claim, values, row, reference, setup_text,
+                               any(paper_setup(setup) for setup in values), missing, **display)
+    return rows
 
 
 def _task_members() -> list[Any]:

@@ -10,15 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from robust_sabn.artifacts.result import ResultRecord
-from robust_sabn.report.claims import (
-    Claim,
-    Finding,
-    Key,
-    Records,
-    setup_findings,
-    suite_of,
-    values_by_setup,
-)
+from robust_sabn.report.claims import Claim, Finding, Key, Records, metric_findings, suite_of
 
 TASK = "style"
 _PAPER_SETUP = ("not run: the paper's setup needs COCO, WikiArt and the VGG-19 weights "
@@ -32,26 +24,26 @@ CLAIMS = (
 )
 
 
+def _last_step_losses(metric: str, path: Path, record: ResultRecord
+                      ) -> list[tuple[Key, str, int, float]]:
+    """A record's validation ``metric`` at its last step, by suite, dataset, feature extractor
+    and encoder."""
+    found = record.find(metric, split="val")
+    last = max((int(m.condition.get("step") or 0) for m in found), default=0)
+    subject = record.subject
+    return [((suite_of(path, record), subject.get("dataset"), m.condition.get("features"),
+              subject.get("encoder")), str(subject.get("norm")), int(subject.get("seed") or 0),
+             m.value)
+            for m in found if int(m.condition.get("step") or 0) == last]
+
+
 def style_findings(records: Records) -> list[Finding]:
     """Validation content and style loss of SaAdaIN minus AdaIN at each run's last step, per
     suite and feature extractor."""
-    rows = []
-    for claim, metric in zip(CLAIMS, ("content_loss", "style_loss"), strict=True):
-        def read(path: Path, record: ResultRecord, metric: str = metric
-                 ) -> list[tuple[Key, str, int, float]]:
-            found = record.find(metric, split="val")
-            last = max((int(m.condition.get("step") or 0) for m in found), default=0)
-            subject = record.subject
-            return [((suite_of(path, record), subject.get("dataset"),
-                      m.condition.get("features"), subject.get("encoder")),
-                     str(subject.get("norm")), int(subject.get("seed") or 0), m.value)
-                    for m in found if int(m.condition.get("step") or 0) == last]
-
-        values = values_by_setup(records, TASK, read)
-        ran_paper = any("coco" in str(k[1]).lower() and "vgg" in str(k[3]).lower()
-                        for k in values)
-        rows += setup_findings(claim, values, "saadain", "adain",
-                               lambda k: f"{k[0]}: {k[1]}, {k[2]} ({k[3]})", ran_paper,
-                               "no style evaluation records with both AdaIN and SaAdaIN "
-                               "(`robust-sabn suite run style-offline` on a CPU)", digits=4)
-    return rows
+    return metric_findings(
+        records, TASK, zip(CLAIMS, ("content_loss", "style_loss"), strict=True),
+        _last_step_losses, row="saadain", reference="adain",
+        setup_text=lambda k: f"{k[0]}: {k[1]}, {k[2]} ({k[3]})",
+        paper_setup=lambda k: "coco" in str(k[1]).lower() and "vgg" in str(k[3]).lower(),
+        missing="no style evaluation records with both AdaIN and SaAdaIN (`robust-sabn suite "
+                "run style-offline` on a CPU)", digits=4)
