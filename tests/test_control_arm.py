@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from robust_sabn.adversarial.record import TASK
 from robust_sabn.adversarial.report.collect import ResultSet, RunResults
 from robust_sabn.adversarial.report.tables import group_runs
+from robust_sabn.artifacts.result import new_result
 from robust_sabn.errors import UserInputError
 from robust_sabn.suites import load_suite
 
@@ -63,8 +65,10 @@ def test_an_arm_name_that_would_collide_is_refused(tmp_path: Path, name: str,
 
 def test_the_control_is_grouped_apart_from_its_norm() -> None:
     def run(name: str, norm: str, clean: bool) -> RunResults:
+        config = {"loss": "clean" if clean else "hybrid"}
+        trained = new_result(TASK, "training", subject={"config": config})
         return RunResults(key=name, name=name, dataset="fashion-mnist", model="small_cnn",
-                          norm=norm, clean_trained=clean)
+                          norm=norm, records=[trained])
 
     runs = [run("control-seed0", "bn", True), run("bn-seed0", "bn", False),
             run("auxbn-seed0", "auxbn", False), run("bn-seed1", "bn", False)]
@@ -72,3 +76,4 @@ def test_the_control_is_grouped_apart_from_its_norm() -> None:
     assert [g.norm for g in groups] == ["bn", "auxbn", None]
     assert [r.name for r in groups[0].runs] == ["bn-seed0", "bn-seed1"]
     assert "control" in groups[2].label and groups[2].runs[0].name == "control-seed0"
+

@@ -18,7 +18,10 @@ from pathlib import Path
 import pytest
 
 from robust_sabn.adversarial.record import evaluation_record
+from robust_sabn.adversarial.report.collect import collect_run_results
+from robust_sabn.adversarial.report.tables import group_runs
 from robust_sabn.artifacts.result import Metric, new_result, write_result
+from robust_sabn.artifacts.result import collect_results as read_all
 from robust_sabn.errors import UserInputError
 from robust_sabn.report.claims import NOT_TESTABLE, REPRODUCED, write_claims
 from robust_sabn.suites import get_task, load_suite
@@ -265,3 +268,20 @@ def test_affine_shift_is_the_rms_distance_from_identity() -> None:
     assert shift.value == pytest.approx(math.sqrt((0.04 + 0.04 + 0.01) / 4))
     assert shift.condition == {"step": 7}
     assert affine_shift_metrics(SimpleNamespace(transfer=AdaIN(4)), step=7) == []  # type: ignore[arg-type]
+
+
+def test_report_grouping_and_gates_take_the_same_runs_for_the_control(tmp_path: Path) -> None:
+    """The report's clean-trained group and the gates' control (loss "clean") are the same
+    runs of the fixture, and no hybrid-trained run is among them."""
+    results = collect_run_results([write_runs(tmp_path)])
+    controls = {f"control-seed{seed}" for seed in SEEDS}
+    assert {run.name for run in results.runs if run.clean_trained} == controls
+    assert {run.name for run in results.runs if run.is_control("clean")} == controls
+    hybrid = {run.name for run in results.runs if run.is_control("hybrid")}
+    assert hybrid == {f"{norm}-seed{seed}" for norm in ("bn", "auxbn") for seed in SEEDS}
+    groups = group_runs(results)
+    assert [{r.name for r in g.runs} for g in groups if g.norm is None] == [controls]
+    # the gate's control arm: 90 % clean, 10 points above BN's 80 % in every seed
+    gate = _gate("control_minus_bn", ">=", 5.0, reference="bn", control_loss="clean")
+    result, = evaluate_gates([gate], get_task("adversarial"), read_all([tmp_path])[0])
+    assert result.measured.value == pytest.approx(10.0) and result.passed

@@ -5,8 +5,8 @@ dataset, model); within a setup, each norm's values by training seed are compare
 training radius: clean accuracy of the clean branch, PGD-20 and AutoAttack accuracy of the
 adversarial branch (a plain-BN model's one branch stands for both), and the rise of the
 adversarial validation loss from its lowest epoch to the last (robust overfitting). The
-clean-only control arm (:func:`robust_sabn.adversarial.gates.is_control`) is no norm's run here:
-it serves the gates. Torch-free.
+clean-only control arm (:meth:`~robust_sabn.adversarial.report.collect.RunResults.is_control`)
+is no norm's run here: it serves the gates. Torch-free.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from robust_sabn.adversarial.gates import is_control
 from robust_sabn.adversarial.record import TASK
 from robust_sabn.adversarial.report.collect import CLEAN, RunResults, eps_key
 from robust_sabn.adversarial.report.collect import collect_run_results as collect_runs
@@ -123,7 +122,7 @@ def _values(runs: Sequence[RunResults], test: _Test, norm: str
     """By seed: the norm's value of the test's metric; the metric key read; test points."""
     found: dict[int, float] = {}
     key_used, points = None, 0
-    for index, run in enumerate(r for r in runs if r.norm == norm and not is_control(r)):
+    for index, run in enumerate(r for r in runs if r.norm == norm and not r.is_control()):
         seed = run.seed if run.seed is not None else index
         if test.metric == "overfitting":
             value = loss_rise(run, test.branch)

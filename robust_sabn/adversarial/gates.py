@@ -22,25 +22,16 @@ from statistics import mean, median
 from typing import Any
 
 from robust_sabn.adversarial.record import TASK
-from robust_sabn.adversarial.report.collect import CLEAN, RunResults, collect_run_results
+from robust_sabn.adversarial.report.collect import (
+    CLEAN,
+    CONTROL_LOSS,
+    RunResults,
+    collect_run_results,
+)
 from robust_sabn.adversarial.report.overfitting import pgd_losses
 from robust_sabn.suites.gates import GateMetric, Measured, Records
 
 POINTS = 100.0
-
-
-def training_config(run: RunResults) -> dict[str, Any]:
-    """The run's training config from its training record ({} when none was read)."""
-    for record in run.records:
-        config = record.subject.get("config") or record.extras.get("config")
-        if record.kind == "training" and isinstance(config, dict):
-            return config
-    return {}
-
-
-def is_control(run: RunResults, control_loss: str = "clean") -> bool:
-    """Whether the run was trained with ``loss = control_loss`` (the clean-only control)."""
-    return training_config(run).get("loss") == control_loss
 
 
 def _runs(records: Records) -> list[RunResults]:
@@ -63,10 +54,10 @@ def _paired_gap(records: Records, params: Mapping[str, Any], norm: str, branch: 
     """Mean over shared seeds of control clean accuracy minus ``norm``'s on ``branch``."""
     runs = _runs(records)
     loss = str(params["control_loss"])
-    control = _clean_by_seed([r for r in runs if is_control(r, loss)], CLEAN)
+    control = _clean_by_seed([r for r in runs if r.is_control(loss)], CLEAN)
     if not control:
         return Measured(None, f"no control arm: no run trained with loss = {loss!r}")
-    other = _clean_by_seed([r for r in runs if r.norm == norm and not is_control(r, loss)],
+    other = _clean_by_seed([r for r in runs if r.norm == norm and not r.is_control(loss)],
                            branch)
     seeds = sorted(set(control) & set(other))
     if not seeds:
@@ -94,7 +85,7 @@ def epochs_after_best(records: Records, params: Mapping[str, Any]) -> Measured:
     after = []
     for run in _runs(records):
         losses = pgd_losses(run, branch)
-        if run.norm in norms and not is_control(run, str(params["control_loss"])) and losses:
+        if run.norm in norms and not run.is_control(str(params["control_loss"])) and losses:
             after.append(len(losses) - 1 - losses.index(min(losses)))
     if not after:
         return Measured(None, f"no {', '.join(norms)} run logged an adversarial validation "
@@ -103,7 +94,7 @@ def epochs_after_best(records: Records, params: Mapping[str, Any]) -> Measured:
                                           f"loss, per run: {', '.join(map(str, after))}")
 
 
-_CONTROL = {"control_loss": "clean"}
+_CONTROL = {"control_loss": CONTROL_LOSS}
 GATE_METRICS = {metric.name: metric for metric in (
     GateMetric("clean_branch_gap", "points", "clean-only control's clean accuracy minus the "
                "clean branch's (mean over seeds)", clean_branch_gap,

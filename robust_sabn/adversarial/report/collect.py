@@ -24,6 +24,9 @@ from robust_sabn.runs.names import RECORD_NAME
 from robust_sabn.vocabulary import CLEAN_ATTACK as CLEAN
 from robust_sabn.vocabulary import SHARED_BRANCH
 
+CONTROL_LOSS = "clean"
+"""The training loss of the control arm: plain cross-entropy on clean images, no attack."""
+
 
 def metric_order(metric: str) -> tuple[int, str, int]:
     """Sort key: clean first, AutoAttack last, ``pgd-10`` before ``pgd-20`` (steps as numbers)."""
@@ -76,8 +79,6 @@ class RunResults:
         baseline: whether it is a RobustBench zoo model (see
             :mod:`robust_sabn.adversarial.report.baselines`).
         label: a baseline's row label (``None`` for our runs: their group names them).
-        clean_trained: trained without an attack (``loss="clean"``, a control arm): grouped
-            apart from the adversarially trained runs of its norm.
     """
 
     key: str
@@ -100,7 +101,26 @@ class RunResults:
     seed: int | None = None
     baseline: bool = False
     label: str | None = None
-    clean_trained: bool = False
+
+    def training_config(self) -> dict[str, Any]:
+        """The run's training config from its training record ({} when none was read)."""
+        for record in self.records:
+            config = record.subject.get("config") or record.extras.get("config")
+            if record.kind == "training" and isinstance(config, dict):
+                return config
+        return {}
+
+    def is_control(self, control_loss: str = CONTROL_LOSS) -> bool:
+        """Whether the run is a control arm: trained with ``loss = control_loss`` (by default
+        the clean-trained control, no attack). Reports group it apart from the adversarially
+        trained runs of its norm; claims leave it out of its norm's runs; gates compare
+        against it."""
+        return self.training_config().get("loss") == control_loss
+
+    @property
+    def clean_trained(self) -> bool:
+        """Whether the run is the clean-trained control (:meth:`is_control`)."""
+        return self.is_control()
 
     def branches(self) -> list[str]:
         """The branches this run has values for, in first-seen order."""
@@ -249,7 +269,6 @@ def _attach_training(run: RunResults, run_dir: Path) -> None:
         config = record.subject.get("config") or {}
         seed = config.get("seed")
         run.seed = int(seed) if isinstance(seed, int) else None
-        run.clean_trained = config.get("loss") == "clean"
 
 
 def collect_run_results(paths: Iterable[str | Path]) -> ResultSet:
