@@ -20,7 +20,7 @@ import pytest
 from robust_sabn.adversarial.record import evaluation_record
 from robust_sabn.adversarial.report.collect import collect_run_results
 from robust_sabn.adversarial.report.tables import group_runs
-from robust_sabn.artifacts.result import Metric, new_result, write_result
+from robust_sabn.artifacts.result import Metric, new_result, read_result, write_result
 from robust_sabn.artifacts.result import collect_results as read_all
 from robust_sabn.errors import UserInputError
 from robust_sabn.report.claims import NOT_TESTABLE, REPRODUCED, write_claims
@@ -30,6 +30,7 @@ from robust_sabn.suites.gates import GateSpec, evaluate_gates
 N = 200
 SEEDS = (0, 1, 2)
 CLEAN = {"bn": 160, "auxbn": 178, "control": 180}  # correct of N, seed 0 (AuxBN: -2 per seed)
+PGD20 = {"bn": 0.55, "auxbn": 0.6, "control": 0.05}  # robust accuracy (write_runs(robust=True))
 SUITE = """
 task = "adversarial"
 [runs]
@@ -68,8 +69,9 @@ def _correct(arm: str, seed: int) -> int:
     return CLEAN[arm] - (2 * seed if arm == "auxbn" else 0)
 
 
-def write_runs(root: Path) -> Path:
-    """The suite folder ``root/gx`` (see the module docstring)."""
+def write_runs(root: Path, robust: bool = False) -> Path:
+    """The suite folder ``root/gx`` (see the module docstring); ``robust`` adds PGD-20
+    accuracies at eps 0.1 (``PGD20``) to every branch."""
     suite = root / "gx"
     for arm in CLEAN:
         norm = "bn" if arm == "control" else arm
@@ -85,7 +87,8 @@ def write_runs(root: Path) -> Path:
                 json.dumps({"epoch": e, "val": {branch: {"pgd_loss": loss}}}) + "\n"
                 for e, loss in enumerate([1.5, 1.2, 1.1, 1.3])))
             correct = _correct(arm, seed)
-            branches = {b: {"clean_accuracy": correct / N, "robust_accuracy": {},
+            pgd = {"pgd-20": PGD20[arm]} if robust else {}
+            branches = {b: {"clean_accuracy": correct / N, "robust_accuracy": pgd,
                             "flags": {"clean": [i < correct for i in range(N)]}}
                         for b in (["shared"] if norm == "bn" else ["clean", "adv"])}
             record = evaluation_record(
@@ -118,7 +121,7 @@ def test_gates_are_parsed_with_their_metric_parameters(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("extra", "message"), [
     ('[[gates]]\nname = "x"\nmetric = "fid"\ncompare = ">="\nthreshold = 1\n',
      "gates[2].metric: unknown gate metric 'fid'; choose one of clean_branch_gap, "
-     "control_minus_bn, epochs_after_best"),
+     "control_minus_bn, adversarial_gain, epochs_after_best"),
     ('[[gates]]\nname = "x"\nmetric = "clean_branch_gap"\ncompare = "=="\nthreshold = 1\n',
      "gates[2].compare: Input should be '>=', '>', '<=' or '<'"),
     ('[[gates]]\nname = "x"\nmetric = "clean_branch_gap"\ncompare = "<"\nthreshold = 1\n'
@@ -196,6 +199,34 @@ def _measure(task: str, records: list, gate: GateSpec) -> tuple[float | None, bo
     result, = evaluate_gates([gate], get_task(task), [(Path(f"r{i}.json"), r)
                                                       for i, r in enumerate(records)])
     return result.measured.value, result.passed
+
+
+@pytest.mark.parametrize(("threshold", "passed"), [(40.0, True), (60.0, False)])
+def test_adversarial_gain_is_bn_pgd_accuracy_above_the_control(tmp_path: Path,
+                                                              threshold: float,
+                                                              passed: bool) -> None:
+    records = _on_disk(write_runs(tmp_path, robust=True))
+    result, = evaluate_gates([_gate("adversarial_gain", ">=", threshold)],
+                             get_task("adversarial"), records)
+    assert result.measured.value == pytest.approx(100 * (PGD20["bn"] - PGD20["control"]))
+    assert result.passed is passed  # 50 points
+    assert "pgd-20 at eps 0.1: control 5.00 % vs bn adv branch 55.00 %, 3 seeds" == (
+        result.measured.detail)
+    result, = evaluate_gates([_gate("adversarial_gain", ">=", 1.0, norm="auxbn")],
+                             get_task("adversarial"), records)
+    value = result.measured.value
+    assert value == pytest.approx(100 * (PGD20["auxbn"] - PGD20["control"]))  # 55 points
+
+
+def test_adversarial_gain_is_not_measurable_without_robust_accuracy(tmp_path: Path) -> None:
+    result, = evaluate_gates([_gate("adversarial_gain", ">=", 1.0)], get_task("adversarial"),
+                             _on_disk(write_runs(tmp_path)))
+    assert result.measured.value is None and not result.passed
+    assert "no control arm with pgd-20" in result.measured.detail
+
+
+def _on_disk(suite: Path) -> list:
+    return [(p, read_result(p)) for p in sorted(suite.glob("*/*.json"))]
 
 
 def test_gan_gates_read_conditional_and_reference_accuracy() -> None:

@@ -9,6 +9,9 @@
 * ``epochs_after_best`` (epochs): per run of ``norms``, the logged epochs after the one with
   the lowest adversarial validation loss (``branch``), median over runs. Robust overfitting
   (a rise after the best epoch) needs room after it; gate with ``>=``.
+* ``adversarial_gain`` (points): ``norm``'s robust accuracy (``metric``, e.g. ``pgd-20``, on
+  ``branch`` at ``eps``) minus the control's, mean over shared seeds. Large means training was
+  adversarial (a trainer that silently stopped attacking gives about 0); gate with ``>=``.
 
 The control arm is every run whose training config has ``loss = control_loss`` (``"clean"``:
 plain cross-entropy on clean images); it is left out of the other norms' runs. Torch-free.
@@ -40,25 +43,28 @@ def _runs(records: Records) -> list[RunResults]:
     return [r for r in collect_run_results(paths).runs if not r.baseline] if paths else []
 
 
-def _clean_by_seed(runs: Sequence[RunResults], branch: str) -> dict[int, float]:
+def _by_seed(runs: Sequence[RunResults], branch: str, metric: str = CLEAN,
+             eps: float | None = None) -> dict[int, float]:
     found = {}
     for run in runs:
-        value = run.value(branch, CLEAN, None)
+        value = run.value(branch, metric, eps)
         if run.seed is not None and value is not None:
             found[run.seed] = value
     return found
 
 
 def _paired_gap(records: Records, params: Mapping[str, Any], norm: str, branch: str,
-                label: str) -> Measured:
-    """Mean over shared seeds of control clean accuracy minus ``norm``'s on ``branch``."""
+                label: str, metric: str = CLEAN, eps: float | None = None) -> Measured:
+    """Mean over shared seeds of the control's ``metric`` accuracy (its only branch) minus
+    ``norm``'s on ``branch``."""
     runs = _runs(records)
     loss = str(params["control_loss"])
-    control = _clean_by_seed([r for r in runs if r.is_control(loss)], CLEAN)
+    control = _by_seed([r for r in runs if r.is_control(loss)], CLEAN, metric, eps)
     if not control:
-        return Measured(None, f"no control arm: no run trained with loss = {loss!r}")
-    other = _clean_by_seed([r for r in runs if r.norm == norm and not r.is_control(loss)],
-                           branch)
+        return Measured(None, f"no control arm with {metric}: no run trained with loss = "
+                              f"{loss!r} holds it")
+    other = _by_seed([r for r in runs if r.norm == norm and not r.is_control(loss)],
+                     branch, metric, eps)
     seeds = sorted(set(control) & set(other))
     if not seeds:
         return Measured(None, f"no seed has both the control and {label}")
@@ -77,6 +83,15 @@ def control_minus_bn(records: Records, params: Mapping[str, Any]) -> Measured:
     """See the module docstring."""
     reference = str(params["reference"])
     return _paired_gap(records, params, reference, "clean", f"{reference} (PGD-AT)")
+
+
+def adversarial_gain(records: Records, params: Mapping[str, Any]) -> Measured:
+    """See the module docstring."""
+    norm, branch, metric = str(params["norm"]), str(params["branch"]), str(params["metric"])
+    gap = _paired_gap(records, params, norm, branch, f"{norm} {branch} branch", metric,
+                      float(params["eps"]))
+    value = None if gap.value is None else -gap.value
+    return Measured(value, f"{metric} at eps {params['eps']}: {gap.detail}")
 
 
 def epochs_after_best(records: Records, params: Mapping[str, Any]) -> Measured:
@@ -102,6 +117,9 @@ GATE_METRICS = {metric.name: metric for metric in (
     GateMetric("control_minus_bn", "points", "clean-only control's clean accuracy minus plain "
                "BN under PGD-AT (mean over seeds)", control_minus_bn,
                {"reference": "bn", **_CONTROL}),
+    GateMetric("adversarial_gain", "points", "robust accuracy of the norm's adversarial "
+               "branch minus the clean-only control's (mean over seeds)", adversarial_gain,
+               {"norm": "bn", "branch": "adv", "metric": "pgd-20", "eps": 0.1, **_CONTROL}),
     GateMetric("epochs_after_best", "epochs", "epochs logged after the lowest adversarial "
                "validation loss (median over runs)", epochs_after_best,
                {"norms": ["auxbn", "saauxbn"], "branch": "adv", **_CONTROL}),
