@@ -28,7 +28,7 @@ _WEIGHTS_HELP = ("Encoder: 'random' (offline; a seeded random-feature encoder, n
 @app.command("train")
 def train_command(
     out: Annotated[Path, run_folder("Run folder (config, metrics.jsonl, last.pt, "
-                                    "train.json).")] = Path("runs/style"),
+                                    "train_record.json).")] = Path("runs/style"),
     norm: Annotated[str, typer.Option(help="adain or saadain (AdaIN with a shared affine).")
                     ] = "saadain",
     preset: Annotated[str, typer.Option(help="cpu (small, offline) or paper (COCO/WikiArt, "
