@@ -137,6 +137,20 @@ def _local_gradients(module: nn.Module) -> AbstractContextManager[object]:
     return module.no_sync() if isinstance(module, DistributedDataParallel) else nullcontext()
 
 
+def _checked_backward(loss: Tensor, optimizer: torch.optim.Optimizer,
+                      parallel: DataParallelStep, guard: DivergenceGuard | None,
+                      iteration: int) -> Tensor:
+    """Backward of this rank's ``loss`` into freshly zeroed gradients of ``optimizer``'s
+    parameters, after ``guard`` checked the global loss (the mean over ranks, returned);
+    the caller steps."""
+    loss_global = parallel.mean_over_ranks(loss)
+    if guard is not None:
+        guard.check(loss_global, step=iteration)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    return loss_global
+
+
 def gan_iteration(generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim.Optimizer,
                   opt_d: torch.optim.Optimizer, real_batch: Callable[[int], tuple[Tensor, Tensor]],
                   config: GANConfig, num_classes: int, iteration: int,
@@ -162,21 +176,13 @@ def gan_iteration(generator: nn.Module, discriminator: nn.Module, opt_g: torch.o
             x_fake = generator(z, y_fake)
         loss_d = discriminator_hinge_loss(discriminator(x_real, y_real),
                                           discriminator(x_fake, y_fake))
-        loss_d_global = parallel.mean_over_ranks(loss_d)
-        if guard is not None:
-            guard.check(loss_d_global, step=iteration)
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
+        loss_d_global = _checked_backward(loss_d, opt_d, parallel, guard, iteration)
         opt_d.step()
     z, y_fake = map(parallel.shard, sample_latents(config.g_batch, config.latent_dim,
                                                    num_classes, rng, config.device))
     with _local_gradients(discriminator):
         loss_g = generator_hinge_loss(discriminator(generator(z, y_fake), y_fake))
-        loss_g_global = parallel.mean_over_ranks(loss_g)
-        if guard is not None:
-            guard.check(loss_g_global, step=iteration)
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
+        loss_g_global = _checked_backward(loss_g, opt_g, parallel, guard, iteration)
     opt_g.step()
     return float(loss_d_global), float(loss_g_global)
 
