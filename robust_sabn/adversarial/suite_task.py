@@ -147,9 +147,8 @@ class AdversarialTask:
     gate_metrics = GATE_METRICS
     claims = CLAIMS
 
-    def findings(self, records: list[tuple[Path, ResultRecord]]) -> list[Any]:
-        """The claims page's adversarial rows (:mod:`robust_sabn.adversarial.claims`)."""
-        return adversarial_findings(records)
+    findings = staticmethod(adversarial_findings)
+    """The claims page's adversarial rows (:mod:`robust_sabn.adversarial.claims`)."""
 
     def __init__(self) -> None:
         self._hashes = _Hashes()

@@ -33,7 +33,6 @@ from robust_sabn.errors import UserInputError
 from robust_sabn.gan.claims import CLAIMS, GRADIENT_CLAIMS, gan_findings
 from robust_sabn.gan.gates import GATE_METRICS
 from robust_sabn.gan.plan import GANPlan, GANRun, parse_gan
-from robust_sabn.report.claims import Finding
 from robust_sabn.runs.names import RECORD_NAME
 from robust_sabn.suites.checked import CheckedTable
 from robust_sabn.suites.tasks import Hooks, Step, StepState, Suite
@@ -72,9 +71,8 @@ class GANTask:
     claims = (*CLAIMS, *GRADIENT_CLAIMS)
     gate_metrics = GATE_METRICS
 
-    def findings(self, records: list[tuple[Path, ResultRecord]]) -> list[Finding]:
-        """The claims page's gan rows (:mod:`robust_sabn.gan.claims`)."""
-        return gan_findings(records)
+    findings = staticmethod(gan_findings)
+    """The claims page's gan rows (:mod:`robust_sabn.gan.claims`)."""
 
     def parse(self, doc: CheckedTable) -> GANPlan:
         """See :func:`robust_sabn.gan.plan.parse_gan`."""

@@ -22,12 +22,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from robust_sabn.artifacts.result import ResultRecord, read_result_if_valid
+from robust_sabn.artifacts.result import read_result_if_valid
 from robust_sabn.errors import UserInputError
 from robust_sabn.nas.claims import CLAIMS, nas_findings
 from robust_sabn.nas.gates import GATE_METRICS
 from robust_sabn.nas.plan import identity
-from robust_sabn.report.claims import Finding
 from robust_sabn.runs.names import RECORD_NAME, read_run_record, record_path
 from robust_sabn.suites.checked import CheckedTable
 from robust_sabn.suites.tasks import Hooks, Step, StepState, Suite
@@ -41,9 +40,8 @@ class NASTask:
     claims = CLAIMS
     gate_metrics = GATE_METRICS
 
-    def findings(self, records: list[tuple[Path, ResultRecord]]) -> list[Finding]:
-        """The claims page's nas rows (:mod:`robust_sabn.nas.claims`)."""
-        return nas_findings(records)
+    findings = staticmethod(nas_findings)
+    """The claims page's nas rows (:mod:`robust_sabn.nas.claims`)."""
 
     def parse(self, doc: CheckedTable) -> Any:
         """See :func:`robust_sabn.nas.plan.parse_nas`."""

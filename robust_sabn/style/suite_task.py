@@ -30,7 +30,6 @@ from typing import Any
 from robust_sabn.artifacts.digest import sha256_if_file
 from robust_sabn.artifacts.result import ResultRecord, read_result_if_valid
 from robust_sabn.errors import UserInputError
-from robust_sabn.report.claims import Finding
 from robust_sabn.runs.names import LEGACY_RECORD_NAMES, RECORD_NAME
 from robust_sabn.style.claims import CLAIMS, style_findings
 from robust_sabn.style.gates import GATE_METRICS
@@ -221,9 +220,8 @@ class StyleTask:
     claims = CLAIMS
     gate_metrics = GATE_METRICS
 
-    def findings(self, records: list[tuple[Path, ResultRecord]]) -> list[Finding]:
-        """The claims page's style rows (:mod:`robust_sabn.style.claims`)."""
-        return style_findings(records)
+    findings = staticmethod(style_findings)
+    """The claims page's style rows (:mod:`robust_sabn.style.claims`)."""
 
     def parse(self, doc: CheckedTable) -> StylePlan:
         """See :func:`parse_style`."""
