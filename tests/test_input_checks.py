@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from bad_option_trainers import TASK_TRAINERS
 from npz_helpers import assert_one_line_error, run_cli, tiny_suite, write_image_npz
 
 from robust_sabn.artifacts.checkpoint import save_checkpoint
@@ -86,35 +87,13 @@ def _train(out: Path) -> None:
     train(TrainConfig(dataset="npz", data_dir=str(data)), out)
 
 
-def _gan(out: Path) -> None:
-    from robust_sabn.gan.config import GANConfig
-    from robust_sabn.gan.train import train_gan
-
-    train_gan(GANConfig(iterations=0), out)
-
-
-def _style(out: Path) -> None:
-    from robust_sabn.style.config import make_config
-    from robust_sabn.style.trainer import train_style
-
-    train_style(make_config("cpu", content_dir=str(out / "absent"),
-                            style_dir=str(out / "absent")), out)
-
-
-def _nas(out: Path) -> None:
-    from robust_sabn.nas.config import SearchConfig
-    from robust_sabn.nas.search import run_search
-
-    run_search(SearchConfig(dataset="cifar10", data_dir=str(out / "absent")), out)
-
-
 def _suite(out: Path) -> None:
     with folder_lock(out):
         pass
 
 
-@pytest.mark.parametrize("writer", [_train, _gan, _style, _nas, _suite],
-                         ids=["train", "gan", "style", "nas", "suite"])
+@pytest.mark.parametrize("writer", [_train, *TASK_TRAINERS.values(), _suite],
+                         ids=["train", *TASK_TRAINERS, "suite"])
 def test_a_lock_file_that_is_a_symlink_is_never_followed(
         writer: Callable[[Path], None], tmp_path: Path) -> None:
     target = tmp_path / "elsewhere.txt"

@@ -16,6 +16,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from bad_option_trainers import TASK_TRAINERS
 from evaluation_helpers import single_torch_thread  # noqa: F401 (autouse fixture)
 from npz_helpers import TINY, assert_one_line_error, run_cli, write_image_npz
 
@@ -110,29 +111,8 @@ def test_a_second_holder_fails_at_once_naming_the_holder(tmp_path: Path) -> None
         pass
 
 
-def _gan(out: Path) -> None:
-    from robust_sabn.gan.config import GANConfig
-    from robust_sabn.gan.train import train_gan
-
-    train_gan(GANConfig(iterations=0), out)
-
-
-def _style(out: Path) -> None:
-    from robust_sabn.style.config import make_config
-    from robust_sabn.style.trainer import train_style
-
-    train_style(make_config("cpu", content_dir=str(out / "absent"),
-                            style_dir=str(out / "absent")), out)
-
-
-def _nas(out: Path) -> None:
-    from robust_sabn.nas.config import SearchConfig
-    from robust_sabn.nas.search import run_search
-
-    run_search(SearchConfig(dataset="cifar10", data_dir=str(out / "absent")), out)
-
-
-@pytest.mark.parametrize("trainer", [_gan, _style, _nas], ids=["gan", "style", "nas"])
+@pytest.mark.parametrize("trainer", list(TASK_TRAINERS.values()),
+                         ids=list(TASK_TRAINERS))
 def test_every_task_trainer_refuses_a_run_folder_another_writer_holds(
         trainer, tmp_path: Path) -> None:
     """The GAN, style and NAS trainers lock their run folder as train does (each call here has
