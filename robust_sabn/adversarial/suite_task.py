@@ -46,7 +46,6 @@ from robust_sabn.artifacts.result import ResultRecord, read_result_if_valid, wri
 from robust_sabn.errors import UserInputError
 from robust_sabn.evaluate.config import SEEDING
 from robust_sabn.runs.names import read_run_record as read_training_record
-from robust_sabn.suites.checked import CheckedTable
 from robust_sabn.suites.tasks import Hooks, Step, StepState, Suite
 
 _IDENTITY_SKIP = ("device", "data_dir")
@@ -147,15 +146,13 @@ class AdversarialTask:
     gate_metrics = GATE_METRICS
     claims = CLAIMS
 
+    parse = staticmethod(parse_adversarial)
+    """The suite file's sections as the task's plan (:func:`parse_adversarial`)."""
     findings = staticmethod(adversarial_findings)
     """The claims page's adversarial rows (:mod:`robust_sabn.adversarial.claims`)."""
 
     def __init__(self) -> None:
         self._hashes = _Hashes()
-
-    def parse(self, doc: CheckedTable) -> AdversarialPlan:
-        """See :func:`robust_sabn.adversarial.plan.parse_adversarial`."""
-        return parse_adversarial(doc)
 
     def evaluation_settings(self, run: AdversarialRun, spec: EvaluationSpec, eps: float
                             ) -> dict[str, Any]:

@@ -34,7 +34,6 @@ from robust_sabn.gan.claims import CLAIMS, GRADIENT_CLAIMS, gan_findings
 from robust_sabn.gan.gates import GATE_METRICS
 from robust_sabn.gan.plan import GANPlan, GANRun, parse_gan
 from robust_sabn.runs.names import RECORD_NAME
-from robust_sabn.suites.checked import CheckedTable
 from robust_sabn.suites.tasks import Hooks, Step, StepState, Suite
 
 _RUN_OUTPUTS = ("train_record.json", "config.json", "metrics.jsonl", "last.pt", "generator.pt",
@@ -71,12 +70,10 @@ class GANTask:
     claims = (*CLAIMS, *GRADIENT_CLAIMS)
     gate_metrics = GATE_METRICS
 
+    parse = staticmethod(parse_gan)
+    """The suite file's sections as the task's plan (:func:`parse_gan`)."""
     findings = staticmethod(gan_findings)
     """The claims page's gan rows (:mod:`robust_sabn.gan.claims`)."""
-
-    def parse(self, doc: CheckedTable) -> GANPlan:
-        """See :func:`robust_sabn.gan.plan.parse_gan`."""
-        return parse_gan(doc)
 
     # ----- reference classifier
     def _reference_settings(self, plan: GANPlan) -> dict[str, Any]:

@@ -26,9 +26,8 @@ from robust_sabn.artifacts.result import read_result_if_valid
 from robust_sabn.errors import UserInputError
 from robust_sabn.nas.claims import CLAIMS, nas_findings
 from robust_sabn.nas.gates import GATE_METRICS
-from robust_sabn.nas.plan import identity
+from robust_sabn.nas.plan import identity, parse_nas
 from robust_sabn.runs.names import RECORD_NAME, read_run_record, record_path
-from robust_sabn.suites.checked import CheckedTable
 from robust_sabn.suites.tasks import Hooks, Step, StepState, Suite
 
 
@@ -40,14 +39,10 @@ class NASTask:
     claims = CLAIMS
     gate_metrics = GATE_METRICS
 
+    parse = staticmethod(parse_nas)
+    """The suite file's sections as the task's plan (:func:`parse_nas`)."""
     findings = staticmethod(nas_findings)
     """The claims page's nas rows (:mod:`robust_sabn.nas.claims`)."""
-
-    def parse(self, doc: CheckedTable) -> Any:
-        """See :func:`robust_sabn.nas.plan.parse_nas`."""
-        from robust_sabn.nas.plan import parse_nas
-
-        return parse_nas(doc)
 
     def steps(self, suite: Suite, suite_dir: Path, *, quiet: bool, hooks: Hooks) -> list[Step]:
         """A search step then a scoring step per run. Hooks: ``search`` (like

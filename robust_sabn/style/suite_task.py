@@ -220,12 +220,10 @@ class StyleTask:
     claims = CLAIMS
     gate_metrics = GATE_METRICS
 
+    parse = staticmethod(parse_style)
+    """The suite file's sections as the task's plan (:func:`parse_style`)."""
     findings = staticmethod(style_findings)
     """The claims page's style rows (:mod:`robust_sabn.style.claims`)."""
-
-    def parse(self, doc: CheckedTable) -> StylePlan:
-        """See :func:`parse_style`."""
-        return parse_style(doc)
 
     def steps(self, suite: Suite, suite_dir: Path, *, quiet: bool, hooks: Hooks) -> list[Step]:
         """Per run: train, evaluate; then the grid. ``hooks`` may replace ``train``,
