@@ -39,13 +39,6 @@ PENDING_EDGES = {
     ("robust_sabn.compat.robustbench_models", "robust_sabn.zoo.register"),
 }
 """Edges that break the floors today, each with who removes it; nothing else may."""
-LONG_FUNCTIONS_PENDING = {
-    # The adversarial and style trainers' loops, on runs/ now: their epoch / iteration bodies
-    # are still to be split out (helper "lifecycle").
-    ("style/trainer.py", "_train_style_locked"), ("train/loop.py", "_train_locked"),
-    # AutoAttack's resumable cascade, just landed (helper "views"): to be split.
-    ("attacks/autoattack_adapter.py", "run_autoattack"),
-}
 MAX_LINES = 80
 
 
@@ -198,18 +191,13 @@ def long_functions() -> set[tuple[str, str, int]]:
 
 
 def test_no_function_outside_the_cli_is_longer_than_80_lines() -> None:
-    assert {(f, name) for f, name, _ in long_functions()} <= LONG_FUNCTIONS_PENDING
+    assert long_functions() == set()
 
 
 @pytest.mark.parametrize("edge", sorted(PENDING_EDGES))
 def test_each_pending_edge_still_exists(edge: tuple[str, str]) -> None:
     """An allowance whose edge is gone must be deleted, so the list only shrinks."""
     assert edge[1] in import_graph()[edge[0]]
-
-
-@pytest.mark.parametrize("function", sorted(LONG_FUNCTIONS_PENDING))
-def test_each_pending_long_function_is_still_long(function: tuple[str, str]) -> None:
-    assert function in {(f, name) for f, name, _ in long_functions()}
 
 
 def test_the_lower_floors_name_no_task_module() -> None:

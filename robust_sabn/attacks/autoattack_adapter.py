@@ -259,38 +259,44 @@ def run_autoattack(
             robust = torch.tensor(done_steps[-1].robust, device=robust.device)
         earlier_flags = list(done_steps[-1].flags) if done_steps else []
         x_adv = x.clone()
-        accuracy = {"clean": clean_accuracy}
         cascade = [(s.attack, sum(s.robust) / len(y)) for s in done_steps]
         stage_time_s = [(s.attack, s.seconds) for s in done_steps]
-        accuracy.update(cascade)
         for i, attack in enumerate(cascade_attacks[len(done_steps):], start=len(done_steps)):
             if watcher is not None:
                 watcher.attack_started(attack, i, len(cascade_attacks))
             start = time.perf_counter()
-            # the first call sees every point (and runs the checks, as one full call would)
-            idx = torch.arange(len(y), device=y.device) if i == 0 else robust.nonzero().squeeze(1)
-            if i == 0 or idx.numel():
-                adversary.attacks_to_run = [attack]
-                adv, y_adv = adversary.run_standard_evaluation(
-                    x[idx], y[idx], batch_size=batch_size
-                )
-                fooled = y_adv.ne(y[idx])
-                robust[idx[fooled]] = False
-                x_adv[idx[fooled]] = adv[fooled]
-            accuracy[attack] = robust.sum().item() / len(y)
-            cascade.append((attack, accuracy[attack]))
+            _attack_robust_points(adversary, attack, x, y, robust, x_adv, every_point=i == 0,
+                                  batch_size=batch_size)
+            cascade.append((attack, robust.sum().item() / len(y)))
             stage_time_s.append((attack, time.perf_counter() - start))
             if watcher is not None:
                 watcher.attack_finished(CascadeStep(
                     attack, tuple(robust.tolist()), stage_time_s[-1][1],
                     tuple(dict.fromkeys(earlier_flags + flags_so_far()))))
-        checks.check_square_sr(accuracy, logger=adversary.logger)
+        checks.check_square_sr({"clean": clean_accuracy, **dict(cascade)},
+                               logger=adversary.logger)
         flags = earlier_flags + flags_so_far()
     return AutoAttackResult(
         version=version, attacks=cascade_attacks, clean_accuracy=clean_accuracy,
         cascade=tuple(cascade), flags=tuple(dict.fromkeys(flags)), robust=robust, x_adv=x_adv,
         stage_time_s=tuple(stage_time_s),
     )
+
+
+def _attack_robust_points(adversary: AutoAttack, attack: str, x: Tensor, y: Tensor,
+                          robust: Tensor, x_adv: Tensor, *, every_point: bool, batch_size: int
+                          ) -> None:
+    """Run ``attack`` alone on the points still ``robust``, or on every point when
+    ``every_point`` (the cascade's first call, which runs AutoAttack's checks as one full call
+    would); the points it fools turn False in ``robust`` (N,) and take its image in ``x_adv``
+    (N, C, H, W), both in place."""
+    idx = torch.arange(len(y), device=y.device) if every_point else robust.nonzero().squeeze(1)
+    if every_point or idx.numel():
+        adversary.attacks_to_run = [attack]
+        adv, y_adv = adversary.run_standard_evaluation(x[idx], y[idx], batch_size=batch_size)
+        fooled = y_adv.ne(y[idx])
+        robust[idx[fooled]] = False
+        x_adv[idx[fooled]] = adv[fooled]
 
 
 def _check_done_steps(steps: Sequence[CascadeStep], cascade: tuple[str, ...], n: int) -> None:

@@ -32,6 +32,7 @@ every rank returns the same record.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -194,67 +195,138 @@ def _train_style_locked(config: StyleConfig, run: RunFolder, *, resume: bool, qu
     step = transfer_step(net, run.dist)
     run.write_config({"config": config.model_dump(), "encoder": spec.to_dict()})
     run.write_metrics(history)
-    model = {"name": NETWORK_NAME, "norm": config.norm, "encoder": spec.to_dict()}
-    runtime = {"world_size": step.world_size}
     guard = DivergenceGuard(lr=config.lr, checkpoint=run.checkpoint, dist=run.dist)
-
-    def record_row(row: dict[str, Any]) -> None:
-        history.append(row)
-        run.append_metrics(row)
-
-    sums = torch.zeros(2, dtype=torch.float64)
-    count, t0 = 0, time.perf_counter()
-    label = f"{config.norm} seed {config.seed}"
+    loop = _StyleLoop(config, run, spec, data, val, net, optimizer, step, guard, history, elapsed)
     try:
-        with StyleProgress(label, config.iterations, start, quiet) as display:
+        with StyleProgress(f"{config.norm} seed {config.seed}", config.iterations, start,
+                           quiet) as display:
             for iteration in range(start, config.iterations):
-                content, style = data.training_batch(config.seed, iteration, config.batch_size)
-                losses = training_step(step, optimizer, config,
-                                       step.shard(content).to(config.device),
-                                       step.shard(style).to(config.device), iteration, guard)
-                sums += losses
-                count += 1
-                done = iteration + 1
-                display.step(*losses.tolist())
-                if done % config.log_every == 0 or done == config.iterations:
-                    c_mean, s_mean = (sums / count).tolist()
-                    record_row({"iteration": done, "split": "train", "content_loss": c_mean,
-                                "style_loss": s_mean,
-                                "loss": config.content_weight * c_mean
-                                + config.style_weight * s_mean,
-                                "lr": config.lr_at(iteration)})
-                    sums.zero_()
-                    count = 0
-                if done % config.val_every == 0 or done == config.iterations:
-                    row = ({"iteration": done, "split": "val",
-                            **validation_losses(net, val, config)} if run.writes else None)
-                    record_row(row if run.dist.ctx is None else run.dist.ctx.all_gather(row)[0])
-                    display.validated(history[-1])
-                if done % config.checkpoint_every == 0 or done == config.iterations:
-                    guard.check_modules(net, step=iteration)
-                    run.save_checkpoint({
-                        "model": model, "state_dict": net.trainable_state(),
-                        "optimizer": optimizer.state_dict(), "iteration": done,
-                        "history": history, "elapsed_s": elapsed + time.perf_counter() - t0,
-                        "config": config.model_dump(), "data_source": data.source,
-                    })
-                    run.dist.barrier()
+                loop.iteration(iteration, display)
     except TrainingDiverged as error:
-        run.write_record(new_result(
-            TASK, "training", subject=run_subject(config, spec, data.source),
-            extras={"curves": history, "diverged": diverged_fields(error), "runtime": runtime},
-            status="diverged"))
+        run.write_record(loop.diverged_record(error))
         raise
-    elapsed += time.perf_counter() - t0
-    final_val = _last_val(history, config.iterations) or validation_losses(net, val, config)
-    return run.write_record(new_result(
-        TASK, "training", subject=run_subject(config, spec, data.source),
-        metrics=validation_metrics(final_val, config, val, step=config.iterations),
-        extras={"curves": history, "checkpoint": LAST_CHECKPOINT, "config": config.model_dump(),
-                "encoder": spec.to_dict(), "images": data.describe(),
-                "second_encoder": val.second_label, "runtime": runtime},
-        wall_time_s=elapsed,
-    ))
+    return run.write_record(loop.final_record())
+
+
+def _due(done: int, every: int, iterations: int) -> bool:
+    """Whether a step taken every ``every`` iterations (and after the last) is due once
+    ``done`` iterations of ``iterations`` are done."""
+    return done % every == 0 or done == iterations
+
+
+@dataclass
+class _StyleLoop:
+    """A style-transfer run in progress: its parts, the metrics rows so far, and the training
+    losses summed since the last ``train`` row.
+
+    Attributes:
+        step: how this process trains ``net`` (:func:`transfer_step`).
+        elapsed: seconds the run spent before this process took it up.
+        started: when this process started training (``time.perf_counter``).
+        sums: float64 (2,), content and style losses summed over ``count`` iterations.
+    """
+
+    config: StyleConfig
+    run: RunFolder
+    spec: EncoderSpec
+    data: StyleData
+    val: ValidationSet
+    net: StyleTransferNet
+    optimizer: torch.optim.Optimizer
+    step: DataParallelStep
+    guard: DivergenceGuard
+    history: list[dict[str, Any]]
+    elapsed: float
+    started: float = field(default_factory=time.perf_counter)
+    sums: Tensor = field(default_factory=lambda: torch.zeros(2, dtype=torch.float64))
+    count: int = 0
+
+    def iteration(self, iteration: int, display: StyleProgress) -> None:
+        """Train ``iteration`` (from 0), then log the training losses, validate and write the
+        checkpoint when each is due.
+
+        Raises:
+            TrainingDiverged: a non-finite or exploded loss, or non-finite weights.
+        """
+        config, step = self.config, self.step
+        content, style = self.data.training_batch(config.seed, iteration, config.batch_size)
+        losses = training_step(step, self.optimizer, config,
+                               step.shard(content).to(config.device),
+                               step.shard(style).to(config.device), iteration, self.guard)
+        self.sums += losses
+        self.count += 1
+        done = iteration + 1
+        display.step(*losses.tolist())
+        if _due(done, config.log_every, config.iterations):
+            self._log_training(iteration)
+        if _due(done, config.val_every, config.iterations):
+            self._validate(done)
+            display.validated(self.history[-1])
+        if _due(done, config.checkpoint_every, config.iterations):
+            self._checkpoint(iteration)
+
+    def _record_row(self, row: dict[str, Any]) -> None:
+        self.history.append(row)
+        self.run.append_metrics(row)
+
+    def _log_training(self, iteration: int) -> None:
+        """The ``train`` row after ``iteration``: mean losses since the last one, and lr."""
+        config = self.config
+        c_mean, s_mean = (self.sums / self.count).tolist()
+        self._record_row({"iteration": iteration + 1, "split": "train", "content_loss": c_mean,
+                          "style_loss": s_mean,
+                          "loss": config.content_weight * c_mean + config.style_weight * s_mean,
+                          "lr": config.lr_at(iteration)})
+        self.sums.zero_()
+        self.count = 0
+
+    def _validate(self, done: int) -> None:
+        """The ``val`` row after ``done`` iterations (rank 0 validates, every rank keeps it)."""
+        row = ({"iteration": done, "split": "val",
+                **validation_losses(self.net, self.val, self.config)} if self.run.writes
+               else None)
+        self._record_row(row if self.run.dist.ctx is None else self.run.dist.ctx.all_gather(row)[0])
+
+    def _checkpoint(self, iteration: int) -> None:
+        """Check the weights, then write ``last.pt`` after ``iteration``."""
+        self.guard.check_modules(self.net, step=iteration)
+        self.run.save_checkpoint({
+            "model": {"name": NETWORK_NAME, "norm": self.config.norm,
+                      "encoder": self.spec.to_dict()},
+            "state_dict": self.net.trainable_state(), "optimizer": self.optimizer.state_dict(),
+            "iteration": iteration + 1, "history": self.history,
+            "elapsed_s": self.elapsed + time.perf_counter() - self.started,
+            "config": self.config.model_dump(), "data_source": self.data.source,
+        })
+        self.run.dist.barrier()
+
+    def _subject(self) -> dict[str, Any]:
+        return run_subject(self.config, self.spec, self.data.source)
+
+    def diverged_record(self, error: TrainingDiverged) -> ResultRecord:
+        """The record of a run stopped by ``error`` (status ``diverged``, the curves so far)."""
+        return new_result(
+            TASK, "training", subject=self._subject(),
+            extras={"curves": self.history, "diverged": diverged_fields(error),
+                    "runtime": {"world_size": self.step.world_size}},
+            status="diverged")
+
+    def final_record(self) -> ResultRecord:
+        """The record of the finished run: the last validation's metrics (validating now if
+        the history has none at the last iteration), curves and settings."""
+        config, val = self.config, self.val
+        elapsed = self.elapsed + time.perf_counter() - self.started
+        final_val = (_last_val(self.history, config.iterations)
+                     or validation_losses(self.net, val, config))
+        return new_result(
+            TASK, "training", subject=self._subject(),
+            metrics=validation_metrics(final_val, config, val, step=config.iterations),
+            extras={"curves": self.history, "checkpoint": LAST_CHECKPOINT,
+                    "config": config.model_dump(), "encoder": self.spec.to_dict(),
+                    "images": self.data.describe(), "second_encoder": val.second_label,
+                    "runtime": {"world_size": self.step.world_size}},
+            wall_time_s=elapsed,
+        )
 
 
 def _last_val(history: list[dict[str, Any]], iteration: int) -> dict[str, float] | None:

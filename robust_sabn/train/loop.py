@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -209,91 +209,178 @@ def _train_locked(config: TrainConfig, run: RunFolder, *, resume: bool, quiet: b
     ckpt = run.resume_state(config.to_dict(), resume=resume, what="training",
                             map_location=config.device)
     spec = model_spec_for(config)
-    train_data = load_split(config.dataset, "train", data_dir=config.data_dir, seed=config.seed,
-                            val_size=config.val_size, max_examples=config.max_train_examples)
-    val_data = load_split(config.dataset, "val", data_dir=config.data_dir, seed=config.seed,
-                          val_size=config.val_size, max_examples=config.val_examples)
+    train_data, val_data = _load_splits(config)
     steps_per_epoch = len(train_data.labels) // config.batch_size
     warmup_steps(config, config.epochs * steps_per_epoch)
-    torch.manual_seed(config.seed)
-    layout = training_memory_format(config.device)
-    model = spec.build().to(config.device, memory_format=layout)
-    for data, split in ((train_data, "training"), (val_data, "validation")):
-        check_data_fits_model(model, data.images, data.labels,
-                              what=f"the {split} images of {config.dataset}",
-                              model_name=f"{spec.name} ({spec.num_classes} classes)")
+    model = _build_model(config, spec, train_data, val_data)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                                 weight_decay=config.weight_decay)
-    guard = DivergenceGuard(lr=config.lr, checkpoint=run.checkpoint, dist=run.dist)
-    history: list[dict] = []
-    start_epoch, best_score, elapsed = 0, -1.0, 0.0
+    state = _RunState()
     if ckpt is not None:
         model.load_state_dict(ckpt["state_dict"])
         optimizer.load_state_dict(ckpt["optimizer"])
-        start_epoch, best_score = ckpt["epoch"] + 1, ckpt["best_score"]
-        history, elapsed = list(ckpt["history"]), ckpt["elapsed_s"]
-    step = wrap_data_parallel(model, config, run.dist)
+        state = _RunState.from_checkpoint(ckpt)
+    training = _Training(config, run, model, optimizer, wrap_data_parallel(model, config, run.dist),
+                         DivergenceGuard(lr=config.lr, checkpoint=run.checkpoint, dist=run.dist),
+                         train_data, val_data)
     run.write_config({"config": config.to_dict(), "model": spec.to_dict()})
-    run.write_metrics(history)
-    base = {"model": spec.to_dict(), "dataset": config.dataset, "config": config.to_dict()}
-    record_fields = {
-        "run_dir": str(run.path), "config": config.to_dict(), "model": spec.to_dict(),
-        "dataset": config.dataset, "norm": config.norm, "seed": config.seed,
-        "epochs": config.epochs, "best_checkpoint": str(run.path / "best.pt"),
-        "last_checkpoint": str(run.checkpoint), "train_examples": len(train_data.labels),
-        "runtime": {**speed_settings(config.device, amp=bool(config.amp),
-                                     memory_format=str(layout).removeprefix("torch.")),
-                    "world_size": step.world_size, "sync_norm": bool(config.sync_norm)},
-    }
+    run.write_metrics(state.history)
+    fields = _record_fields(training, spec)
     try:
-        with TrainingProgress(config.epochs, steps_per_epoch, start_epoch, quiet) as display:
-            for epoch in range(start_epoch, config.epochs):
-                t0 = time.perf_counter()
-                balance = GradientBalanceMeter()
-                seen, (loss_sum, clean_sum, adv_sum) = _train_epoch(
-                    model, optimizer, train_data, config, epoch, guard, display, quiet, step,
-                    balance)
-                train_time = time.perf_counter() - t0
-                last_step = (epoch + 1) * steps_per_epoch - 1
-                guard.check_modules(model, step=last_step, epoch=epoch)
-                val = validate(model, val_data, config, run.dist.ctx)
-                guard.check_values(val, what="validation", step=last_step, epoch=epoch)
-                epoch_time = time.perf_counter() - t0
-                elapsed += epoch_time
-                row = {
-                    "epoch": epoch, "lr": optimizer.param_groups[0]["lr"],
-                    "train_loss": loss_sum / seen,
-                    "train_clean_acc": clean_sum / seen if config.loss != "adv" else None,
-                    "train_adv_acc": adv_sum / seen if config.loss != "clean" else None,
-                    "val": val,
-                    "train_time_s": train_time, "time_s": epoch_time,
-                    "images_per_s": seen / train_time,
-                }
-                if (grad_balance := balance.summary()) is not None:
-                    row["grad_balance"] = grad_balance
-                history.append(row)
-                score = _selection_score(val)
-                state = {**base, "state_dict": model.state_dict(), "epoch": epoch,
-                         "history": history, "elapsed_s": elapsed}
-                if score > best_score:
-                    best_score = score
-                    run.save_checkpoint({**state, "best_score": best_score}, "best.pt")
-                run.save_checkpoint({**state, "best_score": best_score,
-                                     "optimizer": optimizer.state_dict()})
-                run.write_metrics(history)
+        with TrainingProgress(config.epochs, steps_per_epoch, state.next_epoch,
+                              quiet) as display:
+            for epoch in range(state.next_epoch, config.epochs):
+                row = _train_and_validate(training, epoch, display, quiet)
+                _save_epoch(training, state, row, spec)
                 display.epoch_done(row)
                 if on_epoch_end is not None and run.writes:
                     on_epoch_end(row)
                 run.dist.barrier()
     except TrainingDiverged as error:
         run.write_record(training_record(
-            {**record_fields, "final": history[-1] if history else None,
-             "best_score": best_score, "diverged": diverged_fields(error)},
-            wall_time_s=elapsed, status="diverged"))
+            {**fields, **state.outcome(), "diverged": diverged_fields(error)},
+            wall_time_s=state.elapsed, status="diverged"))
         raise
-    return run.write_record(training_record(
-        {**record_fields, "final": history[-1] if history else None, "best_score": best_score},
-        wall_time_s=elapsed, status="ok"))
+    return run.write_record(training_record({**fields, **state.outcome()},
+                                            wall_time_s=state.elapsed, status="ok"))
+
+
+@dataclass(frozen=True)
+class _Training:
+    """The fixed parts of one training run: what trains, on what, and where it writes.
+
+    Attributes:
+        step_fn: how this process steps ``model`` (DDP-wrapped under torchrun).
+        guard: the divergence guard of every step and epoch.
+    """
+
+    config: TrainConfig
+    run: RunFolder
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    step_fn: DataParallelStep
+    guard: DivergenceGuard
+    train_data: ImageTensors
+    val_data: ImageTensors
+
+
+@dataclass
+class _RunState:
+    """What a training run carries from epoch to epoch (and its checkpoint holds): the metrics
+    rows, the next epoch, the best validation score so far and the seconds spent."""
+
+    history: list[dict] = field(default_factory=list)
+    next_epoch: int = 0
+    best_score: float = -1.0
+    elapsed: float = 0.0
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: dict[str, Any]) -> _RunState:
+        return cls(list(ckpt["history"]), ckpt["epoch"] + 1, ckpt["best_score"],
+                   ckpt["elapsed_s"])
+
+    def outcome(self) -> dict[str, Any]:
+        """The record's ``final`` metrics row (None before the first epoch) and
+        ``best_score``."""
+        return {"final": self.history[-1] if self.history else None,
+                "best_score": self.best_score}
+
+
+def _load_splits(config: TrainConfig) -> tuple[ImageTensors, ImageTensors]:
+    """The (training, validation) images of ``config``."""
+    splits = {split: load_split(config.dataset, split, data_dir=config.data_dir,
+                                seed=config.seed, val_size=config.val_size, max_examples=limit)
+              for split, limit in (("train", config.max_train_examples),
+                                   ("val", config.val_examples))}
+    return splits["train"], splits["val"]
+
+
+def _build_model(config: TrainConfig, spec: ModelSpec, train_data: ImageTensors,
+                 val_data: ImageTensors) -> nn.Module:
+    """``spec``'s model initialised from ``config.seed``, on the device in its training memory
+    layout, after checking that both splits fit it.
+
+    Raises:
+        UserInputError: images or labels the model cannot take.
+    """
+    torch.manual_seed(config.seed)
+    model = spec.build().to(config.device, memory_format=training_memory_format(config.device))
+    for data, split in ((train_data, "training"), (val_data, "validation")):
+        check_data_fits_model(model, data.images, data.labels,
+                              what=f"the {split} images of {config.dataset}",
+                              model_name=f"{spec.name} ({spec.num_classes} classes)")
+    return model
+
+
+def _record_fields(training: _Training, spec: ModelSpec) -> dict[str, Any]:
+    """The training record's fields known before the first epoch."""
+    config, run = training.config, training.run
+    layout = training_memory_format(config.device)
+    return {
+        "run_dir": str(run.path), "config": config.to_dict(), "model": spec.to_dict(),
+        "dataset": config.dataset, "norm": config.norm, "seed": config.seed,
+        "epochs": config.epochs, "best_checkpoint": str(run.path / "best.pt"),
+        "last_checkpoint": str(run.checkpoint),
+        "train_examples": len(training.train_data.labels),
+        "runtime": {**speed_settings(config.device, amp=bool(config.amp),
+                                     memory_format=str(layout).removeprefix("torch.")),
+                    "world_size": training.step_fn.world_size,
+                    "sync_norm": bool(config.sync_norm)},
+    }
+
+
+def _train_and_validate(training: _Training, epoch: int, display: TrainingProgress,
+                        quiet: bool) -> dict[str, Any]:
+    """Train epoch ``epoch``, check the weights and validate; returns the epoch's metrics row
+    (losses in nats, accuracies as fractions, times in seconds).
+
+    Raises:
+        TrainingDiverged: a step's loss, the weights or statistics, or the validation numbers
+            are not finite (or the loss exploded).
+    """
+    config, model, guard = training.config, training.model, training.guard
+    t0 = time.perf_counter()
+    balance = GradientBalanceMeter()
+    seen, (loss_sum, clean_sum, adv_sum) = _train_epoch(
+        model, training.optimizer, training.train_data, config, epoch, guard, display, quiet,
+        training.step_fn, balance)
+    train_time = time.perf_counter() - t0
+    last_step = (epoch + 1) * (len(training.train_data.labels) // config.batch_size) - 1
+    guard.check_modules(model, step=last_step, epoch=epoch)
+    val = validate(model, training.val_data, config, training.run.dist.ctx)
+    guard.check_values(val, what="validation", step=last_step, epoch=epoch)
+    row = {
+        "epoch": epoch, "lr": training.optimizer.param_groups[0]["lr"],
+        "train_loss": loss_sum / seen,
+        "train_clean_acc": clean_sum / seen if config.loss != "adv" else None,
+        "train_adv_acc": adv_sum / seen if config.loss != "clean" else None,
+        "val": val,
+        "train_time_s": train_time, "time_s": time.perf_counter() - t0,
+        "images_per_s": seen / train_time,
+    }
+    if (grad_balance := balance.summary()) is not None:
+        row["grad_balance"] = grad_balance
+    return row
+
+
+def _save_epoch(training: _Training, state: _RunState, row: dict[str, Any],
+                spec: ModelSpec) -> None:
+    """Add the finished epoch's ``row`` to ``state`` and write ``last.pt``, ``best.pt`` (when
+    its validation score is the best so far) and ``metrics.jsonl``."""
+    config, run = training.config, training.run
+    state.elapsed += row["time_s"]
+    state.history.append(row)
+    state.next_epoch = row["epoch"] + 1
+    checkpoint = {"model": spec.to_dict(), "dataset": config.dataset,
+                  "config": config.to_dict(), "state_dict": training.model.state_dict(),
+                  "epoch": row["epoch"], "history": state.history, "elapsed_s": state.elapsed}
+    score = _selection_score(row["val"])
+    if score > state.best_score:
+        state.best_score = score
+        run.save_checkpoint({**checkpoint, "best_score": state.best_score}, "best.pt")
+    run.save_checkpoint({**checkpoint, "best_score": state.best_score,
+                         "optimizer": training.optimizer.state_dict()})
+    run.write_metrics(state.history)
 
 
 def _train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: ImageTensors,
