@@ -172,7 +172,7 @@ def test_every_verdict_kind_from_fixture_records(runs: Path) -> None:
     assert found["adv-grad-cosine"][0][0] == NOT_RESOLVED
     assert found["adv-grad-cosine"][0][1].startswith("+0.002 [")
     assert found["gan-fid"][0][0] == REPRODUCED and found["gan-is"][0][0] == NOT_RESOLVED
-    for key in ("nas-mean", "nas-spread", "style-content", "style-style"):
+    for key in ("nas-mean", "nas-mean-affine", "nas-spread", "style-content", "style-style"):
         assert [v for v, _ in found[key]] == [NOT_RUN]
         assert "no " in found[key][0][1] and "needs" in found[key][0][1]
 
@@ -184,7 +184,7 @@ def test_claims_page_renders_through_the_cli(runs: Path, tmp_path: Path) -> None
     assert result.exit_code == 0, result.output
     text = output.read_text()
     assert ("Tests: 10 (5 reproduced, 3 not resolved, 2 contradicted). Not tests: 0 not "
-            "testable at this scale (a gate failed), 18 not run (no records).") in text
+            "testable at this scale (a gate failed), 19 not run (no records).") in text
     row = next(line for line in text.splitlines() if "AuxBN clean branch minus BN" in line)
     assert "fx: fashion-mnist, small_cnn, clean on 200 test points" in row
     assert "| **reproduced** |" in row
@@ -196,7 +196,7 @@ def test_claims_of_no_records_are_all_not_run(tmp_path: Path) -> None:
     path = write_claims([tmp_path / "empty"], tmp_path / "claims.md")
     text = path.read_text()
     assert ("Tests: 0 (0 reproduced, 0 not resolved, 0 contradicted). Not tests: 0 not "
-            "testable at this scale (a gate failed), 18 not run (no records).") in text
+            "testable at this scale (a gate failed), 19 not run (no records).") in text
 
 
 def test_per_example_comparison_pairs_runs_of_the_same_seed(runs: Path) -> None:

@@ -36,7 +36,11 @@ NAS_MEAN = Claim("nas-mean", TASK, "SaBN minus BN in the supernet: accuracy of t
 NAS_SPREAD = Claim("nas-spread", TASK, "SaBN vs BN in the supernet: spread of the found "
                    "cell's accuracy over search seeds (std, points; the paper: DARTS)",
                    "1.39 vs 7.47 (CIFAR-100); 0.72 vs 7.06 (ImageNet16-120)", -1, _PAPER_SETUP)
-CLAIMS = (NAS_MEAN, NAS_SPREAD)
+NAS_MEAN_AFFINE = Claim("nas-mean-affine", TASK, "SaBN minus BN with an affine in the "
+                        "supernet (the control arm): accuracy of the found cell (points)",
+                        "not in the paper (its BN has no affine); > 0 if SaBN's gain is more "
+                        "than having an affine", 1, _PAPER_SETUP)
+CLAIMS = (NAS_MEAN, NAS_MEAN_AFFINE, NAS_SPREAD)
 MIN_SPREAD_SEEDS = 3
 """Fewest search seeds per norm for the spread test (with 2, Brown-Forsythe degenerates)."""
 
@@ -60,7 +64,7 @@ def _spread_finding(setup: Key, sabn: dict[int, float], bn: dict[int, float]) ->
     """Std of SaBN vs BN over search seeds, Brown-Forsythe test of equal spread."""
     from robust_sabn.report.stats import spread_difference_p
 
-    text = f"{setup[0]}: {setup[3]}, {setup[1]}, {setup[2]}"
+    text = _setup_text(setup)
     if len(sabn) < MIN_SPREAD_SEEDS or len(bn) < MIN_SPREAD_SEEDS:
         return Finding(NAS_SPREAD, text, f"{len(sabn)} vs {len(bn)} seeds: a spread test needs "
                        f"at least {MIN_SPREAD_SEEDS} per norm", NOT_RESOLVED, str(setup[0]),
@@ -75,6 +79,10 @@ def _spread_finding(setup: Key, sabn: dict[int, float], bn: dict[int, float]) ->
                    power="not computed (Brown-Forsythe test of spread)")
 
 
+def _setup_text(setup: Key) -> str:
+    return f"{setup[0]}: {setup[3]}, {setup[1]}, {setup[2]}"
+
+
 def nas_findings(records: Records) -> list[Finding]:
     """Found-cell accuracy of SaBN minus BN (paired by search seed) and its spread, per
     suite, algorithm and scoring method."""
@@ -82,9 +90,13 @@ def nas_findings(records: Records) -> list[Finding]:
     ran_paper = any(k[3] in ("cifar100", "ImageNet16-120") and "table" in str(k[2])
                     for k in values)
     rows = setup_findings(NAS_MEAN, values, "sabn", "bn",
-                          lambda k: f"{k[0]}: {k[3]}, {k[1]}, {k[2]}", ran_paper,
+                          _setup_text, ran_paper,
                           "no NAS evaluation records with both BN and SaBN (`robust-sabn suite "
                           "run nas-fmnist` on a CPU)", scale=100.0, unit=" %")
+    rows += setup_findings(NAS_MEAN_AFFINE, values, "sabn", "bn_affine",
+                           _setup_text, False,
+                           "no NAS evaluation records with both BN+affine and SaBN (a suite "
+                           "with norms bn_affine and sabn)", scale=100.0, unit=" %")
     spread = [_spread_finding(k, n["sabn"], n["bn"]) for k, n in values.items()
               if n.get("sabn") and n.get("bn")]
     if not spread:

@@ -6,6 +6,8 @@ operations use it. Normalization layers come from the one core in :mod:`robust_s
 
 * ``bn``: batch statistics, no affine (NAS-Bench-201's search setting ``affine=False``), or with
   one affine (``affine=True``, the setting NAS-Bench-201 trains its cells with);
+* ``bn_affine``: ``bn`` with its one affine in the supernet too, the control arm that separates
+  "SaBN helps" from "having an affine helps";
 * ``ccbn``: batch statistics, K branch affines;
 * ``sabn``: statistics per branch, a shared sandwich affine and K branch affines (the authors' NAS
   SaBN, like SaAuxBN), with K = 5**source.
@@ -28,8 +30,9 @@ def make_cell_norm(kind: str, channels: int, branches: int, *, affine: bool = Fa
     Raises:
         ValueError: unknown kind.
     """
-    if kind == "bn":
-        return SandwichNorm2d(channels, 1, stats="batch", shared_affine=affine,
+    if kind in ("bn", "bn_affine"):
+        return SandwichNorm2d(channels, 1, stats="batch",
+                              shared_affine=affine or kind == "bn_affine",
                               branch_affine=False, shared_init_std=0.0)
     if kind == "ccbn":
         return SandwichNorm2d(channels, branches, stats="batch", shared_affine=False)

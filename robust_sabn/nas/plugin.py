@@ -2,7 +2,7 @@
 
 from robust_sabn.plugins import TaskPlugin
 
-NAS_NORMS: tuple[str, ...] = ("bn", "ccbn", "sabn")
+NAS_NORMS: tuple[str, ...] = ("bn", "bn_affine", "ccbn", "sabn")
 """Supernet norm kinds (what each means in a supernet: :mod:`robust_sabn.nas.ops`)."""
 
 PLUGIN = TaskPlugin(
@@ -12,6 +12,7 @@ PLUGIN = TaskPlugin(
     cli="robust_sabn.nas.cli",
     forwarded=("train", "eval"),
     norms=NAS_NORMS,
+    norm_labels={"bn_affine": "BN+affine"},
     model_families=("supernet",),
     model_modules=("robust_sabn.nas.network",),
 )

@@ -33,7 +33,7 @@ def _label(group: Group) -> str:
 
 
 def _order(groups: Sequence[Group], reference: str) -> list[Group]:
-    norms = ["bn", "ccbn", "sabn"]
+    norms = ["bn", "bn_affine", "ccbn", "sabn"]
     return sorted(set(groups), key=lambda g: (g[0], g[1] != reference,
                                               norms.index(g[1]) if g[1] in norms else 9))
 
