@@ -102,13 +102,29 @@ def test_shipped_suites_parse() -> None:
     assert len(controls) == 3 and {r.config["loss"] for r in controls} == {"clean"}
     assert sum(len(e.eps) for e in fmnist.plan.evaluations) == 3
     assert fmnist.plan.evaluations[2].autoattack_attacks == ("apgd-ce",)
-    assert {g.name for g in fmnist.gates} == {"auxbn-clean-branch", "saauxbn-clean-branch",
-                                              "control-above-bn", "room-to-overfit"}
+    gates = {"auxbn-clean-branch", "saauxbn-clean-branch", "control-above-bn",
+             "training-adversarial", "room-to-overfit"}
+    assert {g.name for g in fmnist.gates} == gates
     quick = load_suite(SUITES_DIR / "adversarial-fmnist-quick.toml")
     assert len(quick.plan.runs) == 9 and quick.plan.evaluations[0].attacks == ()
     cifar = load_suite(SUITES_DIR / "adversarial-cifar10.toml")
     assert {r.config["preset"] for r in cifar.plan.runs} == {"paper-cifar10"}
+    assert {g.name for g in cifar.gates} == gates  # the paper's recipe carries the same gates
+    assert len([r for r in cifar.plan.runs if r.run_id.startswith("control-")]) == 3
     assert cifar.plan.comparison.eps == pytest.approx(8 / 255)
+
+
+@pytest.mark.parametrize(("cpu", "paper", "gates"), [
+    ("gan-fmnist", "gan-cifar10", {"ccbn-conditional", "judge-accuracy"}),
+    ("nas-fmnist", "nas-cifar", {"alpha-moved"}),
+    ("style-offline", "style-coco-wikiart", {"affine-moved", "losses-flattened"}),
+])
+def test_paper_recipes_carry_the_cpu_suites_gates(cpu: str, paper: str, gates: set) -> None:
+    ours, theirs = (load_suite(SUITES_DIR / f"{name}.toml") for name in (cpu, paper))
+    assert gates <= {g.name for g in ours.gates}
+    assert {(g.name, g.metric, g.threshold) for g in theirs.gates} <= {
+        (g.name, g.metric, g.threshold) for g in ours.gates}
+    assert gates <= {g.name for g in theirs.gates}
 
 
 BAD_FILES = [
