@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -9,12 +10,14 @@ import pytest
 import torch
 
 from robust_sabn.artifacts import read_jsonl, read_result
+from robust_sabn.artifacts.user_files import read_run_config
 from robust_sabn.data.splits import ImageTensors
 from robust_sabn.errors import UserInputError
 from robust_sabn.nas.config import RetrainConfig, SearchConfig
 from robust_sabn.nas.data import SearchData, resize
 from robust_sabn.nas.network import Supernet
 from robust_sabn.nas.retrain import retrain
+from robust_sabn.nas.scoring import cell_hash, score_genotype
 from robust_sabn.nas.search import (
     alpha_entropy,
     cosine_lr,
@@ -26,6 +29,7 @@ from robust_sabn.nas.search import (
 )
 from robust_sabn.nas.space import EDGE_NAMES, Genotype
 from robust_sabn.parallel.devices import resolve_device
+from robust_sabn.runs.names import RECORD_NAME
 
 
 def _state(run: Path) -> dict:
@@ -143,16 +147,69 @@ def test_killed_search_resumes_to_the_same_alpha(tmp_path: Path) -> None:
     assert resumed["history"] == whole["history"]
 
 
-def test_retrain_scores_a_genotype() -> None:
-    data = fake_data(n=32)
-    config = RetrainConfig(dataset="fashion-mnist", search_examples=32, test_examples=16,
-                           channels=4, cells_per_stage=1, epochs=1, batch_size=8)
-    genotype = Genotype.parse("|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|none~0|"
+RETRAIN_CELL = Genotype.parse("|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|none~0|"
                               "avg_pool_3x3~1|nor_conv_3x3~2|")
-    a = retrain(genotype, config, seed=0, data=data)
-    b = retrain(genotype, config, seed=0, data=data)
-    assert a.n == 16 and 0.0 <= a.accuracy <= 1.0
-    assert a.accuracy == b.accuracy and a.train_loss == b.train_loss  # seeded
+
+
+def tiny_retrain_config(**changes: object) -> RetrainConfig:
+    base = RetrainConfig(dataset="fashion-mnist", search_examples=32, test_examples=16,
+                         channels=4, cells_per_stage=1, epochs=2, batch_size=8)
+    return replace(base, **changes)
+
+
+def test_retrain_writes_a_run_folder_and_returns_its_record(tmp_path: Path) -> None:
+    data, config = fake_data(n=32), tiny_retrain_config()
+    a = retrain(RETRAIN_CELL, config, 0, tmp_path / "a", data=data)
+    b = retrain(RETRAIN_CELL, config, 0, tmp_path / "b", data=data)
+    assert read_result(tmp_path / "a" / RECORD_NAME) == a
+    assert (a.task, a.kind, a.status) == ("nas", "retraining", "ok")
+    assert a.subject["genotype"] == str(RETRAIN_CELL) and a.subject["seed"] == 0
+    (accuracy,) = a.find("accuracy", split="test")
+    assert accuracy.n == 16 and accuracy.value * 16 == round(accuracy.value * 16)
+    assert a.metrics == b.metrics  # seeded
+    assert _without_times(a.extras["curves"]) == _without_times(b.extras["curves"])
+    rows = read_jsonl(tmp_path / "a" / "metrics.jsonl")
+    assert [r["epoch"] for r in rows] == [0, 1] and rows == a.extras["curves"]
+    assert a.extras["train_loss"] == rows[-1]["train_loss"] > 0
+    # 32 images, batches of 8: the last of 8 steps has the cosine lr of step 7 of 8
+    assert rows[-1]["lr"] == pytest.approx(0.1 * (1 + math.cos(math.pi * 7 / 8)) / 2)
+    saved = read_run_config(tmp_path / "a" / "config.json")
+    assert saved == {**config.to_dict(), "device": resolve_device("auto"),
+                     "genotype": str(RETRAIN_CELL), "seed": 0}
+    with pytest.raises(UserInputError, match="pass --resume"):
+        retrain(RETRAIN_CELL, config, 0, tmp_path / "a", data=data)
+    with pytest.raises(UserInputError, match=r"options \['seed'\] differ"):
+        retrain(RETRAIN_CELL, config, 1, tmp_path / "a", data=data, resume=True)
+
+
+def _without_times(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in row.items() if k != "time_s"} for row in rows]
+
+
+def test_a_killed_retraining_resumes_to_the_same_weights(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import robust_sabn.nas.retrain as retraining
+
+    data, config = fake_data(n=32), tiny_retrain_config()
+    whole = retrain(RETRAIN_CELL, config, 3, tmp_path / "whole", data=data)
+    epochs = retraining._train_epoch
+
+    def killed_in_second_epoch(*args: object) -> float:
+        if args[-1] == 1:
+            raise KeyboardInterrupt
+        return epochs(*args)
+
+    monkeypatch.setattr(retraining, "_train_epoch", killed_in_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        retrain(RETRAIN_CELL, config, 3, tmp_path / "cut", data=data)
+    assert not (tmp_path / "cut" / RECORD_NAME).exists()
+    monkeypatch.setattr(retraining, "_train_epoch", epochs)
+    resumed = retrain(RETRAIN_CELL, config, 3, tmp_path / "cut", data=data, resume=True)
+    a = torch.load(tmp_path / "whole" / "last.pt", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "cut" / "last.pt", weights_only=True)["state_dict"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed.metrics == whole.metrics
+    assert _without_times(resumed.extras["curves"]) == _without_times(whole.extras["curves"])
 
 
 def test_resize_keeps_labels_and_scales_padding() -> None:
@@ -186,3 +243,28 @@ def test_a_non_finite_loss_stops_the_search_and_keeps_the_last_finite_epoch(
     assert len(state["history"]) == 1
     assert all(torch.isfinite(t).all() for t in state["state_dict"].values()
                if t.is_floating_point())
+
+
+def test_scoring_reuses_a_finished_retraining_and_reads_old_cache_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data, config = fake_data(n=32), tiny_retrain_config(epochs=1)
+    monkeypatch.setattr("robust_sabn.nas.retrain.load_retrain_data", lambda config: data)
+    calls: list[Path] = []
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append(Path(str(args[3])))
+        return retrain(*args, **kwargs)
+
+    def score(seeds: list[int]) -> dict[int, float]:
+        record = score_genotype(RETRAIN_CELL, subject={}, retrain=config, retrain_seeds=seeds,
+                                tables=[], cache_dir=tmp_path, retrain_fn=counted)
+        return {int(m.condition["retrain_seed"]): m.value for m in record.metrics}
+
+    first = score([0])
+    assert [p.name for p in calls] == [f"{cell_hash(str(RETRAIN_CELL), config.to_dict())}-seed0"]
+    run = read_result(calls[0] / RECORD_NAME)
+    assert first == {0: run.value("accuracy", split="test")}
+    assert score([0]) == first and len(calls) == 1  # the finished run is read, not redone
+    old = tmp_path / f"{cell_hash(str(RETRAIN_CELL), config.to_dict())}-seed5.json"
+    old.write_text('{"genotype": "x", "seed": 5, "accuracy": 0.25, "n": 16}')
+    assert score([5]) == {5: 0.25} and len(calls) == 1

@@ -58,7 +58,8 @@ def test_tiny_suite_end_to_end(tmp_path: Path) -> None:
     assert score.extras["genotype"] == search.extras["genotype"]
     assert len(score.find("accuracy", method="retrain")) == 1
     assert score.value("accuracy", method="table", table="analog-nasbench") is not None
-    cache = list((tmp_path / "runs" / "nas-tiny" / "retrain-cache").glob("*.json"))
+    cache = list((tmp_path / "runs" / "nas-tiny" / "retrain-cache").glob("*/train_record.json"))
+    assert {read_result(p).kind for p in cache} == {"retraining"}
     distinct = {read_result(p / "score.json").extras["genotype"]
                 for p in (tmp_path / "runs" / "nas-tiny").iterdir()
                 if p.name not in ("retrain-cache", ".steps")}

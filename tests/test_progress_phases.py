@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from robust_sabn.artifacts.result import ResultRecord
 from robust_sabn.nas.config import RetrainConfig
-from robust_sabn.nas.retrain import RetrainResult
+from robust_sabn.nas.retrain import retraining_record
 from robust_sabn.nas.scoring import score_genotype
 from robust_sabn.runs.progress import PhaseProgress, phase
 
@@ -37,9 +38,11 @@ def test_each_finished_phase_is_a_line_with_its_seconds(capsys: pytest.CaptureFi
 def test_nas_scoring_shows_each_retrained_seed(capsys: pytest.CaptureFixture[str]) -> None:
     seen: list[int] = []
 
-    def retrain(genotype: Any, config: RetrainConfig, seed: int, data: Any) -> RetrainResult:
+    def retrain(genotype: Any, config: RetrainConfig, seed: int, out_dir: Any, *, data: Any,
+                resume: bool) -> ResultRecord:
         seen.append(seed)
-        return RetrainResult(0.5 + seed / 10, 32, 1.0, 0.0)
+        return retraining_record(genotype, config, seed, history=[], accuracy=0.5 + seed / 10,
+                                 n=32, wall_time_s=0.0, world_size=1)
 
     config = RetrainConfig(dataset="fashion-mnist", data_dir=FASHION_MNIST, search_examples=128,
                            test_examples=32, epochs=2, device="cpu")

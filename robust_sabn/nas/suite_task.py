@@ -8,8 +8,10 @@ Run folder layout (``suite_dir`` is ``<out_root>/<suite name>``)::
         train_record.json  the search record (robust_sabn.nas.records; runs made before the
                        record names were unified have it as search.json, still read)
         score.json     the scoring record of its final cell (retraining, tables)
-    runs/<suite>/retrain-cache/<cell hash>-seed<s>.json   one retraining, shared by every run
-                                                          that found the same cell
+    runs/<suite>/retrain-cache/<cell hash>-seed<s>/   one retraining's run folder
+        (robust_sabn.nas.retrain: config.json, metrics.jsonl, last.pt, train_record.json),
+        shared by every run that found the same cell; suites run before retrainings had
+        run folders left <cell hash>-seed<s>.json there instead, still read
 
 A search is done when its record exists with the suite's settings (device and data_dir
 aside), partial when ``search.pt`` does. A scoring is done when ``score.json`` was made for the
