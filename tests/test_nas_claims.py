@@ -1,5 +1,5 @@
-"""The NAS task's claims rows from scoring records: SaBN minus BN and SaBN minus the
-BN-with-affine control arm, paired by search seed, on the analog table column."""
+"""The NAS task's claims rows and report title from scoring records: SaBN minus BN and SaBN
+minus the BN-with-affine control arm, paired by search seed, on the analog table column."""
 
 from __future__ import annotations
 
@@ -59,3 +59,12 @@ def test_bn_affine_cell_norm_has_one_affine_and_bn_none(kind: str) -> None:
 
     names = {n for n, _ in make_cell_norm(kind, 4, 5).named_parameters()}
     assert bool(names) is (kind == "bn_affine")
+
+
+def test_report_title_names_the_norms_the_records_hold(tmp_path: Path) -> None:
+    from robust_sabn.nas.report import render_nas_report
+
+    path = render_nas_report(_records(tmp_path), tmp_path / "nx.md", command="c",
+                             suite_command=None, warnings=[], title="nx")
+    first = path.read_text().splitlines()[0]
+    assert first == "# nx: weight-sharing NAS with BN, BN+affine and SaBN in the supernet"

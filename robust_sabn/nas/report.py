@@ -275,7 +275,10 @@ def render_nas_report(records: Sequence[tuple[Path, ResultRecord]], output: str 
     nas = [r for _, r in records if r.task == "nas"]
     searches = [r for r in nas if r.kind == "search"]
     scores = [r for r in nas if r.kind == "evaluation" and "seed" in r.subject]
-    parts = [f"# {title}: weight-sharing NAS with BN, CCBN and SaBN in the supernet", ""]
+    norms = _order([_group(r) for r in searches or scores], reference)
+    labels = list(dict.fromkeys(norm_label(n) for _, n in norms)) or ["BN", "CCBN", "SaBN"]
+    named = ", ".join(labels[:-1]) + (" and " if len(labels) > 1 else "") + labels[-1]
+    parts = [f"# {title}: weight-sharing NAS with {named} in the supernet", ""]
     if description:
         parts += [description, ""]
     if searches:
