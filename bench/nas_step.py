@@ -1,14 +1,15 @@
 """Benchmark: one DARTS search step of ours against a minimal hand-written first-order step.
 
-Both sides drive the same supernet (``robust_sabn.nas.network.Supernet``, sampled-path SaBN by
-default) with the same optimizers (SGD Nesterov for the weights, Adam for alpha) and batches:
-a weight step (cross-entropy, backward, clip 5, step) on one batch, then an alpha step on
-another. Ours is ``robust_sabn.nas.search.search_step`` (it also counts correct predictions and
-reads the losses, as the search loop logs them); the peer is the six lines a DARTS user writes.
-Two copies of the supernet start from the same weights; timings are medians of interleaved
-repeats in one process (the side that goes first alternates), so machine load hits both alike.
+Both sides drive the same supernet (``robust_sabn.nas.network.Supernet``, sampled-path SaAuxBN,
+the authors' NAS SaBN, by default) with the same optimizers (SGD Nesterov for the weights, Adam
+for alpha) and batches: a weight step (cross-entropy, backward, clip 5, step) on one batch, then
+an alpha step on another. Ours is ``robust_sabn.nas.search.search_step`` (it also counts correct
+predictions and reads the losses, as the search loop logs them); the peer is the six lines a
+DARTS user writes. Two copies of the supernet start from the same weights; timings are medians
+of interleaved repeats in one process (the side that goes first alternates), so machine load
+hits both alike.
 
-    .venv/bin/python bench/nas_step.py --norm sabn --channels 8 --cells 1 --size 14 --batch 64
+    .venv/bin/python bench/nas_step.py --norm saauxbn --channels 8 --cells 1 --size 14 --batch 64
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from torch import Tensor
 
 from robust_sabn.nas.config import SearchConfig
 from robust_sabn.nas.network import Supernet
+from robust_sabn.nas.plugin import NAS_NORMS
 from robust_sabn.nas.search import make_optimizers, search_step
 
 Batch = tuple[Tensor, Tensor]
@@ -44,7 +46,7 @@ def hand_written_step(net: Supernet, w_opt: torch.optim.Optimizer, a_opt: torch.
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--norm", default="sabn", choices=["bn", "ccbn", "sabn"])
+    parser.add_argument("--norm", default="saauxbn", choices=NAS_NORMS)
     parser.add_argument("--channels", type=int, default=8)
     parser.add_argument("--cells", type=int, default=1)
     parser.add_argument("--size", type=int, default=14)

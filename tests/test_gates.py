@@ -259,9 +259,9 @@ def _search(norm: str, seed: int, entropies: list[float], genotypes: list[str]) 
 def test_nas_gates_read_alpha_entropy_and_argmax_stability() -> None:
     uniform = math.log(5)
     records = [_search("bn", 0, [uniform - 0.2, uniform - 0.4], ["a", "b", "b", "b"]),
-               _search("sabn", 0, [uniform - 1e-4] * 2, ["a", "b", "a", "c"])]
+               _search("saauxbn", 0, [uniform - 1e-4] * 2, ["a", "b", "a", "c"])]
     value, passed = _measure("nas", records, _gate("alpha_entropy_drop", ">=", 0.1))
-    assert value == pytest.approx(1e-4) and not passed  # the SaBN search did not move
+    assert value == pytest.approx(1e-4) and not passed  # the SaAuxBN search did not move
     value, passed = _measure("nas", records, _gate("alpha_entropy_drop", ">=", 0.1,
                                                    norms=["bn"]))
     assert value == pytest.approx(0.3) and passed

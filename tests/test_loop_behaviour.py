@@ -157,9 +157,9 @@ def test_the_style_step_follows_both_weighted_losses(tmp_path: Path) -> None:
 
 
 def test_the_weight_step_uses_the_first_batch_and_the_alpha_step_the_second() -> None:
-    config = tiny_search_config(algorithm="darts", norm="sabn")
+    config = tiny_search_config(algorithm="darts", norm="saauxbn")
     torch.manual_seed(0)
-    net = Supernet(norm="sabn", channels=4, cells_per_stage=1, in_channels=1)
+    net = Supernet(norm="saauxbn", channels=4, cells_per_stage=1, in_channels=1)
     w_opt, a_opt = make_optimizers(net, config)
     seen: list[tuple[Tensor, Tensor, Tensor]] = []  # (input, alpha, stem weight) per forward
     net.register_forward_pre_hook(lambda module, args: seen.append(

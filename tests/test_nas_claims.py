@@ -16,7 +16,7 @@ from robust_sabn.report.claims import REPRODUCED
 CELL = Genotype.parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|"
                       "nor_conv_3x3~1|skip_connect~2|")
 # table accuracy of the found cell per norm and search seed
-TABLE = {"bn": [0.60, 0.62, 0.64], "bn_affine": [0.80, 0.81, 0.83], "sabn": [0.85, 0.86, 0.87]}
+TABLE = {"bn": [0.60, 0.62, 0.64], "bn_affine": [0.80, 0.81, 0.83], "saauxbn": [0.85, 0.86, 0.87]}
 
 
 def _records(root: Path) -> list:
@@ -35,7 +35,7 @@ def _records(root: Path) -> list:
     return found
 
 
-def test_sabn_is_compared_with_bn_and_with_the_affine_control(tmp_path: Path) -> None:
+def test_saauxbn_is_compared_with_bn_and_with_the_affine_control(tmp_path: Path) -> None:
     findings = {f.claim.key: f for f in nas_findings(_records(tmp_path)) if f.suite == "nx"}
     mean, affine = findings[NAS_MEAN.key], findings[NAS_MEAN_AFFINE.key]
     # SaBN - BN: +25, +24, +23 points; SaBN - BN+affine: +5, +5, +4 points
@@ -51,6 +51,7 @@ def test_the_affine_row_is_not_run_without_the_control_arm(tmp_path: Path) -> No
                 and f.verdict == "not run" and "BN+affine" in f.ours]
     assert finding.verdict == "not run"
     assert "both BN+affine and SaBN" in finding.ours
+    assert "(a suite with norms bn_affine and saauxbn);" in finding.ours
 
 
 @pytest.mark.parametrize("kind", ["bn", "bn_affine"])
@@ -67,4 +68,4 @@ def test_report_title_names_the_norms_the_records_hold(tmp_path: Path) -> None:
     path = render_nas_report(_records(tmp_path), tmp_path / "nx.md", command="c",
                              suite_command=None, warnings=[], title="nx")
     first = path.read_text().splitlines()[0]
-    assert first == "# nx: weight-sharing NAS with BN, BN+affine and SaBN in the supernet"
+    assert first == "# nx: weight-sharing NAS with BN, BN+affine and SaAuxBN in the supernet"

@@ -23,7 +23,7 @@ from robust_sabn.nas.search import CHECKPOINT_NAME, changed_settings
 # 192 images: halves of 96, 12 steps of the global batch 8 per epoch
 SEARCH_ARGS = ["--dataset", "npz", "--search-examples", "192", "--channels", "4",
                "--cells-per-stage", "1", "--epochs", "3", "--schedule-epochs", "3",
-               "--batch-size", "8", "--device", "cpu", "--no-analog", "--norm", "sabn"]
+               "--batch-size", "8", "--device", "cpu", "--no-analog", "--norm", "saauxbn"]
 
 
 def _env() -> dict[str, str]:

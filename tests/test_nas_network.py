@@ -15,7 +15,7 @@ from robust_sabn.nas.network import (
 from robust_sabn.nas.ops import ReLUConvNorm, make_cell_norm
 from robust_sabn.nas.space import EDGES, OPS, Genotype
 
-NORMS = ("bn", "ccbn", "sabn")
+NORMS = ("bn", "ccbn", "saauxbn")
 GENOTYPE = Genotype.parse(
     "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|"
     "nor_conv_1x1~2|"
@@ -47,7 +47,7 @@ def expected_branch_by_hand(codes: tuple[int, ...], edge: int) -> int:
             5: c20 + 5 * c21}[edge]  # 3<-2 leaves node 2: op(2<-0) + 5 op(2<-1)
 
 
-@pytest.mark.parametrize("norm", ["ccbn", "sabn"])
+@pytest.mark.parametrize("norm", ["ccbn", "saauxbn"])
 def test_branch_of_every_edge_with_one_hot_weights(norm: str) -> None:
     net = tiny_supernet(norm)
     cells = [m for m in net.layers if isinstance(m, SearchCell)]
@@ -62,7 +62,7 @@ def test_branch_of_every_edge_with_one_hot_weights(norm: str) -> None:
 
 
 def test_branch_follows_the_multinomial_samples_per_cell() -> None:
-    net = tiny_supernet("sabn")
+    net = tiny_supernet("saauxbn")
     with torch.no_grad():
         net.alpha.copy_(torch.randn(6, 5) * 2)
     cells = [m for m in net.layers if isinstance(m, SearchCell)]
@@ -77,7 +77,7 @@ def test_branch_follows_the_multinomial_samples_per_cell() -> None:
 
 
 def test_gdas_branches_are_the_sampled_ops_and_only_they_run() -> None:
-    net = tiny_supernet("sabn")
+    net = tiny_supernet("saauxbn")
     cell = next(m for m in net.layers if isinstance(m, SearchCell))
     calls = record_branches(cell)
     codes = (2, 3, 3, 0, 2, 2)
@@ -90,7 +90,7 @@ def test_gdas_branches_are_the_sampled_ops_and_only_they_run() -> None:
 
 
 def test_per_branch_statistics_stay_disjoint() -> None:
-    layer = make_cell_norm("sabn", 3, 25)
+    layer = make_cell_norm("saauxbn", 3, 25)
     layer.train()
     x = torch.randn(8, 3, 4, 4) * 3 + 2
     layer(x, 7)
@@ -105,8 +105,8 @@ def test_per_branch_statistics_stay_disjoint() -> None:
     assert bn.shared_weight is None and bn.branch_affine is None  # NB201 search: affine off
 
 
-def test_supernet_sabn_updates_only_sampled_branches() -> None:
-    net = tiny_supernet("sabn")
+def test_supernet_saauxbn_updates_only_sampled_branches() -> None:
+    net = tiny_supernet("saauxbn")
     codes = (3, 4, 2, 1, 3, 2)
     weights = F.one_hot(torch.tensor(codes), len(OPS)).float()
     net.train()

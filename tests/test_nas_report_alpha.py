@@ -14,8 +14,8 @@ from robust_sabn.report import render_records
 
 
 def test_a_single_search_report_shows_the_alpha_heat_map(tmp_path: Path) -> None:
-    config = tiny_config(norm="sabn")
-    record = run_search(config, tmp_path / "run", data=fake_data(), run_id="sabn-seed0")
+    config = tiny_config(norm="saauxbn")
+    record = run_search(config, tmp_path / "run", data=fake_data(), run_id="saauxbn-seed0")
     history = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
     weights = record.extras["alpha_softmax"]
     assert len(weights) == 2  # epochs x 6 edges x 5 ops
@@ -27,7 +27,7 @@ def test_a_single_search_report_shows_the_alpha_heat_map(tmp_path: Path) -> None
     report, _ = render_records([tmp_path / "run"], tmp_path / "nas.md")
     text = report.read_text()
     assert "## Architecture weights per edge over epochs" in text
-    assert "![alpha of DARTS SaBN](nas-alpha-darts-sabn.png)" in text
-    with Image.open(tmp_path / "nas-alpha-darts-sabn.png") as image:
+    assert "![alpha of DARTS SaAuxBN](nas-alpha-darts-saauxbn.png)" in text
+    with Image.open(tmp_path / "nas-alpha-darts-saauxbn.png") as image:
         assert image.size[0] > 300 and image.size[1] > 300
     assert "1 seeds" not in text

@@ -56,7 +56,7 @@ def tiny_config(**changes: object) -> SearchConfig:
 
 
 @pytest.mark.parametrize("algorithm", ["darts", "gdas"])
-@pytest.mark.parametrize("norm", ["bn", "ccbn", "sabn"])
+@pytest.mark.parametrize("norm", ["bn", "ccbn", "saauxbn"])
 def test_one_step_moves_weights_and_alpha(algorithm: str, norm: str) -> None:
     config = tiny_config(algorithm=algorithm, norm=norm)
     torch.manual_seed(0)
@@ -99,7 +99,7 @@ def test_schedules_and_entropy() -> None:
 
 def test_search_summary_and_exact_resume(tmp_path: Path) -> None:
     data = fake_data()
-    config = tiny_config(norm="sabn")
+    config = tiny_config(norm="saauxbn")
     whole = run_search(config, tmp_path / "whole", data=data)
     history = _state(tmp_path / "whole")["history"]
     assert [row["epoch"] for row in history] == [1, 2]
@@ -121,7 +121,7 @@ def test_search_summary_and_exact_resume(tmp_path: Path) -> None:
     with pytest.raises(UserInputError, match="--resume"):
         run_search(config, tmp_path / "split", data=data)
     with pytest.raises(UserInputError, match=r"options \['norm'\] differ from the saved run "
-                                             r"\(norm: 'sabn' -> 'bn'\)"):
+                                             r"\(norm: 'saauxbn' -> 'bn'\)"):
         run_search(tiny_config(norm="bn"), tmp_path / "split", data=data, resume=True)
 
 
@@ -238,7 +238,7 @@ def test_a_non_finite_loss_stops_the_search_and_keeps_the_last_finite_epoch(
 
     monkeypatch.setattr(search.F, "cross_entropy", cross_entropy_that_turns_nan)
     with pytest.raises(TrainingDiverged, match="epoch 2"):
-        run_search(tiny_config(norm="sabn"), tmp_path, data=data)
+        run_search(tiny_config(norm="saauxbn"), tmp_path, data=data)
     state = torch.load(tmp_path / "search.pt", weights_only=True)
     assert len(state["history"]) == 1
     assert all(torch.isfinite(t).all() for t in state["state_dict"].values()

@@ -14,13 +14,7 @@ from robust_sabn.errors import UserInputError
 from robust_sabn.suites.runner import run_suite
 from robust_sabn.suites.spec import load_suite
 
-TINY = """
-task = "nas"
-[search]
-algorithms = ["darts"]
-norms = ["bn", "sabn"]
-seeds = [0, 1]
-dataset = "fashion-mnist"
+TINY_SEARCH = """dataset = "fashion-mnist"
 search_examples = 64
 resolution = 8
 channels = 2
@@ -28,7 +22,15 @@ cells_per_stage = 1
 epochs = 1
 schedule_epochs = 1
 batch_size = 16
-[retrain]
+"""
+"""A tiny search's settings in a suite file's [search] table, beside its norms and seeds."""
+TINY = f"""
+task = "nas"
+[search]
+algorithms = ["darts"]
+norms = ["bn", "saauxbn"]
+seeds = [0, 1]
+{TINY_SEARCH}[retrain]
 seeds = [0]
 epochs = 1
 batch_size = 16
@@ -49,9 +51,9 @@ def test_tiny_suite_end_to_end(tmp_path: Path) -> None:
     report = tmp_path / "reports" / "nas-tiny.md"
     first = run_suite(suite, out_root=tmp_path / "runs", progress=False, report_path=report)
     assert len(first.executed) == 8  # 4 searches, 4 scorings
-    run_dir = tmp_path / "runs" / "nas-tiny" / "darts-sabn-seed1"
+    run_dir = tmp_path / "runs" / "nas-tiny" / "darts-saauxbn-seed1"
     search = read_result(run_dir / "train_record.json")
-    assert search.kind == "search" and search.subject["norm"] == "sabn"
+    assert search.kind == "search" and search.subject["norm"] == "saauxbn"
     assert len(search.extras["genotypes"]) == 1
     assert len(search.find("alpha_entropy", epoch=1)) == 6
     score = read_result(run_dir / "score.json")
@@ -68,7 +70,7 @@ def test_tiny_suite_end_to_end(tmp_path: Path) -> None:
     for heading in ("## Final cell accuracy", "Standalone retraining on Fashion-MNIST",
                     "Transfer to CIFAR-10", "## The paper's numbers", "44.05 ± 7.47",
                     "## Collapse towards parameter-free cells", "## Cells found per seed",
-                    "## What it shows", "DARTS SaBN minus DARTS BN"):
+                    "## What it shows", "DARTS SaAuxBN minus DARTS BN"):
         assert heading in text
     assert (report.parent / "nas-tiny-parameter-free.png").stat().st_size > 1000
     assert "\\|nor_conv" in text or "\\|avg_pool" in text or "\\|skip" in text or (
@@ -88,8 +90,8 @@ def test_missing_nb201_file_is_named_with_the_suite_key(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("change", "problem"), [
-    (("norms = [\"bn\", \"sabn\"]", "norms = [\"bn\", \"saauxbn\"]"),
-     "search.norms[1]: unknown norm for the nas task 'saauxbn'"),
+    (("norms = [\"bn\", \"saauxbn\"]", "norms = [\"bn\", \"auxbn\"]"),
+     "search.norms[1]: unknown norm for the nas task 'auxbn'"),
     (("algorithms = [\"darts\"]", "algorithms = [\"enas\"]"),
      "unknown algorithm 'enas'"),
     (("epochs = 1\nschedule", "epochs = 3\nschedule"), "--schedule-epochs (1) must be at least"),

@@ -1,8 +1,8 @@
 """The NAS task's rows of the claims page (:mod:`robust_sabn.report.claims`): the found cell's
-accuracy with SaBN minus BN in the supernet (paired by search seed) and its spread over search
-seeds, per suite, algorithm and scoring method, read from the scoring records (``accuracy``
-with condition ``method`` = ``retrain`` (mean over retraining seeds) or ``table``; see
-:mod:`robust_sabn.nas.records`). Torch-free.
+accuracy with SaBN (the paper's NAS SaBN, our ``saauxbn``) minus BN in the supernet (paired by
+search seed) and its spread over search seeds, per suite, algorithm and scoring method, read
+from the scoring records (``accuracy`` with condition ``method`` = ``retrain`` (mean over
+retraining seeds) or ``table``; see :mod:`robust_sabn.nas.records`). Torch-free.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from pathlib import Path
 from statistics import mean, stdev
 
 from robust_sabn.artifacts.result import ResultRecord
+from robust_sabn.nas.plugin import nas_norm
 from robust_sabn.report.claims import (
     CONTRADICTED,
     NOT_RESOLVED,
@@ -48,7 +49,7 @@ MIN_SPREAD_SEEDS = 3
 def _rows(path: Path, record: ResultRecord) -> list[tuple[Key, str, int, float]]:
     subject = record.subject
     suite, algorithm = suite_of(path, record), subject.get("algorithm")
-    norm, seed = str(subject.get("norm")), int(subject.get("seed") or 0)
+    norm, seed = nas_norm(str(subject.get("norm")), warn=False), int(subject.get("seed") or 0)
     rows: list[tuple[Key, str, int, float]] = []
     retrain = record.find("accuracy", method="retrain")
     if retrain:
@@ -60,16 +61,17 @@ def _rows(path: Path, record: ResultRecord) -> list[tuple[Key, str, int, float]]
     return rows
 
 
-def _spread_finding(setup: Key, sabn: dict[int, float], bn: dict[int, float]) -> Finding:
-    """Std of SaBN vs BN over search seeds, Brown-Forsythe test of equal spread."""
+def _spread_finding(setup: Key, saauxbn: dict[int, float], bn: dict[int, float]) -> Finding:
+    """Std of SaBN (the paper's NAS SaBN: ``saauxbn``) vs BN over search seeds,
+    Brown-Forsythe test of equal spread."""
     from robust_sabn.report.stats import spread_difference_p
 
     text = _setup_text(setup)
-    if len(sabn) < MIN_SPREAD_SEEDS or len(bn) < MIN_SPREAD_SEEDS:
-        return Finding(NAS_SPREAD, text, f"{len(sabn)} vs {len(bn)} seeds: a spread test needs "
+    if len(saauxbn) < MIN_SPREAD_SEEDS or len(bn) < MIN_SPREAD_SEEDS:
+        return Finding(NAS_SPREAD, text, f"{len(saauxbn)} vs {len(bn)} seeds: a spread test needs "
                        f"at least {MIN_SPREAD_SEEDS} per norm", NOT_RESOLVED, str(setup[0]),
                        power="none: too few seeds for a spread test")
-    a, b = list(sabn.values()), list(bn.values())
+    a, b = list(saauxbn.values()), list(bn.values())
     p = spread_difference_p(a, b)
     smaller = stdev(a) < stdev(b)
     verdict = NOT_RESOLVED if not p < 0.05 else REPRODUCED if smaller else CONTRADICTED
@@ -89,16 +91,16 @@ def nas_findings(records: Records) -> list[Finding]:
     values = values_by_setup(records, TASK, _rows)
     ran_paper = any(k[3] in ("cifar100", "ImageNet16-120") and "table" in str(k[2])
                     for k in values)
-    rows = setup_findings(NAS_MEAN, values, "sabn", "bn",
+    rows = setup_findings(NAS_MEAN, values, "saauxbn", "bn",
                           _setup_text, ran_paper,
                           "no NAS evaluation records with both BN and SaBN (`robust-sabn suite "
                           "run nas-fmnist` on a CPU)", scale=100.0, unit=" %")
-    rows += setup_findings(NAS_MEAN_AFFINE, values, "sabn", "bn_affine",
+    rows += setup_findings(NAS_MEAN_AFFINE, values, "saauxbn", "bn_affine",
                            _setup_text, False,
                            "no NAS evaluation records with both BN+affine and SaBN (a suite "
-                           "with norms bn_affine and sabn)", scale=100.0, unit=" %")
-    spread = [_spread_finding(k, n["sabn"], n["bn"]) for k, n in values.items()
-              if n.get("sabn") and n.get("bn")]
+                           "with norms bn_affine and saauxbn)", scale=100.0, unit=" %")
+    spread = [_spread_finding(k, n["saauxbn"], n["bn"]) for k, n in values.items()
+              if n.get("saauxbn") and n.get("bn")]
     if not spread:
         return [*rows, not_run(NAS_SPREAD, "not run: no NAS evaluation records with both BN "
                                "and SaBN; " + _PAPER_SETUP.removeprefix("not run: "))]

@@ -51,7 +51,9 @@ def train_command(
         "Search folder (search.pt, metrics.jsonl, train_record.json).")],
     algorithm: Annotated[str, typer.Option(help="darts (first order) or gdas.")] = "darts",
     norm: Annotated[str, typer.Option(
-        help="Norm of the supernet's conv ops: bn (affine off), ccbn or sabn.")] = "sabn",
+        help="Norm of the supernet's conv ops: bn (affine off), bn_affine, ccbn or saauxbn "
+             "(statistics per branch, shared sandwich affine; the paper's NAS SaBN, formerly "
+             "'sabn').")] = "saauxbn",
     dataset: Annotated[str, typer.Option(help="Search dataset.")] = "fashion-mnist",
     seed: Annotated[int, typer.Option(help="Seed of weights, alpha, data order, samples.")] = 0,
     epochs: Annotated[int, typer.Option(help="Epochs to run.")] = 35,

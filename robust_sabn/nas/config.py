@@ -13,6 +13,7 @@ from typing import Any
 
 from robust_sabn.artifacts.user_files import check_field_types
 from robust_sabn.errors import UserInputError
+from robust_sabn.nas.plugin import nas_norm
 from robust_sabn.vocabulary import check_norm
 
 ALGORITHMS: tuple[str, ...] = ("darts", "gdas")
@@ -79,6 +80,7 @@ class SearchConfig:
         if self.algorithm not in ALGORITHMS:
             raise UserInputError(f"unknown search algorithm {self.algorithm!r}; choose one of "
                                  f"{', '.join(ALGORITHMS)}")
+        object.__setattr__(self, "norm", nas_norm(self.norm))
         check_norm("nas", self.norm)
         for name in ("search_examples", "channels", "cells_per_stage", "epochs",
                      "schedule_epochs", "batch_size", "lr", "arch_lr", "tau_max", "tau_min"):

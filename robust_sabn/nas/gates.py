@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from statistics import mean
 from typing import Any
 
+from robust_sabn.nas.plugin import nas_norm
 from robust_sabn.nas.space import OPS
 from robust_sabn.suites.gates import GateMetric, Measured, Records
 
@@ -24,8 +25,9 @@ TASK = "nas"
 
 
 def _searches(records: Records, norms: list[str]) -> list[Any]:
+    wanted = {nas_norm(n, warn=False) for n in norms}
     return [r for _, r in records if r.task == TASK and r.kind == "search"
-            and (not norms or r.subject.get("norm") in norms)]
+            and (not wanted or nas_norm(str(r.subject.get("norm")), warn=False) in wanted)]
 
 
 def _run(record: Any) -> str:

@@ -146,7 +146,7 @@ class Supernet(NB201Skeleton):
     """The weight-sharing supernet with architecture parameters ``alpha`` (6, 5).
 
     ``alpha`` starts at ``1e-3 * randn`` (DARTS, NAS-Bench-201). The norm kind is one of
-    ``bn`` (affine off), ``ccbn``, ``sabn``.
+    ``bn`` (affine off), ``bn_affine``, ``ccbn``, ``saauxbn`` (:mod:`robust_sabn.nas.ops`).
     """
 
     def __init__(self, *, norm: str, channels: int = 16, cells_per_stage: int = 5,

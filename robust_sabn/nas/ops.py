@@ -9,8 +9,10 @@ operations use it. Normalization layers come from the one core in :mod:`robust_s
 * ``bn_affine``: ``bn`` with its one affine in the supernet too, the control arm that separates
   "SaBN helps" from "having an affine helps";
 * ``ccbn``: batch statistics, K branch affines;
-* ``sabn``: statistics per branch, a shared sandwich affine and K branch affines (the authors' NAS
-  SaBN, like SaAuxBN), with K = 5**source.
+* ``saauxbn``: statistics per branch, a shared sandwich affine and K branch affines, with
+  K = 5**source (the authors' NAS "SaBN"; SaAuxBN in this project's words, where ``sabn``
+  shares its statistics; ``sabn`` was this kind's old name, see
+  :data:`robust_sabn.nas.plugin.RENAMED_NAS_NORMS`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ def make_cell_norm(kind: str, channels: int, branches: int, *, affine: bool = Fa
                    ) -> SandwichNorm2d:
     """The norm layer of a conv op: ``kind`` in :data:`NAS_NORMS` with ``branches`` branches.
 
-    ``affine`` applies to ``bn`` only (``ccbn``/``sabn`` always have branch affines).
+    ``affine`` applies to ``bn`` only (``ccbn``/``saauxbn`` always have branch affines).
 
     Raises:
         ValueError: unknown kind.
@@ -36,7 +38,7 @@ def make_cell_norm(kind: str, channels: int, branches: int, *, affine: bool = Fa
                               branch_affine=False, shared_init_std=0.0)
     if kind == "ccbn":
         return SandwichNorm2d(channels, branches, stats="batch", shared_affine=False)
-    if kind == "sabn":
+    if kind == "saauxbn":
         return SandwichNorm2d(channels, branches, stats="branch", shared_affine=True)
     raise ValueError(f"unknown NAS norm kind {kind!r}; choose one of {', '.join(NAS_NORMS)}")
 

@@ -5,7 +5,7 @@
     task = "nas"
     [search]                        # every SearchConfig field may be set here
     algorithms = ["darts", "gdas"]  # default ["darts"]
-    norms = ["bn", "ccbn", "sabn"]
+    norms = ["bn", "ccbn", "saauxbn"]  # "sabn", the old name of saauxbn: a deprecation line
     seeds = [0, 1, 2]
     dataset = "fashion-mnist"
     [retrain]                       # optional: standalone retraining of every found cell
@@ -25,7 +25,7 @@ from typing import Any
 
 from robust_sabn.errors import UserInputError
 from robust_sabn.nas.config import ALGORITHMS, RetrainConfig, SearchConfig
-from robust_sabn.nas.plugin import NAS_NORMS
+from robust_sabn.nas.plugin import NAS_NORMS, RENAMED_NAS_NORMS, nas_norm, renamed_settings
 from robust_sabn.suites.checked import CheckedTable
 
 _PER_RUN = ("algorithm", "norm", "seed")
@@ -53,12 +53,19 @@ def identity(settings: dict[str, Any] | None) -> dict[str, Any] | None:
     """``settings`` without :data:`RESULT_NEUTRAL` keys (None stays None)."""
     if settings is None:
         return None
-    return {k: v for k, v in settings.items() if k not in RESULT_NEUTRAL}
+    return {k: v for k, v in renamed_settings(settings).items() if k not in RESULT_NEUTRAL}
 
 
 def run_id(config: SearchConfig) -> str:
-    """``darts-sabn-seed0``."""
+    """``darts-saauxbn-seed0`` (see :func:`legacy_run_id` for folders of older suites)."""
     return f"{config.algorithm}-{config.norm}-seed{config.seed}"
+
+
+def legacy_run_id(config: SearchConfig) -> str | None:
+    """The folder name suites made before the norm's rename gave this search
+    (``darts-sabn-seed0`` for ``saauxbn``), or None when its norm was not renamed."""
+    old = next((o for o, new in RENAMED_NAS_NORMS.items() if new == config.norm), None)
+    return None if old is None else f"{config.algorithm}-{old}-seed{config.seed}"
 
 
 def _settings(table: CheckedTable, cls: type, skip: tuple[str, ...]) -> dict[str, Any]:
@@ -94,8 +101,9 @@ def parse_nas(doc: CheckedTable) -> NASPlan:
     search_fields = [f.name for f in fields(SearchConfig) if f.name not in _PER_RUN]
     search.only(["algorithms", "norms", "seeds", *search_fields])
     algorithms = search.strings("algorithms", choices=ALGORITHMS, what="algorithm") or ["darts"]
-    norms = search.strings("norms", choices=NAS_NORMS, what="norm for the nas task",
-                           required=True) or []
+    norms = [nas_norm(n) for n in search.strings(
+        "norms", choices=(*NAS_NORMS, *RENAMED_NAS_NORMS), what="norm for the nas task",
+        required=True) or []]
     seeds = search.integers("seeds", minimum=0, required=True) or []
     shared = _settings(search, SearchConfig, _PER_RUN)
     searches = tuple(
@@ -119,6 +127,8 @@ def parse_nas(doc: CheckedTable) -> NASPlan:
         tables.fail("analog", "expected true or false")
     comparison = doc.table("comparison")
     comparison.only(["reference"])
-    reference = comparison.string("reference", "bn", choices=norms, what="reference norm") or "bn"
+    old_names = [old for old, new in RENAMED_NAS_NORMS.items() if new in norms]
+    reference = nas_norm(comparison.string("reference", "bn", choices=[*norms, *old_names],
+                                           what="reference norm") or "bn")
     return NASPlan(searches=searches, retrain=retrain, retrain_seeds=retrain_seeds,
                    analog=analog, nb201=tables.string("nb201"), reference=reference)

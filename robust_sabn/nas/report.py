@@ -11,6 +11,7 @@ from typing import Any
 
 from robust_sabn.artifacts.result import ResultRecord
 from robust_sabn.nas.config import ALGORITHM_LABELS
+from robust_sabn.nas.plugin import nas_norm
 from robust_sabn.nas.space import EDGE_NAMES, OPS, Genotype
 from robust_sabn.report import kit
 from robust_sabn.report.stats import paired_t_interval
@@ -18,7 +19,7 @@ from robust_sabn.vocabulary import count, norm_label
 
 PAPER_NB201: dict[tuple[str, str], dict[str, str]] = {
     ("darts", "bn"): {"cifar100": "44.05 ± 7.47", "ImageNet16-120": "36.47 ± 7.06"},
-    ("darts", "sabn"): {"cifar100": "71.56 ± 1.39", "ImageNet16-120": "45.85 ± 0.72"},
+    ("darts", "saauxbn"): {"cifar100": "71.56 ± 1.39", "ImageNet16-120": "45.85 ± 0.72"},
 }
 """The authors' DARTS results on NAS-Bench-201 (top-1 %, README of their code)."""
 
@@ -33,13 +34,14 @@ def _label(group: Group) -> str:
 
 
 def _order(groups: Sequence[Group], reference: str) -> list[Group]:
-    norms = ["bn", "bn_affine", "ccbn", "sabn"]
+    norms = ["bn", "bn_affine", "ccbn", "saauxbn"]
     return sorted(set(groups), key=lambda g: (g[0], g[1] != reference,
                                               norms.index(g[1]) if g[1] in norms else 9))
 
 
 def _group(record: ResultRecord) -> Group:
-    return str(record.subject.get("algorithm")), str(record.subject.get("norm"))
+    return (str(record.subject.get("algorithm")),
+            nas_norm(str(record.subject.get("norm")), warn=False))
 
 
 def _score_values(scores: Sequence[ResultRecord], **condition: Any
@@ -276,7 +278,7 @@ def render_nas_report(records: Sequence[tuple[Path, ResultRecord]], output: str 
     searches = [r for r in nas if r.kind == "search"]
     scores = [r for r in nas if r.kind == "evaluation" and "seed" in r.subject]
     norms = _order([_group(r) for r in searches or scores], reference)
-    labels = list(dict.fromkeys(norm_label(n) for _, n in norms)) or ["BN", "CCBN", "SaBN"]
+    labels = list(dict.fromkeys(norm_label(n) for _, n in norms)) or ["BN", "CCBN", "SaAuxBN"]
     named = ", ".join(labels[:-1]) + (" and " if len(labels) > 1 else "") + labels[-1]
     parts = [f"# {title}: weight-sharing NAS with {named} in the supernet", ""]
     if description:

@@ -43,6 +43,7 @@ from robust_sabn.data import iterate_batches
 from robust_sabn.nas.config import SearchConfig
 from robust_sabn.nas.data import SearchData, load_search_data
 from robust_sabn.nas.network import Supernet
+from robust_sabn.nas.plugin import renamed_settings
 from robust_sabn.nas.records import diverged_search_record, search_record
 from robust_sabn.nas.space import EDGE_NAMES
 from robust_sabn.nas.tables import CellTable
@@ -203,7 +204,8 @@ def changed_settings(saved: dict[str, Any], config: SearchConfig) -> list[str]:
     """The settings of ``config`` that differ from a checkpoint's ``saved`` config dict; a
     setting the checkpoint predates counts as its default, and ``device`` and ``data_dir`` are
     left out (each rank of a GPU run has its own device)."""
-    return list(config_changes(saved, asdict(config), defaults=asdict(SearchConfig())))
+    return list(config_changes(renamed_settings(saved), asdict(config),
+                               defaults=asdict(SearchConfig())))
 
 
 def run_search(config: SearchConfig, out_dir: str | Path, *, resume: bool = False,
@@ -252,7 +254,7 @@ def _search_locked(config: SearchConfig, run: RunFolder, *, resume: bool,
     from robust_sabn.data import get_dataset_info
 
     ckpt = run.resume_state(asdict(config), resume=resume, what="search",
-                            defaults=asdict(SearchConfig()))
+                            defaults=asdict(SearchConfig()), upgrade_saved=renamed_settings)
     if data is None:
         data = load_search_data(config.dataset, data_dir=config.data_dir,
                                 search_examples=config.search_examples, test_examples=1,

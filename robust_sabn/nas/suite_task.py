@@ -2,7 +2,8 @@
 
 Run folder layout (``suite_dir`` is ``<out_root>/<suite name>``)::
 
-    runs/<suite>/<algorithm>-<norm>-seed<seed>/
+    runs/<suite>/<algorithm>-<norm>-seed<seed>/   (suites run before ``sabn`` was renamed
+                                                  ``saauxbn`` have ...-sabn-seed<seed>/, used)
         search.pt      supernet, optimizers and per-epoch history (resumable)
         config.json  metrics.jsonl
         train_record.json  the search record (robust_sabn.nas.records; runs made before the
@@ -56,7 +57,7 @@ class NASTask:
         tables = _TableCache(plan.analog, plan.nb201, where=f"{suite.path}: tables.nb201")
         steps: list[Step] = []
         for config in plan.searches:
-            run_dir = suite_dir / run_id(config)
+            run_dir = _run_dir(suite_dir, config)
             steps.append(Step(
                 run_id=run_id(config), kind="search", label=f"search {run_id(config)}",
                 state=lambda c=config, d=run_dir: self._search_state(c, d),
@@ -152,6 +153,17 @@ class NASTask:
             raise UserInputError(f"the nas report takes no option {unknown[0]!r}; drop it")
         return render_nas_report(records, output, command=command, suite_command=None,
                                  warnings=warnings, reference=options.get("reference") or "bn")
+
+
+def _run_dir(suite_dir: Path, config: Any) -> Path:
+    """The run folder of ``config``'s search: ``<run id>/``, or the folder a suite run before
+    the norm's rename made for it (``darts-sabn-seed0/``) when only that one exists."""
+    from robust_sabn.nas.plan import legacy_run_id, run_id
+
+    current, legacy = suite_dir / run_id(config), legacy_run_id(config)
+    if not current.exists() and legacy is not None and (suite_dir / legacy).is_dir():
+        return suite_dir / legacy
+    return current
 
 
 class _TableCache:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,7 +92,8 @@ class RunFolder:
 
     def resume_state(self, config: Mapping[str, Any], *, resume: bool, what: str,
                      defaults: Mapping[str, Any] | None = None,
-                     resumable: Collection[str] = (), map_location: str = "cpu"
+                     resumable: Collection[str] = (), map_location: str = "cpu",
+                     upgrade_saved: Callable[[dict[str, Any]], Mapping[str, Any]] | None = None
                      ) -> dict[str, Any] | None:
         """The checkpoint to resume from, or None for a fresh run.
 
@@ -103,6 +104,8 @@ class RunFolder:
             defaults: option values that saved configs predating an option stand for.
             resumable: options that may change on resume (e.g. a longer schedule).
             map_location: where the checkpoint's tensors go.
+            upgrade_saved: turns the saved options into today's spelling before they are
+                compared (a task's renamed option values).
 
         Raises:
             UserInputError: a run is there and ``resume`` is off; or options other than
@@ -119,6 +122,8 @@ class RunFolder:
         if saved is None:
             saved = ckpt.get("config") if isinstance(ckpt.get("config"), dict) else None
         if saved is not None:
+            if upgrade_saved is not None:
+                saved = dict(upgrade_saved(saved))
             changes = config_changes(saved, config, defaults=defaults,
                                      ignore=RUN_LOCAL | set(resumable))
             if changes:
