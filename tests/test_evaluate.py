@@ -310,31 +310,35 @@ def test_table_caption_lists_flags(result: ResultRecord) -> None:
 
 def test_evaluate_checkpoint_on_an_npz_dataset(tiny: nn.Module, data: Any,
                                                result: ResultRecord, tmp_path: Path) -> None:
-    """PGD only (AutoAttack would add a minute): AutoAttack through a checkpoint is
-    test_evaluate_resume's, whose ``robust-sabn eval`` matches pyautoattack's own flags."""
+    """The module's evaluation through a checkpoint, AutoAttack cut to its first stage (the
+    cascade's apgd-t stage took a minute): the same clean and PGD flags, and each branch's
+    AutoAttack accuracy is the module record's apgd-ce stage."""
     images = data.images[:, 0].numpy()
     np.savez(tmp_path / "synthetic.npz", x_train=images, y_train=data.labels.numpy(),
              x_test=images, y_test=data.labels.numpy(), num_classes=10)
     spec = ModelSpec("small_cnn", "saauxbn", 10, 1, kwargs={"width": 4})
     ckpt = save_checkpoint(tmp_path / "tiny.pt", {"model": spec.to_dict(), "dataset": "npz",
                                                   "state_dict": tiny.state_dict()})
-    loaded = evaluate_checkpoint(ckpt, data_dir=tmp_path, **{**OPTIONS, "attacks": ("pgd",)})
+    loaded = evaluate_checkpoint(ckpt, data_dir=tmp_path,
+                                 **{**OPTIONS, "autoattack_attacks": ["apgd-ce"]})
     rec = flat(loaded)
     assert rec["checkpoint"] == str(ckpt) and rec["checkpoint_sha256"] == file_sha256(ckpt)
     assert rec["model"] == spec.to_dict() and rec["norm"] == "saauxbn"
     assert rec["dataset"] == "npz" and rec["n_examples"] == 12
-
-    def clean_and_pgd(entries: dict[str, Any]) -> dict[str, Any]:
-        return {b: (entry["clean_accuracy"], entry["robust_accuracy"]["pgd-5"])
-                for b, entry in entries.items()}
+    assert rec["attack_settings"]["autoattack-custom"]["attacks"] == ["apgd-ce"]
 
     # the same numbers and per-example flags as evaluate_model on the same examples
-    assert set(rec["branches"]["adv"]["robust_accuracy"]) == {"pgd-5"}
-    assert clean_and_pgd(rec["branches"]) == clean_and_pgd(flat(result)["branches"])
-    flags = example_flags(result)
-    assert example_flags(loaded) == {key: flags[key] for key in example_flags(loaded)}
-    assert set(example_flags(loaded)) == {(b, a) for b in ("clean", "adv")
-                                          for a in ("clean", "pgd-5")}
+    flags, full = example_flags(result), flat(result)["branches"]
+    for branch, entry in rec["branches"].items():
+        expected = full[branch]
+        assert entry["clean_accuracy"] == expected["clean_accuracy"]
+        assert entry["robust_accuracy"]["pgd-5"] == expected["robust_accuracy"]["pgd-5"]
+        first_stage = expected["autoattack"]["cascade"][0]
+        assert first_stage["attack"] == "apgd-ce"
+        assert entry["robust_accuracy"]["autoattack-custom"] == first_stage["robust_accuracy"]
+        for attack in ("clean", "pgd-5"):
+            assert example_flags(loaded)[(branch, attack)] == flags[(branch, attack)]
+    assert list(rec["branches"]) == ["clean", "adv"]
 
 
 def test_evaluate_checkpoint_checks_options_before_loading(tmp_path: Path) -> None:
