@@ -282,3 +282,37 @@ def test_style_claims_pair_each_seed_at_its_last_step(tmp_path: Path) -> None:
         "sx: tiny, probe (random)", REPRODUCED,
         "-0.5000 [-0.5000, -0.5000] (1.5100 vs 2.0100, 3 seeds)")]
     assert content[1].verdict == NOT_RUN  # the paper's own setup (COCO, VGG-19)
+
+
+def test_gan_gradient_balance_claims_read_the_training_records(tmp_path: Path) -> None:
+    """The class affines' gradient balance is a training-record metric (a mean over the run's
+    iterations): SaBN's imbalance is 0.1 below CCBN's in every seed (reproduced), its cosine
+    alternates +-0.02 around CCBN's (not resolved); an evaluation record's look-alike is not
+    read."""
+    for norm, imbalance, cosine in (("ccbn", 0.5, 0.3), ("sabn", 0.4, 0.3)):
+        for seed in range(3):
+            run = tmp_path / "gx" / f"sngan32-{norm}-seed{seed}"
+            run.mkdir(parents=True)
+            subject = {"run": run.name, "generator": "sngan32", "norm": norm, "seed": seed,
+                       "dataset": "fashion-mnist"}
+            shift = 0.02 * (-1) ** seed if norm == "sabn" else 0.0
+            record = new_result("gan", "training", subject=subject, metrics=[
+                Metric(name="grad_imbalance", value=imbalance + 0.01 * seed, n=40,
+                       condition={"over": "training iterations"}),
+                Metric(name="grad_cosine", value=cosine + shift, n=40,
+                       condition={"over": "training iterations"})])
+            record.suite = {"name": "gx", "run": run.name}
+            write_result(run / "train_record.json", record)
+            decoy = new_result("gan", "evaluation", subject=subject, metrics=[
+                Metric(name="grad_imbalance", value=9.0, n=40)])
+            decoy.suite = {"name": "gx", "run": run.name}
+            write_result(run / "eval.json", decoy)
+    from robust_sabn.artifacts.result import collect_results as read_all
+
+    found = {f.claim.key: f for f in collect_findings(read_all([tmp_path])[0])
+             if f.claim.key.startswith("gan-grad") and f.verdict != NOT_RUN}
+    assert found["gan-grad-imbalance"].verdict == REPRODUCED
+    assert found["gan-grad-imbalance"].ours.startswith("-0.100 [-0.100, -0.100] (0.410 vs 0.510")
+    assert found["gan-grad-cosine"].verdict == NOT_RESOLVED
+    assert (found["gan-grad-imbalance"].setup
+            == "gx: fashion-mnist, sngan32, mean over 40 iterations")

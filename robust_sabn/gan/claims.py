@@ -67,7 +67,7 @@ def _gradient_findings(records: Records) -> list[Finding]:
         setup_text=lambda k: f"{k[0]}: {k[2]}, {k[1]}, mean over {k[3]} iterations",
         paper_setup=lambda k: k[2] == "cifar10",
         missing="no GAN training records of both CCBN and SaBN with the gradient balance "
-                "logged", digits=3)
+                "logged", kind="training", digits=3)
 
 
 def gan_findings(records: Records) -> list[Finding]:

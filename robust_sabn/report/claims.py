@@ -150,10 +150,11 @@ def suite_of(path: Path, record: ResultRecord) -> str:
 Reader = Callable[[Path, ResultRecord], list[tuple[Key, str, int, float]]]
 
 
-def values_by_setup(records: Records, task: str, read: Reader
-                    ) -> dict[Key, dict[str, dict[int, float]]]:
+def values_by_setup(records: Records, task: str, read: Reader, *,
+                    kind: str = "evaluation") -> dict[Key, dict[str, dict[int, float]]]:
     """setup -> norm -> seed -> value, from ``read(path, record)`` rows (setup, norm, seed,
-    value) of the task's evaluation records; the setup's first element is the suite.
+    value) of the task's records of ``kind`` (evaluation or training); the setup's first
+    element is the suite.
 
     Raises:
         UserInputError: two records give a value for the same setup, norm and seed (a stale
@@ -164,7 +165,7 @@ def values_by_setup(records: Records, task: str, read: Reader
     found: dict[Key, dict[str, dict[int, float]]] = {}
     source: dict[tuple[Key, str, int], Path] = {}
     for path, record in records:
-        if record.task == task and record.kind == "evaluation" and record.status == "ok":
+        if record.task == task and record.kind == kind and record.status == "ok":
             for setup, norm, seed, value in read(path, record):
                 first = source.setdefault((setup, norm, seed), path)
                 if first != path:
@@ -195,14 +196,14 @@ MetricReader = Callable[[str, Path, ResultRecord], list[tuple[Key, str, int, flo
 def metric_findings(records: Records, task: str, claim_metrics: Iterable[tuple[Claim, str]],
                     read: MetricReader, *, row: str, reference: str,
                     setup_text: Callable[[Key], str], paper_setup: Callable[[Key], bool],
-                    missing: str, **display: Any) -> list[Finding]:
+                    missing: str, kind: str = "evaluation", **display: Any) -> list[Finding]:
     """Per claim, its metric's :func:`setup_findings`: ``claim_metrics`` pairs each claim with
     the metric that tests it, ``read(metric, path, record)`` gives a record's rows (setup, norm,
-    seed, value) of that metric (see :func:`values_by_setup`), and ``paper_setup(setup)`` says
-    whether a setup is the paper's own."""
+    seed, value) of that metric from the records of ``kind`` (see :func:`values_by_setup`), and
+    ``paper_setup(setup)`` says whether a setup is the paper's own."""
     rows = []
     for claim, metric in claim_metrics:
-        values = values_by_setup(records, task, partial(read, metric))
+        values = values_by_setup(records, task, partial(read, metric), kind=kind)
         rows += setup_findings(claim, values, row, reference, setup_text,
                                any(paper_setup(setup) for setup in values), missing, **display)
     return rows
