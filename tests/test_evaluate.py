@@ -53,7 +53,7 @@ from robust_sabn.nn import fixed_branch
 EPS = 0.05
 OPTIONS: dict[str, Any] = {
     "attacks": ("pgd", "autoattack"), "eps": EPS, "n_examples": 12, "batch_size": 8,
-    "version": "custom", "autoattack_attacks": ["apgd-ce", "apgd-t"], "pgd_steps": 5,
+    "version": "custom", "autoattack_attacks": ["apgd-ce", "apgd-dlr"], "pgd_steps": 5,
     "seed": 1,
 }
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -105,7 +105,7 @@ def test_record_fields(record: dict[str, Any]) -> None:
         "random_start": True,
     }
     assert record["attack_settings"]["autoattack-custom"] == {
-        "attack": "autoattack", "version": "custom", "attacks": ["apgd-ce", "apgd-t"]}
+        "attack": "autoattack", "version": "custom", "attacks": ["apgd-ce", "apgd-dlr"]}
     assert record["wall_time_s"] > 0
     assert {"created", "command", "versions", "hardware"} <= record.keys()
     assert list(record["branches"]) == ["clean", "adv"]
@@ -121,8 +121,8 @@ def test_cascade_is_non_increasing_and_ends_at_the_reported_accuracy(
 ) -> None:
     for entry in record["branches"].values():
         auto = entry["autoattack"]
-        assert auto["version"] == "custom" and auto["attacks"] == ["apgd-ce", "apgd-t"]
-        assert [step["attack"] for step in auto["cascade"]] == ["apgd-ce", "apgd-t"]
+        assert auto["version"] == "custom" and auto["attacks"] == ["apgd-ce", "apgd-dlr"]
+        assert [step["attack"] for step in auto["cascade"]] == ["apgd-ce", "apgd-dlr"]
         accs = [entry["clean_accuracy"]] + [step["robust_accuracy"] for step in auto["cascade"]]
         assert accs == sorted(accs, reverse=True)
         assert accs[-1] == entry["robust_accuracy"]["autoattack-custom"]
@@ -146,7 +146,7 @@ def test_agrees_with_the_libraries_called_directly(
 
     robust: list[bool] = []  # batch b of 8 examples: its own cascade, seed 1 + b
     for b, i in enumerate(range(0, 12, 8)):
-        adversary = AutoAttack(view, eps=EPS, version="custom", attacks=["apgd-ce", "apgd-t"],
+        adversary = AutoAttack(view, eps=EPS, version="custom", attacks=["apgd-ce", "apgd-dlr"],
                                seed=1 + b)
         _, y_adv = adversary.run_standard_evaluation(x[i:i + 8], y[i:i + 8], batch_size=8)
         robust += y_adv.eq(y[i:i + 8]).tolist()
@@ -292,7 +292,7 @@ def test_tables_show_percentages_per_branch_and_attack(record: dict[str, Any],
     console.print(table)
     console.print(render_cascade_table(result))
     text = console.export_text()
-    for header in ("Branch", "Clean", "PGD-5", "AutoAttack (custom)", "after apgd-t"):
+    for header in ("Branch", "Clean", "PGD-5", "AutoAttack (custom)", "after apgd-dlr"):
         assert header in text
     for branch, entry in record["branches"].items():
         row = next(line for line in text.splitlines() if line.lstrip("│ ").startswith(branch))
@@ -311,7 +311,7 @@ def test_table_caption_lists_flags(result: ResultRecord) -> None:
 def test_evaluate_checkpoint_on_an_npz_dataset(tiny: nn.Module, data: Any,
                                                result: ResultRecord, tmp_path: Path) -> None:
     """The module's evaluation through a checkpoint, AutoAttack cut to its first stage (the
-    cascade's apgd-t stage took a minute): the same clean and PGD flags, and each branch's
+    cascade's second stage took most of a minute): the same clean and PGD flags, and each branch's
     AutoAttack accuracy is the module record's apgd-ce stage."""
     images = data.images[:, 0].numpy()
     np.savez(tmp_path / "synthetic.npz", x_train=images, y_train=data.labels.numpy(),
