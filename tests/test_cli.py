@@ -345,12 +345,16 @@ def test_interrupted_training_exits_130_and_points_to_resume(tmp_path, capsys,
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["eval", "missing.pt", "--attacks", "pgd"], "checkpoint not found: missing.pt"),
+        # slow: the same main() and message in-process is
+        # test_eval_bad_checkpoint_is_one_line_and_exit_2[missing]
+        pytest.param(["eval", "missing.pt", "--attacks", "pgd"],
+                     "checkpoint not found: missing.pt", marks=pytest.mark.slow),
         (["train", "--epochs", "ten"], "Invalid value for '--epochs'"),
     ],
 )
 def test_installed_script_exits_2_with_one_line_and_no_traceback(args, expected,
                                                                  tmp_path) -> None:
+    """The console script as installed, in a new process (a few seconds each)."""
     result = subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, timeout=60,
                             cwd=tmp_path, env=_script_env())
     assert result.returncode == 2
