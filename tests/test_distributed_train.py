@@ -19,9 +19,11 @@ from evaluation_helpers import synthetic_images, synthetic_split, train_tiny_mod
 from npz_helpers import assert_one_line_error, kill_job, rank_env
 
 from robust_sabn.data import ImageTensors
+from robust_sabn.errors import UserInputError
 from robust_sabn.evaluate.sharded import plan_batches
 from robust_sabn.parallel.context import DistContext
 from robust_sabn.parallel.launch import DistributedRunFailed, launch
+from robust_sabn.runs.distributed import DistributedRun
 from robust_sabn.train import TrainConfig, train
 from robust_sabn.train import loop as train_loop
 
@@ -213,6 +215,7 @@ def test_validation_sums_over_any_split_of_the_batches_add_up() -> None:
         assert list(means[branch].values()) == pytest.approx((one_batch[row] / 40).tolist())
 
 
+@pytest.mark.slow  # two real ranks; the default run has the in-process test below
 def test_a_batch_that_does_not_split_over_the_ranks_is_refused(
         data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for key, value in _env().items():
@@ -224,6 +227,20 @@ def test_a_batch_that_does_not_split_over_the_ranks_is_refused(
                                                    r"multiple of 2$"):
         launch(2, [*args, "--epochs", "1", "--data-dir", str(data_dir),
                    "--out", str(tmp_path / "odd")])
+
+
+def test_train_refuses_a_global_batch_that_does_not_split_before_opening_its_folder(
+        data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rank 0 of a 2-rank run, played in this process: ``train`` checks the global batch
+    against the world size first (the launch of two real ranks is the slow test above)."""
+    rank0 = DistributedRun(device="cpu", ctx=DistContext(0, 2, 0, "gloo"))
+    monkeypatch.setattr(DistributedRun, "join", classmethod(lambda cls, device: rank0))
+    config = TrainConfig(dataset="npz", data_dir=str(data_dir), width=4, batch_size=15,
+                         epochs=1, device="cpu")
+    with pytest.raises(UserInputError, match=r"^batch_size 15 \(the global batch\) does not "
+                                             r"split over 2 ranks; pass a multiple of 2$"):
+        train(config, tmp_path / "odd", quiet=True)
+    assert not (tmp_path / "odd").exists()
 
 
 def test_sync_norm_in_one_process_is_batch_norm(tmp_path: Path) -> None:
