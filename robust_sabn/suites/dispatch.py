@@ -290,7 +290,7 @@ class WorkerPool:
         try:
             if worker.conn.poll():
                 return worker.conn.recv()
-        except (EOFError, OSError):
+        except (EOFError, OSError):  # the pipe closed: the worker died, judged below
             pass
         if worker.process.is_alive():
             return None
@@ -308,7 +308,7 @@ class WorkerPool:
             else:
                 try:
                     worker.conn.send_bytes(b"")
-                except OSError:
+                except OSError:  # an idle worker that already exited needs no stop
                     pass
         for worker in self._workers:
             worker.process.join(timeout=30)
