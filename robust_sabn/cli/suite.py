@@ -149,9 +149,10 @@ def status_command(
 @app.command("plan")
 def plan_command(
     suite: Annotated[str, typer.Argument(help="Suite name (in --suites-dir) or suite file.")],
-    target: Annotated[float, typer.Option(
+    target: Annotated[float | None, typer.Option(
         help="The true difference to detect, in percentage points (80 % power, two-sided "
-             "paired t-test at alpha = 0.05).")] = 1.0,
+             "paired t-test at alpha = 0.05); default: per claim the suite file's [effects], "
+             "else 1.", show_default=False)] = None,
     out: OutRoot = Path("runs"),
     pilot: Annotated[Path | None, typer.Option(
         help="A pilot's run or records folder to estimate the noise from (every evaluation "
@@ -159,22 +160,19 @@ def plan_command(
     ] = None,
     suites_dir: SuitesDir = None,
 ) -> None:
-    """Power analysis from the suite's finished runs or a pilot's: seed-to-seed and
-    test-sample noise of each comparison, the smallest difference they detect with 80 % power
-    at alpha = 0.05, and the seeds or test points at which a TARGET-point difference is."""
+    """Power analysis from the suite's finished runs or a pilot's: the noise of each
+    comparison, the smallest difference it detects with 80 % power at alpha = 0.05, and the
+    seeds (or test points) at which a TARGET-point difference is."""
+    from robust_sabn.suites.power_plan import suite_power_plan
     from robust_sabn.suites.spec import find_suite, load_suite
-    from robust_sabn.suites.tasks import get_task
 
-    if not target > 0:
+    if target is not None and not target > 0:
         raise UserInputError(f"--target must be a positive number of points, got {target:g}")
     if pilot is not None and not pilot.exists():
         raise UserInputError(f"--pilot {pilot}: no such folder; give a pilot's run or records "
                              "folder")
     loaded = load_suite(find_suite(suite, suites_dir))
-    task = get_task(loaded.task)
-    if not hasattr(task, "power_plan"):
-        raise UserInputError(f"suite {loaded.name}: the {loaded.task} task has no power plan")
-    text = task.power_plan(loaded, out / loaded.name, target / 100.0, pilot=pilot)
+    text = suite_power_plan(loaded, out / loaded.name, target, pilot=pilot)
     output_console().print(text, highlight=False, markup=False, soft_wrap=True)
 
 
