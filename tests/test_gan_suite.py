@@ -138,3 +138,27 @@ def test_eval_with_standard_inception_weights(finished_suite: tuple[Path, Path, 
     assert {m.condition["features"] for m in record.metrics} == {"inception"}
     assert {m.name for m in record.metrics} >= {"fid", "is", "cond_acc", "intra_fid"}
     assert "Inception" in record.extras["features_label"]
+
+
+def test_reference_schedule_and_augmentation_reach_the_trainer(tmp_path: Path) -> None:
+    suite_file = tmp_path / "cosine.toml"
+    suite_file.write_text(TINY_SUITE.replace("\nwidth = 4\n", '\nwidth = 4\nschedule = "cosine"\n'
+                                             "augment = false\n")
+                          .replace("n_critic = 1\n", "n_critic = 1\naux_weight = 0.5\n"))
+    plan = load_suite(suite_file).plan
+    assert (plan.reference["schedule"], plan.reference["augment"]) == ("cosine", False)
+    assert {run.config["aux_weight"] for run in plan.runs} == {0.5}
+    # without them the settings are as before (a cached reference classifier stays valid)
+    assert "schedule" not in load_suite(_write(tmp_path / "plain.toml", TINY_SUITE)
+                                        ).plan.reference
+    for bad, message in (('schedule = "step"', r"reference.schedule: .*'step'"),
+                         ('augment = "no"', r"reference.augment: expected true or false")):
+        broken = _write(tmp_path / "bad.toml", TINY_SUITE.replace("\nwidth = 4\n",
+                                                                  f"\nwidth = 4\n{bad}\n"))
+        with pytest.raises(UserInputError, match=message):
+            load_suite(broken)
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path

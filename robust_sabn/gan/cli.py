@@ -32,6 +32,11 @@ def reference_command(
     max_train_examples: Annotated[int | None, typer.Option(
         help="Train on the first N training images only (default: all).")] = None,
     width: Annotated[int, typer.Option(help="small_cnn width.")] = 32,
+    schedule: Annotated[str, typer.Option(
+        help="Learning-rate schedule: constant (Adam 1e-3) or cosine (decayed to 0).")
+    ] = "constant",
+    augment: Annotated[bool, typer.Option(
+        help="Random crop/flip of the training images.")] = True,
     data_dir: Annotated[str | None, typer.Option(help="Where the dataset files are.")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress display.")] = False,
     device: Device = "auto",
@@ -43,7 +48,8 @@ def reference_command(
 
     check_output_dir(out, option="--out")
     record = train_reference(dataset, out, data_dir=data_dir, epochs=epochs, width=width,
-                             max_train_examples=max_train_examples, progress=not quiet,
+                             max_train_examples=max_train_examples, schedule=schedule,
+                             augment=augment, progress=not quiet,
                              device=parse_device(device))
     output_console().print(f"reference classifier: {out / 'classifier.pt'} (test accuracy "
                            f"{100 * (record.value('test_accuracy') or 0):.2f} %)",
@@ -68,6 +74,9 @@ def train_command(
     g_width: Annotated[int | None, typer.Option(help="Generator channels.")] = None,
     d_width: Annotated[int | None, typer.Option(help="Discriminator channels.")] = None,
     ema_decay: Annotated[float | None, typer.Option(help="Generator EMA decay.")] = None,
+    aux_weight: Annotated[float | None, typer.Option(
+        help="Weight of an auxiliary classification loss on a D head (AC-GAN; 0: the paper's "
+             "projection alone).")] = None,
     ema_start: Annotated[int | None, typer.Option(
         help="Iterations before the EMA starts averaging.")] = None,
     eval_every: Annotated[int | None, typer.Option(
@@ -109,7 +118,8 @@ def train_command(
         preset, dataset=dataset, generator=generator, norm=norm, seed=seed,
         iterations=iterations, g_batch=g_batch, d_batch=d_batch, n_critic=n_critic,
         g_width=g_width, d_width=d_width, ema_decay=ema_decay, ema_start=ema_start,
-        eval_every=eval_every, probe_samples=probe_samples, checkpoint_every=checkpoint_every,
+        aux_weight=aux_weight, eval_every=eval_every, probe_samples=probe_samples,
+        checkpoint_every=checkpoint_every,
         max_train_examples=max_train_examples, device=parse_device(device), data_dir=data_dir)
     check_output_dir(out, option="--out")
     if reference is not None and not reference.is_file():

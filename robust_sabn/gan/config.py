@@ -11,7 +11,7 @@ from typing import Any
 
 from robust_sabn.artifacts.user_files import check_field_types
 from robust_sabn.errors import UserInputError
-from robust_sabn.gan.names import GENERATOR_LABELS
+from robust_sabn.gan.names import CONDITIONAL_NORMS, GENERATOR_LABELS
 from robust_sabn.vocabulary import check_norm
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -46,6 +46,11 @@ class GANConfig:
         g_batch, d_batch: fakes per generator step; reals (and fakes) per discriminator step.
         n_critic: discriminator steps per generator step.
         lr_g, lr_d, beta1, beta2: Adam settings of both networks.
+        aux_weight: weight of an auxiliary classification loss (AC-GAN, Odena et al. 2017) on
+            a classifier head of the discriminator: D learns to classify real images, G to
+            make fakes that head classifies as their label. 0 (the paper's recipe): the
+            projection alone carries the label. A stronger label signal for short CPU runs;
+            the label still reaches the generator only through its conditional norms.
         ema_decay: generator EMA decay; BN buffers are copied, not averaged.
         ema_start: iterations before the EMA starts averaging (it copies the generator until).
         g_width, d_width, latent_dim: model sizes.
@@ -68,6 +73,7 @@ class GANConfig:
     lr_d: float = 2e-4
     beta1: float = 0.0
     beta2: float = 0.9
+    aux_weight: float = 0.0
     ema_decay: float = 0.999
     ema_start: int = 0
     g_width: int = 32
@@ -114,6 +120,12 @@ class GANConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise UserInputError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not self.aux_weight >= 0.0:
+            raise UserInputError(f"aux_weight must be 0 or more, got {self.aux_weight}")
+        if self.aux_weight > 0 and self.norm not in CONDITIONAL_NORMS:
+            raise UserInputError(f"aux_weight needs a class-conditional generator norm "
+                                 f"({', '.join(CONDITIONAL_NORMS)}); {self.norm} ignores the "
+                                 "label")
         if self.eval_every < 0 or self.ema_start < 0:
             raise UserInputError("eval_every and ema_start must be 0 or more")
         if not 0.0 <= self.ema_decay < 1.0:

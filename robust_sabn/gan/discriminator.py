@@ -2,7 +2,9 @@
 
 Images x (N, C, H, W) in [-1, 1] and labels y (N,) -> scores (N,). The projection term
 ``<embed(y), h>`` is added when ``num_classes > 0``; with 0 the discriminator is unconditional
-(the partner of a plain-BN generator).
+(the partner of a plain-BN generator). With ``aux_classes > 0`` it also has an auxiliary
+classifier head on the same pooled features (AC-GAN, Odena et al. 2017; not in the paper's
+recipe): :meth:`ProjectionDiscriminator.scores_and_logits` gives its (N, aux_classes) logits.
 """
 
 from __future__ import annotations
@@ -55,9 +57,11 @@ class ProjectionDiscriminator(nn.Module):
         in_channels: image channels.
         num_classes: classes of the projection embedding; 0 for an unconditional D.
         width: channels of every block (128 in the paper's CIFAR-10 model).
+        aux_classes: classes of the auxiliary classifier head; 0 (the paper's): none.
     """
 
-    def __init__(self, *, in_channels: int = 3, num_classes: int = 10, width: int = 128) -> None:
+    def __init__(self, *, in_channels: int = 3, num_classes: int = 10, width: int = 128,
+                 aux_classes: int = 0) -> None:
         super().__init__()
         self.num_classes = num_classes
         self.blocks = nn.Sequential(
@@ -68,11 +72,18 @@ class ProjectionDiscriminator(nn.Module):
         )
         self.linear = spectral_norm(nn.Linear(width, 1))
         self.embed = spectral_norm(nn.Embedding(num_classes, width)) if num_classes else None
+        self.classifier = (spectral_norm(nn.Linear(width, aux_classes)) if aux_classes
+                           else None)
         xavier_init(self)
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        return self.scores_and_logits(x, y)[0]
+
+    def scores_and_logits(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Scores (N,) and the auxiliary classifier's logits (N, aux_classes), None without
+        that head."""
         h = F.relu(self.blocks(x)).sum(dim=(2, 3))
         score = self.linear(h).squeeze(1)
         if self.embed is not None:
             score = score + (self.embed(y) * h).sum(dim=1)
-        return score
+        return score, (self.classifier(h) if self.classifier is not None else None)

@@ -57,14 +57,18 @@ def inception_extractor(weights: str | Path | None, device: str = "cpu"
 def classifier_probe(reference: ReferenceClassifier, n_samples: int, seed: int = 12345
                      ) -> Probe:
     """A training probe: classifier FID and IS of ``n_samples`` EMA-generator fakes (fixed
-    latents, so probes along a run and across resumes are comparable)."""
+    latents, so probes along a run and across resumes are comparable), and for a conditional
+    generator the fraction the classifier assigns to their label (``probe_cond_acc``)."""
     num_classes = int(reference.real_labels.max()) + 1
     check_sample_count(n_samples, len(reference.real_labels), num_classes, "probe_samples")
 
     def probe(generator: nn.Module) -> dict[str, float]:
         scores = evaluate_generator(generator, reference.extractor, reference.real_features,
                                     reference.real_labels, n_samples=n_samples, seed=seed)
-        return {"probe_fid": scores["fid"], "probe_is": scores["is_mean"]}
+        row = {"probe_fid": scores["fid"], "probe_is": scores["is_mean"]}
+        if "cond_acc" in scores:
+            row["probe_cond_acc"] = scores["cond_acc"]
+        return row
 
     return probe
 

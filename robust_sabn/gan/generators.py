@@ -11,7 +11,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from robust_sabn.gan.layers import (
-    CONDITIONAL_NORMS,
     apply_class_norm,
     block_sizes,
     check_gan_norm,
@@ -20,6 +19,7 @@ from robust_sabn.gan.layers import (
     upsample,
     xavier_init,
 )
+from robust_sabn.gan.names import CONDITIONAL_NORMS
 
 BOTTOM = 4
 

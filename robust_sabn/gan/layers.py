@@ -14,8 +14,6 @@ from torch import Tensor, nn
 from robust_sabn.nn import SandwichNorm2d, make_norm
 from robust_sabn.vocabulary import check_norm
 
-CONDITIONAL_NORMS: tuple[str, ...] = ("ccbn", "sabn")
-
 
 def check_gan_norm(norm: str) -> None:
     """Raise UserInputError unless ``norm`` is a generator norm kind (``saauxbn`` is not)."""

@@ -16,8 +16,8 @@ from robust_sabn.errors import UserInputError
 from robust_sabn.gan.biggan import BigGANGenerator
 from robust_sabn.gan.discriminator import ProjectionDiscriminator
 from robust_sabn.gan.generators import AutoGANGenerator, Generator, SNGANGenerator
-from robust_sabn.gan.layers import CONDITIONAL_NORMS, check_gan_norm
-from robust_sabn.gan.names import GENERATOR_LABELS
+from robust_sabn.gan.layers import check_gan_norm
+from robust_sabn.gan.names import CONDITIONAL_NORMS, GENERATOR_LABELS
 from robust_sabn.models.registry import register_model
 
 GENERATORS: dict[str, Callable[..., Generator]] = dict(zip(
@@ -46,6 +46,7 @@ class GANSpec:
         image_size: image side in pixels (28 or 32).
         g_width, d_width: generator block channels, discriminator block channels.
         latent_dim: length of z.
+        aux_classifier: whether the discriminator has an auxiliary classifier head (AC-GAN).
     """
 
     generator: str
@@ -56,6 +57,7 @@ class GANSpec:
     g_width: int = 256
     d_width: int = 128
     latent_dim: int = 128
+    aux_classifier: bool = False
 
     def check(self) -> None:
         """Raise UserInputError for an unknown generator, a norm that is not a GAN norm, or
@@ -89,7 +91,7 @@ class GANSpec:
         """The projection discriminator; unconditional for a plain-BN generator."""
         return ProjectionDiscriminator(
             in_channels=self.channels, num_classes=self.num_classes if self.conditional else 0,
-            width=self.d_width,
+            width=self.d_width, aux_classes=self.num_classes if self.aux_classifier else 0,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -100,4 +102,4 @@ class GANSpec:
         """Rebuild from :meth:`to_dict` output (the ``model`` entry of a GAN checkpoint)."""
         keys = ("generator", "norm", "num_classes", "channels", "image_size", "g_width",
                 "d_width", "latent_dim")
-        return cls(**{k: d[k] for k in keys})
+        return cls(**{k: d[k] for k in keys}, aux_classifier=bool(d.get("aux_classifier")))

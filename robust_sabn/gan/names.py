@@ -6,6 +6,13 @@ GENERATOR_LABELS: dict[str, str] = {"sngan32": "SNGAN", "autogan32": "AutoGAN",
                                     "biggan32": "BigGAN"}
 """Registry name -> label of every generator, in comparison order."""
 
+CONDITIONAL_NORMS: tuple[str, ...] = ("ccbn", "sabn")
+"""The generator norms that take the class label."""
+
+REFERENCE_SCHEDULES: tuple[str, ...] = ("constant", "cosine")
+"""Learning-rate schedules of the reference classifier: Adam at 1e-3 throughout, or decayed to
+0 over the run on a cosine."""
+
 CLASSIFIER_LABEL = "classifier FID / classifier IS (not comparable to Inception numbers)"
 """How every number made with the reference classifier's features is labelled."""
 

@@ -14,6 +14,8 @@
     [reference]                  # the reference classifier (offline FID/IS features)
     epochs = 3
     max_train_examples = 20000
+    schedule = "cosine"          # "constant" (default) or "cosine" learning rate
+    augment = false              # random crop/flip of its training images (default true)
     [evaluation]
     n_samples = 2000             # fakes, against as many real test images
     inception_weights = ""       # a path: standard Inception FID/IS instead of the classifier
@@ -30,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from robust_sabn.gan.config import PRESETS, GANConfig
-from robust_sabn.gan.names import GENERATOR_LABELS
+from robust_sabn.gan.names import GENERATOR_LABELS, REFERENCE_SCHEDULES
 from robust_sabn.gan.plugin import GAN_NORMS
 from robust_sabn.suites.checked import CheckedTable
 from robust_sabn.suites.tasks import SuiteRun
@@ -92,11 +94,17 @@ def parse_gan(doc: CheckedTable) -> GANPlan:
                                         generator=generator, norm=norm, seed=seed,
                                         config=fields))
     reference = doc.table("reference")
-    reference.only(["epochs", "max_train_examples", "width", "seed"])
+    reference.only(["epochs", "max_train_examples", "width", "seed", "schedule", "augment"])
     ref = {"epochs": reference.integer("epochs", 3, minimum=1),
            "max_train_examples": reference.integer("max_train_examples", None, minimum=100),
            "width": reference.integer("width", 32, minimum=1),
            "seed": reference.integer("seed", 0, minimum=0)}
+    # written only when set, so the settings of suites without them (their cached reference
+    # classifiers) stay as they were
+    if reference.has("schedule"):
+        ref["schedule"] = reference.string("schedule", choices=REFERENCE_SCHEDULES, what="schedule")
+    if reference.has("augment"):
+        ref["augment"] = reference.boolean("augment")
     evaluation = doc.table("evaluation")
     evaluation.only(["n_samples", "seed", "inception_weights"])
     n_samples = evaluation.integer("n_samples", 2000, minimum=20) or 2000

@@ -66,7 +66,8 @@ def spec_for(config: GANConfig) -> GANSpec:
         raise UserInputError(f"{config.dataset} images are not square; GANs here need square")
     spec = GANSpec(generator=config.generator, norm=config.norm, num_classes=info.num_classes,
                    channels=info.in_channels, image_size=info.image_size[0],
-                   g_width=config.g_width, d_width=config.d_width, latent_dim=config.latent_dim)
+                   g_width=config.g_width, d_width=config.d_width, latent_dim=config.latent_dim,
+                   aux_classifier=config.aux_weight > 0)
     spec.check()
     return spec
 
@@ -151,6 +152,15 @@ def _checked_backward(loss: Tensor, optimizer: torch.optim.Optimizer,
     return loss_global
 
 
+def _scores(discriminator: nn.Module, x: Tensor, y: Tensor, aux_weight: float
+            ) -> tuple[Tensor, Tensor | None]:
+    """D's scores (N,) and, when ``aux_weight`` > 0, its auxiliary classifier's logits."""
+    if aux_weight > 0:
+        scores, logits = discriminator.scores_and_logits(x, y)
+        return scores, logits
+    return discriminator(x, y), None
+
+
 def gan_iteration(generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim.Optimizer,
                   opt_d: torch.optim.Optimizer, real_batch: Callable[[int], tuple[Tensor, Tensor]],
                   config: GANConfig, num_classes: int, iteration: int,
@@ -174,14 +184,20 @@ def gan_iteration(generator: nn.Module, discriminator: nn.Module, opt_g: torch.o
                                                        num_classes, rng, config.device))
         with torch.no_grad():
             x_fake = generator(z, y_fake)
-        loss_d = discriminator_hinge_loss(discriminator(x_real, y_real),
-                                          discriminator(x_fake, y_fake))
+        real_scores, real_logits = _scores(discriminator, x_real, y_real, config.aux_weight)
+        loss_d = discriminator_hinge_loss(real_scores, discriminator(x_fake, y_fake))
+        if real_logits is not None:
+            loss_d = loss_d + config.aux_weight * F.cross_entropy(real_logits, y_real)
         loss_d_global = _checked_backward(loss_d, opt_d, parallel, guard, iteration)
         opt_d.step()
     z, y_fake = map(parallel.shard, sample_latents(config.g_batch, config.latent_dim,
                                                    num_classes, rng, config.device))
     with _local_gradients(discriminator):
-        loss_g = generator_hinge_loss(discriminator(generator(z, y_fake), y_fake))
+        fake_scores, fake_logits = _scores(discriminator, generator(z, y_fake), y_fake,
+                                           config.aux_weight)
+        loss_g = generator_hinge_loss(fake_scores)
+        if fake_logits is not None:
+            loss_g = loss_g + config.aux_weight * F.cross_entropy(fake_logits, y_fake)
         loss_g_global = _checked_backward(loss_g, opt_g, parallel, guard, iteration)
     opt_g.step()
     return float(loss_d_global), float(loss_g_global)

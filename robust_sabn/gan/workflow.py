@@ -37,7 +37,8 @@ def reference_record(summary: dict[str, Any], wall_time_s: float) -> ResultRecor
                           condition={"features": "classifier", "split": "test"})
                    for name in ("is", "fid")]],
         extras={"epochs": summary["epochs"], "train_examples": summary["train_examples"],
-                "real_examples": summary["real_examples"]},
+                "real_examples": summary["real_examples"], "schedule": summary["schedule"],
+                "augment": summary["augment"]},
         wall_time_s=wall_time_s)
 
 

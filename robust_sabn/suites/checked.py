@@ -149,6 +149,15 @@ class CheckedTable:
         self._distinct(out, key)
         return out
 
+    def boolean(self, key: str, default: bool | None = None) -> bool | None:
+        """``true`` or ``false``, or ``default`` when absent."""
+        if key not in self.data:
+            return default
+        value = self.data[key]
+        if not isinstance(value, bool):
+            self.fail(key, f"expected true or false, got {_kind(value)}")
+        return value
+
     def number(self, key: str, default: float | None = None) -> float | None:
         """A finite number >= 0; also a fraction string such as ``"8/255"``."""
         if key not in self.data:
