@@ -172,6 +172,35 @@ def test_two_concurrent_runs_on_one_folder_do_every_step_exactly_once(tmp_path: 
     assert len(worker_pids(suite_dir)) == 4  # both runners' workers did steps
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
+def test_workers_stop_when_their_suite_process_is_killed(tmp_path: Path,
+                                                         how: signal.Signals) -> None:
+    path = write_suite(tmp_path / "suites", 'hold = ["a"]\n', runs='["a"]')
+    out = tmp_path / "runs"
+    parent = subprocess.Popen(chain_command(path, out, "--jobs", "2"), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    try:
+        worker = wait_for_holder(StepFiles.of(out / "chain", "train a").lock)
+        assert worker != parent.pid
+        parent.send_signal(how)
+        parent.wait(timeout=60)
+        deadline = time.monotonic() + 30
+        while _alive(worker):  # the held step would otherwise wait for its release forever
+            assert time.monotonic() < deadline, f"worker {worker} outlived its suite process"
+            time.sleep(0.1)
+    finally:
+        parent.kill()
+    assert lock_holder(StepFiles.of(out / "chain", "train a").lock) is None
+
+
 def test_a_failing_step_does_not_stop_the_others_and_exits_1_with_its_line(
         tmp_path: Path) -> None:
     path = write_suite(tmp_path / "suites", 'fail = ["b"]\n')

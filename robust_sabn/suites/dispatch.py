@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import pickle
 import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -214,10 +215,29 @@ def local_slots(jobs: int, gpus: Sequence[str] | None = None) -> list[Slot]:
             for i in range(jobs)]
 
 
-def _worker_main(conn: Connection, threads: int | None, gpu: str | None) -> None:
-    """A worker process: set its threads and GPU, then run the jobs it is sent until told to
-    stop (an empty message). Ctrl-C is the parent's to handle: it stops the workers."""
+PARENT_CHECK_S = 1.0
+"""How often a worker looks whether the suite process that started it is still there (s)."""
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Exit this worker as soon as its parent process ``parent`` is gone. Ctrl-C reaches the
+    parent, which stops its workers; a SIGTERM or SIGKILL of the parent alone does not, and
+    without this the worker would run its step to the end with nobody waiting for it (the step's
+    atomic checkpoints and its lock, released at exit, let a rerun resume it)."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent watch", daemon=True).start()
+
+
+def _worker_main(conn: Connection, threads: int | None, gpu: str | None, parent: int) -> None:
+    """A worker process of ``parent``: set its threads and GPU, then run the jobs it is sent
+    until told to stop (an empty message) or its parent is gone. Ctrl-C is the parent's to
+    handle: it stops the workers."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent(parent)
     use_threads_and_gpu(threads, gpu)
     while True:
         try:
@@ -251,7 +271,8 @@ class WorkerPool:
 
     def _start(self, slot: Slot) -> _Worker:
         parent, child = self._context.Pipe()
-        process = self._context.Process(target=_worker_main, args=(child, slot.threads, slot.gpu),
+        process = self._context.Process(target=_worker_main,
+                                        args=(child, slot.threads, slot.gpu, os.getpid()),
                                         name=f"robust-sabn {slot.name}", daemon=True)
         process.start()
         child.close()
