@@ -129,3 +129,22 @@ def test_the_probe_reports_conditional_accuracy(references: dict[str, Path]) -> 
     assert 0.0 <= row["probe_cond_acc"] <= 1.0
     unconditional = spec_for(tiny_config(norm="bn")).build_generator().eval()
     assert "probe_cond_acc" not in probe(unconditional)
+
+
+def test_probe_conditional_accuracy_reaches_the_record_and_the_report() -> None:
+    from robust_sabn.gan.records import training_record
+    from robust_sabn.gan.report import conditioning_findings
+
+    config = tiny_config(norm="ccbn", probe_samples=20)
+    history = [{"iteration": i, "loss_d": 1.0, "loss_g": 1.0, "elapsed_s": float(i)}
+               for i in range(1, 5)]
+    history[1].update(probe_fid=9.0, probe_is=2.0, probe_cond_acc=0.25)
+    history[3].update(probe_fid=8.0, probe_is=2.5, probe_cond_acc=0.75)
+    record = training_record(config, history, model={}, run_id="r", runtime={},
+                             train_examples=32, wall_time_s=1.0)
+    probes = [(m.condition["step"], m.value, m.n) for m in record.find("probe_cond_acc")]
+    assert probes == [(2, 0.25, 20), (4, 0.75, 20)]
+    curves = {"SNGAN CCBN": {0: [(2.0, 0.25), (4.0, 0.75)], 1: [(2.0, 0.35), (4.0, 0.85)]}}
+    assert conditioning_findings(curves) == [
+        "SNGAN CCBN: probe conditional accuracy 30 % at 2, 80 % at 4 (iterations; mean of "
+        "2 seeds)."]

@@ -25,7 +25,8 @@ def training_record(config: GANConfig, history: list[dict[str, Any]], *,
                     model: dict[str, Any], run_id: str | None, runtime: dict[str, Any],
                     train_examples: int, wall_time_s: float) -> ResultRecord:
     """The record of a finished run from its logged rows (``iteration``, ``loss_d``,
-    ``loss_g`` and, where probed, ``probe_fid`` and ``probe_is``)."""
+    ``loss_g`` and, where probed, ``probe_fid``, ``probe_is`` and for a conditional generator
+    ``probe_cond_acc``)."""
     metrics = []
     for row in history:
         if "probe_fid" in row:
@@ -34,6 +35,9 @@ def training_record(config: GANConfig, history: list[dict[str, Any]], *,
                                n=config.probe_samples, condition=condition),
                         Metric(name="probe_is", value=row["probe_is"],
                                n=config.probe_samples, condition=condition)]
+            if "probe_cond_acc" in row:
+                metrics.append(Metric(name="probe_cond_acc", value=row["probe_cond_acc"],
+                                      n=config.probe_samples, condition=condition))
     stride = max(1, len(history) // LOSS_CURVE_POINTS)
     curve = [[row["iteration"], row["loss_d"], row["loss_g"]] for row in history[::stride]]
     balance = [row for row in history if "grad_imbalance" in row]

@@ -158,12 +158,13 @@ def findings(groups: Groups, reference: str, features: str) -> list[str]:
     return lines
 
 
-def _curves(train: Groups) -> dict[str, dict[int, list[tuple[float, float]]]]:
+def _curves(train: Groups, metric: str = "probe_fid"
+            ) -> dict[str, dict[int, list[tuple[float, float]]]]:
     curves: dict[str, dict[int, list[tuple[float, float]]]] = {}
     for key, runs in train.items():
         for seed, record in runs.items():
             points = sorted((float(m.condition["step"]), m.value)
-                            for m in record.find("probe_fid"))
+                            for m in record.find(metric))
             if points:
                 curves.setdefault(_label(key), {})[seed] = points
     return curves
@@ -180,6 +181,22 @@ def curve_findings(curves: dict[str, dict[int, list[tuple[float, float]]]], feat
         lines.append(f"{label}: probe {fid} {sum(p[1] for p in first) / len(first):.2f} at "
                      f"iteration {first[0][0]:.0f} -> {sum(p[1] for p in last) / len(last):.2f} "
                      f"at iteration {last[0][0]:.0f} (mean of {count(len(seeds), 'seed')}).")
+    return lines
+
+
+def conditioning_findings(curves: dict[str, dict[int, list[tuple[float, float]]]]
+                          ) -> list[str]:
+    """One sentence per conditional row: the probes' conditional accuracy over training (mean
+    over seeds), so a reader sees whether it was still rising when the run stopped."""
+    lines = []
+    for label, seeds in curves.items():
+        steps = sorted({step for points in seeds.values() for step, _ in points})
+        means = [(step, sum(v for points in seeds.values() for s, v in points if s == step)
+                  / sum(1 for points in seeds.values() for s, _ in points if s == step))
+                 for step in steps]
+        trail = ", ".join(f"{100 * value:.0f} % at {step:.0f}" for step, value in means)
+        lines.append(f"{label}: probe conditional accuracy {trail} (iterations; mean of "
+                     f"{count(len(seeds), 'seed')}).")
     return lines
 
 
@@ -297,7 +314,8 @@ def render_gan_report(records: Sequence[tuple[Path, ResultRecord]], output: str 
     curves = _curves(train)
     parts += ["## What it shows", ""]
     shown = (findings(evals, reference, features) + chance_findings(evals, train)
-             + curve_findings(curves, features))
+             + curve_findings(curves, features)
+             + conditioning_findings(_curves(train, "probe_cond_acc")))
     if refs and features == "classifier" and refs[0].value("fid") is not None:
         best_is = max((kit.mean_std(list(_values(r, "is").values()))[0]
                        for r in evals.values() if _values(r, "is")), default=None)
