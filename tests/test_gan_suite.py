@@ -72,6 +72,11 @@ def test_suite_runs_end_to_end_and_reports(finished_suite: tuple[Path, Path, Pat
     assert "| SNGAN | CCBN | 2 |" in text and "| SNGAN | SaBN | 2 |" in text
     assert "SaBN | CCBN |" in text  # the difference-with-CI rows
     assert "| real test images | - | - |" in text and "Scale: real test images" in text
+    # the classifier's test accuracy sits in the conditional-accuracy column, KID and
+    # intra-FID have no real-image value
+    real = next(line for line in text.splitlines() if line.startswith("| real test images"))
+    cells = [c.strip() for c in real.strip("|").split("|")]
+    assert cells[5:7] == ["-", "-"] and float(cells[7]) > 0
     assert "## What it shows" in text and "SNGAN SaBN vs CCBN over 2 seeds" in text
     for png in ("tiny-gan-fid-curve.png", "tiny-gan-sngan32-ccbn.png",
                 "tiny-gan-sngan32-sabn.png"):

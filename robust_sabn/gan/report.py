@@ -76,8 +76,10 @@ def real_row(reference: ResultRecord | None, features: str, width: int) -> list[
     if reference is None or features != "classifier" or reference.value("fid") is None:
         return None
     accuracy = reference.value("test_accuracy") or 0.0
-    row = ["real test images", kit.DASH, kit.DASH, f"{reference.value('is'):.2f}",
-           f"{reference.value('fid'):.2f}", kit.DASH, f"{100 * accuracy:.2f}"]
+    known = {"is": f"{reference.value('is'):.2f}", "fid": f"{reference.value('fid'):.2f}",
+             "cond_acc": f"{100 * accuracy:.2f}"}
+    row = ["real test images", kit.DASH, kit.DASH,
+           *[known.get(name, kit.DASH) for name, *_ in METRICS]]
     return row + [kit.DASH] * (width - len(row))
 
 
