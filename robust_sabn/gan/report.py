@@ -192,11 +192,12 @@ def conditioning_findings(curves: dict[str, dict[int, list[tuple[float, float]]]
     over seeds), so a reader sees whether it was still rising when the run stopped."""
     lines = []
     for label, seeds in curves.items():
-        steps = sorted({step for points in seeds.values() for step, _ in points})
-        means = [(step, sum(v for points in seeds.values() for s, v in points if s == step)
-                  / sum(1 for points in seeds.values() for s, _ in points if s == step))
-                 for step in steps]
-        trail = ", ".join(f"{100 * value:.0f} % at {step:.0f}" for step, value in means)
+        by_step: dict[float, list[float]] = {}
+        for points in seeds.values():
+            for step, value in points:
+                by_step.setdefault(step, []).append(value)
+        trail = ", ".join(f"{100 * sum(v) / len(v):.0f} % at {step:.0f}"
+                          for step, v in sorted(by_step.items()))
         lines.append(f"{label}: probe conditional accuracy {trail} (iterations; mean of "
                      f"{count(len(seeds), 'seed')}).")
     return lines

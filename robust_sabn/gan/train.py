@@ -156,8 +156,7 @@ def _scores(discriminator: nn.Module, x: Tensor, y: Tensor, aux_weight: float
             ) -> tuple[Tensor, Tensor | None]:
     """D's scores (N,) and, when ``aux_weight`` > 0, its auxiliary classifier's logits."""
     if aux_weight > 0:
-        scores, logits = discriminator.scores_and_logits(x, y)
-        return scores, logits
+        return discriminator.scores_and_logits(x, y)
     return discriminator(x, y), None
 
 
