@@ -270,6 +270,26 @@ def test_nas_gates_read_alpha_entropy_and_argmax_stability() -> None:
     assert _measure("nas", records, _gate("argmax_stable_epochs", ">=", 3.0)) == (1.0, False)
 
 
+def test_nas_alpha_moved_share_gates_each_search_not_the_smallest() -> None:
+    uniform = math.log(5)
+    drops = {("bn", 0): 0.3, ("bn", 1): 0.12, ("bn", 2): 0.081, ("saauxbn", 0): 0.5}
+    records = [_search(norm, seed, [uniform - drop + 0.01, uniform - drop - 0.01], ["a"])
+               for (norm, seed), drop in drops.items()]
+    gate = _gate("alpha_moved_share", ">=", 75.0)
+    result, = evaluate_gates([gate], get_task("nas"), [(Path(f"r{i}.json"), r)
+                                                       for i, r in enumerate(records)])
+    assert result.measured.value == pytest.approx(75.0) and result.passed  # 3 of 4 >= 0.1
+    assert "3 of 4 searches" in result.measured.detail
+    assert "below: bn-2 0.081" in result.measured.detail
+    assert _measure("nas", records, _gate("alpha_moved_share", ">=", 90.0)) == (75.0, False)
+    assert _measure("nas", records, _gate("alpha_moved_share", ">=", 90.0, norms=["bn"],
+                                          min_drop=0.05)) == (100.0, True)
+    value, passed = _measure("nas", records, _gate("alpha_moved_share", ">=", 50.0,
+                                                   norms=["bn"], min_drop=0.2))
+    assert value == pytest.approx(100 / 3) and not passed  # only bn-0's 0.3 reaches 0.2
+    assert _measure("nas", [], gate) == (None, False)
+
+
 def test_style_gates_read_affine_shift_and_loss_flattening() -> None:
     records = [new_result("style", "evaluation", subject={"run": "saadain-seed0",
                                                           "norm": "saadain"},
