@@ -16,6 +16,8 @@
     nb201 = "/data/NAS-Bench-201-v1_0-e61699.pth"   # optional
     [comparison]
     reference = "bn"                # the row every difference is taken against
+    statistic = "median"            # paired rows test the median (sign test); default "mean"
+                                    # (paired Student-t); declare it before the run
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 from robust_sabn.errors import UserInputError
 from robust_sabn.nas.config import ALGORITHMS, RetrainConfig, SearchConfig
 from robust_sabn.nas.plugin import NAS_NORMS, RENAMED_NAS_NORMS, nas_norm, renamed_settings
+from robust_sabn.report.claims import MEAN, STATISTICS
 from robust_sabn.suites.checked import CheckedTable
 
 _PER_RUN = ("algorithm", "norm", "seed")
@@ -35,7 +38,9 @@ _SHARED_WITH_RETRAIN = ("dataset", "data_dir", "search_examples", "resolution", 
 
 @dataclass(frozen=True)
 class NASPlan:
-    """Searches (one per algorithm x norm x seed), retraining, tables, reference norm."""
+    """Searches (one per algorithm x norm x seed), retraining, tables, reference norm, and
+    what the paired comparisons test (``statistic``: the mean or the median difference, one of
+    :data:`robust_sabn.report.claims.STATISTICS`)."""
 
     searches: tuple[SearchConfig, ...]
     retrain: RetrainConfig | None
@@ -43,6 +48,7 @@ class NASPlan:
     analog: bool
     nb201: str | None
     reference: str
+    statistic: str = MEAN
 
 
 RESULT_NEUTRAL = ("device", "data_dir")
@@ -126,9 +132,12 @@ def parse_nas(doc: CheckedTable) -> NASPlan:
     if not isinstance(analog, bool):
         tables.fail("analog", "expected true or false")
     comparison = doc.table("comparison")
-    comparison.only(["reference"])
+    comparison.only(["reference", "statistic"])
     old_names = [old for old, new in RENAMED_NAS_NORMS.items() if new in norms]
     reference = nas_norm(comparison.string("reference", "bn", choices=[*norms, *old_names],
                                            what="reference norm") or "bn")
+    statistic = comparison.string("statistic", MEAN, choices=STATISTICS,
+                                  what="statistic for the paired comparisons") or MEAN
     return NASPlan(searches=searches, retrain=retrain, retrain_seeds=retrain_seeds,
-                   analog=analog, nb201=tables.string("nb201"), reference=reference)
+                   analog=analog, nb201=tables.string("nb201"), reference=reference,
+                   statistic=statistic)

@@ -14,6 +14,8 @@ from robust_sabn.nas.config import ALGORITHM_LABELS
 from robust_sabn.nas.plugin import nas_norm
 from robust_sabn.nas.space import EDGE_NAMES, OPS, Genotype
 from robust_sabn.report import kit
+from robust_sabn.report.claims import MEDIAN
+from robust_sabn.report.sign_test import MIN_PAIRS, sign_test_interval
 from robust_sabn.report.stats import paired_t_interval
 from robust_sabn.vocabulary import count, norm_label
 
@@ -57,8 +59,11 @@ def _score_values(scores: Sequence[ResultRecord], **condition: Any
 
 
 def _accuracy_section(title: str, short: str, values: dict[Group, dict[int, float]],
-                      reference: str, paper: str | None = None) -> tuple[str, list[str]]:
-    """A table of mean ± std (%) per group and the differences against the reference norm."""
+                      reference: str, paper: str | None = None, statistic: str = "mean"
+                      ) -> tuple[str, list[str]]:
+    """A table of mean ± std (%) per group and the differences against the reference norm;
+    the findings test the mean (paired t) or, for ``statistic`` ``"median"``, the median of
+    the per-seed differences (sign test)."""
     groups = _order(list(values), reference)
     header = ["algorithm", "norm", "search seeds", "top-1 % (mean ± std)"]
     if paper:
@@ -77,18 +82,38 @@ def _accuracy_section(title: str, short: str, values: dict[Group, dict[int, floa
         if ref in mine and len(mine) > 1:
             parts += ["", kit.difference_table(mine, ref, metric="top-1 (points)",
                                                higher_is_better=True, scale=100)]
+            if statistic == MEDIAN:
+                parts += ["", MEDIAN_NOTE]
             for label, seeds in mine.items():
-                if label == ref:
-                    continue
                 shared = sorted(set(seeds) & set(mine[ref]))
-                if len(shared) >= 2:
-                    iv = paired_t_interval([seeds[s] for s in shared],
-                                           [mine[ref][s] for s in shared])
-                    verdict = "resolved" if iv.resolved else "not resolved (the CI spans 0)"
-                    findings.append(f"{short}: {label} minus {ref} = "
-                                    f"{100 * iv.estimate:+.2f} points "
-                                    f"[{100 * iv.low:+.2f}, {100 * iv.high:+.2f}], {verdict}.")
+                if label != ref and len(shared) >= 2:
+                    findings.append(_difference_finding(
+                        f"{short}: {label} minus {ref}", [seeds[s] for s in shared],
+                        [mine[ref][s] for s in shared], statistic))
     return "\n".join(parts), findings
+
+
+MEDIAN_NOTE = ("The table gives mean differences with Student-t intervals; this suite tests "
+               "the median of the per-seed differences (sign test, its file's `statistic = "
+               "\"median\"`): see What it shows.")
+
+
+def _difference_finding(what: str, row: list[float], reference: list[float], statistic: str
+                        ) -> str:
+    """One "What it shows" line: ``row - reference`` paired (fractions, shown in points) by
+    the mean with its Student-t interval or by the median with its sign-test interval."""
+    if statistic == MEDIAN:
+        iv = sign_test_interval([100 * (a - b) for a, b in zip(row, reference, strict=True)])
+        if iv.n < MIN_PAIRS:
+            return (f"{what} = median {iv.estimate:+.2f} points [n = {iv.n}]: no 95 % "
+                    f"sign-test interval (it needs at least {MIN_PAIRS} seeds), not resolved.")
+        verdict = "resolved" if iv.resolved else "not resolved (the CI spans 0)"
+        return (f"{what} = median {iv.estimate:+.2f} points [{iv.low:+.2f}, {iv.high:+.2f}] "
+                f"(sign test, coverage {100 * iv.confidence:.1f} %, {iv.n} seeds), {verdict}.")
+    iv = paired_t_interval(row, reference)
+    verdict = "resolved" if iv.resolved else "not resolved (the CI spans 0)"
+    return (f"{what} = {100 * iv.estimate:+.2f} points "
+            f"[{100 * iv.low:+.2f}, {100 * iv.high:+.2f}], {verdict}.")
 
 
 def _collapse(searches: Sequence[ResultRecord]) -> dict[Group, dict[int, list[float]]]:
@@ -270,9 +295,10 @@ _PAPER_SECTION = ["## The paper's numbers", "",
 
 def render_nas_report(records: Sequence[tuple[Path, ResultRecord]], output: str | Path, *,
                       command: str, suite_command: str | None, warnings: Sequence[str],
-                      reference: str = "bn", title: str = "NAS", description: str = ""
-                      ) -> Path:
-    """Write the Markdown report of NAS ``records`` to ``output`` (plot beside it)."""
+                      reference: str = "bn", title: str = "NAS", description: str = "",
+                      statistic: str = "mean") -> Path:
+    """Write the Markdown report of NAS ``records`` to ``output`` (plot beside it); its
+    paired differences test the mean or, for ``statistic`` ``"median"``, the median."""
     output = Path(output)
     nas = [r for _, r in records if r.task == "nas"]
     searches = [r for r in nas if r.kind == "search"]
@@ -286,7 +312,7 @@ def render_nas_report(records: Sequence[tuple[Path, ResultRecord]], output: str 
     if searches:
         parts += _search_setup(searches)
     parts += ["## Final cell accuracy", ""]
-    accuracy, findings, scored = _accuracy_sections(scores, reference)
+    accuracy, findings, scored = _accuracy_sections(scores, reference, statistic)
     parts += accuracy + _PAPER_SECTION
     collapse, found = _collapse_section(searches, reference, output)
     parts += collapse + _alpha_section(searches, reference, output)
@@ -301,7 +327,8 @@ def render_nas_report(records: Sequence[tuple[Path, ResultRecord]], output: str 
     differences = [line for line in findings if " points [" in line]
     if differences:
         resolved = sum(", resolved." in line for line in differences)
-        findings.insert(0, f"{resolved} of {len(differences)} differences against "
+        tested = " (medians, sign test)" if statistic == MEDIAN else ""
+        findings.insert(0, f"{resolved} of {len(differences)} differences{tested} against "
                            f"{norm_label(reference)} are resolved (95 % CI excludes 0).")
     parts += ["## What it shows", ""]
     parts += [f"- {line}" for line in findings] or ["- No finished searches to compare."]
@@ -332,7 +359,7 @@ def _search_setup(searches: list[ResultRecord]) -> list[str]:
     return parts
 
 
-def _accuracy_sections(scores: list[ResultRecord], reference: str
+def _accuracy_sections(scores: list[ResultRecord], reference: str, statistic: str
                        ) -> tuple[list[str], list[str], bool]:
     """(lines, findings, whether any retraining or transfer rows) of the final-cell accuracy
     sections: retraining, the analog-nasbench transfer, the NB201 tables."""
@@ -346,14 +373,16 @@ def _accuracy_sections(scores: list[ResultRecord], reference: str
         text, found = _accuracy_section(
             f"Standalone retraining on {DATASET_LABELS.get(str(dataset), dataset)} (fixed short "
             f"schedule, {n_seeds} retraining seeds per cell, averaged per search seed)",
-            f"Retrained on {DATASET_LABELS.get(str(dataset), dataset)}", retrain, reference)
+            f"Retrained on {DATASET_LABELS.get(str(dataset), dataset)}", retrain, reference,
+            statistic=statistic)
         parts += [text, ""]
         findings += found
     analog = _score_values(scores, method="table", table="analog-nasbench")
     if analog:
         text, found = _accuracy_section(
             "Transfer to CIFAR-10: the analog-nasbench table (its authors' digital CIFAR-10 "
-            "training, not NB201's numbers)", "analog-nasbench CIFAR-10", analog, reference)
+            "training, not NB201's numbers)", "analog-nasbench CIFAR-10", analog, reference,
+            statistic=statistic)
         parts += [text, ""]
         findings += found
     for dataset in ("cifar10", "cifar100", "ImageNet16-120"):
@@ -362,7 +391,7 @@ def _accuracy_sections(scores: list[ResultRecord], reference: str
             text, found = _accuracy_section(
                 f"NAS-Bench-201 table, {DATASET_LABELS[dataset]} (200-epoch training)",
                 f"NB201 {DATASET_LABELS[dataset]}", nb201, reference,
-                paper=dataset if dataset != "cifar10" else None)
+                paper=dataset if dataset != "cifar10" else None, statistic=statistic)
             parts += [text, ""]
             findings += found
     return parts, findings, bool(retrain or analog)

@@ -141,7 +141,8 @@ class NASTask:
         path = render_nas_report(records, output, command=f"robust-sabn report {suite_dir}",
                                  suite_command=suite_command, warnings=warnings,
                                  reference=suite.plan.reference, title=suite.name,
-                                 description=suite.description)
+                                 description=suite.description,
+                                 statistic=suite.plan.statistic)
         return add_gates_section(path, suite, records)
 
     def render_records(self, records: list[tuple[Path, Any]], output: Path, *, command: str,

@@ -17,8 +17,13 @@ interval (:mod:`robust_sabn.report.stats`), and a verdict:
 
 The first three are tests; the page counts tests, not rows. Each row also states its power: the
 paired t-test's power at alpha = 0.05 for the effect its suite file states (``[effects]``), and
-the effect it detects with 80 % power. A verdict is about the direction of the effect in *our*
-setup (dataset, model, schedule), which the row names; it is not the paper's number.
+the effect it detects with 80 % power. A suite file may declare that its paired rows test the
+median instead (``statistic = "median"``, :data:`STATISTICS`; a task's plan carries it as
+``plan.statistic``): the median of the per-seed differences with the sign test's
+distribution-free interval and the sign test's power (:mod:`robust_sabn.report.median_rows`),
+which a rare degenerate run does not dominate. A verdict is about the direction of the
+effect in *our* setup (dataset, model, schedule), which the row names; it is not the paper's
+number.
 Torch-free.
 """
 
@@ -47,6 +52,9 @@ NOT_RUN = "not run"
 VERDICTS = (REPRODUCED, NOT_RESOLVED, CONTRADICTED, NOT_TESTABLE, NOT_RUN)
 TESTS = (REPRODUCED, NOT_RESOLVED, CONTRADICTED)
 """The verdicts of a test that ran (gates passed, records there)."""
+MEAN, MEDIAN = "mean", "median"
+STATISTICS = (MEAN, MEDIAN)
+"""What a paired row tests: the mean difference (paired Student-t) or the median (sign test)."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,9 @@ class Finding:
         verdict: one of :data:`VERDICTS`.
         suite: the suite the records came from (its gates apply), None when unknown.
         differences: the per-seed differences behind ``ours``, in the claim's unit.
+        context: what ``ours`` says after the difference (the two means and the seeds).
+        digits: the decimals ``ours`` shows.
+        statistic: what the row tests, one of :data:`STATISTICS`.
         gate: the gates that guard it, in words (filled in by :func:`apply_gates`).
         power: its power, in words (filled in by :func:`apply_gates`).
     """
@@ -93,6 +104,9 @@ class Finding:
     verdict: str
     suite: str | None = None
     differences: tuple[float, ...] = ()
+    context: str = ""
+    digits: int = 2
+    statistic: str = MEAN
     gate: str = "-"
     power: str = "-"
 
@@ -126,7 +140,8 @@ def paired_finding(claim: Claim, setup: str, row: Mapping[int, float],
              f"{unit}, {count(len(seeds), 'seed')})")
     text = format_difference(interval, scale, digits) + means
     differences = tuple(scale * (x - y) for x, y in zip(a, b, strict=True))
-    return Finding(claim, setup, text, verdict_of(interval, claim.sign), suite, differences)
+    return Finding(claim, setup, text, verdict_of(interval, claim.sign), suite, differences,
+                   means, digits)
 
 
 def not_run(claim: Claim, why: str) -> Finding:
@@ -224,18 +239,29 @@ def collect_findings(records: Records) -> list[Finding]:
 
 def power_text(finding: Finding, effect: float | None) -> str:
     """The row's power in words: at the suite's stated effect and the effect it detects with
-    80 % power (paired t, two-sided, alpha 0.05)."""
+    80 % power (paired t, two-sided, alpha 0.05; a median row: the sign test's)."""
     from robust_sabn.report.power import effect_for_power, paired_t_power
 
+    if finding.statistic == MEDIAN:
+        from robust_sabn.report.median_rows import sign_test_power_text
+
+        return sign_test_power_text(finding, effect)
     d, unit = finding.differences, finding.claim.unit
     if len(d) < 2:
         return "no paired t-test (fewer than 2 paired seeds)"
     sd = stdev(d)
-    at_80 = (f"80 % at >= {effect_for_power(sd, len(d)):.3g} {unit} (sd {sd:.3g}, "
-             f"{len(d)} seeds)")
+    return power_words(effect, unit, lambda e: paired_t_power(e, sd, len(d)),
+                       f"{effect_for_power(sd, len(d)):.3g}", f"sd {sd:.3g}, {len(d)} seeds")
+
+
+def power_words(effect: float | None, unit: str, power: Callable[[float], float],
+                effect_at_80: str, how: str) -> str:
+    """``"87 % at 5 points; 80 % at >= 3.1 points (how)"``: ``power(effect)`` (a fraction)
+    at the stated ``effect`` (None: "no effect stated") and the effect with 80 % power."""
+    at_80 = f"80 % at >= {effect_at_80} {unit} ({how})"
     if effect is None:
         return f"{at_80}; no effect stated"
-    return f"{100 * paired_t_power(effect, sd, len(d)):.0f} % at {effect:g} {unit}; {at_80}"
+    return f"{100 * power(effect):.0f} % at {effect:g} {unit}; {at_80}"
 
 
 def apply_gates(findings: Sequence[Finding], gates: Mapping[str, Sequence[GateResult]],
@@ -266,10 +292,14 @@ def apply_gates(findings: Sequence[Finding], gates: Mapping[str, Sequence[GateRe
     return out
 
 
-def _suite_checks(records: Records, suites_dir: Path | None
-                  ) -> tuple[dict[str, list[GateResult]], dict[str, dict[str, float]], list[str]]:
-    """Per suite named by the records: its gates measured from its records and its stated
-    effects, from its suite file; one note per suite whose file is not found."""
+SuiteChecks = tuple[dict[str, list["GateResult"]], dict[str, dict[str, float]], dict[str, str],
+                    list[str]]
+
+
+def _suite_checks(records: Records, suites_dir: Path | None) -> SuiteChecks:
+    """Per suite named by the records: its gates measured from its records, its stated
+    effects and the statistic its paired rows test, from its suite file; one note per suite
+    whose file is not found."""
     from robust_sabn.errors import UserInputError
     from robust_sabn.report.gates import suite_gates
     from robust_sabn.suites.spec import find_suite, load_suite
@@ -277,7 +307,7 @@ def _suite_checks(records: Records, suites_dir: Path | None
     by_suite: dict[str, list[tuple[Path, ResultRecord]]] = {}
     for path, record in records:
         by_suite.setdefault(suite_of(path, record), []).append((path, record))
-    gates, effects, notes = {}, {}, []
+    gates, effects, statistics, notes = {}, {}, {}, []
     for name, own in sorted(by_suite.items()):
         try:
             path = find_suite(name, suites_dir)
@@ -292,7 +322,8 @@ def _suite_checks(records: Records, suites_dir: Path | None
             continue
         gates[name] = suite_gates(suite, own)
         effects[name] = dict(suite.effects)
-    return gates, effects, notes
+        statistics[name] = str(getattr(suite.plan, "statistic", MEAN))
+    return gates, effects, statistics, notes
 
 
 def render_claims(findings: Sequence[Finding], *, records: Records, command: str,
@@ -307,6 +338,12 @@ def render_claims(findings: Sequence[Finding], *, records: Records, command: str
               "power", "verdict"]
     rows = [[f.claim.statement, f.claim.paper, f.setup, f.ours, f.gate, f.power,
              f"**{f.verdict}**"] for f in findings]
+    if any(f.statistic == MEDIAN for f in findings):
+        from robust_sabn.report.median_rows import MEDIAN_ROWS_TEXT
+
+        statistic_text = " " + MEDIAN_ROWS_TEXT
+    else:
+        statistic_text = ""
     lines = [
         "# The paper's claims, tested", "",
         "Each row is one claim of Gong et al., *Sandwich Batch Normalization* (WACV 2022, "
@@ -320,7 +357,7 @@ def render_claims(findings: Sequence[Finding], *, records: Records, command: str
         f"t-test's power (two-sided, alpha = {ALPHA:g}) for the effect the suite file states, "
         f"and the effect it detects with {100 * POWER:g} % power at the observed spread. A verdict "
         "is about the direction of the effect in our setup, at our scale; it is not the "
-        "paper's number.", "",
+        f"paper's number.{statistic_text}", "",
         f"Tests: {tests} ({', '.join(f'{counts[v]} {v}' for v in TESTS)}). Not tests: "
         f"{counts[NOT_TESTABLE]} {NOT_TESTABLE} (a gate failed), {counts[NOT_RUN]} {NOT_RUN} "
         "(no records).", "",
@@ -342,8 +379,11 @@ def claims_markdown(sources: Sequence[str | Path], output: str | Path, *,
     from robust_sabn.report.records import read_unique
 
     records, warnings = read_unique(sources)
-    gates, effects, notes = _suite_checks(records, suites_dir)
-    findings = apply_gates(collect_findings(records), gates, effects)
+    from robust_sabn.report.median_rows import with_statistics
+
+    gates, effects, statistics, notes = _suite_checks(records, suites_dir)
+    findings = apply_gates(with_statistics(collect_findings(records), statistics), gates,
+                           effects)
     command = shlex.join(["robust-sabn", "claims", *map(str, sources), "-o", str(output)])
     return render_claims(findings, records=records, command=command,
                          warnings=[*warnings, *notes])
