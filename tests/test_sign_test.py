@@ -156,3 +156,16 @@ def test_suite_file_declares_the_statistic(tmp_path: Path) -> None:
         load_suite(path)
     assert str(info.value) == (f"{path}: comparison.statistic: unknown statistic for the paired "
                                "comparisons 'trimmed'; choose one of mean, median")
+
+
+def test_a_median_row_of_five_seeds_says_it_has_no_interval() -> None:
+    from robust_sabn.report.claims import MEDIAN, NOT_RESOLVED, Finding
+    from robust_sabn.report.median_rows import median_finding, sign_test_power_text
+
+    five = Finding(NAS_MEAN, "nx", "+3.00 [+1.00, +5.00]", "reproduced", "nx",
+                   (1.0, 2.0, 3.0, 4.0, 5.0), " (61.00 vs 58.00 %, 5 seeds)")
+    row = median_finding(five)
+    assert row.verdict == NOT_RESOLVED and row.statistic == MEDIAN
+    assert row.ours == ("median +3.00 [n = 5] not resolved (no 95 % sign-test interval: it "
+                        "needs at least 6 seeds, 5 here) (61.00 vs 58.00 %, 5 seeds)")
+    assert sign_test_power_text(row, 5.0) == "no sign test (fewer than 6 paired seeds)"
