@@ -121,7 +121,7 @@ def test_gates_are_parsed_with_their_metric_parameters(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("extra", "message"), [
     ('[[gates]]\nname = "x"\nmetric = "fid"\ncompare = ">="\nthreshold = 1\n',
      "gates[2].metric: unknown gate metric 'fid'; choose one of clean_branch_gap, "
-     "control_minus_bn, adversarial_gain, epochs_after_best"),
+     "control_minus_bn, adversarial_gain, epochs_after_best, robust_fit_gap"),
     ('[[gates]]\nname = "x"\nmetric = "clean_branch_gap"\ncompare = "=="\nthreshold = 1\n',
      "gates[2].compare: Input should be '>=', '>', '<=' or '<'"),
     ('[[gates]]\nname = "x"\nmetric = "clean_branch_gap"\ncompare = "<"\nthreshold = 1\n'
@@ -223,6 +223,35 @@ def test_adversarial_gain_is_not_measurable_without_robust_accuracy(tmp_path: Pa
                              _on_disk(write_runs(tmp_path)))
     assert result.measured.value is None and not result.passed
     assert "no control arm with pgd-20" in result.measured.detail
+
+
+@pytest.mark.parametrize(("threshold", "passed"), [(5.0, True), (10.0, False)])
+def test_robust_fit_gap_is_training_minus_validation_robust_accuracy(tmp_path: Path,
+                                                                   threshold: float,
+                                                                   passed: bool) -> None:
+    """AuxBN's last epoch: training adversarial accuracy 70 / 62 / 55 % against validation PGD
+    accuracy 55 % (seeds 0-2; earlier epochs 30 and 20 %): gaps +15, +7 and 0 points, median 7;
+    BN and the control are not among the default norms."""
+    suite = write_runs(tmp_path)
+    for seed, train_adv in zip(SEEDS, (0.70, 0.62, 0.55), strict=True):
+        (suite / f"auxbn-seed{seed}" / "metrics.jsonl").write_text("".join(
+            json.dumps({"epoch": e, "train_adv_acc": train_adv if e == 2 else 0.3,
+                        "val": {"adv": {"pgd_loss": 1.0, "pgd_acc": 0.55 if e == 2 else 0.2}}})
+            + "\n" for e in range(3)))
+    result, = evaluate_gates([_gate("robust_fit_gap", ">=", threshold)],
+                             get_task("adversarial"), _on_disk(suite))
+    assert result.measured.value == pytest.approx(7.0)
+    assert result.passed is passed
+    assert result.measured.detail == ("last epoch's training adversarial minus validation PGD "
+                                      "accuracy (adv branch), per run: auxbn-seed0 +15.0, "
+                                      "auxbn-seed1 +7.0, auxbn-seed2 +0.0")
+
+
+def test_robust_fit_gap_is_not_measurable_without_training_accuracy(tmp_path: Path) -> None:
+    result, = evaluate_gates([_gate("robust_fit_gap", ">=", 1.0)], get_task("adversarial"),
+                             _on_disk(write_runs(tmp_path)))
+    assert result.measured.value is None and not result.passed
+    assert result.measured.detail.startswith("no auxbn, saauxbn run logged")
 
 
 def _on_disk(suite: Path) -> list:

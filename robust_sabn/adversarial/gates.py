@@ -9,6 +9,12 @@
 * ``epochs_after_best`` (epochs): per run of ``norms``, the logged epochs after the one with
   the lowest adversarial validation loss (``branch``), median over runs. Robust overfitting
   (a rise after the best epoch) needs room after it; gate with ``>=``.
+* ``robust_fit_gap`` (points): per run of ``norms``, the last epoch's training adversarial
+  accuracy (the training attack's, averaged over the epoch's batches, model in train mode)
+  minus its adversarial validation PGD accuracy (``branch``, the same attack, eval mode),
+  median over runs. Robust overfitting is the model fitting its adversarial training images
+  beyond what carries over to held-out ones; about 0 means it does not fit them at all, so
+  there is nothing to overfit; gate with ``>=``.
 * ``adversarial_gain`` (points): ``norm``'s robust accuracy (``metric``, e.g. ``pgd-20``, on
   ``branch`` at ``eps``) minus the control's, mean over shared seeds. Large means training was
   adversarial (a trainer that silently stopped attacking gives about 0); gate with ``>=``.
@@ -32,6 +38,7 @@ from robust_sabn.adversarial.report.collect import (
     collect_run_results,
 )
 from robust_sabn.adversarial.report.overfitting import pgd_losses
+from robust_sabn.adversarial.report.plots import val_branch
 from robust_sabn.suites.gates import GateMetric, Measured, Records
 
 POINTS = 100.0
@@ -109,6 +116,27 @@ def epochs_after_best(records: Records, params: Mapping[str, Any]) -> Measured:
                                           f"loss, per run: {', '.join(map(str, after))}")
 
 
+def robust_fit_gap(records: Records, params: Mapping[str, Any]) -> Measured:
+    """See the module docstring."""
+    norms, branch = list(params["norms"]), str(params["branch"])
+    gaps: dict[str, float] = {}
+    for run in _runs(records):
+        if run.norm not in norms or run.is_control(str(params["control_loss"])) or not run.curve:
+            continue
+        last = run.curve[-1]
+        validation = (val_branch(last, branch) or {}).get("pgd_acc")
+        if last.get("train_adv_acc") is not None and validation is not None:
+            gaps[f"{run.norm}-seed{run.seed}"] = POINTS * (float(last["train_adv_acc"])
+                                                           - float(validation))
+    if not gaps:
+        return Measured(None, f"no {', '.join(norms)} run logged training adversarial and "
+                              "validation PGD accuracy per epoch")
+    per_run = ", ".join(f"{run} {gap:+.1f}" for run, gap in sorted(gaps.items()))
+    return Measured(float(median(gaps.values())), "last epoch's training adversarial minus "
+                                                  f"validation PGD accuracy ({branch} branch), "
+                                                  f"per run: {per_run}")
+
+
 _CONTROL = {"control_loss": CONTROL_LOSS}
 GATE_METRICS = {metric.name: metric for metric in (
     GateMetric("clean_branch_gap", "points", "clean-only control's clean accuracy minus the "
@@ -122,5 +150,8 @@ GATE_METRICS = {metric.name: metric for metric in (
                {"norm": "bn", "branch": "adv", "metric": "pgd-20", "eps": 0.1, **_CONTROL}),
     GateMetric("epochs_after_best", "epochs", "epochs logged after the lowest adversarial "
                "validation loss (median over runs)", epochs_after_best,
+               {"norms": ["auxbn", "saauxbn"], "branch": "adv", **_CONTROL}),
+    GateMetric("robust_fit_gap", "points", "training adversarial accuracy minus validation "
+               "PGD accuracy at the last epoch (median over runs)", robust_fit_gap,
                {"norms": ["auxbn", "saauxbn"], "branch": "adv", **_CONTROL}),
 )}
