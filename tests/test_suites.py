@@ -103,7 +103,7 @@ def test_shipped_suites_parse() -> None:
     assert sum(len(e.eps) for e in fmnist.plan.evaluations) == 3
     assert fmnist.plan.evaluations[2].autoattack_attacks == ("apgd-ce",)
     gates = {"auxbn-clean-branch", "saauxbn-clean-branch", "control-above-bn",
-             "training-adversarial", "room-to-overfit"}
+             "training-adversarial", "room-to-overfit", "fits-training-set"}
     assert {g.name for g in fmnist.gates} == gates
     quick = load_suite(SUITES_DIR / "adversarial-fmnist-quick.toml")
     assert len(quick.plan.runs) == 9 and quick.plan.evaluations[0].attacks == ()
