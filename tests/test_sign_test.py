@@ -169,3 +169,41 @@ def test_a_median_row_of_five_seeds_says_it_has_no_interval() -> None:
     assert row.ours == ("median +3.00 [n = 5] not resolved (no 95 % sign-test interval: it "
                         "needs at least 6 seeds, 5 here) (61.00 vs 58.00 %, 5 seeds)")
     assert sign_test_power_text(row, 5.0) == "no sign test (fewer than 6 paired seeds)"
+
+
+def _fewest_pairs_by_hand(p: float) -> int:
+    """The smallest n whose sign test (largest k with 2 P(B <= k - 1) <= 0.05, B ~ Bin(n, 1/2))
+    rejects with probability >= 0.8 when P(d > 0) = p, by direct binomial sums."""
+    for n in range(1, 200):
+        half = [math.comb(n, s) / 2 ** n for s in range(n + 1)]
+        k = max((j for j in range(1, n + 1) if 2 * sum(half[:j]) <= 0.05), default=0)
+        if k and _binomial_tail_power(p, n, k) >= 0.8:
+            return n
+    raise AssertionError("no n below 200")
+
+
+def test_suite_plan_of_a_median_suite_sizes_the_sign_test(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`suite plan` follows the suite file's statistic: robust sd, the sign test's power now and
+    the fewest pairs for 80 % power, no chi-square bound."""
+    from npz_helpers import run_cli
+
+    _write_records(tmp_path)
+    suite = _write_suite(tmp_path, 'statistic = "median"')
+    monkeypatch.setenv("COLUMNS", "400")
+    differences = [100 * (_accuracy("saauxbn", s) - _accuracy("bn", s)) for s in SEEDS]
+    sd = robust_sd(differences)  # 1.33 points
+    for target, effect in (([], 5.0), (["--target", "1"], 1.0)):  # 6 and 25 pairs needed
+        code, out, err = run_cli(["suite", "plan", str(suite), "--pilot",
+                                  str(tmp_path / "records" / "nx"), *target], capsys,
+                                 monkeypatch)
+        assert code == 0, err
+        assert "the median of the per-seed differences with the sign test" in " ".join(
+            out.split())
+        row = next(line for line in out.splitlines() if line.startswith("| nas-mean |"))
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        p = 0.5 * (1 + math.erf(effect / sd / math.sqrt(2)))
+        assert cells[2:] == ["16", f"{effect:g} points", f"{sd:.3g}",
+                             f"{100 * _binomial_tail_power(p, 16, 4):.0f} %",
+                             str(_fewest_pairs_by_hand(p)), "-", "-"]

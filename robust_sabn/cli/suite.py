@@ -151,8 +151,9 @@ def plan_command(
     suite: Annotated[str, typer.Argument(help="Suite name (in --suites-dir) or suite file.")],
     target: Annotated[float | None, typer.Option(
         help="The true difference to detect, in percentage points (80 % power, two-sided "
-             "paired t-test at alpha = 0.05); default: per claim the suite file's [effects], "
-             "else 1.", show_default=False)] = None,
+             "paired t-test at alpha = 0.05, or the sign test where the suite file says "
+             "statistic = \"median\"); default: per claim the suite file's [effects], else 1.",
+        show_default=False)] = None,
     out: OutRoot = Path("runs"),
     pilot: Annotated[Path | None, typer.Option(
         help="A pilot's run or records folder to estimate the noise from (every evaluation "

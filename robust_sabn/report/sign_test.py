@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import optimize, stats
 
-from robust_sabn.report.power import ALPHA, POWER
+from robust_sabn.report.power import ALPHA, MAX_SEEDS, POWER
 from robust_sabn.report.stats import Interval
 
 MIN_PAIRS = 6
@@ -97,3 +97,12 @@ def sign_test_effect_for_power(sd: float, n: int, power: float = POWER,
     p = optimize.brentq(lambda q: _reject_probability(q, n, ranks[0]) - power, 0.5, 1.0,
                         xtol=1e-12)
     return sd * float(stats.norm.ppf(p))
+
+
+def pairs_for_sign_test_power(effect: float, sd: float, power: float = POWER,
+                              alpha: float = ALPHA) -> int | None:
+    """Fewest pairs whose sign test reaches ``power`` at ``effect`` (see
+    :func:`sign_test_power`); None beyond :data:`~robust_sabn.report.power.MAX_SEEDS`. The
+    test is discrete, so its power is not monotone in the pairs: this scans upwards."""
+    return next((n for n in range(MIN_PAIRS, MAX_SEEDS + 1)
+                 if sign_test_power(effect, sd, n, alpha) >= power), None)

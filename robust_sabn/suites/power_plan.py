@@ -44,6 +44,7 @@ def suite_power_plan(suite: Suite, suite_dir: Path, target: float | None = None,
                              "first")
     records, _ = read_unique([source])
     effects = {} if target is not None else dict(suite.effects)
+    statistic = str(getattr(suite.plan, "statistic", "mean"))
     rows = plan_rows(task.findings(records), effects,
-                     DEFAULT_TARGET if target is None else target)
-    return plan_markdown(rows, str(source))
+                     DEFAULT_TARGET if target is None else target, statistic)
+    return plan_markdown(rows, str(source), statistic)
