@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from robust_sabn.report.claims import MEAN, MEDIAN, Finding, power_words, verdict_of
+from robust_sabn.report.findings import MEAN, MEDIAN, Finding, power_words, verdict_of
 from robust_sabn.report.sign_test import (
     MIN_PAIRS,
     robust_sd,
