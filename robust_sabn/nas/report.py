@@ -14,9 +14,10 @@ from robust_sabn.nas.config import ALGORITHM_LABELS
 from robust_sabn.nas.plugin import nas_norm
 from robust_sabn.nas.space import EDGE_NAMES, OPS, Genotype
 from robust_sabn.report import kit
-from robust_sabn.report.claims import MEDIAN
-from robust_sabn.report.sign_test import MIN_PAIRS, sign_test_interval
-from robust_sabn.report.stats import paired_t_interval
+from robust_sabn.report.findings import MEDIAN
+from robust_sabn.report.median_rows import median_text
+from robust_sabn.report.sign_test import sign_test_interval
+from robust_sabn.report.stats import NOT_RESOLVED, format_difference, paired_t_interval
 from robust_sabn.vocabulary import count, norm_label
 
 PAPER_NB201: dict[tuple[str, str], dict[str, str]] = {
@@ -101,19 +102,14 @@ MEDIAN_NOTE = ("The table gives mean differences with Student-t intervals; this 
 def _difference_finding(what: str, row: list[float], reference: list[float], statistic: str
                         ) -> str:
     """One "What it shows" line: ``row - reference`` paired (fractions, shown in points) by
-    the mean with its Student-t interval or by the median with its sign-test interval."""
+    the mean with its Student-t interval or by the median with its sign-test interval, in
+    the claims page's words (:func:`~robust_sabn.report.stats.format_difference`,
+    :func:`~robust_sabn.report.median_rows.median_text`)."""
     if statistic == MEDIAN:
         iv = sign_test_interval([100 * (a - b) for a, b in zip(row, reference, strict=True)])
-        if iv.n < MIN_PAIRS:
-            return (f"{what} = median {iv.estimate:+.2f} points [n = {iv.n}]: no 95 % "
-                    f"sign-test interval (it needs at least {MIN_PAIRS} seeds), not resolved.")
-        verdict = "resolved" if iv.resolved else "not resolved (the CI spans 0)"
-        return (f"{what} = median {iv.estimate:+.2f} points [{iv.low:+.2f}, {iv.high:+.2f}] "
-                f"(sign test, coverage {100 * iv.confidence:.1f} %, {iv.n} seeds), {verdict}.")
+        return f"{what}, in points: {median_text(iv, 2)}, {iv.n} seeds."
     iv = paired_t_interval(row, reference)
-    verdict = "resolved" if iv.resolved else "not resolved (the CI spans 0)"
-    return (f"{what} = {100 * iv.estimate:+.2f} points "
-            f"[{100 * iv.low:+.2f}, {100 * iv.high:+.2f}], {verdict}.")
+    return f"{what}, in points: {format_difference(iv, 100, 2)} (Student t, {iv.n} seeds)."
 
 
 def _collapse(searches: Sequence[ResultRecord]) -> dict[Group, dict[int, list[float]]]:
@@ -324,9 +320,9 @@ def render_nas_report(records: Sequence[tuple[Path, ResultRecord]], output: str 
             "For scale: the paper's gain (DARTS on NAS-Bench-201, CIFAR-100) is SaBN minus BN = "
             "+27.51 points (71.56 vs 44.05). Retraining and transfer rows are not NB201 rows; "
             "they show whether the direction holds in this setting, not the paper's size.")
-    differences = [line for line in findings if " points [" in line]
+    differences = [line for line in findings if ", in points: " in line]
     if differences:
-        resolved = sum(", resolved." in line for line in differences)
+        resolved = sum(NOT_RESOLVED not in line for line in differences)
         tested = " (medians, sign test)" if statistic == MEDIAN else ""
         findings.insert(0, f"{resolved} of {len(differences)} differences{tested} against "
                            f"{norm_label(reference)} are resolved (95 % CI excludes 0).")
