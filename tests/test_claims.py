@@ -26,14 +26,8 @@ from robust_sabn.adversarial.report.power import power_rows
 from robust_sabn.adversarial.report.tables import group_runs
 from robust_sabn.artifacts.result import Metric, new_result, write_result
 from robust_sabn.cli import app
-from robust_sabn.report.claims import (
-    CONTRADICTED,
-    NOT_RESOLVED,
-    NOT_RUN,
-    REPRODUCED,
-    collect_findings,
-    write_claims,
-)
+from robust_sabn.report.claims import collect_findings, write_claims
+from robust_sabn.report.findings import CONTRADICTED, NOT_RESOLVED, NOT_RUN, REPRODUCED
 
 N = 200
 FX_SUITE = """

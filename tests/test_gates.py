@@ -23,7 +23,8 @@ from robust_sabn.adversarial.report.tables import group_runs
 from robust_sabn.artifacts.result import Metric, new_result, read_result, write_result
 from robust_sabn.artifacts.result import collect_results as read_all
 from robust_sabn.errors import UserInputError
-from robust_sabn.report.claims import NOT_TESTABLE, REPRODUCED, write_claims
+from robust_sabn.report.claims import write_claims
+from robust_sabn.report.findings import NOT_TESTABLE, REPRODUCED
 from robust_sabn.suites import get_task, load_suite
 from robust_sabn.suites.gates import GateSpec, evaluate_gates
 

@@ -11,7 +11,7 @@ from robust_sabn.artifacts.result import write_result
 from robust_sabn.nas.claims import NAS_MEAN, NAS_MEAN_AFFINE, nas_findings
 from robust_sabn.nas.records import score_record
 from robust_sabn.nas.space import Genotype
-from robust_sabn.report.claims import REPRODUCED
+from robust_sabn.report.findings import REPRODUCED
 
 CELL = Genotype.parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|"
                       "nor_conv_3x3~1|skip_connect~2|")

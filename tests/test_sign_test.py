@@ -159,7 +159,7 @@ def test_suite_file_declares_the_statistic(tmp_path: Path) -> None:
 
 
 def test_a_median_row_of_five_seeds_says_it_has_no_interval() -> None:
-    from robust_sabn.report.claims import MEDIAN, NOT_RESOLVED, Finding
+    from robust_sabn.report.findings import MEDIAN, NOT_RESOLVED, Finding
     from robust_sabn.report.median_rows import median_finding, sign_test_power_text
 
     five = Finding(NAS_MEAN, "nx", "+3.00 [+1.00, +5.00]", "reproduced", "nx",

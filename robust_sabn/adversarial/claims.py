@@ -19,14 +19,8 @@ from robust_sabn.adversarial.report.collect import CLEAN, RunResults, eps_key
 from robust_sabn.adversarial.report.collect import collect_run_results as collect_runs
 from robust_sabn.adversarial.report.gradient_balance import run_balance
 from robust_sabn.adversarial.report.overfitting import loss_rise
-from robust_sabn.report.claims import (
-    Claim,
-    Finding,
-    Records,
-    not_run,
-    paired_finding,
-    paper_setup_row,
-)
+from robust_sabn.report.claims import not_run, paired_finding, paper_setup_row
+from robust_sabn.report.findings import Claim, Finding, Records
 
 _PAPER_SETUP = ("not run: the paper's setup needs a GPU and CIFAR-10 "
                 "(suites/adversarial-cifar10.toml: PreAct ResNet-18, 200 epochs)")

@@ -13,6 +13,13 @@ from statistics import mean, stdev
 from robust_sabn.artifacts.result import ResultRecord
 from robust_sabn.nas.plugin import nas_norm
 from robust_sabn.report.claims import (
+    not_run,
+    paper_setup_row,
+    setup_findings,
+    suite_of,
+    values_by_setup,
+)
+from robust_sabn.report.findings import (
     CONTRADICTED,
     NOT_RESOLVED,
     REPRODUCED,
@@ -20,11 +27,6 @@ from robust_sabn.report.claims import (
     Finding,
     Key,
     Records,
-    not_run,
-    paper_setup_row,
-    setup_findings,
-    suite_of,
-    values_by_setup,
 )
 
 TASK = "nas"

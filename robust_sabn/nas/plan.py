@@ -28,7 +28,7 @@ from typing import Any
 from robust_sabn.errors import UserInputError
 from robust_sabn.nas.config import ALGORITHMS, RetrainConfig, SearchConfig
 from robust_sabn.nas.plugin import NAS_NORMS, RENAMED_NAS_NORMS, nas_norm, renamed_settings
-from robust_sabn.report.claims import MEAN, STATISTICS
+from robust_sabn.report.findings import MEAN, STATISTICS
 from robust_sabn.suites.checked import CheckedTable
 
 _PER_RUN = ("algorithm", "norm", "seed")
@@ -40,7 +40,7 @@ _SHARED_WITH_RETRAIN = ("dataset", "data_dir", "search_examples", "resolution", 
 class NASPlan:
     """Searches (one per algorithm x norm x seed), retraining, tables, reference norm, and
     what the paired comparisons test (``statistic``: the mean or the median difference, one of
-    :data:`robust_sabn.report.claims.STATISTICS`)."""
+    :data:`robust_sabn.report.findings.STATISTICS`)."""
 
     searches: tuple[SearchConfig, ...]
     retrain: RetrainConfig | None

@@ -39,9 +39,6 @@ from typing import TYPE_CHECKING, Any
 
 from robust_sabn.artifacts.result import ResultRecord
 from robust_sabn.report.findings import (
-    CONTRADICTED as CONTRADICTED,
-)
-from robust_sabn.report.findings import (
     MEAN,
     MEDIAN,
     NOT_RUN,
@@ -54,15 +51,6 @@ from robust_sabn.report.findings import (
     Records,
     power_words,
     verdict_of,
-)
-from robust_sabn.report.findings import (
-    NOT_RESOLVED as NOT_RESOLVED,
-)
-from robust_sabn.report.findings import (
-    REPRODUCED as REPRODUCED,
-)
-from robust_sabn.report.findings import (
-    STATISTICS as STATISTICS,
 )
 from robust_sabn.vocabulary import count
 

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from statistics import stdev
 
-from robust_sabn.report.claims import MEDIAN, Finding
+from robust_sabn.report.findings import MEDIAN, Finding
 
 UPPER_CONFIDENCE = 0.80
 """The one-sided confidence of the spread's upper bound a plan also sizes from."""

@@ -51,7 +51,7 @@ def median_finding(finding: Finding) -> Finding:
 def with_statistics(findings: Sequence[Finding], statistics: Mapping[str, str]
                     ) -> list[Finding]:
     """``findings``, each paired row of a suite whose statistic (suite name -> one of
-    :data:`~robust_sabn.report.claims.STATISTICS`) is the median re-tested by it."""
+    :data:`~robust_sabn.report.findings.STATISTICS`) is the median re-tested by it."""
     return [median_finding(f) if f.differences and statistics.get(str(f.suite), MEAN) == MEDIAN
             else f for f in findings]
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from robust_sabn.artifacts.result import ResultRecord
-from robust_sabn.report.claims import Claim, Finding, Key, Records, metric_findings, suite_of
+from robust_sabn.report.claims import metric_findings, suite_of
+from robust_sabn.report.findings import Claim, Finding, Key, Records
 
 TASK = "style"
 _PAPER_SETUP = ("not run: the paper's setup needs COCO, WikiArt and the VGG-19 weights "

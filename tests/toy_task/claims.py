@@ -3,7 +3,8 @@ BN, the final mse of the line fit, paired by seed, read from the ``train`` recor
 
 from __future__ import annotations
 
-from robust_sabn.report.claims import Claim, Finding, Records, not_run, paired_finding, suite_of
+from robust_sabn.report.claims import not_run, paired_finding, suite_of
+from robust_sabn.report.findings import Claim, Finding, Records
 
 CLAIM = Claim("toy-meancenter", "toy", "MeanCenter minus BN: final mse of the line fit",
               "none: a toy claim (either norm lets a line reach the least-squares fit)", -1,
