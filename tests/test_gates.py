@@ -331,6 +331,28 @@ def test_style_gates_read_affine_shift_and_loss_flattening() -> None:
     assert value == pytest.approx(1.1) and not passed
     value, passed = _measure("style", records, _gate("loss_still_falling", "<=", 10.0))
     assert value == pytest.approx(5.0) and passed  # 2.0 -> 1.9 over the last two quarters
+    assert _measure("style", records, _gate("output_spread", ">=", 0.01)) == (None, False)
+
+
+def test_style_output_spread_gate_and_report_name_the_collapsed_decoder() -> None:
+    from robust_sabn.style.report import collapse_sentences
+
+    records = {run: new_result("style", "evaluation", subject={"run": run},
+                               metrics=[Metric(name="output_spread", value=value)])
+               for run, value in (("adain-seed0", 0.12), ("saadain-seed0", 0.0004),
+                                  ("saadain-seed1", 0.09))}
+    gate = _gate("output_spread", ">=", 0.01)
+    result, = evaluate_gates([gate], get_task("style"), [(Path(f"{run}.json"), r)
+                                                         for run, r in records.items()])
+    assert result.measured.value == pytest.approx(0.0004) and not result.passed
+    assert "saadain-seed0 0.0004" in result.measured.detail
+    assert collapse_sentences(records) == [
+        "One image for every pair: saadain-seed0 0.0004 (output spread, the pixel sd over the "
+        "validation pairs of the stylized images, [0, 1] scale; the other runs' 0.090-0.120): "
+        "this decoder collapsed or never learned to stylize, so its losses do not measure "
+        "stylization."]
+    del records["saadain-seed0"]
+    assert collapse_sentences(records) == []
 
 
 def test_affine_shift_is_the_rms_distance_from_identity() -> None:

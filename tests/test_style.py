@@ -282,3 +282,32 @@ def test_resume_reaches_the_weights_of_an_uninterrupted_run(tmp_path: Path) -> N
     (tmp_path / "straight" / "config.json").write_text("{torn")
     with pytest.raises(UserInputError, match=r"config\.json is not valid JSON"):
         train_style(_tiny_config(), tmp_path / "straight", resume=True, quiet=True)
+
+
+class _ConstantDecoder(nn.Module):
+    """A collapsed decoder: the same grey image whatever its input."""
+
+    def forward(self, t: torch.Tensor, sizes: object) -> torch.Tensor:
+        return torch.full((t.shape[0], 3, 32, 32), 0.3) + 0 * t.mean()
+
+
+def test_output_spread_is_the_pixel_sd_over_pairs_and_zero_for_a_collapsed_decoder() -> None:
+    from types import SimpleNamespace
+
+    from robust_sabn.style.evaluate import ValidationSet, validation_losses, validation_metrics
+
+    torch.manual_seed(0)
+    net = StyleTransferNet(random_encoder(0), "adain")
+    val = ValidationSet(torch.rand(3, 3, 32, 32), torch.rand(3, 3, 32, 32), None, None)
+    config = SimpleNamespace(batch_size=2, device="cpu", content_weight=1.0, style_weight=10.0)
+    values = validation_losses(net, val, config)  # type: ignore[arg-type]
+    with torch.no_grad():
+        outputs = net(val.content, val.style)[0].clamp(0, 1)
+    assert values["output_spread"] == pytest.approx(float(outputs.std(dim=0).mean()), rel=1e-5)
+    assert values["output_spread"] > 0  # untrained: small (about 6e-5) but not 0
+    spread = [m for m in validation_metrics(values, config, val, step=5)  # type: ignore[arg-type]
+              if m.name == "output_spread"]
+    assert [(m.value, m.n, m.condition) for m in spread] == [
+        (values["output_spread"], 3, {"split": "val", "step": 5})]
+    net.decoder = _ConstantDecoder()
+    assert validation_losses(net, val, config)["output_spread"] == 0.0  # type: ignore[arg-type]

@@ -116,7 +116,8 @@ def test_cli_train_prints_losses_and_the_encoder(tmp_path, capsys, monkeypatch) 
     text = report.read_text()
     shown = text.split("## What this shows\n\n")[1].split("\n\n")[0].splitlines()
     assert shown[0].startswith("- 1 run of SaAdaIN (1 seed): validation content loss ")
-    assert shown[-1].startswith("- There is no AdaIN run to compare with")
+    assert shown[-2].startswith("- There is no AdaIN run to compare with")
+    assert shown[-1].startswith("- One image for every pair: saadain-seed0 ")  # 2 iterations
     assert "paired over seeds" not in text  # no empty comparison table
     assert "![stylization grid](report-grid.png)" in text
     assert "![training and validation losses](report-curves.png)" in text
@@ -146,8 +147,8 @@ def test_cli_eval_writes_a_record(trained_checkpoint, tmp_path, capsys, monkeypa
     assert code == 0, err
     record = read_result(out)
     # content and style loss by two encoders, and SaAdaIN's affine shift
-    assert record.kind == "evaluation" and len(record.metrics) == 5
-    assert [m.name for m in record.metrics][-1] == "affine_shift"
+    assert record.kind == "evaluation" and len(record.metrics) == 6
+    assert [m.name for m in record.metrics][-2:] == ["output_spread", "affine_shift"]
     assert f"{record.value('content_loss', features='training encoder'):.5f}" in stdout
 
 

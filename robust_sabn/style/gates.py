@@ -8,6 +8,10 @@
   second-to-last quarter of the run to the last, ``100 * (before - last) / before`` (means of
   the ``train`` rows of the training record's curves), the largest over runs. Near 0 the
   losses have flattened; gate with ``<=``.
+* ``output_spread`` (pixel std on the [0, 1] scale): per run, how much its stylized validation
+  images differ between the pairs (metric ``output_spread`` of its evaluation record,
+  :mod:`robust_sabn.style.evaluate`), the smallest over runs. Near 0 a decoder collapsed to
+  one image for every input, and its losses say nothing about stylization; gate with ``>=``.
 
 Torch-free.
 """
@@ -63,9 +67,23 @@ def loss_still_falling(records: Records, params: Mapping[str, Any]) -> Measured:
     return Measured(max(found.values()), f"largest over runs: {per_run}")
 
 
+def output_spread(records: Records, params: Mapping[str, Any]) -> Measured:
+    """See the module docstring."""
+    found = {str(record.subject.get("run")): spreads[-1].value for _, record in records
+             if record.task == TASK and record.kind == "evaluation"
+             and (spreads := record.find("output_spread"))}
+    if not found:
+        return Measured(None, "no evaluation record holds output_spread (evaluate the runs "
+                              "again with this version)")
+    per_run = ", ".join(f"{run} {value:.4f}" for run, value in sorted(found.items()))
+    return Measured(min(found.values()), f"smallest over runs: {per_run}")
+
+
 GATE_METRICS = {metric.name: metric for metric in (
     GateMetric("affine_shift", "%", "SaAdaIN's shared affine's RMS distance from the identity "
                "(smallest over runs)", affine_shift, {"norm": "saadain"}),
     GateMetric("loss_still_falling", "%", "training-loss drop from the second-to-last quarter "
                "of the run to the last (largest over runs)", loss_still_falling),
+    GateMetric("output_spread", "pixel sd", "std over the validation pairs of each stylized pixel, "
+               "[0, 1] scale (smallest over runs; near 0: a collapsed decoder)", output_spread),
 )}

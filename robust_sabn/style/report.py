@@ -36,6 +36,8 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("content loss, second encoder", "content_loss", SECOND_FEATURES),
     ("style loss, second encoder", "style_loss", SECOND_FEATURES),
 )
+COLLAPSED_SPREAD = 0.01
+"""An ``output_spread`` below this (pixel sd, [0, 1] scale) marks a collapsed decoder."""
 CURVE_PANELS = (("train", "content_loss"), ("train", "style_loss"), ("val", "content_loss"),
                 ("val", "style_loss"))
 
@@ -103,6 +105,25 @@ def _difference_section(finals: dict[str, ResultRecord]) -> tuple[str, list[str]
                          f"{verdict}.")
     header = ["metric", "row", "minus", "difference [95 % CI] (lower is better)", "seeds"]
     return kit.markdown_table(header, rows, align="lllrr"), sentences
+
+
+def collapse_sentences(finals: dict[str, ResultRecord]) -> list[str]:
+    """One sentence naming the runs whose decoder outputs about the same image for every
+    validation pair (``output_spread`` below :data:`COLLAPSED_SPREAD`), if any: collapsed, or
+    not trained yet (an untrained decoder's spread is about 6e-5)."""
+    spreads = {run: value for run, record in finals.items()
+               if (value := record.value("output_spread")) is not None}
+    collapsed = sorted(run for run, value in spreads.items() if value < COLLAPSED_SPREAD)
+    if not collapsed:
+        return []
+    others = [value for run, value in spreads.items() if run not in collapsed]
+    healthy = (f"; the other runs' {min(others):.3f}-{max(others):.3f}" if others else "")
+    named = ", ".join(f"{run} {spreads[run]:.4f}" for run in collapsed)
+    many = len(collapsed) > 1
+    return [f"One image for every pair: {named} (output spread, the pixel sd over the "
+            f"validation pairs of the stylized images, [0, 1] scale{healthy}): "
+            f"{'these decoders' if many else 'this decoder'} collapsed or never learned to "
+            f"stylize, so {'their' if many else 'its'} losses do not measure stylization."]
 
 
 def _curves(records: Records) -> dict[str, dict[int, list[dict[str, Any]]]]:
@@ -282,6 +303,7 @@ def render_style_report(records: Records, output: Path, *, title: str, command: 
         sentences += curve_sentences(curves)
     else:
         sentences = single_norm_sentences(finals, curves)
+    sentences += collapse_sentences(finals)
     parts += ["## What this shows", "", *[f"- {s}" for s in sentences], ""]
     if curves:
         png = plot_curves(curves, output.with_name(f"{output.stem}-curves.png"))
