@@ -388,3 +388,17 @@ def test_report_grouping_and_gates_take_the_same_runs_for_the_control(tmp_path: 
     gate = _gate("control_minus_bn", ">=", 5.0, reference="bn", control_loss="clean")
     result, = evaluate_gates([gate], get_task("adversarial"), read_all([tmp_path])[0])
     assert result.measured.value == pytest.approx(10.0) and result.passed
+
+
+def test_suites_readme_lists_every_gate_metric_of_every_task() -> None:
+    from robust_sabn.suites.gates import task_gate_metrics
+    from robust_sabn.suites.tasks import task_kinds
+
+    text = (Path(__file__).parents[1] / "suites" / "README.md").read_text()
+    rows = {(line.split("|")[1].strip(), line.split("|")[2].strip().strip("`"))
+            for line in text.splitlines() if line.startswith("| ") and "`" in line}
+    for kind in task_kinds():
+        for name, metric in task_gate_metrics(get_task(kind)).items():
+            assert (kind, name) in rows, f"suites/README.md has no row for {kind} {name}"
+            row = next(line for line in text.splitlines() if f"| `{name}` |" in line)
+            assert f"| {metric.unit} |" in row, f"{name}: unit {metric.unit!r} not in its row"
