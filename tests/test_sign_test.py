@@ -142,10 +142,13 @@ def test_the_nas_report_says_which_statistic_it_tested(tmp_path: Path) -> None:
     assert ("analog-nasbench CIFAR-10: DARTS SaAuxBN minus DARTS BN, in points: median +3.40 "
             "[+2.40, +4.40] (sign test, coverage 97.9 %), 16 seeds.") in median
     assert "1 of 1 differences (medians, sign test) against BN are resolved" in median
+    assert ("| DARTS SaAuxBN | DARTS BN | +3.40 [+2.40, +4.40] | 16 |" in median
+            and "median difference in top-1 (points) [sign-test CI, >= 95 %]" in median)
     mean = render_nas_report(records, tmp_path / "t.md", command="c", suite_command=None,
                              warnings=[]).read_text()
     assert ("minus DARTS BN, in points: +0.11 [-7.14, +7.36] not resolved (Student t, 16 "
             "seeds)." in mean and "median" not in mean)
+    assert "| DARTS SaAuxBN | DARTS BN | +0.11 [-7.14, +7.36] not resolved | 16 |" in mean
 
 
 def test_suite_file_declares_the_statistic(tmp_path: Path) -> None:

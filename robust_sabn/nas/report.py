@@ -82,9 +82,8 @@ def _accuracy_section(title: str, short: str, values: dict[Group, dict[int, floa
         ref = _label((algorithm, reference))
         if ref in mine and len(mine) > 1:
             parts += ["", kit.difference_table(mine, ref, metric="top-1 (points)",
-                                               higher_is_better=True, scale=100)]
-            if statistic == MEDIAN:
-                parts += ["", MEDIAN_NOTE]
+                                               higher_is_better=True, scale=100,
+                                               statistic=statistic)]
             for label, seeds in mine.items():
                 shared = sorted(set(seeds) & set(mine[ref]))
                 if label != ref and len(shared) >= 2:
@@ -92,11 +91,6 @@ def _accuracy_section(title: str, short: str, values: dict[Group, dict[int, floa
                         f"{short}: {label} minus {ref}", [seeds[s] for s in shared],
                         [mine[ref][s] for s in shared], statistic))
     return "\n".join(parts), findings
-
-
-MEDIAN_NOTE = ("The table gives mean differences with Student-t intervals; this suite tests "
-               "the median of the per-seed differences (sign test, its file's `statistic = "
-               "\"median\"`): see What it shows.")
 
 
 def _difference_finding(what: str, row: list[float], reference: list[float], statistic: str

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from robust_sabn.artifacts.result import ResultRecord
+from robust_sabn.report.sign_test import sign_test_interval
 from robust_sabn.report.stats import format_difference, paired_t_interval
 
 DASH = "-"
@@ -72,9 +73,12 @@ def bold_best(cells: Sequence[Sequence[float]], *, higher_is_better: bool = True
 
 
 def difference_rows(groups: Mapping[str, Mapping[int, float]], reference: str, *,
-                    scale: float = 1.0, digits: int = 2) -> list[list[str]]:
-    """Rows ``[label, "vs reference", difference with 95 % CI, pairs]`` for each group other
-    than ``reference``: the paired difference over the seeds both have (Student t)."""
+                    scale: float = 1.0, digits: int = 2, statistic: str = "mean"
+                    ) -> list[list[str]]:
+    """Rows ``[label, "vs reference", difference with its interval, pairs]`` for each group
+    other than ``reference``, paired over the seeds both have: the mean difference with its 95 %
+    Student-t interval, or for ``statistic`` ``"median"`` the median difference with the sign
+    test's interval (coverage >= 95 %, :mod:`robust_sabn.report.sign_test`)."""
     base = groups[reference]
     rows = []
     for label, values in groups.items():
@@ -84,16 +88,22 @@ def difference_rows(groups: Mapping[str, Mapping[int, float]], reference: str, *
         if not seeds:
             rows.append([label, reference, "no shared seeds", "0"])
             continue
-        interval = paired_t_interval([values[s] for s in seeds], [base[s] for s in seeds])
-        rows.append([label, reference, format_difference(interval, scale, digits),
-                     str(len(seeds))])
+        if statistic == "median":
+            text = format_difference(sign_test_interval(
+                [scale * (values[s] - base[s]) for s in seeds]), 1.0, digits)
+        else:
+            text = format_difference(paired_t_interval([values[s] for s in seeds],
+                                                       [base[s] for s in seeds]), scale, digits)
+        rows.append([label, reference, text, str(len(seeds))])
     return rows
 
 
 def difference_table(groups: Mapping[str, Mapping[int, float]], reference: str, *, metric: str,
-                     higher_is_better: bool, scale: float = 1.0, digits: int = 2) -> str:
+                     higher_is_better: bool, scale: float = 1.0, digits: int = 2,
+                     statistic: str = "mean") -> str:
     """A Markdown table of each group minus ``reference`` on ``metric``, paired over shared
-    seeds, with the 95 % Student-t confidence interval; "not resolved" where it contains 0.
+    seeds: the mean with its 95 % Student-t interval, or (``statistic="median"``) the median
+    with the sign test's interval; "not resolved" where the interval contains 0.
 
     Args:
         groups: row label -> {seed: value}.
@@ -101,14 +111,17 @@ def difference_table(groups: Mapping[str, Mapping[int, float]], reference: str, 
         metric: the metric's name for the header (with its unit).
         higher_is_better: said in the header, so a reader knows which sign is a gain.
         scale, digits: display scale (100 for fractions as points) and decimals.
+        statistic: ``"mean"`` or ``"median"``.
 
     Raises:
         KeyError: ``reference`` is not a group.
     """
     better = "higher is better" if higher_is_better else "lower is better"
-    header = ["row", "minus", f"difference in {metric} [95 % CI] ({better})", "seeds"]
-    return markdown_table(header, difference_rows(groups, reference, scale=scale, digits=digits),
-                          align="llrr")
+    what = ("median difference in {} [sign-test CI, >= 95 %]" if statistic == "median"
+            else "difference in {} [95 % CI]").format(metric)
+    header = ["row", "minus", f"{what} ({better})", "seeds"]
+    return markdown_table(header, difference_rows(groups, reference, scale=scale, digits=digits,
+                                                  statistic=statistic), align="llrr")
 
 
 def image(path: str | Path, alt: str) -> str:
