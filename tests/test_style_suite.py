@@ -150,6 +150,7 @@ def test_cli_eval_writes_a_record(trained_checkpoint, tmp_path, capsys, monkeypa
     assert record.kind == "evaluation" and len(record.metrics) == 6
     assert [m.name for m in record.metrics][-2:] == ["output_spread", "affine_shift"]
     assert f"{record.value('content_loss', features='training encoder'):.5f}" in stdout
+    assert "None" not in stdout  # metrics without an encoder (affine_shift, spread) show "-"
 
 
 def test_cli_bad_input_is_one_line_and_exit_2(trained_checkpoint, tmp_path, capsys,

@@ -181,7 +181,8 @@ def _print_losses(record: ResultRecord, headline: str) -> None:
     """The record's metrics as a table, and its encoder."""
     table = Table("metric", "features", "value", title=headline)
     for metric in record.metrics:
-        table.add_row(metric.name, str(metric.condition.get("features")), f"{metric.value:.5f}")
+        table.add_row(metric.name, str(metric.condition.get("features", "-")),
+                      f"{metric.value:.5f}")
     console = output_console()
     console.print(table)
     console.print(f"encoder: {record.subject.get('encoder')}", highlight=False)
