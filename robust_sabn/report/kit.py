@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from robust_sabn.artifacts.result import ResultRecord
+from robust_sabn.report.findings import MEAN, MEDIAN
 from robust_sabn.report.sign_test import sign_test_interval
 from robust_sabn.report.stats import format_difference, paired_t_interval
 
@@ -73,7 +74,7 @@ def bold_best(cells: Sequence[Sequence[float]], *, higher_is_better: bool = True
 
 
 def difference_rows(groups: Mapping[str, Mapping[int, float]], reference: str, *,
-                    scale: float = 1.0, digits: int = 2, statistic: str = "mean"
+                    scale: float = 1.0, digits: int = 2, statistic: str = MEAN
                     ) -> list[list[str]]:
     """Rows ``[label, "vs reference", difference with its interval, pairs]`` for each group
     other than ``reference``, paired over the seeds both have: the mean difference with its 95 %
@@ -88,7 +89,7 @@ def difference_rows(groups: Mapping[str, Mapping[int, float]], reference: str, *
         if not seeds:
             rows.append([label, reference, "no shared seeds", "0"])
             continue
-        if statistic == "median":
+        if statistic == MEDIAN:
             text = format_difference(sign_test_interval(
                 [scale * (values[s] - base[s]) for s in seeds]), 1.0, digits)
         else:
@@ -100,7 +101,7 @@ def difference_rows(groups: Mapping[str, Mapping[int, float]], reference: str, *
 
 def difference_table(groups: Mapping[str, Mapping[int, float]], reference: str, *, metric: str,
                      higher_is_better: bool, scale: float = 1.0, digits: int = 2,
-                     statistic: str = "mean") -> str:
+                     statistic: str = MEAN) -> str:
     """A Markdown table of each group minus ``reference`` on ``metric``, paired over shared
     seeds: the mean with its 95 % Student-t interval, or (``statistic="median"``) the median
     with the sign test's interval; "not resolved" where the interval contains 0.
@@ -117,7 +118,7 @@ def difference_table(groups: Mapping[str, Mapping[int, float]], reference: str, 
         KeyError: ``reference`` is not a group.
     """
     better = "higher is better" if higher_is_better else "lower is better"
-    what = ("median difference in {} [sign-test CI, >= 95 %]" if statistic == "median"
+    what = ("median difference in {} [sign-test CI, >= 95 %]" if statistic == MEDIAN
             else "difference in {} [95 % CI]").format(metric)
     header = ["row", "minus", f"{what} ({better})", "seeds"]
     return markdown_table(header, difference_rows(groups, reference, scale=scale, digits=digits,
