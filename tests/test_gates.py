@@ -334,6 +334,26 @@ def test_style_gates_read_affine_shift_and_loss_flattening() -> None:
     assert _measure("style", records, _gate("output_spread", ">=", 0.01)) == (None, False)
 
 
+def test_style_loss_change_gates_the_size_of_the_change_either_way_on_either_split() -> None:
+    train = [{"split": "train", "loss": loss} for loss in (9, 9, 8, 8, 0.6, 0.6, 1.2, 1.2)]
+    val = [{"split": "val", "loss": loss} for loss in (14.0, 11.0, 10.2, 10.1)]
+    records = [new_result("style", "training", subject={"run": "adain-seed1"},
+                          extras={"curves": train + val})]
+    value, passed = _measure("style", records, _gate("loss_still_falling", "<=", 5.0))
+    assert value == pytest.approx(-100.0) and passed  # a loss that doubled "has not fallen"
+    value, passed = _measure("style", records, _gate("loss_change", "<=", 5.0))
+    assert value == pytest.approx(100.0) and not passed  # 0.6 -> 1.2: it doubled
+    value, passed = _measure("style", records, _gate("loss_change", "<=", 5.0, split="val"))
+    assert value == pytest.approx(100 * 0.1 / 10.2) and passed  # 10.2 -> 10.1 (one row each)
+    result, = evaluate_gates([_gate("loss_change", "<=", 5.0, split="test")],
+                             get_task("style"), [(Path("r.json"), records[0])])
+    assert not result.passed and "split 'test' is not one of train, val" in (
+        result.measured.detail)
+    short = [new_result("style", "training", subject={"run": "r"}, extras={"curves": val[:3]})]
+    assert _measure("style", short, _gate("loss_change", "<=", 5.0, split="val")) == (None,
+                                                                                     False)
+
+
 def test_style_output_spread_gate_and_report_name_the_collapsed_decoder() -> None:
     from robust_sabn.style.report import collapse_sentences
 

@@ -254,6 +254,41 @@ def test_folders_are_searched_recursively_and_split_by_the_data_seed(tmp_path: P
     assert torch.equal(b1[0], b2[0]) and 0.0 <= float(b1[0].min()) <= float(b1[0].max()) <= 1
 
 
+def test_fashion_mnist_offline_set_is_its_images_resized_with_all_pictures_as_style() -> None:
+    from robust_sabn.data.sources import load_raw
+    from robust_sabn.style.data import BUNDLED_CONTENT, BUNDLED_STYLE, FASHION_MNIST_LABEL
+
+    raw = load_raw("fashion-mnist", None, download=False)
+    data = load_style_data(None, None, resize=40, crop=32, val_images=3, data_seed=4,
+                           offline_set="fashion-mnist")
+    assert data.source == FASHION_MNIST_LABEL
+    assert len(data.train_content) == len(raw.train_images) == 60000
+    assert len(data.val_content) == 3 and len(data.train_style) + len(data.val_style) == 12
+    assert {*data.train_style.names(), *data.val_style.names()} == {*BUNDLED_CONTENT,
+                                                                     *BUNDLED_STYLE}
+    held = [int(name.rsplit("#", 1)[1]) for name in data.val_content.names()]
+    assert data.val_content.names()[0].startswith("Fashion-MNIST test #")
+    image = data.val_content.image(1)  # grey 28 px -> three equal channels at 40 px
+    assert image.shape == (3, 40, 40) and torch.equal(image[0], image[2])
+    expected = Image.fromarray(raw.test_images[held[1], 0].numpy()).resize(
+        (40, 40), Image.Resampling.BICUBIC)
+    assert torch.equal(image[0], torch.from_numpy(np.asarray(expected).copy()))
+    assert data.describe()["train_content"] == ["Fashion-MNIST train: 60000 images"]
+    assert data.describe()["val_content"] == data.val_content.names()
+    again = load_style_data(None, None, resize=40, crop=32, val_images=3, data_seed=4,
+                            offline_set="fashion-mnist")
+    assert again.val_content.names() == data.val_content.names()
+    content, style = data.training_batch(2, 9, 4)
+    assert content.shape == style.shape == (4, 3, 32, 32)
+    assert torch.equal(content, again.training_batch(2, 9, 4)[0])
+    assert data.val_content.square(0, 64).shape == (1, 3, 64, 64)
+    with pytest.raises(UserInputError, match="exclude each other"):
+        load_style_data(Path("c"), Path("s"), resize=40, crop=32, val_images=1, data_seed=0,
+                        offline_set="fashion-mnist")
+    with pytest.raises(UserInputError, match=r"--offline-set: .*'scikit-image'"):
+        make_config(None, offline_set="mnist")
+
+
 def _tiny_config(**options: object):
     values = {"iterations": 4, "batch_size": 2, "crop": 16, "resize": 24, "log_every": 1,
               "val_every": 2, "checkpoint_every": 2, "val_pairs": 2, "val_images": 2,

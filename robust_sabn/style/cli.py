@@ -39,6 +39,11 @@ def train_command(
     style_dir: Annotated[Path | None, typer.Option(
         help="Style images (any image files, recursive). Default: scikit-image's bundled "
              "textures and pictures.")] = None,
+    offline_set: Annotated[str, typer.Option(
+        help="Images used without --content-dir/--style-dir: 'scikit-image' (6 bundled "
+             "photographs as content, 6 textures and pictures as style) or 'fashion-mnist' "
+             "(Fashion-MNIST as content, all 12 scikit-image pictures as style).")
+    ] = "scikit-image",
     encoder_weights: Annotated[str, typer.Option(help=_WEIGHTS_HELP)] = "random",
     iterations: Annotated[int | None, typer.Option(help=f"Training iterations ({_DEFAULT}).")
                           ] = None,
@@ -90,7 +95,8 @@ def train_command(
 
     config = make_config(
         preset, norm=norm, content_dir=str(content_dir) if content_dir else None,
-        style_dir=str(style_dir) if style_dir else None, encoder_weights=encoder_weights,
+        style_dir=str(style_dir) if style_dir else None, offline_set=offline_set,
+        encoder_weights=encoder_weights,
         iterations=iterations, batch_size=batch_size, crop=crop, resize=resize, lr=lr,
         style_weight=style_weight, seed=seed, data_seed=data_seed, val_pairs=val_pairs,
         val_images=val_images, val_every=val_every,

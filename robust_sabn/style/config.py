@@ -9,7 +9,7 @@ on the offline scikit-image images. Both use Adam at 1e-4 with inverse decay
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -27,6 +27,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         "device": "cpu",
     },
 }
+
+OfflineSet = Literal["scikit-image", "fashion-mnist"]
+OFFLINE_SETS: tuple[str, ...] = get_args(OfflineSet)
+"""The offline image sets, default first (:mod:`robust_sabn.style.data` says what they hold)."""
 
 # Fields that do not change what a run computes (a resumed run may change them).
 RUN_LOCAL_FIELDS = frozenset({"device"})
@@ -49,7 +53,11 @@ class StyleConfig(BaseModel):
         checkpoint_every: iterations between writes of ``last.pt``.
         val_pairs: fixed held-out (content, style) pairs per validation.
         val_images: images held out of each folder for validation.
-        content_dir, style_dir: image folders; both None: the offline scikit-image images.
+        content_dir, style_dir: image folders; both None: the offline set ``offline_set``.
+        offline_set: the images used without folders: ``scikit-image`` (its 6 bundled
+            photographs as content, 6 textures and pictures as style) or ``fashion-mnist``
+            (Fashion-MNIST as content, all 12 scikit-image pictures as style); see
+            :mod:`robust_sabn.style.data`.
         encoder_weights: ``random`` (offline, seeded), ``hub`` (torchvision's VGG-19 in the
             torch hub cache) or the path of a VGG-19 file (torchvision or vgg_normalised.pth).
         encoder_seed: the random encoder's seed.
@@ -78,6 +86,7 @@ class StyleConfig(BaseModel):
     val_images: int = Field(2, ge=1)
     content_dir: str | None = None
     style_dir: str | None = None
+    offline_set: OfflineSet = "scikit-image"
     encoder_weights: str = "random"
     encoder_seed: int = Field(0, ge=0)
     second_encoder_seed: int | None = 1

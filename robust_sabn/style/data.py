@@ -10,14 +10,22 @@ validation pairs (content image, style image, crop positions) are drawn once fro
 so every run of a suite is validated on the same pairs. A training batch is a function of
 ``(seed, iteration)`` only, which makes resumed runs exact.
 
-Offline default: images that scikit-image ships inside its wheel (listed in
-:data:`BUNDLED_CONTENT` and :data:`BUNDLED_STYLE` with their licences); nothing is downloaded and
-nothing is copied into this repository.
+Offline sets (``offline_set``, used when no folders are given; nothing is downloaded and nothing
+is copied into this repository):
+
+* ``scikit-image``: images that scikit-image ships inside its wheel, 6 photographs as content and
+  6 textures and pictures as style (:data:`BUNDLED_CONTENT`, :data:`BUNDLED_STYLE`, with their
+  licences).
+* ``fashion-mnist``: Fashion-MNIST as content (its 60,000 training images for training,
+  ``val_images`` of its 10,000 test images held out) and all 12 scikit-image pictures as style.
+  The 28 px grey images are resized like any file (bicubic, shorter side ``resize``) and
+  replicated to three channels.
 """
 
 from __future__ import annotations
 
 import functools
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +35,7 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
 from robust_sabn.errors import UserInputError
+from robust_sabn.style.config import OFFLINE_SETS
 
 # scikit-image data files (skimage/data/): name -> licence, from skimage.data's docstrings.
 BUNDLED_CONTENT: dict[str, str] = {
@@ -46,6 +55,8 @@ BUNDLED_STYLE: dict[str, str] = {
     "retina.jpg": "CC0 1.0 (Wikimedia Commons, Häggström)",
 }
 BUNDLED_LABEL = "scikit-image bundled images (public domain / CC0)"
+FASHION_MNIST_LABEL = ("Fashion-MNIST (content) and scikit-image bundled images (style, public "
+                       "domain / CC0)")
 
 
 def image_suffixes() -> frozenset[str]:
@@ -120,6 +131,13 @@ def read_rgb(path: Path, resize: int | None, crop: int) -> Tensor:
             f"image {path} is {rgb.size[0]}x{rgb.size[1]} px, smaller than the {crop} px crop; "
             "remove it or lower --crop"
         )
+    return resized_rgb(rgb, resize)
+
+
+def resized_rgb(image: Image.Image, resize: int | None) -> Tensor:
+    """A Pillow image as uint8 RGB (3, H, W), shorter side resized to ``resize`` (bicubic;
+    None: kept)."""
+    rgb = image.convert("RGB")
     if resize is not None:
         scale = resize / min(rgb.size)
         size = (max(round(rgb.size[0] * scale), resize), max(round(rgb.size[1] * scale), resize))
@@ -128,26 +146,51 @@ def read_rgb(path: Path, resize: int | None, crop: int) -> Tensor:
         rgb.size[1], rgb.size[0], 3).permute(2, 0, 1).contiguous()
 
 
-@dataclass(frozen=True)
-class ImagePool:
-    """A list of image files read lazily (and cached) at one resize, cropped to ``crop``."""
+def centre_square(image: Tensor, size: int) -> Tensor:
+    """The centred ``size`` x ``size`` square of a uint8 image (3, H, W) whose shorter side is
+    ``size``, as float (1, 3, size, size) in [0, 1]."""
+    top = (image.shape[1] - size) // 2
+    left = (image.shape[2] - size) // 2
+    return image[None, :, top:top + size, left:left + size].float() / 255.0
 
-    paths: tuple[Path, ...]
+
+class ImageSource(ABC):
+    """Images of one split, resized so the shorter side is ``resize`` and cropped to ``crop``.
+
+    Subclasses say how many images there are, what they are called and how image ``index``
+    is read; the crops are common.
+    """
+
     resize: int
     crop: int
 
-    def __post_init__(self) -> None:
-        if self.resize < self.crop:
-            raise UserInputError(
-                f"resize {self.resize} is smaller than the crop {self.crop}; "
-                "give --resize >= --crop"
-            )
+    @abstractmethod
+    def __len__(self) -> int:
+        """Number of images."""
+
+    @abstractmethod
+    def name(self, index: int) -> str:
+        """Image ``index``'s name (its file name, or its dataset and index there)."""
+
+    @abstractmethod
+    def read(self, index: int, resize: int) -> Tensor:
+        """Image ``index`` as uint8 RGB (3, H, W), shorter side ``resize``."""
+
+    def names(self) -> list[str]:
+        """Every image's name, in index order."""
+        return [self.name(index) for index in range(len(self))]
+
+    def summary(self) -> list[str]:
+        """What the pool holds, for a record: its names, or a count when there are many."""
+        return self.names()
 
     def image(self, index: int) -> Tensor:
-        """The resized uint8 image (3, H, W) of file ``index`` (cached for small pools)."""
-        if len(self.paths) <= _CACHED_POOL_SIZE:
-            return _cached_read(self.paths[index], self.resize, self.crop)
-        return read_rgb(self.paths[index], self.resize, self.crop)
+        """Image ``index`` as uint8 RGB (3, H, W) at the pool's ``resize``."""
+        return self.read(index, self.resize)
+
+    def square(self, index: int, size: int) -> Tensor:
+        """Image ``index`` as float (1, 3, size, size): shorter side ``size``, centre square."""
+        return centre_square(self.read(index, size), size)
 
     def crops(self, indices: list[int], generator: torch.Generator) -> Tensor:
         """Random ``crop`` x ``crop`` crops of the given images, float (N, 3, crop, crop)."""
@@ -160,11 +203,72 @@ class ImagePool:
         return torch.stack(out).float().div_(255.0)
 
     def check_readable(self) -> None:
-        """Read every image of a small (cached) pool once, so bad files fail before training
-        starts; large pools are checked as they are read."""
-        if len(self.paths) <= _CACHED_POOL_SIZE:
-            for index in range(len(self.paths)):
+        """Read every image of a small pool once, so bad files fail before training starts;
+        large pools are checked as they are read."""
+        if len(self) <= _CACHED_POOL_SIZE:
+            for index in range(len(self)):
                 self.image(index)
+
+
+@dataclass(frozen=True)
+class ImagePool(ImageSource):
+    """A list of image files read lazily (and cached when there are few) at one resize."""
+
+    paths: tuple[Path, ...]
+    resize: int
+    crop: int
+
+    def __post_init__(self) -> None:
+        if self.resize < self.crop:
+            raise UserInputError(
+                f"resize {self.resize} is smaller than the crop {self.crop}; "
+                "give --resize >= --crop"
+            )
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def name(self, index: int) -> str:
+        return self.paths[index].name
+
+    def read(self, index: int, resize: int) -> Tensor:
+        if len(self.paths) <= _CACHED_POOL_SIZE:
+            return _cached_read(self.paths[index], resize, min(self.crop, resize))
+        return read_rgb(self.paths[index], resize, min(self.crop, resize))
+
+
+@dataclass(frozen=True, eq=False)
+class ArrayPool(ImageSource):
+    """Images of a dataset held in memory, uint8 (N, C, H, W) with C = 1 (grey) or 3, named
+    ``<label> #<index>`` by their index in the dataset."""
+
+    images: Tensor
+    indices: tuple[int, ...]
+    label: str
+    resize: int
+    crop: int
+
+    def __post_init__(self) -> None:
+        if self.resize < self.crop:
+            raise UserInputError(
+                f"resize {self.resize} is smaller than the crop {self.crop}; "
+                "give --resize >= --crop"
+            )
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def name(self, index: int) -> str:
+        return f"{self.label} #{self.indices[index]}"
+
+    def summary(self) -> list[str]:
+        if len(self) <= _CACHED_POOL_SIZE:
+            return self.names()
+        return [f"{self.label}: {len(self)} images"]
+
+    def read(self, index: int, resize: int) -> Tensor:
+        array = self.images[self.indices[index]].permute(1, 2, 0).squeeze(-1).numpy()
+        return resized_rgb(Image.fromarray(array), resize)
 
 
 _CACHED_POOL_SIZE = 256
@@ -203,18 +307,19 @@ def iteration_generator(seed: int, iteration: int) -> torch.Generator:
 class StyleData:
     """Training pools and the fixed validation pairs of one run."""
 
-    train_content: ImagePool
-    train_style: ImagePool
-    val_content: ImagePool
-    val_style: ImagePool
+    train_content: ImageSource
+    train_style: ImageSource
+    val_content: ImageSource
+    val_style: ImageSource
     source: str
 
     def describe(self) -> dict[str, Any]:
-        """File names of each pool and, for the bundled images, their licences."""
+        """The images of each pool (names, or a count for a whole dataset) and, for the
+        scikit-image pictures, their licences."""
         pools = {"train_content": self.train_content, "val_content": self.val_content,
                  "train_style": self.train_style, "val_style": self.val_style}
-        names = {key: [p.name for p in pool.paths] for key, pool in pools.items()}
-        if self.source == BUNDLED_LABEL:
+        names: dict[str, Any] = {key: pool.summary() for key, pool in pools.items()}
+        if self.source in (BUNDLED_LABEL, FASHION_MNIST_LABEL):
             names["licences"] = {**BUNDLED_CONTENT, **BUNDLED_STYLE}
         return names
 
@@ -222,8 +327,8 @@ class StyleData:
                        ) -> tuple[Tensor, Tensor]:
         """(content, style) crops (B, 3, crop, crop) of one iteration, from (seed, iteration)."""
         generator = iteration_generator(seed, iteration)
-        c_idx = torch.randint(len(self.train_content.paths), (batch_size,), generator=generator)
-        s_idx = torch.randint(len(self.train_style.paths), (batch_size,), generator=generator)
+        c_idx = torch.randint(len(self.train_content), (batch_size,), generator=generator)
+        s_idx = torch.randint(len(self.train_style), (batch_size,), generator=generator)
         return (self.train_content.crops(c_idx.tolist(), generator),
                 self.train_style.crops(s_idx.tolist(), generator))
 
@@ -232,7 +337,7 @@ class StyleData:
         content image ``i % n_c`` and style image ``(i // n_c) % n_s``, so the pairs run through
         every combination; crops are drawn from ``data_seed``."""
         generator = torch.Generator().manual_seed(data_seed * 7919 + 1)
-        n_c, n_s = len(self.val_content.paths), len(self.val_style.paths)
+        n_c, n_s = len(self.val_content), len(self.val_style)
         c_idx = [i % n_c for i in range(count)]
         s_idx = [(i // n_c) % n_s for i in range(count)]
         return (self.val_content.crops(c_idx, generator),
@@ -240,30 +345,67 @@ class StyleData:
 
 
 def load_style_data(content_dir: Path | None, style_dir: Path | None, *, resize: int, crop: int,
-                    val_images: int, data_seed: int) -> StyleData:
-    """Content/style pools from folders, or the bundled offline set when both are None.
+                    val_images: int, data_seed: int, offline_set: str = OFFLINE_SETS[0]
+                    ) -> StyleData:
+    """Content/style pools from folders, or the offline set ``offline_set`` when both are None.
 
     Raises:
-        UserInputError: only one folder given, empty folders, unreadable or too small images,
-            too few images to hold some out.
+        UserInputError: only one folder given, folders with an offline set other than the
+            default, an unknown offline set, empty folders, unreadable or too small images,
+            too few images to hold some out, Fashion-MNIST's files missing.
     """
     if (content_dir is None) != (style_dir is None):
         raise UserInputError(
             "give both --content-dir and --style-dir, or neither for the offline images"
         )
-    if content_dir is None or style_dir is None:
-        content, style = bundled_images()
-        source = BUNDLED_LABEL
+    if offline_set not in OFFLINE_SETS:
+        raise UserInputError(
+            f"unknown offline set {offline_set!r}; choose one of {', '.join(OFFLINE_SETS)}"
+        )
+    if content_dir is not None and offline_set != OFFLINE_SETS[0]:
+        raise UserInputError(
+            f"--offline-set {offline_set} and image folders exclude each other; drop the "
+            "folders or the offline set"
+        )
+    if offline_set == "fashion-mnist":
+        content_train, content_val = _fashion_mnist_content(
+            resize=resize, crop=crop, val_images=val_images, data_seed=data_seed)
+        pictures, textures = bundled_images()
+        style = [*pictures, *textures]
+        source = FASHION_MNIST_LABEL
     else:
-        content = list_images(content_dir, "--content-dir")
-        style = list_images(style_dir, "--style-dir")
-        source = f"content {content_dir}, style {style_dir}"
-    c_train, c_val = split_paths(content, val_images, data_seed, "--content-dir")
+        if content_dir is None or style_dir is None:
+            content, style = bundled_images()
+            source = BUNDLED_LABEL
+        else:
+            content = list_images(content_dir, "--content-dir")
+            style = list_images(style_dir, "--style-dir")
+            source = f"content {content_dir}, style {style_dir}"
+        c_train, c_val = split_paths(content, val_images, data_seed, "--content-dir")
+        content_train = ImagePool(tuple(c_train), resize, crop)
+        content_val = ImagePool(tuple(c_val), resize, crop)
     s_train, s_val = split_paths(style, val_images, data_seed + 1, "--style-dir")
-    data = StyleData(
-        ImagePool(tuple(c_train), resize, crop), ImagePool(tuple(s_train), resize, crop),
-        ImagePool(tuple(c_val), resize, crop), ImagePool(tuple(s_val), resize, crop), source,
-    )
+    data = StyleData(content_train, ImagePool(tuple(s_train), resize, crop), content_val,
+                     ImagePool(tuple(s_val), resize, crop), source)
     for pool in (data.train_content, data.train_style, data.val_content, data.val_style):
         pool.check_readable()
     return data
+
+
+def _fashion_mnist_content(*, resize: int, crop: int, val_images: int, data_seed: int
+                           ) -> tuple[ArrayPool, ArrayPool]:
+    """(training, validation) content pools: every Fashion-MNIST training image, and
+    ``val_images`` test images drawn by ``data_seed``.
+
+    Raises:
+        UserInputError: Fashion-MNIST's files are missing (the message says where to put them).
+    """
+    from robust_sabn.data.sources import load_raw
+
+    raw = load_raw("fashion-mnist", None, download=False)
+    test_count = len(raw.test_images)
+    order = torch.randperm(test_count, generator=torch.Generator().manual_seed(data_seed))
+    held = sorted(order[:val_images].tolist())
+    return (ArrayPool(raw.train_images, tuple(range(len(raw.train_images))),
+                      "Fashion-MNIST train", resize, crop),
+            ArrayPool(raw.test_images, tuple(held), "Fashion-MNIST test", resize, crop))

@@ -8,13 +8,16 @@ and centre-cropped to ``size`` x ``size``.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from itertools import islice
 from pathlib import Path
 
 import torch
+from torch import Tensor
 
 from robust_sabn.artifacts.result import ResultRecord, new_result
 from robust_sabn.style.checkpoint import load_style_network
-from robust_sabn.style.images import load_square, write_grid
+from robust_sabn.style.data import ImageSource
+from robust_sabn.style.images import write_grid
 from robust_sabn.style.network import NORM_LABELS
 
 
@@ -34,21 +37,28 @@ def grid_from_checkpoints(checkpoints: Mapping[str, Path], folder: Path, *, cont
         nets[NORM_LABELS.get(norm, norm)] = net
     assert config is not None and spec is not None
     data = load_data(config)
-    content_paths = [*data.val_content.paths, *data.train_content.paths][:contents]
-    style_paths = [*data.val_style.paths, *data.train_style.paths][:styles]
-    held_out = {p.name for p in (*data.val_content.paths, *data.val_style.paths)}
-    content = torch.cat([load_square(p, size) for p in content_paths]).to(device)
-    style = torch.cat([load_square(p, size) for p in style_paths]).to(device)
-    write_grid(nets, content, style, folder / "grid.png")
+    content_names, content = _first_images((data.val_content, data.train_content), contents, size)
+    style_names, style = _first_images((data.val_style, data.train_style), styles, size)
+    held_out = {*data.val_content.names(), *data.val_style.names()}
+    write_grid(nets, content.to(device), style.to(device), folder / "grid.png")
     return new_result(TASK, "sample", subject={
         "runs": {label: str(path) for label, path in zip(nets, checkpoints.values(),
                                                          strict=True)},
         "encoder": spec.label, "dataset": data.source, "seed": config.seed,
     }, extras={
         "image": "grid.png", "size": size, "norms": list(nets),
-        "contents": [p.name for p in content_paths], "styles": [p.name for p in style_paths],
-        "held_out": sorted(held_out & {p.name for p in (*content_paths, *style_paths)}),
+        "contents": content_names, "styles": style_names,
+        "held_out": sorted(held_out & {*content_names, *style_names}),
     })
+
+
+def _first_images(pools: tuple[ImageSource, ...], count: int, size: int
+                  ) -> tuple[list[str], Tensor]:
+    """The names and (count, 3, size, size) centre squares of the first ``count`` images of
+    ``pools`` taken in order (held-out pools first)."""
+    chosen = list(islice(((pool, index) for pool in pools for index in range(len(pool))), count))
+    names = [pool.name(index) for pool, index in chosen]
+    return names, torch.cat([pool.square(index, size) for pool, index in chosen])
 
 
 RUN_GRID_SIZE = 128

@@ -20,14 +20,6 @@ from robust_sabn.style.network import StyleTransferNet
 MIN_SIDE = 16
 
 
-def load_square(path: Path, size: int) -> Tensor:
-    """An image file as float (1, 3, size, size): shorter side resized to ``size``, centre crop."""
-    image = read_rgb(path, size, MIN_SIDE)
-    top = (image.shape[1] - size) // 2
-    left = (image.shape[2] - size) // 2
-    return image[None, :, top:top + size, left:left + size].float() / 255.0
-
-
 def load_resized(path: Path, size: int | None) -> Tensor:
     """An image file as float (1, 3, H, W), shorter side resized to ``size`` (None: as is)."""
     return read_rgb(path, size, MIN_SIDE)[None].float() / 255.0

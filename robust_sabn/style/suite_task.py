@@ -44,7 +44,7 @@ _RUN_OUTPUTS = (RECORD_NAME, *LEGACY_RECORD_NAMES, "config.json", "metrics.jsonl
 _CONFIG_KEYS = ("preset", "data_seed", "iterations", "batch_size", "crop", "resize", "lr",
                 "lr_decay", "content_weight", "style_weight", "log_every", "val_every",
                 "checkpoint_every", "val_pairs", "val_images", "content_dir", "style_dir",
-                "encoder_weights", "encoder_seed", "second_encoder_seed", "device")
+                "offline_set", "encoder_weights", "encoder_seed", "second_encoder_seed", "device")
 
 
 class StyleRun(SuiteRun):

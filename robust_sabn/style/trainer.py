@@ -65,7 +65,7 @@ def load_data(config: StyleConfig) -> StyleData:
         Path(config.content_dir) if config.content_dir else None,
         Path(config.style_dir) if config.style_dir else None,
         resize=config.resize, crop=config.crop, val_images=config.val_images,
-        data_seed=config.data_seed,
+        data_seed=config.data_seed, offline_set=config.offline_set,
     )
 
 
