@@ -346,3 +346,22 @@ def test_output_spread_is_the_pixel_sd_over_pairs_and_zero_for_a_collapsed_decod
         (values["output_spread"], 3, {"split": "val", "step": 5})]
     net.decoder = _ConstantDecoder()
     assert validation_losses(net, val, config)["output_spread"] == 0.0  # type: ignore[arg-type]
+
+
+def test_validation_rows_carry_saadains_affine_shift_and_adains_do_not() -> None:
+    from types import SimpleNamespace
+
+    from robust_sabn.style.evaluate import ValidationSet, affine_shift_metrics, validation_losses
+
+    torch.manual_seed(0)
+    val = ValidationSet(torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32), None, None)
+    config = SimpleNamespace(batch_size=2, device="cpu", content_weight=1.0, style_weight=10.0)
+    net = StyleTransferNet(random_encoder(0), "saadain")
+    with torch.no_grad():
+        net.transfer.shared_weight.fill_(1.03)
+        net.transfer.shared_bias.fill_(-0.04)
+    values = validation_losses(net, val, config)  # type: ignore[arg-type]
+    assert values["affine_shift"] == pytest.approx(0.05)  # sqrt(0.03^2 + 0.04^2)
+    assert values["affine_shift"] == affine_shift_metrics(net, step=0)[0].value
+    adain = StyleTransferNet(random_encoder(0), "adain")
+    assert "affine_shift" not in validation_losses(adain, val, config)  # type: ignore[arg-type]

@@ -13,6 +13,9 @@ same losses measured with a second encoder that training never saw.
   over pixels and channels. A collapsed decoder, one that outputs the same image whatever the
   pair, has a spread near 0 (exactly 0 for one run of style-offline); its other runs measured
   0.055-0.123 at 32 px.
+* ``affine_shift`` (SaAdaIN only): its shared affine's distance from the identity (a fraction,
+  :func:`affine_shift`); in each validation row of the training curves as well, so a run's
+  record shows how the affine moved along training.
 
 Losses are means over the pairs (each batch's loss weighted by its size).
 """
@@ -110,6 +113,9 @@ def validation_losses(net: StyleTransferNet, val: ValidationSet, config: StyleCo
                      + config.style_weight * means["style_loss"])
     if n > 1:
         means["output_spread"] = float(torch.cat(outputs).std(dim=0).mean())
+    shift = affine_shift(net)
+    if shift is not None:
+        means["affine_shift"] = shift
     return means
 
 
@@ -133,15 +139,20 @@ def validation_metrics(values: dict[str, float], config: StyleConfig, val: Valid
     return metrics
 
 
-def affine_shift_metrics(net: StyleTransferNet, *, step: int) -> list[Metric]:
+def affine_shift(net: StyleTransferNet) -> float | None:
     """SaAdaIN's shared affine's distance from the identity, ``sqrt(mean_c((g_c - 1)^2 +
-    b_c^2))`` over the relu4_1 channels (a fraction: 0.01 is 1 %), as metric
-    ``affine_shift``; none for AdaIN (no affine)."""
+    b_c^2))`` over the relu4_1 channels (a fraction: 0.01 is 1 %); None for AdaIN."""
     weight = getattr(net.transfer, "shared_weight", None)
     bias = getattr(net.transfer, "shared_bias", None)
     if weight is None or bias is None:
-        return []
-    shift = ((weight.detach().float() - 1) ** 2 + bias.detach().float() ** 2).mean().sqrt()
-    return [Metric(name="affine_shift", value=float(shift), n=int(weight.numel()),
-                   condition={"step": step})]
+        return None
+    return float(((weight.detach().float() - 1) ** 2 + bias.detach().float() ** 2).mean().sqrt())
 
+
+def affine_shift_metrics(net: StyleTransferNet, *, step: int) -> list[Metric]:
+    """:func:`affine_shift` as metric ``affine_shift`` (none for AdaIN)."""
+    shift = affine_shift(net)
+    if shift is None:
+        return []
+    return [Metric(name="affine_shift", value=shift, n=int(net.transfer.shared_weight.numel()),
+                   condition={"step": step})]
