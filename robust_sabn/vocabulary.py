@@ -17,6 +17,11 @@ NORM_KINDS: tuple[str, ...] = ("bn", "ccbn", "sabn", "auxbn", "saauxbn")
 STYLE_NORM_KINDS: tuple[str, ...] = ("adain", "saadain")
 """Norm kinds with instance statistics and a style input (style transfer)."""
 
+STYLE_TRAINING_FEATURES = "training encoder"
+STYLE_SECOND_FEATURES = "second encoder"
+"""The ``features`` of a style validation loss: the encoder training used, or a second random
+encoder it never saw (:mod:`robust_sabn.style.evaluate`)."""
+
 NORM_LABELS: dict[str, str] = {
     "bn": "BN", "ccbn": "CCBN", "sabn": "SaBN", "auxbn": "AuxBN", "saauxbn": "SaAuxBN",
     "adain": "AdaIN", "saadain": "SaAdaIN",

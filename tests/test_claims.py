@@ -263,9 +263,10 @@ def test_style_claims_pair_each_seed_at_its_last_step(tmp_path: Path) -> None:
             record = new_result("style", "evaluation", subject={
                 "norm": norm, "seed": seed, "dataset": "tiny", "encoder": "random"},
                 metrics=[Metric(name=name, value=value + 0.01 * seed, n=8, condition={
-                    "split": "val", "step": step, "features": "probe"})
+                    "split": "val", "step": step, "features": features})
                     for name in ("content_loss", "style_loss")
-                    for step, value in ((20, at_20), (10, at_10))])
+                    for step, value in ((20, at_20), (10, at_10))
+                    for features in ("probe", "second encoder")])
             record.suite = {"name": "sx", "run": run.name}
             write_result(run / "eval.json", record)
     from robust_sabn.artifacts.result import collect_results as read_all
@@ -275,7 +276,10 @@ def test_style_claims_pair_each_seed_at_its_last_step(tmp_path: Path) -> None:
     assert [(f.setup, f.verdict, f.ours) for f in content[:1]] == [(
         "sx: tiny, probe (random)", REPRODUCED,
         "-0.5000 [-0.5000, -0.5000] (1.5100 vs 2.0100, 3 seeds)")]
-    assert content[1].verdict == NOT_RUN  # the paper's own setup (COCO, VGG-19)
+    assert content[1].setup == (  # named as the encoder training never saw, not as "random"
+        "sx: tiny, second encoder (a random-feature encoder training never saw; trained with "
+        "random)")
+    assert content[2].verdict == NOT_RUN  # the paper's own setup (COCO, VGG-19)
 
 
 def test_gan_gradient_balance_claims_read_the_training_records(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from robust_sabn.artifacts.result import ResultRecord
 from robust_sabn.report.claims import metric_findings, suite_of
 from robust_sabn.report.findings import Claim, Finding, Key, Records
+from robust_sabn.vocabulary import STYLE_SECOND_FEATURES
 
 TASK = "style"
 _PAPER_SETUP = ("not run: the paper's setup needs COCO, WikiArt and the VGG-19 weights "
@@ -38,13 +39,23 @@ def _last_step_losses(metric: str, path: Path, record: ResultRecord
             for m in found if int(m.condition.get("step") or 0) == last]
 
 
+def _setup_text(key: Key) -> str:
+    """Suite, images and feature extractor; the second encoder is named as one training never
+    saw, not by the training encoder's label."""
+    suite, dataset, features, encoder = key
+    if features == STYLE_SECOND_FEATURES:
+        return (f"{suite}: {dataset}, {features} (a random-feature encoder training never saw; "
+                f"trained with {encoder})")
+    return f"{suite}: {dataset}, {features} ({encoder})"
+
+
 def style_findings(records: Records) -> list[Finding]:
     """Validation content and style loss of SaAdaIN minus AdaIN at each run's last step, per
     suite and feature extractor."""
     return metric_findings(
         records, TASK, zip(CLAIMS, ("content_loss", "style_loss"), strict=True),
         _last_step_losses, row="saadain", reference="adain",
-        setup_text=lambda k: f"{k[0]}: {k[1]}, {k[2]} ({k[3]})",
+        setup_text=_setup_text,
         paper_setup=lambda k: "coco" in str(k[1]).lower() and "vgg" in str(k[3]).lower(),
         missing="no style evaluation records with both AdaIN and SaAdaIN (`robust-sabn suite "
                 "run style-offline` on a CPU)", digits=4)

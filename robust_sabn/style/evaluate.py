@@ -39,9 +39,7 @@ from robust_sabn.style.encoder import (
     random_encoder,
 )
 from robust_sabn.style.network import StyleTransferNet, content_loss, style_loss
-
-TRAINING_FEATURES = "training encoder"
-SECOND_FEATURES = "second encoder"
+from robust_sabn.vocabulary import STYLE_SECOND_FEATURES, STYLE_TRAINING_FEATURES
 
 
 @dataclass(frozen=True)
@@ -125,10 +123,10 @@ def validation_metrics(values: dict[str, float], config: StyleConfig, val: Valid
     n = int(val.content.shape[0])
     metrics = []
     for key, name, features in (
-        ("content_loss", "content_loss", TRAINING_FEATURES),
-        ("style_loss", "style_loss", TRAINING_FEATURES),
-        ("second_content_loss", "content_loss", SECOND_FEATURES),
-        ("second_style_loss", "style_loss", SECOND_FEATURES),
+        ("content_loss", "content_loss", STYLE_TRAINING_FEATURES),
+        ("style_loss", "style_loss", STYLE_TRAINING_FEATURES),
+        ("second_content_loss", "content_loss", STYLE_SECOND_FEATURES),
+        ("second_style_loss", "style_loss", STYLE_SECOND_FEATURES),
     ):
         if key in values:
             metrics.append(Metric(name=name, value=values[key], n=n, condition={

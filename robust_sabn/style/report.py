@@ -23,18 +23,22 @@ from matplotlib.ticker import MaxNLocator
 from robust_sabn.artifacts.result import ResultRecord
 from robust_sabn.report import kit
 from robust_sabn.report.stats import paired_t_interval
-from robust_sabn.style.evaluate import SECOND_FEATURES, TRAINING_FEATURES
-from robust_sabn.vocabulary import count, norm_label
+from robust_sabn.vocabulary import (
+    STYLE_SECOND_FEATURES,
+    STYLE_TRAINING_FEATURES,
+    count,
+    norm_label,
+)
 
 Records = Sequence[tuple[Path, ResultRecord]]
 REFERENCE = "AdaIN"
 PAPER_ITERATIONS = 160_000
 # (column title, metric name, features condition)
 COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("content loss", "content_loss", TRAINING_FEATURES),
-    ("style loss", "style_loss", TRAINING_FEATURES),
-    ("content loss, second encoder", "content_loss", SECOND_FEATURES),
-    ("style loss, second encoder", "style_loss", SECOND_FEATURES),
+    ("content loss", "content_loss", STYLE_TRAINING_FEATURES),
+    ("style loss", "style_loss", STYLE_TRAINING_FEATURES),
+    ("content loss, second encoder", "content_loss", STYLE_SECOND_FEATURES),
+    ("style loss, second encoder", "style_loss", STYLE_SECOND_FEATURES),
 )
 COLLAPSED_SPREAD = 0.01
 """An ``output_spread`` below this (pixel sd, [0, 1] scale) marks a collapsed decoder."""
@@ -194,7 +198,7 @@ def single_norm_sentences(finals: dict[str, ResultRecord],
     seeds = sorted({int(r.subject.get("seed") or 0) for r in finals.values()})
     values = []
     for title, name, features in COLUMNS:
-        if features == TRAINING_FEATURES:
+        if features == STYLE_TRAINING_FEATURES:
             per_seed = _groups(finals, name, features).get(label, {})
             values.append(f"{title} {kit.format_mean_std(list(per_seed.values()), digits=4)}")
     sentences = [f"{count(len(finals), 'run')} of {label} "
@@ -273,7 +277,7 @@ def _setup(finals: dict[str, ResultRecord], records: Records) -> list[str]:
            if int(config.get("iterations") or 0) < PAPER_ITERATIONS else ""),
         f"- Validation: {config.get('val_pairs')} fixed pairs of held-out images "
         f"(data seed {config.get('data_seed')}), alpha 1."]
-    if any(first.find("content_loss", features=SECOND_FEATURES)):
+    if any(first.find("content_loss", features=STYLE_SECOND_FEATURES)):
         lines.append(f"- Second encoder: a random-feature encoder seeded "
                      f"{config.get('second_encoder_seed')}, never used in training; its content "
                      "target is plain AdaIN of its own features for both norms.")
