@@ -202,3 +202,21 @@ def test_report_says_which_differences_the_intervals_resolve(tmp_path: Path) -> 
     assert "style loss: SaAdaIN - AdaIN = +0.0667 over 3 seeds; the difference is not " \
            "resolved" in text
     assert "| AdaIN | 1.0000 ± 0.0000 | **2.0000 ± 0.0000** |" in text
+
+
+def test_report_follows_saadains_affine_along_training_per_seed() -> None:
+    from robust_sabn.style.report import affine_sentences
+
+    def rows(shifts: list[float]) -> list[dict[str, object]]:
+        return [{"iteration": 100 * (i + 1), "split": "val", "affine_shift": shift}
+                for i, shift in enumerate(shifts)] + [{"iteration": 5, "split": "train"}]
+
+    curves = {"SaAdaIN": {0: rows([0.01 * i for i in range(1, 9)]),
+                          1: rows([0.005 * i for i in range(1, 9)])},
+              "AdaIN": {0: [{"iteration": 100, "split": "val", "loss": 1.0}]}}
+    assert affine_sentences(curves) == [
+        "SaAdaIN's shared affine along training (RMS distance from the identity, seeds 0, 1): "
+        "iteration 200: 2.00 / 1.00 %; iteration 400: 4.00 / 2.00 %; iteration 600: "
+        "6.00 / 3.00 %; iteration 800: 8.00 / 4.00 %."]
+    assert affine_sentences({"AdaIN": curves["AdaIN"]}) == []
+    assert affine_sentences({"SaAdaIN": {0: [{"iteration": 5, "split": "val"}]}}) == []

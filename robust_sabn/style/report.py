@@ -189,6 +189,33 @@ def curve_sentences(curves: dict[str, dict[int, list[dict[str, Any]]]]) -> list[
     return sentences
 
 
+AFFINE_POINTS = 4
+"""Validations (evenly spaced, the last included) at which the affine's path is reported."""
+
+
+def affine_sentences(curves: dict[str, dict[int, list[dict[str, Any]]]]) -> list[str]:
+    """SaAdaIN's shared-affine shift along training, per seed, at :data:`AFFINE_POINTS`
+    validations (rows logging ``affine_shift``; records made before it was logged have none)."""
+    label = norm_label("saadain")
+    paths = {seed: {int(row["iteration"]): 100.0 * float(row["affine_shift"]) for row in rows
+                    if row.get("split") == "val" and "affine_shift" in row}
+             for seed, rows in sorted(curves.get(label, {}).items())}
+    paths = {seed: path for seed, path in paths.items() if path}
+    if not paths:
+        return []
+    shared = sorted(set.intersection(*(set(path) for path in paths.values())))
+    if not shared:
+        return []
+    step = max(1, len(shared) // AFFINE_POINTS)
+    points = shared[::-1][::step][:AFFINE_POINTS][::-1]
+    values = "; ".join(
+        f"iteration {it}: " + " / ".join(f"{paths[seed][it]:.2f}" for seed in paths) + " %"
+        for it in points)
+    seeds = ", ".join(str(seed) for seed in paths)
+    return [f"{label}'s shared affine along training (RMS distance from the identity, seeds "
+            f"{seeds}): {values}."]
+
+
 def single_norm_sentences(finals: dict[str, ResultRecord],
                           curves: dict[str, dict[int, list[dict[str, Any]]]]) -> list[str]:
     """What runs of one norm show: their validation losses, how the losses moved along
@@ -307,7 +334,7 @@ def render_style_report(records: Records, output: Path, *, title: str, command: 
         sentences += curve_sentences(curves)
     else:
         sentences = single_norm_sentences(finals, curves)
-    sentences += collapse_sentences(finals)
+    sentences += affine_sentences(curves) + collapse_sentences(finals)
     parts += ["## What this shows", "", *[f"- {s}" for s in sentences], ""]
     if curves:
         png = plot_curves(curves, output.with_name(f"{output.stem}-curves.png"))
