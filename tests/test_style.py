@@ -282,6 +282,9 @@ def test_fashion_mnist_offline_set_is_its_images_resized_with_all_pictures_as_st
     assert content.shape == style.shape == (4, 3, 32, 32)
     assert torch.equal(content, again.training_batch(2, 9, 4)[0])
     assert data.val_content.square(0, 64).shape == (1, 3, 64, 64)
+    with pytest.raises(UserInputError, match=r"resize 24 is smaller than the crop 32"):
+        load_style_data(None, None, resize=24, crop=32, val_images=3, data_seed=4,
+                        offline_set="fashion-mnist")
     with pytest.raises(UserInputError, match="exclude each other"):
         load_style_data(Path("c"), Path("s"), resize=40, crop=32, val_images=1, data_seed=0,
                         offline_set="fashion-mnist")

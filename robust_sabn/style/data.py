@@ -164,6 +164,14 @@ class ImageSource(ABC):
     resize: int
     crop: int
 
+    def __post_init__(self) -> None:
+        """Dataclass subclasses check their sizes on creation."""
+        if self.resize < self.crop:
+            raise UserInputError(
+                f"resize {self.resize} is smaller than the crop {self.crop}; "
+                "give --resize >= --crop"
+            )
+
     @abstractmethod
     def __len__(self) -> int:
         """Number of images."""
@@ -218,13 +226,6 @@ class ImagePool(ImageSource):
     resize: int
     crop: int
 
-    def __post_init__(self) -> None:
-        if self.resize < self.crop:
-            raise UserInputError(
-                f"resize {self.resize} is smaller than the crop {self.crop}; "
-                "give --resize >= --crop"
-            )
-
     def __len__(self) -> int:
         return len(self.paths)
 
@@ -247,13 +248,6 @@ class ArrayPool(ImageSource):
     label: str
     resize: int
     crop: int
-
-    def __post_init__(self) -> None:
-        if self.resize < self.crop:
-            raise UserInputError(
-                f"resize {self.resize} is smaller than the crop {self.crop}; "
-                "give --resize >= --crop"
-            )
 
     def __len__(self) -> int:
         return len(self.indices)
