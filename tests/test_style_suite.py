@@ -116,7 +116,9 @@ def test_cli_train_prints_losses_and_the_encoder(tmp_path, capsys, monkeypatch) 
     text = report.read_text()
     shown = text.split("## What this shows\n\n")[1].split("\n\n")[0].splitlines()
     assert shown[0].startswith("- 1 run of SaAdaIN (1 seed): validation content loss ")
-    assert shown[-2].startswith("- There is no AdaIN run to compare with")
+    assert shown[-3].startswith("- There is no AdaIN run to compare with")
+    assert shown[-2].startswith("- SaAdaIN's shared affine along training (RMS distance from "
+                                "the identity, seed 0): iteration 1: ")
     assert shown[-1].startswith("- One image for every pair: saadain-seed0 ")  # 2 iterations
     assert "paired over seeds" not in text  # no empty comparison table
     assert "![stylization grid](report-grid.png)" in text

@@ -211,9 +211,9 @@ def affine_sentences(curves: dict[str, dict[int, list[dict[str, Any]]]]) -> list
     values = "; ".join(
         f"iteration {it}: " + " / ".join(f"{paths[seed][it]:.2f}" for seed in paths) + " %"
         for it in points)
-    seeds = ", ".join(str(seed) for seed in paths)
-    return [f"{label}'s shared affine along training (RMS distance from the identity, seeds "
-            f"{seeds}): {values}."]
+    seeds = ("seed " if len(paths) == 1 else "seeds ") + ", ".join(str(seed) for seed in paths)
+    return [f"{label}'s shared affine along training (RMS distance from the identity, {seeds}): "
+            f"{values}."]
 
 
 def single_norm_sentences(finals: dict[str, ResultRecord],
