@@ -167,3 +167,19 @@ def test_reference_schedule_and_augmentation_reach_the_trainer(tmp_path: Path) -
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+def test_suite_note_drops_command_lines_but_keeps_prose_that_names_a_command(tmp_path: Path
+                                                                             ) -> None:
+    from types import SimpleNamespace
+
+    from robust_sabn.gan.suite_task import suite_note
+
+    path = tmp_path / "s.toml"
+    path.write_text(
+        "# A confirmatory run.\n#\n#   robust-sabn suite run s --jobs 2   # resumable\n"
+        "# Sizing (`robust-sabn suite plan s --pilot records/x`, paired t,\n"
+        "# alpha = 0.05).\ntask = \"gan\"\n")
+    assert suite_note(SimpleNamespace(path=path)) == (  # type: ignore[arg-type]
+        "A confirmatory run. Sizing (`robust-sabn suite plan s --pilot records/x`, paired t, "
+        "alpha = 0.05).")

@@ -368,3 +368,13 @@ def test_validation_rows_carry_saadains_affine_shift_and_adains_do_not() -> None
     assert values["affine_shift"] == affine_shift_metrics(net, step=0)[0].value
     adain = StyleTransferNet(random_encoder(0), "adain")
     assert "affine_shift" not in validation_losses(adain, val, config)  # type: ignore[arg-type]
+
+
+def test_learning_rate_warms_up_linearly_then_decays_as_the_paper() -> None:
+    plain = make_config(None, lr=1e-3, lr_decay=5e-5)
+    assert plain.lr_at(0) == 1e-3 and plain.lr_at(1000) == pytest.approx(1e-3 / 1.05)
+    warm = make_config(None, lr=1e-3, lr_decay=5e-5, lr_warmup=4)
+    assert [warm.lr_at(i) for i in range(3)] == pytest.approx(
+        [0.25e-3 / (1 + 5e-5 * i) * (i + 1) for i in range(3)])
+    assert warm.lr_at(3) == pytest.approx(1e-3 / (1 + 5e-5 * 3))
+    assert warm.lr_at(1000) == plain.lr_at(1000)

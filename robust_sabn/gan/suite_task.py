@@ -228,7 +228,7 @@ class GANTask:
                                  suite_command=suite_command, warnings=warnings,
                                  reference=plan.reference_norm,
                                  title=f"{suite.name}: {suite.description}".rstrip(": "),
-                                 notes=[_suite_note(suite)])
+                                 notes=[suite_note(suite)])
         return add_gates_section(path, suite, records)
 
     def render_records(self, records: list[tuple[Path, ResultRecord]], output: Path, *,
@@ -245,11 +245,12 @@ class GANTask:
                                  title=options.get("title"))
 
 
-def _suite_note(suite: Suite) -> str:
+def suite_note(suite: Suite) -> str:
+    """The suite file's leading comments as one paragraph, without its command lines (comments
+    that start with ``robust-sabn``); prose that names a command is kept whole."""
     text = suite.path.read_text() if suite.path.is_file() else ""
-    comments = [line[1:].strip() for line in text.splitlines()
-                if line.startswith("#") and "robust-sabn" not in line]
-    return " ".join(c for c in comments if c)
+    comments = [line[1:].strip() for line in text.splitlines() if line.startswith("#")]
+    return " ".join(c for c in comments if c and not c.startswith("robust-sabn"))
 
 
 TASK = GANTask()

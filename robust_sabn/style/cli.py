@@ -54,6 +54,9 @@ def train_command(
         help=f"Shorter side before cropping, pixels ({_DEFAULT}).")] = None,
     lr: Annotated[float | None, typer.Option(help="Adam learning rate (default 1e-4), decayed "
                                                   "as lr / (1 + 5e-5 * iteration).")] = None,
+    lr_warmup: Annotated[int | None, typer.Option(
+        help="Iterations over which the learning rate rises linearly to --lr (default 0, as "
+             "the paper).")] = None,
     style_weight: Annotated[float | None, typer.Option(help="Style loss weight (default 10).")
                             ] = None,
     seed: Annotated[int, typer.Option(help="Decoder init and training crops.")] = 0,
@@ -98,6 +101,7 @@ def train_command(
         style_dir=str(style_dir) if style_dir else None, offline_set=offline_set,
         encoder_weights=encoder_weights,
         iterations=iterations, batch_size=batch_size, crop=crop, resize=resize, lr=lr,
+        lr_warmup=lr_warmup,
         style_weight=style_weight, seed=seed, data_seed=data_seed, val_pairs=val_pairs,
         val_images=val_images, val_every=val_every,
         device=parse_device(device),

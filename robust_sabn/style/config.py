@@ -47,6 +47,9 @@ class StyleConfig(BaseModel):
         iterations, batch_size: training length and (content, style) pairs per iteration.
         crop, resize: square crop in pixels, after resizing the shorter side to ``resize``.
         lr, lr_decay: Adam learning rate ``lr / (1 + lr_decay * iteration)``.
+        lr_warmup: iterations over which the learning rate rises linearly from ``lr /
+            lr_warmup`` to the schedule above (0: none, as the paper). At lr 5e-4 a decoder
+            can collapse in its first few dozen steps to one image for every pair.
         content_weight, style_weight: the loss weights (1 and 10 in the paper).
         log_every: iterations per training-loss row in ``metrics.jsonl``.
         val_every: iterations between validation passes (and at the end).
@@ -77,6 +80,7 @@ class StyleConfig(BaseModel):
     resize: int = Field(128, ge=16)
     lr: float = Field(1e-4, gt=0)
     lr_decay: float = Field(5e-5, ge=0)
+    lr_warmup: int = Field(0, ge=0)
     content_weight: float = Field(1.0, ge=0)
     style_weight: float = Field(10.0, ge=0)
     log_every: int = Field(10, ge=1)
@@ -94,7 +98,8 @@ class StyleConfig(BaseModel):
 
     def lr_at(self, iteration: int) -> float:
         """The learning rate of (0-based) ``iteration``."""
-        return self.lr / (1.0 + self.lr_decay * iteration)
+        warmup = min(1.0, (iteration + 1) / self.lr_warmup) if self.lr_warmup else 1.0
+        return warmup * self.lr / (1.0 + self.lr_decay * iteration)
 
     def differences(self, other: StyleConfig) -> list[str]:
         """Fields (other than run-local ones) whose values differ from ``other``."""

@@ -297,8 +297,10 @@ def _setup(finals: dict[str, ResultRecord], records: Records) -> list[str]:
     lines += [
         f"- Each run: {config.get('iterations')} iterations of {config.get('batch_size')} "
         f"pairs, {config.get('crop')} px crops of images resized to {config.get('resize')} px; "
-        f"Adam lr {config.get('lr')} / (1 + {config.get('lr_decay')} · iteration); loss "
-        f"content + {config.get('style_weight')} x style."
+        f"Adam lr {config.get('lr')} / (1 + {config.get('lr_decay')} · iteration)"
+        + (f", rising linearly over the first {config['lr_warmup']} iterations"
+           if config.get("lr_warmup") else "")
+        + f"; loss content + {config.get('style_weight')} x style."
         + (" The paper trains 160,000 iterations of 8 pairs of 256 px crops (COCO / WikiArt, "
            "ImageNet VGG-19); runs this small are not comparable to its numbers."
            if int(config.get("iterations") or 0) < PAPER_ITERATIONS else ""),

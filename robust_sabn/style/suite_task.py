@@ -42,7 +42,7 @@ GRID_FOLDER = "grid"
 _RUN_OUTPUTS = (RECORD_NAME, *LEGACY_RECORD_NAMES, "config.json", "metrics.jsonl", "last.pt",
                 EVAL_RECORD)
 _CONFIG_KEYS = ("preset", "data_seed", "iterations", "batch_size", "crop", "resize", "lr",
-                "lr_decay", "content_weight", "style_weight", "log_every", "val_every",
+                "lr_decay", "lr_warmup", "content_weight", "style_weight", "log_every", "val_every",
                 "checkpoint_every", "val_pairs", "val_images", "content_dir", "style_dir",
                 "offline_set", "encoder_weights", "encoder_seed", "second_encoder_seed", "device")
 
