@@ -117,7 +117,8 @@ def test_shipped_suites_parse() -> None:
 @pytest.mark.parametrize(("cpu", "paper", "gates"), [
     ("gan-fmnist", "gan-cifar10", {"ccbn-conditional", "judge-accuracy"}),
     ("nas-fmnist", "nas-cifar", {"alpha-moved"}),
-    ("style-offline", "style-coco-wikiart", {"affine-moved", "losses-flattened"}),
+    ("style-fmnist", "style-coco-wikiart", {"affine-moved", "decoders-alive",
+                                            "validation-settled", "training-settled"}),
 ])
 def test_paper_recipes_carry_the_cpu_suites_gates(cpu: str, paper: str, gates: set) -> None:
     ours, theirs = (load_suite(SUITES_DIR / f"{name}.toml") for name in (cpu, paper))
