@@ -179,9 +179,11 @@ def test_claims_page_renders_through_the_cli(runs: Path, tmp_path: Path) -> None
     text = output.read_text()
     assert ("Tests: 10 (5 reproduced, 3 not resolved, 2 contradicted). Not tests: 0 not "
             "testable at this scale (a gate failed), 19 not run (no records).") in text
-    row = next(line for line in text.splitlines() if "AuxBN clean branch minus BN" in line)
+    row = next(line for line in text.splitlines()
+               if line.startswith("|") and "AuxBN clean branch minus BN" in line)
     assert "fx: fashion-mnist, small_cnn, clean on 200 test points" in row
     assert "| **reproduced** |" in row
+    assert text.count("**Many tests at once.** The page holds 10 tests") == 1
     assert f"robust-sabn claims {runs} -o {output}" in text
 
 

@@ -80,7 +80,7 @@ def _spread_finding(setup: Key, saauxbn: dict[int, float], bn: dict[int, float])
     ours = (f"std {100 * stdev(a):.2f} vs {100 * stdev(b):.2f} ({len(a)} vs {len(b)} seeds; "
             f"Brown-Forsythe p = {p:.2g})")
     return Finding(NAS_SPREAD, text, ours, verdict, str(setup[0]),
-                   power="not computed (Brown-Forsythe test of spread)")
+                   power="not computed (Brown-Forsythe test of spread)", p_value=p)
 
 
 def _setup_text(setup: Key) -> str:

@@ -254,6 +254,7 @@ def render_claims(findings: Sequence[Finding], *, records: Records, command: str
                   warnings: Sequence[str] = ()) -> str:
     """The claims page's Markdown: the tests counted, one table row per finding, the footer."""
     from robust_sabn.report.kit import markdown_table, provenance_footer, warnings_section
+    from robust_sabn.report.multiplicity import multiplicity_text
     from robust_sabn.report.power import ALPHA, POWER
 
     counts = {v: sum(f.verdict == v for f in findings) for v in VERDICTS}
@@ -285,6 +286,7 @@ def render_claims(findings: Sequence[Finding], *, records: Records, command: str
         f"Tests: {tests} ({', '.join(f'{counts[v]} {v}' for v in TESTS)}). Not tests: "
         f"{counts[NOT_TESTABLE]} {NOT_TESTABLE} (a gate failed), {counts[NOT_RUN]} {NOT_RUN} "
         "(no records).", "",
+        *([many, ""] if (many := multiplicity_text(findings)) else []),
         markdown_table(header, rows, align="lllllll"), "",
         warnings_section(list(warnings), "None: every record was read and every suite file "
                          "found."), "",

@@ -67,6 +67,9 @@ class Finding:
         statistic: what the row tests, one of :data:`STATISTICS`.
         gate: the gates that guard it, in words (filled in by :func:`apply_gates`).
         power: its power, in words (filled in by :func:`apply_gates`).
+        p_value: the p-value of a test that is not a paired difference (the NAS spread row's
+            Brown-Forsythe test); paired rows leave it None and get theirs from
+            ``differences`` (:mod:`robust_sabn.report.multiplicity`).
     """
 
     claim: Claim
@@ -80,6 +83,7 @@ class Finding:
     statistic: str = MEAN
     gate: str = "-"
     power: str = "-"
+    p_value: float | None = None
 
 
 Records = Sequence[tuple[Path, ResultRecord]]
