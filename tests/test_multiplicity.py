@@ -3,6 +3,8 @@ adjustment over the page, against hand-computed answers."""
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 from scipy import stats
 
@@ -35,6 +37,17 @@ def test_p_value_is_the_paired_t_the_sign_test_or_the_findings_own() -> None:
     assert p_value(_finding(NOT_RESOLVED, differences=(1.0,))) is None
     assert p_value(_finding(NOT_RESOLVED, differences=(0.0, 0.0))) is None  # t is 0 / 0
     assert p_value(_finding(REPRODUCED, differences=(1.0, 1.0))) == 0.0  # a point interval
+
+
+def test_p_value_reads_rounding_noise_as_no_spread() -> None:
+    """Differences equal up to floating-point rounding are a point interval, not a t-test that
+    loses its precision (scipy warns and returns a meaningless p)."""
+    noisy = (0.1 + 0.2, 0.3, 0.3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert p_value(_finding(REPRODUCED, differences=noisy)) == 0.0
+    assert p_value(_finding(REPRODUCED, differences=(0.3, 0.3 + 1e-6))) == pytest.approx(
+        stats.ttest_1samp((0.3, 0.3 + 1e-6), 0.0).pvalue)
 
 
 def test_the_paragraph_adjusts_over_the_tests_and_names_what_keeps() -> None:

@@ -18,12 +18,17 @@ from collections.abc import Sequence
 from robust_sabn.report.findings import MEDIAN, NOT_RESOLVED, TESTS, Finding
 from robust_sabn.report.power import ALPHA
 
+SPREAD_TOLERANCE = 1e-9
+"""Differences closer than this fraction of their size count as equal: floating-point noise
+(0.1 + 0.2 against 0.3) is no spread, and the t-test on it loses all precision."""
+
 
 def p_value(finding: Finding) -> float | None:
     """The two-sided p-value of the test behind ``finding``'s verdict: its own (``p_value``,
     e.g. Brown-Forsythe), else the paired t-test of its per-seed differences or, in a median
     row, the sign test; None without at least 2 differences or when every difference is 0;
-    0 when all are equal and not 0 (the t-interval is a point away from 0)."""
+    0 when all are equal and not 0 (the t-interval is a point away from 0). Differences within
+    ``SPREAD_TOLERANCE`` of their size of each other count as equal."""
     from scipy import stats
 
     if finding.p_value is not None:
@@ -37,8 +42,9 @@ def p_value(finding: Finding) -> float | None:
         if above + below == 0:
             return None
         return float(stats.binomtest(above, above + below, 0.5).pvalue)
-    if max(differences) == min(differences):  # no spread: t is 0 / 0 or infinite
-        return None if differences[0] == 0 else 0.0
+    size = max(abs(d) for d in differences)
+    if max(differences) - min(differences) <= SPREAD_TOLERANCE * size:  # t is 0 / 0 or infinite
+        return None if size == 0 else 0.0
     return float(stats.ttest_1samp(differences, 0.0).pvalue)
 
 
